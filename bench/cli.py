@@ -1,0 +1,226 @@
+"""Command line: python -m bench {run,model,base-image,clean}.
+
+Every user error is one line naming the problem and the fix; usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.errors import BenchError, UsageError
+from bench.progress import Progress
+from bench.units import parse_size
+
+DEFAULT_MODEL_SIZE = "64MB"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see `python -m bench {self.prog.split()[-1]} --help`)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, metavar="PATH",
+                        help="your own .joblib model (any scikit-learn regressor or pipeline); "
+                             "overrides --model-size")
+    parser.add_argument("--model-size", default=DEFAULT_MODEL_SIZE, metavar="SIZE",
+                        help="size of the synthetic FIFA RandomForest, e.g. 64MB, 1GB, 5.45GB "
+                             f"(decimal units; default {DEFAULT_MODEL_SIZE})")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data/model")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from strategies import DEFAULT_STRATEGIES, REGISTRY
+    from strategies.base import StrategyOptions
+
+    defaults = StrategyOptions()
+    parser = _Parser(prog="python -m bench", description=(
+        "Measure what it costs to get a multi-GB model file into a Dockerized prediction "
+        "service, one Docker image per loading strategy."))
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser("run", help="build, start and measure every strategy",
+                              description="Build one image per strategy, start its containers "
+                              "and store every raw measurement under results/<run-id>/.")
+    run.add_argument("--strategies", default=",".join(DEFAULT_STRATEGIES),
+                     help=f"comma-separated, from: {', '.join(REGISTRY)} "
+                          f"(default: {','.join(DEFAULT_STRATEGIES)})")
+    _add_model_arguments(run)
+    run.add_argument("--trials", type=_positive_int, default=3,
+                     help="container starts per strategy (default 3); builds run once")
+    run.add_argument("--builder", choices=("legacy", "buildkit", "both", "auto"), default="auto",
+                     help="image builder: legacy (docker-py), buildkit (docker CLI), both, or "
+                          "auto = both where BuildKit is available, else legacy")
+    run.add_argument("--drop-caches", action="store_true",
+                     help="drop the page cache before every container start (root only): "
+                          "cold-cache trials")
+    run.add_argument("--requests", type=_positive_int, default=50, dest="latency_requests",
+                     help="single-row /predict requests per trial for latency (default 50)")
+    run.add_argument("--start-timeout", type=float, default=600.0, metavar="SECONDS",
+                     help="give up on a container that is not serving after this (default 600)")
+    run.add_argument("--memory-limit", metavar="SIZE",
+                     help="container memory limit, e.g. 2GB (default: none)")
+    run.add_argument("--keep", action="store_true",
+                     help="keep the run's images (labelled) for inspection until `clean`")
+    run.add_argument("--rebuild-runtime", action="store_true",
+                     help="rebuild the shared runtime image instead of reusing the cached one")
+    run.add_argument("--results", type=Path, default=None, metavar="DIR",
+                     help="where run folders go (default: results/)")
+    run.add_argument("--codec", default=",".join(defaults.codecs),
+                     help="compressed strategy codecs, from gzip9 (the seed's), zstdN, lz4 "
+                          f"(default {','.join(defaults.codecs)})")
+    run.add_argument("--s3-endpoint", metavar="URL",
+                     help="registry strategy: use this S3 endpoint (MinIO, AWS) with "
+                          "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY from the environment "
+                          "instead of starting rclone serve s3")
+    run.add_argument("--s3-bucket", default=defaults.s3_bucket,
+                     help=f"registry strategy bucket (default {defaults.s3_bucket})")
+    run.add_argument("--download-concurrency", type=_positive_int,
+                     default=defaults.download_concurrency,
+                     help=f"registry strategy: parallel ranged GETs "
+                          f"(default {defaults.download_concurrency})")
+    run.add_argument("--download-chunk", default="16MB", metavar="SIZE",
+                     help="registry strategy: bytes per ranged GET (default 16MB)")
+    run.add_argument("--quiet", action="store_true", help="print only the summary")
+
+    model = commands.add_parser("model", help="make (or find cached) the synthetic model",
+                                description="Train the synthetic FIFA RandomForest of a given "
+                                "size (cached by size and seed) and print its path.")
+    _add_model_arguments(model)
+
+    base = commands.add_parser("base-image", help="make the base and runtime images",
+                               description="Make the Python 3.11 base image (pulled, or built "
+                               "offline with debootstrap), the wheelhouse and the runtime image.")
+    base.add_argument("--rebuild", action="store_true", help="rebuild even when cached")
+
+    clean = commands.add_parser("clean", help="remove everything the harness left in Docker",
+                                description="Remove every container, image, volume and network "
+                                "carrying a harness run label (including --keep images).")
+    clean.add_argument("--all", action="store_true",
+                       help="also remove the cached base and runtime images")
+    return parser
+
+
+def _builders(choice: str) -> tuple[str, ...]:
+    from bench.engine import buildkit_available
+
+    if choice == "auto":
+        return ("legacy", "buildkit") if buildkit_available() else ("legacy",)
+    return ("legacy", "buildkit") if choice == "both" else (choice,)
+
+
+def _cmd_run(args: argparse.Namespace, progress: Progress) -> int:
+    from bench.config import RunConfig
+    from bench.engine import Engine
+    from bench.paths import results_dir
+    from bench.runner import BenchmarkRun
+    from strategies.base import StrategyOptions
+
+    codecs = tuple(c.strip() for c in args.codec.split(",") if c.strip())
+    options = StrategyOptions(codecs=codecs, s3_endpoint=args.s3_endpoint,
+                              s3_bucket=args.s3_bucket,
+                              download_concurrency=args.download_concurrency,
+                              download_chunk_bytes=parse_size(args.download_chunk))
+    names = tuple(n.strip() for n in args.strategies.split(",") if n.strip())
+    config = RunConfig(
+        strategies=names, model_path=args.model, model_size_bytes=parse_size(args.model_size),
+        seed=args.seed, trials=args.trials, builders=_builders(args.builder),
+        drop_caches=args.drop_caches, keep=args.keep, latency_requests=args.latency_requests,
+        start_timeout_s=args.start_timeout,
+        memory_limit_bytes=parse_size(args.memory_limit) if args.memory_limit else None,
+        rebuild_runtime=args.rebuild_runtime,
+        results_root=args.results or results_dir(), options=options,
+    )
+    from strategies import resolve
+
+    resolve(list(names), options)  # unknown names are a usage error before the engine is asked
+    engine = Engine.connect()
+    try:
+        run = BenchmarkRun(config, engine, progress)
+        run.execute()
+        if run.failed:
+            progress.warn("some trials failed; see `failures` in run.json")
+            return 1
+        return 0
+    finally:
+        engine.close()
+
+
+def _cmd_model(args: argparse.Namespace, progress: Progress) -> int:
+    from bench.model_source import synthetic_model, user_model
+    from bench.paths import cache_dir, models_dir
+
+    if args.model is not None:
+        artifact = user_model(args.model, cache_dir(), progress)
+    else:
+        artifact = synthetic_model(parse_size(args.model_size), args.seed, models_dir(),
+                                   cache_dir(), progress)
+    print(f"{artifact.path}\t{artifact.bytes} bytes\tsha256 {artifact.sha256}")
+    return 0
+
+
+def _cmd_base_image(args: argparse.Namespace, progress: Progress) -> int:
+    from bench.base_image import ensure_base_image
+    from bench.engine import Engine
+    from bench.paths import REQUIREMENTS_FILE, cache_dir
+    from bench.runtime_image import ensure_runtime_image
+    from bench.wheelhouse import ensure_wheelhouse
+
+    engine = Engine.connect()
+    try:
+        base = ensure_base_image(engine, progress, rebuild=args.rebuild)
+        wheels = ensure_wheelhouse(cache_dir(), REQUIREMENTS_FILE, progress)
+        runtime = ensure_runtime_image(engine, base, wheels, cache_dir(), progress,
+                                       rebuild=args.rebuild)
+    finally:
+        engine.close()
+    print(f"base {base.ref} ({base.origin}); runtime {runtime.ref} "
+          f"({runtime.image_bytes / 1e6:.0f} MB, built in {runtime.build_s:.1f}s)")
+    return 0
+
+
+def _cmd_clean(args: argparse.Namespace, progress: Progress) -> int:
+    from bench.engine import CACHE_LABEL, RUN_LABEL, Engine
+
+    engine = Engine.connect()
+    try:
+        removed = engine.remove_labelled(RUN_LABEL)
+        if args.all:
+            cached = engine.remove_labelled(CACHE_LABEL)
+            removed = {k: removed[k] + cached[k] for k in removed}
+    finally:
+        engine.close()
+    print(f"removed {removed['containers']} containers, {removed['images']} images, "
+          f"{removed['volumes']} volumes, {removed['networks']} networks")
+    return 0
+
+
+COMMANDS = {"run": _cmd_run, "model": _cmd_model, "base-image": _cmd_base_image,
+            "clean": _cmd_clean}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    progress = Progress()
+    try:
+        args = build_parser().parse_args(argv)
+        progress.quiet = bool(getattr(args, "quiet", False))
+        return COMMANDS[args.command](args, progress)
+    except BenchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,33 @@
+"""The configuration of one benchmark run, as parsed from the command line."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from strategies.base import StrategyOptions
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    strategies: tuple[str, ...]
+    model_path: Path | None  # None: a synthetic model of model_size_bytes
+    model_size_bytes: int
+    seed: int = 0
+    trials: int = 3
+    builders: tuple[str, ...] = ("legacy",)
+    drop_caches: bool = False
+    keep: bool = False
+    latency_requests: int = 50
+    start_timeout_s: float = 600.0
+    memory_limit_bytes: int | None = None
+    rebuild_runtime: bool = False
+    results_root: Path = Path("results")
+    options: StrategyOptions = field(default_factory=StrategyOptions)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["model_path"] = None if self.model_path is None else str(self.model_path)
+        data["results_root"] = str(self.results_root)
+        return data

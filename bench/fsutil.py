@@ -1,0 +1,44 @@
+"""Atomic writes and tree sizes: what every store in the harness relies on."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write text so a reader never sees half a file (temp file in the same folder + rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """Hard-link a large file into a build context (no GB copy), copying across filesystems."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.unlink(missing_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def tree_bytes(root: Path) -> int:
+    """Apparent size of every regular file below root (a file linked twice counts twice)."""
+    total = 0
+    for dirpath, _, filenames in os.walk(root):
+        for name in filenames:
+            full = Path(dirpath) / name
+            if full.is_file() and not full.is_symlink():
+                total += full.stat().st_size
+    return total

@@ -1,0 +1,57 @@
+"""Machine, engine and commit metadata recorded with every run (as pytest-benchmark does)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from bench.engine import EngineInfo
+from bench.paths import PROJECT_ROOT
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine_info(data_dir: Path) -> dict[str, Any]:
+    disk = shutil.disk_usage(data_dir)
+    return {
+        "hostname": platform.node(),
+        "cpu": cpu_model(),
+        "logical_cpus": os.cpu_count(),
+        "ram_bytes": psutil.virtual_memory().total,
+        "kernel": platform.release(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "disk_total_bytes": disk.total,
+        "disk_free_bytes": disk.free,
+    }
+
+
+def commit_info() -> dict[str, Any]:
+    def git(*args: str) -> str:
+        result = subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True)
+        return result.stdout.strip() if result.returncode == 0 else ""
+
+    return {
+        "commit": git("rev-parse", "HEAD") or None,
+        "branch": git("rev-parse", "--abbrev-ref", "HEAD") or None,
+        "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+    }
+
+
+def engine_metadata(info: EngineInfo) -> dict[str, Any]:
+    return asdict(info)

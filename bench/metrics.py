@@ -1,0 +1,83 @@
+"""Every metric the harness reports: one definition each, with its unit, written once here.
+
+Definitions follow ../shared/DESIGN.md section 3. A Sample is one raw measured value; nothing
+is ever summarised before it is stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    unit: str
+    description: str
+    lower_is_better: bool = True
+
+
+_ALL = (
+    Metric("context_bytes", "bytes",
+           "build context actually sent to the builder (legacy: the tar's length; "
+           "BuildKit: its 'transferring context' figure)"),
+    Metric("build_cold_s", "s",
+           "strategy image build with no cache for its own steps (runtime base stays cached), "
+           "including packing and sending the context"),
+    Metric("build_warm_s", "s", "rebuild after a one-line change in the service code"),
+    Metric("image_bytes", "bytes", "size of the strategy image (docker image inspect Size)"),
+    Metric("image_added_bytes", "bytes", "what the strategy image adds on top of the runtime base"),
+    Metric("runtime_build_s", "s",
+           "build of the shared runtime image (base + dependencies), reported once per run"),
+    Metric("ready_s", "s", "container start to the first 200 from /health (process up)"),
+    Metric("model_ready_s", "s", "container start to the first correct prediction"),
+    Metric("first_predict_s", "s",
+           "latency of the request that returned the first correct prediction "
+           "(a lazy service pays its load here)"),
+    Metric("predict_latency_ms", "ms", "latency of one single-row /predict once warm (raw)"),
+    Metric("predict_p50_ms", "ms", "median single-row /predict latency of a trial"),
+    Metric("predict_p95_ms", "ms", "95th percentile single-row /predict latency of a trial"),
+    Metric("load_s", "s", "model load seconds reported by the service (joblib.load incl. "
+           "decompression)"),
+    Metric("mem_working_set_bytes", "bytes",
+           "cgroup memory usage minus inactive page cache, at rest after the latency probe"),
+    Metric("mem_cgroup_peak_bytes", "bytes",
+           "cgroup v1 max_usage over the container's life (includes page cache)"),
+    Metric("server_rss_peak_bytes", "bytes",
+           "peak RSS (VmHWM) of the server process tree: the load's high-water mark"),
+    Metric("server_pss_bytes", "bytes", "proportional set size of the server processes, at rest"),
+    Metric("server_uss_bytes", "bytes", "unique set size of the server processes, at rest"),
+    Metric("disk_bytes", "bytes",
+           "host disk the strategy needs beyond the shared runtime image: image added bytes + "
+           "model files on the host it reads at run time + cache volumes + container layer"),
+    Metric("model_file_bytes", "bytes", "the model file the container reads (after compression)"),
+    Metric("compression_ratio", "ratio", "compressed bytes / original bytes", True),
+    Metric("compress_s", "s", "seconds to compress the model (once; cached afterwards)"),
+    Metric("upload_s", "s", "seconds to publish the model to the registry"),
+    Metric("download_s", "s", "seconds the container spent downloading the model"),
+    Metric("download_mb_per_s", "MB/s", "download throughput", lower_is_better=False),
+    Metric("verify_s", "s", "seconds to verify the model's SHA-256 before loading"),
+    Metric("rollout_bytes", "bytes", "bytes moved to roll out a new model version"),
+)
+
+METRICS: dict[str, Metric] = {metric.name: metric for metric in _ALL}
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One raw measured value of one metric in one trial."""
+
+    strategy: str
+    builder: str  # "legacy", "buildkit", or "-" for metrics that do not involve a build
+    condition: str  # what differs between starts of one strategy, e.g. "cache volume warm"
+    trial: int  # 0 for once-per-strategy metrics (builds, sizes)
+    metric: str
+    value: float
+
+    def __post_init__(self) -> None:
+        if self.metric not in METRICS:
+            raise ValueError(f"undefined metric {self.metric!r}: define it in bench/metrics.py")
+
+    @property
+    def unit(self) -> str:
+        return METRICS[self.metric].unit

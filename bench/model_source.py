@@ -1,0 +1,78 @@
+"""The model under test: the user's own joblib file or a synthetic FIFA forest of a given size.
+
+Both end as a ModelArtifact with the reference predictions every trial is checked against.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.errors import UsageError
+from bench.fsutil import write_atomic
+from bench.hashing import cached_sha256
+from bench.progress import Progress
+from datos.model_generator import REFERENCE_ROWS, generate_model
+
+JOBLIB_MAGIC_PREFIXES = (b"\x80", b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"\x04\x22\x4d\x18",
+                         b"ZF", b"\xfd7zXZ", b"BZh")
+
+
+@dataclass(frozen=True)
+class ModelArtifact:
+    path: Path
+    bytes: int
+    sha256: str
+    kind: str  # "synthetic" or "user"
+    n_features: int
+    reference_rows: list[list[float]]
+    reference_predictions: list[float]
+    details: dict[str, Any]
+
+    def describe(self) -> dict[str, Any]:
+        info = asdict(self)
+        info["path"] = str(self.path)
+        del info["reference_rows"], info["reference_predictions"]
+        return info
+
+
+def synthetic_model(target_bytes: int, seed: int, models_dir: Path, cache: Path,
+                    progress: Progress) -> ModelArtifact:
+    with progress.step(f"synthetic FIFA RandomForest of {target_bytes / 1e6:.0f} MB "
+                       f"(seed {seed}; cached after the first time)"):
+        generated = generate_model(target_bytes, seed, models_dir, progress.update)
+    path = Path(generated.path)
+    details = {k: v for k, v in asdict(generated).items()
+               if k not in ("reference_rows", "reference_predictions", "path")}
+    return ModelArtifact(path, generated.bytes, cached_sha256(path, cache), "synthetic",
+                         generated.n_features, generated.reference_rows,
+                         generated.reference_predictions, details)
+
+
+def user_model(path: Path, cache: Path, progress: Progress) -> ModelArtifact:
+    if not path.is_file():
+        raise UsageError(f"model file {path} does not exist: pass --model PATH to a .joblib file")
+    with path.open("rb") as handle:
+        head = handle.read(8)
+    if not head.startswith(JOBLIB_MAGIC_PREFIXES):
+        raise UsageError(f"{path} is not a joblib/pickle file (unknown header {head[:4]!r}); "
+                         "save the model with joblib.dump")
+    sha = cached_sha256(path, cache)
+    record = cache / "reference" / f"{sha}.json"
+    if not record.exists():
+        with progress.step(f"reference predictions of {path.name} (loads it once on the host)"):
+            result = subprocess.run([sys.executable, "-m", "datos.reference", str(path),
+                                     str(REFERENCE_ROWS)], capture_output=True, text=True)
+        if result.returncode != 0:
+            last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+            raise UsageError(f"cannot load {path} as a scikit-learn model: {last}")
+        write_atomic(record, result.stdout)
+    reference = json.loads(record.read_text())
+    return ModelArtifact(path.resolve(), path.stat().st_size, sha, "user",
+                         int(reference["n_features"]), reference["reference_rows"],
+                         reference["reference_predictions"],
+                         {"model_class": reference["model_class"]})

@@ -1,0 +1,110 @@
+"""The results store: one folder per run, rewritten atomically after every strategy.
+
+``run.json`` holds the metadata (schema version, machine, engine, model, git, config) and each
+strategy's status; ``samples.csv`` holds every raw sample in long format. An interrupted run
+keeps everything measured up to its last finished strategy and is marked incomplete.
+
+Schema history:
+  1: first version (run.json + samples.csv with run_id, strategy, builder, condition, trial,
+     metric, value, unit).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.errors import BenchError
+from bench.fsutil import write_atomic
+from bench.metrics import METRICS, Sample
+
+SCHEMA_VERSION = 1
+SAMPLE_COLUMNS = ("run_id", "strategy", "builder", "condition", "trial", "metric", "value", "unit")
+
+
+@dataclass
+class StrategyOutcome:
+    name: str
+    status: str = "pending"  # pending | ok | partial | failed
+    failures: list[dict[str, str]] = field(default_factory=list)
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    metadata: dict[str, Any]
+    status: str = "running"  # running | complete | incomplete | interrupted
+    strategies: dict[str, StrategyOutcome] = field(default_factory=dict)
+    samples: list[Sample] = field(default_factory=list)
+
+
+class ResultsStore:
+    def __init__(self, folder: Path, record: RunRecord) -> None:
+        self.folder = folder
+        self.record = record
+
+    @classmethod
+    def create(cls, root: Path, run_id: str, metadata: dict[str, Any]) -> ResultsStore:
+        folder = root / run_id
+        folder.mkdir(parents=True, exist_ok=False)
+        store = cls(folder, RunRecord(run_id, metadata))
+        store.flush()
+        return store
+
+    def add(self, samples: list[Sample]) -> None:
+        self.record.samples.extend(samples)
+
+    def flush(self) -> None:
+        """Write run.json and samples.csv; each file is replaced whole, never half-written."""
+        record = self.record
+        document = {
+            "schema_version": SCHEMA_VERSION,
+            "run_id": record.run_id,
+            "status": record.status,
+            "metadata": record.metadata,
+            "strategies": {name: asdict(outcome) for name, outcome in record.strategies.items()},
+            "metrics": {name: asdict(metric) for name, metric in METRICS.items()},
+        }
+        write_atomic(self.folder / "samples.csv", samples_to_csv(record.run_id, record.samples))
+        write_atomic(self.folder / "run.json", json.dumps(document, indent=2, default=str) + "\n")
+
+
+def samples_to_csv(run_id: str, samples: list[Sample]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(SAMPLE_COLUMNS)
+    for s in samples:
+        writer.writerow((run_id, s.strategy, s.builder, s.condition, s.trial, s.metric,
+                         repr(float(s.value)), s.unit))
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    folder: Path
+    document: dict[str, Any]
+    samples: list[Sample]
+
+
+def load_run(folder: Path) -> StoredRun:
+    """Read a stored run; refuse (never misread) a schema this version does not know."""
+    meta_path = folder / "run.json"
+    if not meta_path.exists():
+        raise BenchError(f"{folder} is not a results folder (no run.json); "
+                         "pass a folder written by `python -m bench run`")
+    document = json.loads(meta_path.read_text())
+    version = document.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise BenchError(f"{folder} has results schema {version}; this mlbench reads schema "
+                         f"{SCHEMA_VERSION}: use the mlbench version that wrote it")
+    samples: list[Sample] = []
+    with (folder / "samples.csv").open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            samples.append(Sample(row["strategy"], row["builder"], row["condition"],
+                                  int(row["trial"]), row["metric"], float(row["value"])))
+    return StoredRun(folder, document, samples)

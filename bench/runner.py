@@ -1,0 +1,250 @@
+"""The benchmark lifecycle, in named phases (as hyperfine does):
+
+setup     sweep leftovers of dead runs, base image, wheelhouse, runtime image, model, network
+prepare   per strategy: its model files and a build context shaped like the user's repository
+measure   cold build, warm build, image size; then N trials of container starts
+conclude  results written after every strategy, so a later failure loses nothing
+cleanup   every labelled object removed on every exit path (success, error, Ctrl-C, SIGTERM)
+
+The runner only knows the Strategy interface, never a strategy by name.
+"""
+
+from __future__ import annotations
+
+import datetime
+import secrets
+import shutil
+import subprocess
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from bench import trial as trial_module
+from bench.base_image import BaseImage, ensure_base_image
+from bench.cleanup import remove_run, run_labels, sigterm_as_interrupt, sweep_stale_runs
+from bench.config import RunConfig
+from bench.engine import Engine, buildkit_available
+from bench.errors import StepFailed, UsageError
+from bench.fixture import materialize, raw_data_csv, touch_service_code
+from bench.machine import commit_info, engine_metadata, machine_info
+from bench.metrics import Sample
+from bench.model_source import ModelArtifact, synthetic_model, user_model
+from bench.paths import cache_dir, models_dir
+from bench.progress import Progress
+from bench.results import ResultsStore, StrategyOutcome
+from bench.runtime_image import RuntimeImage, ensure_runtime_image
+from bench.summary import render_text_table, summarize
+from bench.wheelhouse import ensure_wheelhouse
+from bench.paths import REQUIREMENTS_FILE
+from strategies import resolve
+from strategies.base import Strategy, StrategyContext
+
+DROP_CACHES = Path("/proc/sys/vm/drop_caches")
+
+
+def new_run_id() -> str:
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{secrets.token_hex(2)}"
+
+
+def check_config(config: RunConfig) -> None:
+    """Usage errors found before anything is built."""
+    if config.trials < 1:
+        raise UsageError("--trials must be at least 1")
+    if "buildkit" in config.builders and not buildkit_available():
+        raise UsageError("--builder buildkit needs `docker buildx` or a docker client older "
+                         "than 23 (DOCKER_BUILDKIT=1); install docker-buildx or use legacy")
+    if config.drop_caches and not _can_drop_caches():
+        raise UsageError("--drop-caches needs root (it writes /proc/sys/vm/drop_caches); "
+                         "run as root or leave it out")
+
+
+def _can_drop_caches() -> bool:
+    import os
+
+    return DROP_CACHES.exists() and os.access(DROP_CACHES, os.W_OK)
+
+
+def drop_page_cache() -> None:
+    subprocess.run(["sync"], check=False)
+    DROP_CACHES.write_text("3\n")
+
+
+class BenchmarkRun:
+    def __init__(self, config: RunConfig, engine: Engine, progress: Progress,
+                 run_id: str | None = None) -> None:
+        self.config = config
+        self.engine = engine
+        self.progress = progress
+        self.run_id = run_id or new_run_id()
+        self.labels = run_labels(self.run_id, config.keep)
+        self.cache = cache_dir()
+        self.strategies = resolve(list(config.strategies), config.options)
+        self.store: ResultsStore | None = None
+        self.failed = False
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def execute(self) -> ResultsStore:
+        check_config(self.config)
+        with sigterm_as_interrupt():
+            try:
+                store = self._setup()
+                for strategy in self.strategies:
+                    self._run_strategy(strategy, store)
+                store.record.status = "incomplete" if self.failed else "complete"
+                store.flush()
+                self.progress.info(f"\nresults: {store.folder}\n")
+                self.progress.info(render_text_table(summarize(store.record.samples)))
+                return store
+            except KeyboardInterrupt:
+                if self.store is not None:
+                    self.store.record.status = "interrupted"
+                    self.store.flush()
+                    self.progress.warn(f"interrupted; what was measured is in {self.store.folder}")
+                raise
+            finally:
+                remove_run(self.engine, self.run_id, self.config.keep, self.progress)
+                shutil.rmtree(self.cache / "contexts" / self.run_id, ignore_errors=True)
+
+    def _setup(self) -> ResultsStore:
+        progress = self.progress
+        sweep_stale_runs(self.engine, progress)
+        base = ensure_base_image(self.engine, progress)
+        wheels = ensure_wheelhouse(self.cache, REQUIREMENTS_FILE, progress)
+        runtime = ensure_runtime_image(self.engine, base, wheels, self.cache, progress,
+                                       rebuild=self.config.rebuild_runtime)
+        model = self._model()
+        self.model, self.runtime = model, runtime
+        self.network = f"mlbench-{self.run_id}"
+        self.engine.create_network(self.network, self.labels)
+        store = ResultsStore.create(self.config.results_root, self.run_id,
+                                    self._metadata(base, runtime, model))
+        self.store = store
+        if runtime.build_s == runtime.build_s:  # NaN: cached by a version that kept no time
+            store.add([Sample("runtime", "legacy", "cached" if runtime.cached else "-", 0,
+                              "runtime_build_s", runtime.build_s)])
+        store.flush()
+        progress.info(f"run {self.run_id}: {len(self.strategies)} strategies, "
+                      f"{self.config.trials} trials, model {model.bytes / 1e6:.1f} MB")
+        return store
+
+    def _model(self) -> ModelArtifact:
+        if self.config.model_path is not None:
+            return user_model(self.config.model_path, self.cache, self.progress)
+        return synthetic_model(self.config.model_size_bytes, self.config.seed, models_dir(),
+                               self.cache, self.progress)
+
+    def _metadata(self, base: BaseImage, runtime: RuntimeImage, model: ModelArtifact
+                  ) -> dict[str, Any]:
+        return {
+            "started_at": datetime.datetime.now(datetime.UTC).isoformat(),
+            "machine": machine_info(self.config.results_root.resolve().parent),
+            "engine": engine_metadata(self.engine.info()),
+            "builders": list(self.config.builders),
+            "base_image": asdict(base),
+            "runtime_image": asdict(runtime),
+            "model": model.describe(),
+            "page_cache": ("dropped before every container start" if self.config.drop_caches
+                           else "warm (not dropped)"),
+            "git": commit_info(),
+            "config": self.config.to_json(),
+        }
+
+    # -- one strategy ---------------------------------------------------------------------
+
+    def _run_strategy(self, strategy: Strategy, store: ResultsStore) -> None:
+        outcome = StrategyOutcome(strategy.name)
+        store.record.strategies[strategy.name] = outcome
+        ctx = StrategyContext(self.run_id, self.model, self.cache, self.labels, self.network,
+                              self.engine, self.progress, self.config.options)
+        samples: list[Sample] = []
+        try:
+            with self.progress.step(f"[{strategy.name}] prepare ({strategy.summary})"):
+                prepared = strategy.prepare(ctx)
+                context = materialize(
+                    self.cache / "contexts" / self.run_id / strategy.name, strategy.dockerfile,
+                    strategy.dockerignore, prepared.context_files,
+                    raw_data_csv(self.cache, self.config.seed),
+                )
+            outcome.notes.update(prepared.notes)
+            for metric, value in prepared.extra_metrics.items():
+                samples.append(Sample(strategy.name, "-", "-", 0, metric, value))
+            samples.append(Sample(strategy.name, "-", "-", 0, "model_file_bytes",
+                                  prepared.model_file_bytes))
+            image, added = self._build(strategy, context, samples)
+            for trial in range(1, self.config.trials + 1):
+                if not self._trial(strategy, ctx, prepared, image, added, trial, samples, outcome):
+                    break  # a start that fails once fails again: go on with the next strategy
+            outcome.status = "ok" if not outcome.failures else "partial"
+        except StepFailed as failure:
+            outcome.status = "failed"
+            outcome.failures.append({"phase": "build", "reason": str(failure),
+                                     "log_tail": failure.log_tail})
+            self.progress.warn(f"[{strategy.name}] failed: {failure}")
+        finally:
+            store.add(samples)
+            if outcome.failures:
+                self.failed = True
+            try:
+                strategy.teardown(ctx)
+            finally:
+                store.flush()
+
+    def _build(self, strategy: Strategy, context: Path, samples: list[Sample]
+               ) -> tuple[str, int]:
+        image = ""
+        added = 0
+        for revision, builder in enumerate(self.config.builders, start=1):
+            tag = f"mlbench-{strategy.name}-{builder}:{self.run_id.lower()}"
+            build_args = {"RUNTIME_IMAGE": self.runtime.ref}
+            with self.progress.step(f"[{strategy.name}] cold build ({builder}, no cache)"):
+                cold = self.engine.build(context, "docker/Dockerfile", tag, self.labels,
+                                         builder=builder, no_cache=True, build_args=build_args,
+                                         on_line=self.progress.update)
+            touch_service_code(context, revision)
+            with self.progress.step(f"[{strategy.name}] warm build ({builder}, one-line change)"):
+                warm = self.engine.build(context, "docker/Dockerfile", tag, self.labels,
+                                         builder=builder, no_cache=False, build_args=build_args,
+                                         on_line=self.progress.update)
+            image_bytes = self.engine.image_bytes(tag)
+            added = image_bytes - self.runtime.image_bytes
+            for metric, value in (("context_bytes", cold.context_bytes),
+                                  ("build_cold_s", cold.seconds), ("build_warm_s", warm.seconds),
+                                  ("image_bytes", image_bytes), ("image_added_bytes", added)):
+                samples.append(Sample(strategy.name, builder, "-", 0, metric, value))
+            image = image or tag
+        return image, added
+
+    def _trial(self, strategy: Strategy, ctx: StrategyContext, prepared: Any, image: str,
+               image_added: int, trial: int, samples: list[Sample],
+               outcome: StrategyOutcome) -> bool:
+        settings = trial_module.TrialSettings(
+            start_timeout_s=self.config.start_timeout_s,
+            latency_requests=self.config.latency_requests,
+            memory_limit_bytes=self.config.memory_limit_bytes,
+        )
+        for index, start in enumerate(strategy.starts(ctx, prepared, trial)):
+            if self.config.drop_caches:
+                drop_page_cache()
+            name = f"mlbench-{self.run_id.lower()}-{strategy.name}-t{trial}-{index}"
+            title = f"[{strategy.name}] trial {trial}/{self.config.trials}"
+            title += "" if start.condition == "-" else f" ({start.condition})"
+            try:
+                with self.progress.step(title):
+                    result = trial_module.run_start(self.engine, image, name, self.labels,
+                                                    self.network, start, self.model, settings)
+            except StepFailed as failure:
+                outcome.failures.append({"phase": f"trial {trial}", "condition": start.condition,
+                                         "reason": str(failure), "log_tail": failure.log_tail})
+                self.progress.warn(f"{title} failed: {failure}")
+                return False
+            result.values["disk_bytes"] += image_added
+            for metric, value in result.values.items():
+                samples.append(Sample(strategy.name, "-", start.condition, trial, metric, value))
+            for latency in result.latencies_ms:
+                samples.append(Sample(strategy.name, "-", start.condition, trial,
+                                      "predict_latency_ms", latency))
+            outcome.notes.setdefault("timelines", []).append(
+                {"trial": trial, "condition": start.condition, "phases_s": result.story})
+        return True

@@ -1,0 +1,42 @@
+"""Parse and print byte sizes and durations. Decimal units (MB = 10**6) as the seed uses them:
+its "5.45 GB" is 5,451,894,798 bytes. Binary units (MiB) are accepted too."""
+
+from __future__ import annotations
+
+import re
+
+from bench.errors import UsageError
+
+_UNITS = {
+    "": 1, "B": 1,
+    "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+    "K": 10**3, "M": 10**6, "G": 10**9,
+    "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40,
+}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
+
+
+def parse_size(text: str) -> int:
+    """'64MB' -> 64_000_000; raises UsageError naming the accepted forms."""
+    match = _SIZE.match(text)
+    unit = match.group(2).upper() if match else None
+    if match is None or unit not in _UNITS:
+        raise UsageError(
+            f"malformed size {text!r}: use a number and a unit such as 64MB, 1.5GB or 512MiB"
+        )
+    return int(float(match.group(1)) * _UNITS[unit])
+
+
+def format_bytes(count: float) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if abs(count) >= scale:
+            return f"{count / scale:.2f} {unit}"
+    return f"{count:.0f} B"
+
+
+def format_seconds(seconds: float) -> str:
+    if abs(seconds) >= 60:
+        return f"{int(seconds // 60)}m{seconds % 60:04.1f}s"
+    if abs(seconds) >= 1:
+        return f"{seconds:.2f} s"
+    return f"{seconds * 1000:.1f} ms"

@@ -1,0 +1,1 @@
+"""Synthetic FIFA data and the RandomForest model generator."""

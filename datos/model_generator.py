@@ -1,0 +1,148 @@
+"""Train a synthetic FIFA RandomForestRegressor whose joblib file reaches a requested size.
+
+Original hyperparameters (max_depth=30, min_samples_split=10, min_samples_leaf=1,
+max_features='sqrt'); n_estimators is calibrated so the file lands within 10% of the target.
+A full-depth tree on 122,501 rows serialises to about 2.45 MB, so a smaller target trains one
+tree on a bootstrap subsample (max_samples) instead. Deterministic for (size, seed); cached;
+written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+from sklearn.ensemble import RandomForestRegressor
+
+from datos.synthetic_fifa import N_FEATURES, generate
+
+TOLERANCE = 0.10
+ORIGINAL_HYPERPARAMETERS: dict[str, Any] = {
+    "max_depth": 30,
+    "min_samples_split": 10,
+    "min_samples_leaf": 1,
+    "max_features": "sqrt",
+}
+TREES_PER_PROGRESS_STEP = 8
+REFERENCE_ROWS = 16
+
+ProgressCallback = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class GeneratedModel:
+    path: str
+    bytes: int
+    target_bytes: int
+    seed: int
+    n_estimators: int
+    max_samples: float | None
+    train_s: float
+    n_features: int
+    reference_rows: list[list[float]]
+    reference_predictions: list[float]
+
+
+def model_path(models_dir: Path, target_bytes: int, seed: int) -> Path:
+    return models_dir / f"fifa_rf_{target_bytes}B_seed{seed}.joblib"
+
+
+def _dump_size(model: RandomForestRegressor, folder: Path) -> int:
+    probe = folder / "probe.joblib"
+    joblib.dump(model, probe)
+    size = probe.stat().st_size
+    probe.unlink()
+    return size
+
+
+def _forest(seed: int, n_estimators: int, max_samples: float | None) -> RandomForestRegressor:
+    return RandomForestRegressor(
+        n_estimators=n_estimators, random_state=seed, n_jobs=-1, warm_start=True,
+        max_samples=max_samples, **ORIGINAL_HYPERPARAMETERS,
+    )
+
+
+def generate_model(
+    target_bytes: int, seed: int, models_dir: Path, progress: ProgressCallback = lambda _: None
+) -> GeneratedModel:
+    """Return the cached model for (size, seed), training it first if needed."""
+    path = model_path(models_dir, target_bytes, seed)
+    sidecar = path.with_suffix(".json")
+    if path.exists() and sidecar.exists():
+        stored = json.loads(sidecar.read_text())
+        if stored.get("bytes") == path.stat().st_size:
+            return GeneratedModel(**stored)
+
+    models_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    data = generate(seed=seed)
+    x, y = data.features, data.market_value_eur
+    with tempfile.TemporaryDirectory(dir=models_dir, prefix=".train-") as scratch:
+        folder = Path(scratch)
+        # Calibrate: the size of a two-tree forest gives the per-tree cost and the fixed shell.
+        probe = _forest(seed, 2, None).fit(x, y)
+        two = _dump_size(probe, folder)
+        probe.estimators_ = probe.estimators_[:1]
+        probe.n_estimators = 1
+        one = _dump_size(probe, folder)
+        per_tree, shell = max(1, two - one), max(0, 2 * one - two)
+        max_samples: float | None = None
+        n_trees = max(1, round((target_bytes - shell) / per_tree))
+        if target_bytes < one * (1 - TOLERANCE):
+            # Smaller than one full tree: shrink the tree by training on fewer rows.
+            n_trees = 1
+            max_samples = max(1e-4, (target_bytes - shell) / per_tree)
+        model = _forest(seed, 0, max_samples)
+        for _attempt in range(6):
+            model = _grow(model, n_trees, x, y, progress)
+            size = _dump_size(model, folder)
+            if abs(size - target_bytes) <= TOLERANCE * target_bytes:
+                break
+            if max_samples is not None:
+                max_samples = min(1.0, max_samples * target_bytes / size)
+                model = _forest(seed, 0, max_samples)
+                continue
+            n_trees = max(1, n_trees + round((target_bytes - size) / per_tree))
+            if n_trees < len(model.estimators_):  # overshot: drop the last trees
+                model.estimators_ = model.estimators_[:n_trees]
+                model.n_estimators = n_trees
+        model.set_params(n_jobs=None, warm_start=False)
+
+        final = folder / "model.joblib"
+        joblib.dump(model, final)
+        rows = x[np.linspace(0, len(x) - 1, REFERENCE_ROWS).astype(int)]
+        generated = GeneratedModel(
+            path=str(path), bytes=final.stat().st_size, target_bytes=target_bytes, seed=seed,
+            n_estimators=len(model.estimators_), max_samples=max_samples,
+            train_s=time.perf_counter() - started, n_features=N_FEATURES,
+            reference_rows=rows.tolist(),
+            reference_predictions=[float(v) for v in model.predict(rows)],
+        )
+        os.replace(final, path)
+    tmp_sidecar = sidecar.with_suffix(".json.tmp")
+    tmp_sidecar.write_text(json.dumps(asdict(generated)))
+    os.replace(tmp_sidecar, sidecar)
+    return generated
+
+
+def _grow(
+    model: RandomForestRegressor, n_trees: int, x: Any, y: Any, progress: ProgressCallback
+) -> RandomForestRegressor:
+    have = len(getattr(model, "estimators_", []))
+    if n_trees <= have:
+        return model
+    steps = math.ceil((n_trees - have) / TREES_PER_PROGRESS_STEP)
+    for step in range(1, steps + 1):
+        model.set_params(n_estimators=min(n_trees, have + step * TREES_PER_PROGRESS_STEP))
+        model.fit(x, y)  # warm_start: only the new trees are trained
+        progress(f"trained {model.n_estimators}/{n_trees} trees")
+    return model

@@ -1,0 +1,40 @@
+"""Reference predictions of any joblib model, computed on the host in a fresh process.
+
+Run as ``python -m datos.reference MODEL N_ROWS`` and prints JSON. A fresh process keeps a
+multi-GB load (about 2x the file in peak memory) out of the harness process.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import joblib
+import numpy as np
+
+
+def feature_count(model: Any) -> int:
+    count = getattr(model, "n_features_in_", None)
+    if count is None and hasattr(model, "steps"):
+        count = getattr(model.steps[0][1], "n_features_in_", None)
+    if count is None:
+        raise SystemExit("the model has no n_features_in_: fit it with scikit-learn >= 1.0")
+    return int(count)
+
+
+def main() -> None:
+    path, n_rows = sys.argv[1], int(sys.argv[2])
+    model = joblib.load(path)
+    if not hasattr(model, "predict"):
+        raise SystemExit(f"{type(model).__name__} has no predict(): not a model")
+    n_features = feature_count(model)
+    rows = np.random.default_rng(0).normal(0.0, 1.0, (n_rows, n_features))
+    predictions = np.ravel(model.predict(rows)).astype(float)
+    json.dump({"n_features": n_features, "model_class": type(model).__name__,
+               "reference_rows": rows.tolist(), "reference_predictions": predictions.tolist()},
+              sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Prediction service that goes into every strategy image (as ``backend/``)."""

@@ -1,0 +1,148 @@
+"""Holds the model and the story of how it was loaded.
+
+One load at a time (single flight): concurrent first requests of a lazy service wait on the
+lock for the load already under way instead of loading again. Every phase is stamped with
+wall-clock epoch seconds so the harness can draw a start-up timeline against container start.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import joblib
+
+from .codecs_io import open_model_stream
+from .s3_download import IntegrityError, ensure_downloaded, sha256_of
+from .settings import Settings
+
+log = logging.getLogger("service.model")
+
+
+@dataclass
+class LoadStory:
+    process_start: float = field(default_factory=time.time)
+    download_start: float | None = None
+    download_end: float | None = None
+    downloaded: bool | None = None
+    download_bytes: int | None = None
+    verify_s: float | None = None
+    load_start: float | None = None
+    load_end: float | None = None
+    load_count: int = 0
+    error: str | None = None
+    verified_sha256: str | None = None
+
+
+class ModelHolder:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.story = LoadStory()
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    @property
+    def failed(self) -> bool:
+        return self.story.error is not None
+
+    def get(self) -> Any:
+        """Return the model, loading it first if nobody has (single flight)."""
+        if self._model is not None:
+            return self._model
+        with self._lock:
+            if self._model is None and self.story.error is None:
+                self._load_locked()
+            if self._model is None:
+                raise RuntimeError(self.story.error or "model not loaded")
+            return self._model
+
+    def load_in_background(self) -> None:
+        threading.Thread(target=self._load_quietly, name="model-loader", daemon=True).start()
+
+    def _load_quietly(self) -> None:
+        try:
+            self.get()
+        except Exception:  # already recorded in story.error and logged
+            pass
+
+    def _load_locked(self) -> None:
+        settings = self.settings
+        try:
+            if settings.downloads:
+                self._download(settings)
+            elif settings.pinned_sha256:
+                self._verify_local(settings)
+            self.story.load_start = time.time()
+            log.info("loading model %s (codec %s)", settings.model_path, settings.codec)
+            with open_model_stream(settings.model_path, settings.codec) as stream:
+                model = joblib.load(stream)
+            self.story.load_end = time.time()
+            self.story.load_count += 1
+            if not hasattr(model, "predict"):
+                raise TypeError(f"{type(model).__name__} has no predict(): not a model")
+            self._model = model
+            log.info("model loaded in %.2fs", self.story.load_end - self.story.load_start)
+        except Exception as error:
+            self.story.error = f"{type(error).__name__}: {error}"
+            log.error("model load failed: %s", self.story.error)
+            raise
+
+    def _download(self, settings: Settings) -> None:
+        self.story.download_start = time.time()
+        report = ensure_downloaded(
+            endpoint=settings.s3_endpoint,
+            bucket=settings.s3_bucket,
+            key=settings.s3_key,
+            destination=settings.model_path,
+            pinned_sha256=settings.pinned_sha256,
+            credentials_file=settings.s3_credentials_file,
+            concurrency=settings.download_concurrency,
+            chunk_bytes=settings.download_chunk_bytes,
+        )
+        self.story.download_end = time.time()
+        self.story.downloaded = report.downloaded
+        self.story.download_bytes = report.bytes
+        self.story.verify_s = report.verify_s
+        self.story.verified_sha256 = settings.pinned_sha256
+
+    def _verify_local(self, settings: Settings) -> None:
+        started = time.perf_counter()
+        actual = sha256_of(settings.model_path)
+        self.story.verify_s = time.perf_counter() - started
+        if actual != settings.pinned_sha256:
+            raise IntegrityError(f"model sha256 {actual} does not match pinned {settings.pinned_sha256}")
+        self.story.verified_sha256 = actual
+
+    def describe(self) -> dict[str, Any]:
+        model = self._model
+        info: dict[str, Any] = {
+            "loaded": model is not None,
+            "loading": self.settings.loading,
+            "codec": self.settings.codec,
+            "model_path": self.settings.model_path,
+            "model_sha256": self.story.verified_sha256,
+            "story": self.story.__dict__,
+        }
+        if self.story.load_start is not None and self.story.load_end is not None:
+            info["load_s"] = self.story.load_end - self.story.load_start
+        if model is not None:
+            info["model_class"] = type(model).__name__
+            info["n_features"] = expected_features(model)
+            names = getattr(model, "feature_names_in_", None)
+            info["feature_names"] = None if names is None else [str(n) for n in names]
+        return info
+
+
+def expected_features(model: Any) -> int | None:
+    """Feature count of any fitted scikit-learn estimator or pipeline."""
+    count = getattr(model, "n_features_in_", None)
+    if count is None and hasattr(model, "steps"):
+        count = getattr(model.steps[0][1], "n_features_in_", None)
+    return None if count is None else int(count)

@@ -1,0 +1,47 @@
+"""Service configuration, read once from the environment.
+
+Everything a strategy changes about how the model reaches the process is an environment
+variable, so one service serves every strategy. Credentials come only from the environment
+or a mounted file at run time, never from the image.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Settings:
+    model_path: str
+    loading: str  # "eager": load in the background at start-up; "lazy": on the first request
+    codec: str  # "none", "gzip", "zstd", "lz4": how the file at model_path is compressed
+    pinned_sha256: str  # empty: not verified (local file); required for anything downloaded
+    s3_endpoint: str
+    s3_bucket: str
+    s3_key: str
+    s3_credentials_file: str
+    download_concurrency: int
+    download_chunk_bytes: int
+    max_batch_rows: int
+
+    @property
+    def downloads(self) -> bool:
+        return bool(self.s3_bucket)
+
+
+def load_settings() -> Settings:
+    env = os.environ.get
+    return Settings(
+        model_path=env("MODEL_PATH", "/app/datos/modelos/modelo_fifa.joblib"),
+        loading=env("MODEL_LOADING", "eager"),
+        codec=env("MODEL_CODEC", "none"),
+        pinned_sha256=env("MODEL_SHA256", "").lower(),
+        s3_endpoint=env("S3_ENDPOINT", ""),
+        s3_bucket=env("S3_BUCKET", ""),
+        s3_key=env("S3_KEY", ""),
+        s3_credentials_file=env("S3_CREDENTIALS_FILE", ""),
+        download_concurrency=int(env("DOWNLOAD_CONCURRENCY", "8")),
+        download_chunk_bytes=int(env("DOWNLOAD_CHUNK_BYTES", str(16 * 1024 * 1024))),
+        max_batch_rows=int(env("MAX_BATCH_ROWS", "10000")),
+    )

@@ -1,0 +1,102 @@
+"""The one interface every loading strategy implements.
+
+A strategy is mostly data: which Dockerfile builds its image, whether the context has a
+.dockerignore, how the model reaches the container (inside the image, a read-only bind mount,
+or a download from a registry), how it is compressed and whether the service loads it eagerly
+or lazily. Hooks (prepare / starts / teardown) cover what data cannot say. The runner only
+talks to this interface and never names a strategy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.engine import BindMount, Engine, VolumeMount
+from bench.model_source import ModelArtifact
+from bench.progress import Progress
+
+MODEL_DIR_IN_REPO = "datos/modelos"
+MODEL_NAME_IN_REPO = "modelo_fifa.joblib"  # the seed repository's file name
+MODEL_DIR_IN_CONTAINER = "/app/datos/modelos"
+
+
+@dataclass(frozen=True)
+class StrategyOptions:
+    """Strategy knobs from the command line (each has a default, shown in --help)."""
+
+    codecs: tuple[str, ...] = ("gzip9", "zstd9", "lz4")
+    s3_endpoint: str | None = None  # None: the harness starts its own S3 server
+    s3_bucket: str = "models"
+    download_concurrency: int = 8
+    download_chunk_bytes: int = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class StrategyContext:
+    run_id: str
+    model: ModelArtifact
+    cache: Path
+    labels: Mapping[str, str]
+    network: str  # a bridge network the harness created for this run
+    engine: Engine
+    progress: Progress
+    options: StrategyOptions
+
+
+@dataclass(frozen=True)
+class PreparedModel:
+    """What prepare() made: files the repository holds and how the service finds the model."""
+
+    context_files: Mapping[str, Path]  # path in the repository -> file on the host
+    env: Mapping[str, str]  # service settings (MODEL_PATH, MODEL_CODEC, MODEL_LOADING, ...)
+    model_file_bytes: int  # bytes of the file the container reads
+    extra_metrics: Mapping[str, float] = field(default_factory=dict)  # once per strategy
+    notes: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StartSpec:
+    """How one container of a trial is started; a trial may start several in sequence."""
+
+    condition: str
+    env: Mapping[str, str] = field(default_factory=dict)
+    binds: Sequence[BindMount] = ()
+    volumes: Sequence[VolumeMount] = ()
+    host_model_bytes: int = 0  # host files this start reads (for disk_bytes)
+    cache_volume: str | None = None  # its size is added to disk_bytes
+
+
+class Strategy:
+    """Base class: the data fields, and hooks with the common behaviour."""
+
+    name: str = ""
+    summary: str = ""
+    dockerfile: str = ""  # file under docker/, copied to docker/Dockerfile in the context
+    dockerignore: str | None = None  # file under docker/, copied to .dockerignore at the root
+    codec: str = "none"  # none | gzip9 | zstd9 | lz4 (the file the container reads)
+    loading: str = "eager"  # eager | lazy
+    model_in_image: bool = False  # False: a bind mount or a download brings the model
+
+    def prepare(self, ctx: StrategyContext) -> PreparedModel:
+        files = {f"{MODEL_DIR_IN_REPO}/{MODEL_NAME_IN_REPO}": ctx.model.path}
+        return PreparedModel(
+            context_files=files,
+            env={"MODEL_PATH": f"{MODEL_DIR_IN_CONTAINER}/{MODEL_NAME_IN_REPO}",
+                 "MODEL_LOADING": self.loading, "MODEL_CODEC": self.codec},
+            model_file_bytes=ctx.model.bytes,
+        )
+
+    def starts(self, ctx: StrategyContext, prepared: PreparedModel, trial: int) -> list[StartSpec]:
+        if self.model_in_image:
+            return [StartSpec("-", env=prepared.env)]
+        container_path = prepared.env["MODEL_PATH"]
+        repo_path = f"{MODEL_DIR_IN_REPO}/{Path(container_path).name}"
+        host_file = prepared.context_files[repo_path]
+        return [StartSpec("-", env=prepared.env,
+                          binds=[BindMount(str(host_file), container_path, read_only=True)],
+                          host_model_bytes=prepared.model_file_bytes)]
+
+    def teardown(self, ctx: StrategyContext) -> None:
+        """Release what prepare() started (servers, buckets). Labelled objects go anyway."""

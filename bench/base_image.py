@@ -3,6 +3,7 @@ otherwise one made offline with debootstrap + docker import. Which one is record
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -44,6 +45,11 @@ def ensure_base_image(engine: Engine, progress: Progress, rebuild: bool = False)
 
 def _debootstrap_base(engine: Engine, progress: Progress) -> BaseImage:
     debootstrap = shutil.which("debootstrap")
+    if debootstrap is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        with progress.step("installing debootstrap (apt-get) to make the base image offline"):
+            subprocess.run(["apt-get", "install", "-y", "-qq", "debootstrap"],
+                           capture_output=True, check=False)
+        debootstrap = shutil.which("debootstrap")
     if debootstrap is None:
         raise BenchError("no base image and no debootstrap to make one: "
                          "`apt-get install -y debootstrap` (as root), or load python:3.11-slim")

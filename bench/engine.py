@@ -403,6 +403,9 @@ class Engine:
             self._api.remove_container(container_id, force=True, v=True)
         except docker.errors.NotFound:
             pass
+        except docker.errors.APIError as error:
+            if "already in progress" not in str(error):
+                raise
 
     # -- labelled cleanup ---------------------------------------------------------------
 
@@ -427,18 +430,27 @@ class Engine:
             try:
                 network.remove()
                 removed["networks"] += 1
-            except docker.errors.NotFound:
+            except docker.errors.APIError:
                 pass
         for volume in self._client.volumes.list(filters=selector):
             self.remove_volume(str(volume.name))
             removed["volumes"] += 1
         if images:
-            for image in self._client.images.list(filters=selector):
-                try:
-                    self._api.remove_image(image.id, force=True, noprune=False)
-                    removed["images"] += 1
-                except docker.errors.NotFound:
-                    pass
+            # A build step container that is still stopping holds its parent image for a
+            # moment: retry a few times rather than leave a labelled image behind.
+            for attempt in range(5):
+                leftover = self._client.images.list(filters=selector)
+                for image in leftover:
+                    try:
+                        self._api.remove_image(image.id, force=True, noprune=False)
+                        removed["images"] += 1
+                    except docker.errors.APIError:
+                        pass
+                if not self._client.images.list(filters=selector):
+                    break
+                for container in self._client.containers.list(all=True, filters=selector):
+                    self.remove_container(str(container.id))
+                time.sleep(0.5 * (attempt + 1))
         return removed
 
     def run_labels(self, selector: str) -> set[str]:
@@ -492,7 +504,7 @@ def buildkit_context_bytes(lines: Sequence[str]) -> int:
     for line in lines:
         match = _CONTEXT_LINE.search(line)
         if match:
-            value = int(float(match.group(1)) * _UNIT[match.group(2)])
+            value = round(float(match.group(1)) * _UNIT[match.group(2)])
     return value
 
 

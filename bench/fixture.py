@@ -32,9 +32,14 @@ def raw_data_csv(cache: Path, seed: int = 0) -> Path:
 
 def materialize(
     destination: Path, dockerfile: str, dockerignore: str | None,
-    repo_files: Mapping[str, Path], raw_csv: Path,
+    repo_files: Mapping[str, Path], raw_csv: Path, labels: Mapping[str, str] | None = None,
 ) -> Path:
-    """Lay out the repository in ``destination``; returns it."""
+    """Lay out the repository in ``destination``; returns it.
+
+    ``labels`` are stamped right after every FROM: the legacy builder keeps each finished
+    step as an image (a GB model layer among them) and runs each step in a container; with
+    the run's labels on them, an interrupted or failed build leaves nothing unlabelled.
+    """
     if destination.exists():
         shutil.rmtree(destination)
     backend = destination / "backend"
@@ -43,7 +48,8 @@ def materialize(
         shutil.copyfile(source, backend / source.name)
     shutil.copyfile(REQUIREMENTS_FILE, destination / "requirements.txt")
     (destination / "docker").mkdir()
-    shutil.copyfile(DOCKER_DIR / dockerfile, destination / "docker" / "Dockerfile")
+    write_atomic(destination / "docker" / "Dockerfile",
+                 stamp_labels((DOCKER_DIR / dockerfile).read_text(), labels or {}))
     if dockerignore is not None:
         shutil.copyfile(DOCKER_DIR / dockerignore, destination / ".dockerignore")
     for repo_path, host_file in {**repo_files, RAW_DATA_IN_REPO: raw_csv}.items():
@@ -55,6 +61,18 @@ def materialize(
     write_atomic(destination / "notebooks" / "exploracion.ipynb", json.dumps(notebook))
     write_atomic(destination / "README.md", "# FIFA scouting API\n")
     return destination
+
+
+def stamp_labels(dockerfile: str, labels: Mapping[str, str]) -> str:
+    if not labels:
+        return dockerfile
+    stamp = "LABEL " + " ".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+    out = []
+    for line in dockerfile.splitlines():
+        out.append(line)
+        if line.strip().upper().startswith("FROM "):
+            out.append(stamp)
+    return "\n".join(out) + "\n"
 
 
 def touch_service_code(context: Path, revision: int) -> None:

@@ -165,7 +165,7 @@ class BenchmarkRun:
                 context = materialize(
                     self.cache / "contexts" / self.run_id / strategy.name, strategy.dockerfile,
                     strategy.dockerignore, prepared.context_files,
-                    raw_data_csv(self.cache, self.config.seed),
+                    raw_data_csv(self.cache, self.config.seed), self.labels,
                 )
             outcome.notes.update(prepared.notes)
             for metric, value in prepared.extra_metrics.items():

@@ -2,8 +2,9 @@
 
 Original hyperparameters (max_depth=30, min_samples_split=10, min_samples_leaf=1,
 max_features='sqrt'); n_estimators is calibrated so the file lands within 10% of the target.
-A full-depth tree on 122,501 rows serialises to about 2.45 MB, so a smaller target trains one
-tree on a bootstrap subsample (max_samples) instead. Deterministic for (size, seed); cached;
+A full-depth tree on 122,501 rows serialises to about 2.45 MB; where whole trees cannot land
+within the tolerance (small targets), every tree is trained on a smaller bootstrap sample
+(max_samples), which shrinks it. Deterministic for (size, seed); cached;
 written atomically.
 """
 
@@ -97,10 +98,11 @@ def generate_model(
         per_tree, shell = max(1, two - one), max(0, 2 * one - two)
         max_samples: float | None = None
         n_trees = max(1, round((target_bytes - shell) / per_tree))
-        if target_bytes < one * (1 - TOLERANCE):
-            # Smaller than one full tree: shrink the tree by training on fewer rows.
-            n_trees = 1
-            max_samples = max(1e-4, (target_bytes - shell) / per_tree)
+        if abs(n_trees * per_tree + shell - target_bytes) > TOLERANCE / 2 * target_bytes:
+            # Whole trees cannot land near the target (few trees): train one more tree and
+            # shrink every tree by bootstrapping fewer rows (max_samples).
+            n_trees = max(1, math.ceil((target_bytes - shell) / per_tree))
+            max_samples = max(1e-4, (target_bytes - shell) / (n_trees * per_tree))
         model = _forest(seed, 0, max_samples)
         for _attempt in range(6):
             model = _grow(model, n_trees, x, y, progress)
@@ -108,7 +110,7 @@ def generate_model(
             if abs(size - target_bytes) <= TOLERANCE * target_bytes:
                 break
             if max_samples is not None:
-                max_samples = min(1.0, max_samples * target_bytes / size)
+                max_samples = min(1.0, max_samples * (target_bytes - shell) / max(1, size - shell))
                 model = _forest(seed, 0, max_samples)
                 continue
             n_trees = max(1, n_trees + round((target_bytes - size) / per_tree))

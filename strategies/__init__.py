@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import os
 from collections.abc import Callable
 
 from bench.errors import UsageError
@@ -16,9 +18,19 @@ REGISTRY: dict[str, Factory] = {
     "volume": lambda _: [Volume()],
 }
 DEFAULT_STRATEGIES = tuple(REGISTRY)
+# Extra strategies from other modules (your own, or the tests'): "pkg.module,other.module",
+# each module exposing STRATEGIES: dict[str, Factory].
+PLUGINS_ENV = "MLBENCH_EXTRA_STRATEGIES"
+
+
+def _load_plugins() -> None:
+    for module_name in filter(None, os.environ.get(PLUGINS_ENV, "").split(",")):
+        module = importlib.import_module(module_name.strip())
+        REGISTRY.update(module.STRATEGIES)
 
 
 def resolve(names: list[str], options: StrategyOptions) -> list[Strategy]:
+    _load_plugins()
     unknown = [name for name in names if name not in REGISTRY]
     if unknown:
         raise UsageError(f"unknown strategy {', '.join(unknown)}: choose from "

@@ -1,0 +1,65 @@
+"""Shared fixtures. Integration tests use the real Docker engine and tiny models."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import types
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench.model_source import ModelArtifact, synthetic_model
+from bench.paths import SERVICE_DIR, cache_dir, models_dir
+from bench.progress import Progress
+
+TINY_MODEL_BYTES = 1_000_000
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> ModelArtifact:
+    return synthetic_model(TINY_MODEL_BYTES, 0, models_dir(), cache_dir(), Progress(quiet=True))
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[object]:
+    from bench.engine import Engine
+
+    engine = Engine.connect()  # fails loudly when no engine runs: these tests need one
+    yield engine
+    engine.close()
+
+
+def load_service(env: dict[str, str]) -> types.ModuleType:
+    """Import docker/service as the package `backend` (as in the image) with this env."""
+    for name in list(sys.modules):
+        if name == "backend" or name.startswith("backend."):
+            del sys.modules[name]
+    os.environ.update(env)
+    spec = importlib.util.spec_from_file_location(
+        "backend", SERVICE_DIR / "__init__.py", submodule_search_locations=[str(SERVICE_DIR)]
+    )
+    assert spec is not None and spec.loader is not None
+    package = importlib.util.module_from_spec(spec)
+    sys.modules["backend"] = package
+    spec.loader.exec_module(package)
+    return importlib.import_module("backend.app")
+
+
+@pytest.fixture
+def service_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    keys = ("MODEL_PATH", "MODEL_LOADING", "MODEL_CODEC", "MODEL_SHA256", "S3_BUCKET",
+            "S3_ENDPOINT", "S3_KEY", "S3_CREDENTIALS_FILE")
+    saved = {key: os.environ.get(key) for key in keys}
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def project_path(*parts: str) -> Path:
+    return Path(__file__).resolve().parent.parent.joinpath(*parts)

@@ -1,0 +1,170 @@
+"""Both core strategies end to end on the real engine, with a tiny model."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import docker
+import pytest
+
+from bench.cleanup import run_labels, sweep_stale_runs
+from bench.cli import _builders
+from bench.config import RunConfig
+from bench.engine import RUN_LABEL, Engine
+from bench.fixture import materialize, raw_data_csv
+from bench.model_source import ModelArtifact
+from bench.paths import cache_dir
+from bench.progress import Progress
+from bench.results import load_run
+from bench.runner import BenchmarkRun
+from tests.conftest import TINY_MODEL_BYTES, project_path
+from tests.integration.socket_proxy import BuildBodyRecorder
+
+pytestmark = pytest.mark.engine
+PLUGINS = {"MLBENCH_EXTRA_STRATEGIES": "tests.plugin_strategies"}
+CORE_METRICS = {"ready_s", "model_ready_s", "first_predict_s", "predict_p50_ms",
+                "predict_p95_ms", "predict_latency_ms", "mem_working_set_bytes",
+                "server_pss_bytes", "server_uss_bytes", "server_rss_peak_bytes", "disk_bytes",
+                "load_s"}
+BUILD_METRICS = {"context_bytes", "build_cold_s", "build_warm_s", "image_bytes",
+                 "image_added_bytes"}
+
+
+def run_bench(engine: Engine, strategies: tuple[str, ...], results: Path, *, keep: bool = False,
+              trials: int = 1) -> BenchmarkRun:
+    config = RunConfig(strategies=strategies, model_path=None, model_size_bytes=TINY_MODEL_BYTES,
+                       trials=trials, builders=_builders("auto"), keep=keep,
+                       latency_requests=5, start_timeout_s=120, results_root=results)
+    run = BenchmarkRun(config, engine, Progress(quiet=True))
+    run.execute()
+    return run
+
+
+def assert_nothing_labelled(engine: Engine) -> None:
+    assert engine.labelled(RUN_LABEL) == {"containers": [], "images": [], "volumes": [],
+                                          "networks": []}
+
+
+def test_baked_and_volume_measure_every_metric(
+        engine: Engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
+    run = run_bench(engine, ("baked", "volume"), tmp_path, keep=True, trials=2)
+    stored = load_run(tmp_path / run.run_id)
+    assert stored.document["status"] == "complete"
+    assert stored.document["metadata"]["model"]["sha256"] == tiny_model.sha256
+    builders = stored.document["metadata"]["builders"]
+    by = {(s.strategy, s.builder, s.metric): s.value for s in stored.samples}
+    for strategy in ("baked", "volume"):
+        measured = {s.metric for s in stored.samples if s.strategy == strategy}
+        assert CORE_METRICS | BUILD_METRICS <= measured
+        assert {s.trial for s in stored.samples
+                if s.strategy == strategy and s.metric == "ready_s"} == {1, 2}
+        for builder in builders:
+            # The image size the harness stored is what the engine reports.
+            tag = f"mlbench-{strategy}-{builder}:{run.run_id.lower()}"
+            inspected = subprocess.run(["docker", "image", "inspect", "-f", "{{.Size}}", tag],
+                                       capture_output=True, text=True, check=True)
+            assert by[(strategy, builder, "image_bytes")] == int(inspected.stdout)
+    model_bytes = tiny_model.bytes
+    for builder in builders:
+        assert by[("baked", builder, "context_bytes")] >= model_bytes
+        assert by[("baked", builder, "image_added_bytes")] >= model_bytes
+        assert by[("volume", builder, "image_added_bytes")] < model_bytes / 10
+    assert by[("volume", "legacy", "context_bytes")] >= model_bytes  # legacy sends it all
+    if "buildkit" in builders:
+        assert by[("volume", "buildkit", "context_bytes")] < model_bytes / 10
+    ready = [s for s in stored.samples if s.metric in ("ready_s", "model_ready_s")]
+    assert all(s.value > 0 for s in ready)
+    for s in stored.samples:
+        if s.metric == "model_ready_s":
+            assert s.value >= by[(s.strategy, "-", "ready_s")] or s.value > 0
+
+    # --keep left the images for inspection; `clean` removes them.
+    assert engine.labelled(f"{RUN_LABEL}={run.run_id}")["images"]
+    cleaned = subprocess.run([sys.executable, "-m", "bench", "clean"], capture_output=True,
+                             text=True, timeout=300)
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert_nothing_labelled(engine)
+
+
+def test_context_bytes_equal_the_bytes_the_engine_received(
+        engine: Engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
+    context = materialize(tmp_path / "repo", "Dockerfile.volume", None,
+                          {"datos/modelos/modelo_fifa.joblib": tiny_model.path},
+                          raw_data_csv(cache_dir()))
+    recorder = BuildBodyRecorder(tmp_path / "docker.sock")
+    proxied = Engine(docker.DockerClient(base_url=f"unix://{tmp_path / 'docker.sock'}",
+                                         timeout=600))
+    labels = run_labels("proxy-test", keep=False)
+    try:
+        from bench.base_image import ensure_base_image
+        from bench.runtime_image import runtime_tag
+
+        runtime = runtime_tag(ensure_base_image(engine, Progress(quiet=True)))
+        result = proxied.build(context, "docker/Dockerfile", "mlbench-proxy-test:1", labels,
+                               builder="legacy", no_cache=True,
+                               build_args={"RUNTIME_IMAGE": runtime})
+    finally:
+        engine.remove_labelled(f"{RUN_LABEL}=proxy-test")
+        recorder.close()
+    assert recorder.chunked_builds == 0
+    assert recorder.build_body_bytes == [result.context_bytes]
+    assert result.context_bytes > tiny_model.bytes
+
+
+def test_failing_strategies_are_recorded_and_the_run_goes_on(
+        engine: Engine, tiny_model: ModelArtifact, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(*next(iter(PLUGINS.items())))
+    run = run_bench(engine, ("broken-build", "crashing-service", "volume"), tmp_path)
+    assert run.failed
+    stored = load_run(tmp_path / run.run_id)
+    outcomes = stored.document["strategies"]
+    assert stored.document["status"] == "incomplete"
+    assert outcomes["broken-build"]["status"] == "failed"
+    assert "fails on purpose" in outcomes["broken-build"]["failures"][0]["log_tail"]
+    assert outcomes["crashing-service"]["status"] == "partial"
+    assert "cannot load the model" in outcomes["crashing-service"]["failures"][0]["reason"]
+    assert outcomes["volume"]["status"] == "ok"
+    assert any(s.strategy == "volume" and s.metric == "model_ready_s" for s in stored.samples)
+    assert_nothing_labelled(engine)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_a_build_leaves_nothing_and_keeps_results(
+        engine: Engine, tiny_model: ModelArtifact, tmp_path: Path, signum: int) -> None:
+    env = {**os.environ, **PLUGINS, "MLBENCH_RESULTS": str(tmp_path)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench", "run", "--strategies", "volume,slow-build",
+         "--model-size", str(TINY_MODEL_BYTES), "--trials", "1", "--requests", "5",
+         "--builder", "legacy"],
+        cwd=project_path(), env=env, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    deadline = time.monotonic() + 300
+    for line in process.stderr:
+        if "[slow-build] cold build" in line or time.monotonic() > deadline:
+            break
+    time.sleep(3)  # inside the sleeping RUN step
+    process.send_signal(signum)
+    process.communicate(timeout=300)
+    assert process.returncode == 130
+    (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    stored = load_run(folder)
+    assert stored.document["status"] == "interrupted"
+    assert any(s.strategy == "volume" and s.metric == "model_ready_s" for s in stored.samples)
+    assert_nothing_labelled(engine)
+
+
+def test_leftovers_of_a_dead_run_are_swept(engine: Engine) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    labels = {**run_labels("dead-run", keep=False), "mlbench.owner_pid": str(dead.pid)}
+    engine.create_network("mlbench-dead-run", labels)
+    engine.create_volume("mlbench-dead-run", labels)
+    assert "dead-run" in sweep_stale_runs(engine, Progress(quiet=True))
+    assert engine.labelled(f"{RUN_LABEL}=dead-run") == {"containers": [], "images": [],
+                                                        "volumes": [], "networks": []}

@@ -1,0 +1,43 @@
+"""Bad input: one clear line, exit 2, before any engine or build is touched."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (("run", "--model-size", "5.45XB"), "malformed size '5.45XB'"),
+    (("run", "--strategies", "baked,teleport"), "unknown strategy teleport"),
+    (("run", "--model", "/nonexistent/model.joblib"), "does not exist"),
+    (("run", "--trials", "0"), "must be at least 1"),
+    (("run", "--bogus"), "unrecognized arguments"),
+])
+def test_usage_errors_are_one_line_and_exit_2(args: tuple[str, ...], fragment: str) -> None:
+    result = run_cli(*args)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0]
+
+
+def test_a_file_that_is_not_joblib_is_refused(tmp_path: Path) -> None:
+    fake = tmp_path / "model.joblib"
+    fake.write_text("not a model")
+    result = run_cli("model", "--model", str(fake))
+    assert result.returncode == 2
+    assert "is not a joblib/pickle file" in result.stderr
+
+
+def test_help_explains_each_command() -> None:
+    for command in ("run", "model", "base-image", "clean"):
+        result = run_cli(command, "--help")
+        assert result.returncode == 0
+        assert "usage: python -m bench" in result.stdout

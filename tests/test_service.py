@@ -1,0 +1,130 @@
+"""The prediction service in-process (FastAPI TestClient) with a real tiny model file."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import pickle
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bench.model_source import ModelArtifact
+from bench.probes import predictions_match
+from tests.conftest import load_service
+
+
+def client_for(env: dict[str, str]) -> tuple[TestClient, Any]:
+    app_module = load_service(env)
+    return TestClient(app_module.app), app_module
+
+
+def wait_ready(client: TestClient) -> None:
+    for _ in range(600):
+        if client.get("/ready").status_code == 200:
+            return
+        threading.Event().wait(0.05)
+    raise AssertionError(client.get("/ready").json())
+
+
+def test_eager_service_predicts_what_the_model_predicts(
+        tiny_model: ModelArtifact, service_env: None) -> None:
+    client, _ = client_for({"MODEL_PATH": str(tiny_model.path), "MODEL_LOADING": "eager",
+                            "MODEL_CODEC": "none", "MODEL_SHA256": ""})
+    with client:
+        assert client.get("/health").json() == {"status": "up"}
+        wait_ready(client)
+        response = client.post("/predict", json={"rows": tiny_model.reference_rows})
+        assert response.status_code == 200
+        assert predictions_match(response.json()["predictions"], tiny_model.reference_predictions)
+        meta = client.get("/metadata").json()
+        assert meta["n_features"] == tiny_model.n_features
+        assert meta["story"]["load_count"] == 1
+
+
+@pytest.mark.parametrize(("body", "fragment"), [
+    ({"rows": []}, "at least 1"),
+    ({"rows": [[1.0, 2.0]]}, "features"),
+    ({"rows": [["a"] * 110]}, "float"),
+    ({"rows": [[True] * 110]}, "float"),
+    ({"rows": "nope"}, "list"),
+    ({}, "rows"),
+])
+def test_bad_input_is_a_clear_422_never_a_500(
+        tiny_model: ModelArtifact, service_env: None, body: dict[str, Any], fragment: str) -> None:
+    client, _ = client_for({"MODEL_PATH": str(tiny_model.path), "MODEL_LOADING": "lazy",
+                            "MODEL_CODEC": "none", "MODEL_SHA256": ""})
+    with client:
+        response = client.post("/predict", json=body)
+    assert response.status_code == 422
+    assert fragment in response.text
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_values_are_refused(
+        tiny_model: ModelArtifact, service_env: None, literal: str) -> None:
+    client, _ = client_for({"MODEL_PATH": str(tiny_model.path), "MODEL_LOADING": "lazy",
+                            "MODEL_CODEC": "none", "MODEL_SHA256": ""})
+    row = ", ".join(["1.0"] * 109 + [literal])
+    with client:
+        response = client.post("/predict", content=f'{{"rows": [[{row}]]}}',
+                               headers={"content-type": "application/json"})
+    assert response.status_code == 422
+
+
+def test_concurrent_first_requests_load_the_lazy_model_once(
+        tiny_model: ModelArtifact, service_env: None, tmp_path: Path) -> None:
+    compressed = tmp_path / "model.joblib.gz"
+    with tiny_model.path.open("rb") as source, gzip.open(compressed, "wb", 1) as target:
+        shutil.copyfileobj(source, target)
+    client, app_module = client_for({"MODEL_PATH": str(compressed), "MODEL_LOADING": "lazy",
+                                     "MODEL_CODEC": "gzip", "MODEL_SHA256": ""})
+    results: list[int] = []
+    with client:
+        assert client.get("/ready").json()["model_loaded"] is False  # start-up did not load
+        barrier = threading.Barrier(16)
+
+        def first_request() -> None:
+            barrier.wait()
+            results.append(client.post("/predict", json={"rows": tiny_model.reference_rows})
+                           .status_code)
+
+        threads = [threading.Thread(target=first_request) for _ in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert results == [200] * 16
+        assert app_module.holder.story.load_count == 1
+
+
+class _WritesMarker:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (open, (str(self.marker), "w"))
+
+
+def test_a_model_that_does_not_match_its_pin_is_never_unpickled(
+        service_env: None, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    tampered = tmp_path / "model.joblib"
+    tampered.write_bytes(pickle.dumps(_WritesMarker(marker)))
+    pinned = hashlib.sha256(b"the model we meant to ship").hexdigest()
+    client, _ = client_for({"MODEL_PATH": str(tampered), "MODEL_LOADING": "eager",
+                            "MODEL_CODEC": "none", "MODEL_SHA256": pinned})
+    with client:
+        for _ in range(100):
+            ready = client.get("/ready")
+            if ready.json().get("error"):
+                break
+            threading.Event().wait(0.05)
+        assert ready.status_code == 503
+        assert "does not match pinned" in ready.json()["error"]
+        assert client.post("/predict", json={"rows": [[1.0] * 110]}).status_code == 503
+    assert not marker.exists()

@@ -24,7 +24,7 @@ from bench.base_image import BaseImage, ensure_base_image
 from bench.cleanup import remove_run, run_labels, sigterm_as_interrupt, sweep_stale_runs
 from bench.config import RunConfig
 from bench.engine import Engine, buildkit_available
-from bench.errors import StepFailed, UsageError
+from bench.errors import BenchError, StepFailed, UsageError
 from bench.fixture import materialize, raw_data_csv, touch_service_code
 from bench.machine import commit_info, engine_metadata, machine_info
 from bench.metrics import Sample
@@ -94,8 +94,8 @@ class BenchmarkRun:
                     self._run_strategy(strategy, store)
                 store.record.status = "incomplete" if self.failed else "complete"
                 store.flush()
-                self.progress.info(f"\nresults: {store.folder}\n")
-                self.progress.info(render_text_table(summarize(store.record.samples)))
+                print(f"\nresults: {store.folder}\n")
+                print(render_text_table(summarize(store.record.samples)), flush=True)
                 return store
             except KeyboardInterrupt:
                 if self.store is not None:
@@ -157,7 +157,7 @@ class BenchmarkRun:
         outcome = StrategyOutcome(strategy.name)
         store.record.strategies[strategy.name] = outcome
         ctx = StrategyContext(self.run_id, self.model, self.cache, self.labels, self.network,
-                              self.engine, self.progress, self.config.options)
+                              self.runtime.ref, self.engine, self.progress, self.config.options)
         samples: list[Sample] = []
         try:
             with self.progress.step(f"[{strategy.name}] prepare ({strategy.summary})"):
@@ -177,10 +177,10 @@ class BenchmarkRun:
                 if not self._trial(strategy, ctx, prepared, image, added, trial, samples, outcome):
                     break  # a start that fails once fails again: go on with the next strategy
             outcome.status = "ok" if not outcome.failures else "partial"
-        except StepFailed as failure:
+        except BenchError as failure:  # prepare or build failed: record it, go on
             outcome.status = "failed"
-            outcome.failures.append({"phase": "build", "reason": str(failure),
-                                     "log_tail": failure.log_tail})
+            outcome.failures.append({"phase": "prepare/build", "reason": str(failure),
+                                     "log_tail": getattr(failure, "log_tail", "")})
             self.progress.warn(f"[{strategy.name}] failed: {failure}")
         finally:
             store.add(samples)

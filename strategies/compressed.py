@@ -1,0 +1,41 @@
+"""Seed strategy 3: a compressed model, mounted read-only, loaded lazily on the first
+request (single flight). One strategy per codec: compressed-gzip9 (the seed's), -zstd9, -lz4."""
+
+from __future__ import annotations
+
+from bench.compression import Codec, compress_model
+from strategies.base import (
+    MODEL_DIR_IN_CONTAINER,
+    MODEL_DIR_IN_REPO,
+    MODEL_NAME_IN_REPO,
+    PreparedModel,
+    Strategy,
+    StrategyContext,
+)
+
+
+class Compressed(Strategy):
+    dockerfile = "Dockerfile.volume"
+    dockerignore = "dockerignore.seed"  # the seed recommends both
+    loading = "lazy"
+
+    def __init__(self, codec: Codec) -> None:
+        self.compression = codec
+        self.name = f"compressed-{codec.label}"
+        self.summary = f"{codec.label}-compressed model, mounted, loaded on the first request"
+        self.codec = codec.family
+
+    def prepare(self, ctx: StrategyContext) -> PreparedModel:
+        with ctx.progress.step(f"compressing the model with {self.compression.label} "
+                               "(cached after the first time)"):
+            packed = compress_model(ctx.model.path, ctx.model.sha256, self.compression, ctx.cache)
+        name = MODEL_NAME_IN_REPO + self.compression.suffix
+        return PreparedModel(
+            # The repository holds both files, as after the seed's compression script.
+            context_files={f"{MODEL_DIR_IN_REPO}/{MODEL_NAME_IN_REPO}": ctx.model.path,
+                           f"{MODEL_DIR_IN_REPO}/{name}": packed.path},
+            env={"MODEL_PATH": f"{MODEL_DIR_IN_CONTAINER}/{name}", "MODEL_LOADING": "lazy",
+                 "MODEL_CODEC": self.codec},
+            model_file_bytes=packed.bytes,
+            extra_metrics={"compression_ratio": packed.ratio, "compress_s": packed.compress_s},
+        )

@@ -1,0 +1,25 @@
+"""Seed strategy 2: the code-only image with the seed's .dockerignore; the model still
+arrives by a read-only mount. Its effect depends on the builder and the Dockerfile, so the
+matrix variants (COPY . . with and without the .dockerignore) come along."""
+
+from strategies.base import Strategy
+
+
+class DockerIgnore(Strategy):
+    name = "dockerignore"
+    summary = "code-only image (COPY backend/), seed .dockerignore, model mounted"
+    dockerfile = "Dockerfile.volume"
+    dockerignore = "dockerignore.seed"
+
+
+class CopyAll(Strategy):
+    name = "copyall"
+    summary = "COPY . . without .dockerignore (the model lands in the image), model mounted"
+    dockerfile = "Dockerfile.copyall"
+
+
+class CopyAllIgnored(Strategy):
+    name = "copyall-dockerignore"
+    summary = "COPY . . with the seed .dockerignore, model mounted"
+    dockerfile = "Dockerfile.copyall"
+    dockerignore = "dockerignore.seed"

@@ -1,0 +1,99 @@
+"""Seed strategy 4: an external model registry (S3-compatible).
+
+The image holds only code. At start-up the service downloads the model with concurrent
+ranged GETs into a cache volume, verifies it against the pinned SHA-256 before loading, and
+reuses a verified cached copy on the next start. Each trial measures a first start (empty
+cache volume) and a restart (warm cache volume). Credentials reach the container only as a
+read-only file mounted at run time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from bench.engine import BindMount, VolumeMount
+from bench.s3_registry import S3Endpoint, external_endpoint, publish_model, start_rclone_server
+from strategies.base import (
+    MODEL_NAME_IN_REPO,
+    PreparedModel,
+    StartSpec,
+    Strategy,
+    StrategyContext,
+)
+
+CREDENTIALS_IN_CONTAINER = "/run/secrets/s3-credentials"
+CACHE_IN_CONTAINER = "/cache"
+
+
+class Registry(Strategy):
+    name = "registry"
+    summary = "code-only image, model downloaded from S3 at start-up, verified, cached"
+    dockerfile = "Dockerfile.registry"
+    dockerignore = "dockerignore.seed"
+
+    def __init__(self) -> None:
+        self._endpoint: S3Endpoint | None = None
+        self._volumes: list[str] = []
+        self._credentials: Path | None = None
+
+    def prepare(self, ctx: StrategyContext) -> PreparedModel:
+        options = ctx.options
+        if options.s3_endpoint:
+            endpoint = external_endpoint(options.s3_endpoint)
+        else:
+            with ctx.progress.step("starting the S3 server (rclone serve s3)"):
+                endpoint = start_rclone_server(ctx.engine, ctx.runtime_image, ctx.run_id,
+                                               ctx.network, dict(ctx.labels))
+        self._endpoint = endpoint
+        key = f"{ctx.model.sha256[:16]}/{MODEL_NAME_IN_REPO}"
+        with ctx.progress.step(f"uploading the model to s3://{options.s3_bucket}/{key}"):
+            upload_s = publish_model(endpoint, options.s3_bucket, key, ctx.model.path,
+                                     ctx.model.sha256)
+        self._credentials = ctx.cache / "secrets" / f"{ctx.run_id}.env"
+        self._credentials.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._credentials.write_text(f"AWS_ACCESS_KEY_ID={endpoint.access_key}\n"
+                                     f"AWS_SECRET_ACCESS_KEY={endpoint.secret_key}\n")
+        os.chmod(self._credentials, 0o400)
+        if os.geteuid() == 0:
+            os.chown(self._credentials, 10001, 10001)  # the service user, and nobody else
+        return PreparedModel(
+            context_files={f"datos/modelos/{MODEL_NAME_IN_REPO}": ctx.model.path},
+            env={"MODEL_PATH": f"{CACHE_IN_CONTAINER}/{MODEL_NAME_IN_REPO}",
+                 "MODEL_LOADING": "eager", "MODEL_CODEC": "none",
+                 "MODEL_SHA256": ctx.model.sha256, "S3_ENDPOINT": endpoint.container_url,
+                 "S3_BUCKET": options.s3_bucket, "S3_KEY": key,
+                 "S3_CREDENTIALS_FILE": CREDENTIALS_IN_CONTAINER,
+                 "DOWNLOAD_CONCURRENCY": str(options.download_concurrency),
+                 "DOWNLOAD_CHUNK_BYTES": str(options.download_chunk_bytes)},
+            model_file_bytes=ctx.model.bytes,
+            extra_metrics={"upload_s": upload_s},
+            notes={"s3_endpoint": endpoint.host_url, "bucket": options.s3_bucket, "key": key},
+        )
+
+    def starts(self, ctx: StrategyContext, prepared: PreparedModel, trial: int) -> list[StartSpec]:
+        self._drop_volumes(ctx)  # one trial's cache at a time: a 5 GB model per volume
+        volume = ctx.engine.create_volume(f"mlbench-{ctx.run_id.lower()}-cache-t{trial}",
+                                          ctx.labels)
+        self._volumes.append(volume)
+        assert self._credentials is not None
+        mounts = {
+            "volumes": [VolumeMount(volume, CACHE_IN_CONTAINER)],
+            "binds": [BindMount(str(self._credentials), CREDENTIALS_IN_CONTAINER)],
+        }
+        return [
+            StartSpec("cold cache volume", env=prepared.env, cache_volume=volume, **mounts),
+            StartSpec("warm cache volume", env=prepared.env, cache_volume=volume, **mounts),
+        ]
+
+    def teardown(self, ctx: StrategyContext) -> None:
+        self._drop_volumes(ctx)
+        if self._endpoint is not None and self._endpoint.container_id:
+            ctx.engine.remove_container(self._endpoint.container_id)
+        if self._credentials is not None:
+            self._credentials.unlink(missing_ok=True)
+
+    def _drop_volumes(self, ctx: StrategyContext) -> None:
+        for volume in self._volumes:
+            ctx.engine.remove_volume(volume)
+        self._volumes.clear()

@@ -295,10 +295,8 @@ class Engine:
         return str(self._client.volumes.create(name=name, labels=dict(labels)).name)
 
     def remove_volume(self, name: str) -> None:
-        try:
+        with contextlib.suppress(docker.errors.NotFound):
             self._client.volumes.get(name).remove(force=True)
-        except docker.errors.NotFound:
-            pass
 
     def volume_bytes(self, name: str) -> int:
         """Bytes in a named volume, read from its mountpoint on this host."""
@@ -510,7 +508,7 @@ def buildkit_context_bytes(lines: Sequence[str]) -> int:
 
 def docker_cli_candidates() -> list[str]:
     seen: list[str] = []
-    for folder in os.environ.get("PATH", "").split(os.pathsep) + ["/usr/bin"]:
+    for folder in [*os.environ.get("PATH", "").split(os.pathsep), "/usr/bin"]:
         candidate = os.path.join(folder, "docker")
         if os.access(candidate, os.X_OK):
             real = os.path.realpath(candidate)

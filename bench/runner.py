@@ -29,13 +29,12 @@ from bench.fixture import materialize, raw_data_csv, touch_service_code
 from bench.machine import commit_info, engine_metadata, machine_info
 from bench.metrics import Sample
 from bench.model_source import ModelArtifact, synthetic_model, user_model
-from bench.paths import cache_dir, models_dir
+from bench.paths import REQUIREMENTS_FILE, cache_dir, models_dir
 from bench.progress import Progress
 from bench.results import ResultsStore, StrategyOutcome
 from bench.runtime_image import RuntimeImage, ensure_runtime_image
 from bench.summary import render_text_table, summarize
 from bench.wheelhouse import ensure_wheelhouse
-from bench.paths import REQUIREMENTS_FILE
 from strategies import resolve
 from strategies.base import Strategy, StrategyContext
 

@@ -21,7 +21,6 @@ from bench.paths import REQUIREMENTS_FILE, RUNTIME_DOCKERFILE
 from bench.progress import Progress
 
 
-
 @dataclass(frozen=True)
 class RuntimeImage:
     ref: str

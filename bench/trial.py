@@ -14,6 +14,7 @@ from typing import Any
 
 from bench.engine import ContainerSpec, Engine
 from bench.errors import StepFailed
+from bench.model_source import ModelArtifact
 from bench.probes import (
     ServiceClient,
     percentile,
@@ -21,7 +22,6 @@ from bench.probes import (
     predictions_match,
     process_tree_memory,
 )
-from bench.model_source import ModelArtifact
 from strategies.base import StartSpec
 
 

@@ -6,13 +6,13 @@ import importlib
 import os
 from collections.abc import Callable
 
-from bench.errors import UsageError
 from bench.compression import parse_codec
+from bench.errors import UsageError
 from strategies.baked import Baked
+from strategies.base import Strategy, StrategyOptions
 from strategies.compressed import Compressed
 from strategies.dockerignore import CopyAll, CopyAllIgnored, DockerIgnore
 from strategies.registry import Registry
-from strategies.base import Strategy, StrategyOptions
 from strategies.volume import Volume
 
 # name on the command line -> factory of one or more strategy instances

@@ -77,13 +77,12 @@ class Registry(Strategy):
                                           ctx.labels)
         self._volumes.append(volume)
         assert self._credentials is not None
-        mounts = {
-            "volumes": [VolumeMount(volume, CACHE_IN_CONTAINER)],
-            "binds": [BindMount(str(self._credentials), CREDENTIALS_IN_CONTAINER)],
-        }
+        volumes = [VolumeMount(volume, CACHE_IN_CONTAINER)]
+        binds = [BindMount(str(self._credentials), CREDENTIALS_IN_CONTAINER)]
         return [
-            StartSpec("cold cache volume", env=prepared.env, cache_volume=volume, **mounts),
-            StartSpec("warm cache volume", env=prepared.env, cache_volume=volume, **mounts),
+            StartSpec(condition, env=prepared.env, binds=binds, volumes=volumes,
+                      cache_volume=volume)
+            for condition in ("cold cache volume", "warm cache volume")
         ]
 
     def teardown(self, ctx: StrategyContext) -> None:

@@ -22,9 +22,9 @@ def open_model_stream(path: str, codec: str) -> BinaryIO:
     if codec == "zstd":
         import zstandard
 
-        raw = open(path, "rb", buffering=READ_BUFFER_BYTES)
+        raw = open(path, "rb", buffering=READ_BUFFER_BYTES)  # noqa: SIM115 (reader closes)
         reader = zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
-        return io.BufferedReader(reader, buffer_size=READ_BUFFER_BYTES)  # type: ignore[arg-type]
+        return io.BufferedReader(reader, buffer_size=READ_BUFFER_BYTES)
     if codec == "lz4":
         import lz4.frame
 

@@ -7,6 +7,7 @@ wall-clock epoch seconds so the harness can draw a start-up timeline against con
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -67,10 +68,8 @@ class ModelHolder:
         threading.Thread(target=self._load_quietly, name="model-loader", daemon=True).start()
 
     def _load_quietly(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # recorded in story.error and logged
             self.get()
-        except Exception:  # already recorded in story.error and logged
-            pass
 
     def _load_locked(self) -> None:
         settings = self.settings

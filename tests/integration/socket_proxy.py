@@ -3,6 +3,7 @@ POST /build: the number of context bytes the engine actually received."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import threading
@@ -55,7 +56,5 @@ class BuildBodyRecorder:
             pass
         finally:
             for end in (source, target):
-                try:
+                with contextlib.suppress(OSError):
                     end.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass

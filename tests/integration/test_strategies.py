@@ -1,0 +1,81 @@
+"""The seed's other strategies end to end on the real engine with a real S3 server."""
+
+from __future__ import annotations
+
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from bench.model_source import ModelArtifact
+from bench.results import load_run
+from tests.integration.test_end_to_end import assert_nothing_labelled, run_bench
+
+pytestmark = pytest.mark.engine
+
+
+def test_dockerignore_matrix_and_compressed_strategies(
+        engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
+    run = run_bench(engine, ("dockerignore", "compressed"), tmp_path)
+    stored = load_run(tmp_path / run.run_id)
+    assert stored.document["status"] == "complete", stored.document["strategies"]
+    by = {(s.strategy, s.builder, s.metric): s.value for s in stored.samples}
+    builders = stored.document["metadata"]["builders"]
+    model_bytes = tiny_model.bytes
+    for builder in builders:
+        # The .dockerignore keeps the model out of the context and the image.
+        assert by[("dockerignore", builder, "context_bytes")] < model_bytes
+        assert by[("copyall-dockerignore", builder, "image_added_bytes")] < model_bytes
+        # COPY . . without it puts the model into the image.
+        assert by[("copyall", builder, "image_added_bytes")] >= model_bytes
+    for codec in ("gzip9", "zstd9", "lz4"):
+        name = f"compressed-{codec}"
+        assert 0 < by[(name, "-", "compression_ratio")] < 1
+        assert by[(name, "-", "model_file_bytes")] < model_bytes
+        # Lazy: the first prediction pays the load, which the service measured.
+        first = [s.value for s in stored.samples if s.strategy == name
+                 and s.metric == "first_predict_s"]
+        load = [s.value for s in stored.samples if s.strategy == name and s.metric == "load_s"]
+        assert first and load and first[0] >= load[0]
+    assert_nothing_labelled(engine)
+
+
+def test_registry_downloads_once_verifies_and_keeps_credentials_out_of_the_image(
+        engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
+    run = run_bench(engine, ("registry",), tmp_path, keep=True, trials=1)
+    stored = load_run(tmp_path / run.run_id)
+    assert stored.document["strategies"]["registry"]["status"] == "ok"
+    cold = {s.metric for s in stored.samples if s.condition == "cold cache volume"}
+    warm = {s.metric for s in stored.samples if s.condition == "warm cache volume"}
+    assert {"download_s", "download_mb_per_s", "verify_s", "model_ready_s"} <= cold
+    assert "download_s" not in warm and "model_ready_s" in warm  # reused the cached copy
+    assert any(s.metric == "upload_s" for s in stored.samples)
+
+    (registry,) = run.strategies
+    endpoint = registry._endpoint  # type: ignore[attr-defined]
+    secrets = [endpoint.access_key, endpoint.secret_key]
+    images = subprocess.run(
+        ["docker", "images", "--filter", f"label=mlbench.run={run.run_id}", "--format",
+         "{{.Repository}}:{{.Tag}}"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    service_images = [i for i in images if i.startswith("mlbench-registry-")]
+    assert service_images
+    for image in service_images:
+        history = subprocess.run(["docker", "history", "--no-trunc", image],
+                                 capture_output=True, text=True, check=True).stdout
+        config = subprocess.run(["docker", "image", "inspect", image], capture_output=True,
+                                text=True, check=True).stdout
+        saved = tmp_path / "image.tar"
+        subprocess.run(["docker", "save", "-o", str(saved), image], check=True)
+        layers = b""
+        with tarfile.open(saved) as outer:
+            for member in outer.getmembers():
+                handle = outer.extractfile(member)
+                if handle is not None:
+                    layers += handle.read()
+        for secret in secrets:
+            assert secret not in history and secret not in config
+            assert secret.encode() not in layers
+    subprocess.run(["python", "-m", "bench", "clean"], check=True, capture_output=True)
+    assert_nothing_labelled(engine)

@@ -1,0 +1,76 @@
+"""The service's S3 download against a real S3 server (rclone serve s3 on loopback)."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench.s3_registry import S3Endpoint, publish_model, rclone_binary
+from tests.conftest import load_service
+
+KEY, SECRET = "AKIDMLBENCHTEST00001", "testsecrettestsecrettestsecret0001"
+
+
+@pytest.fixture
+def s3_server(tmp_path: Path) -> Iterator[S3Endpoint]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (tmp_path / "s3").mkdir()
+    process = subprocess.Popen([str(rclone_binary()), "serve", "s3", "--auth-key",
+                                f"{KEY},{SECRET}", "--addr", f"127.0.0.1:{port}", "--config",
+                                "/dev/null", str(tmp_path / "s3")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    load_service({})  # the service package, imported as in the image
+    yield S3Endpoint(url, url, KEY, SECRET, None)
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def download(endpoint: S3Endpoint, destination: Path, pin: str, tmp_path: Path) -> object:
+    from backend.s3_download import ensure_downloaded
+
+    credentials = tmp_path / "credentials"
+    credentials.write_text(f"AWS_ACCESS_KEY_ID={KEY}\nAWS_SECRET_ACCESS_KEY={SECRET}\n")
+    return ensure_downloaded(endpoint=endpoint.host_url, bucket="models", key="m.joblib",
+                             destination=str(destination), pinned_sha256=pin,
+                             credentials_file=str(credentials), concurrency=4,
+                             chunk_bytes=256 * 1024)
+
+
+def test_ranged_download_is_verified_and_cached(s3_server: S3Endpoint, tmp_path: Path) -> None:
+    payload = tmp_path / "model.bin"
+    payload.write_bytes(bytes(range(256)) * 10_000)  # 2.56 MB: several ranged GETs
+    sha = hashlib.sha256(payload.read_bytes()).hexdigest()
+    publish_model(s3_server, "models", "m.joblib", payload, sha)
+    target = tmp_path / "cache" / "m.joblib"
+    first = download(s3_server, target, sha, tmp_path)
+    assert first.downloaded and target.read_bytes() == payload.read_bytes()  # type: ignore[attr-defined]
+    second = download(s3_server, target, sha, tmp_path)
+    assert not second.downloaded  # type: ignore[attr-defined]
+
+
+def test_a_download_that_does_not_match_the_pin_is_refused(
+        s3_server: S3Endpoint, tmp_path: Path) -> None:
+    payload = tmp_path / "model.bin"
+    payload.write_bytes(b"tampered" * 1000)
+    publish_model(s3_server, "models", "m.joblib", payload, "0" * 64)
+    from backend.s3_download import IntegrityError
+
+    target = tmp_path / "cache" / "m.joblib"
+    with pytest.raises(IntegrityError, match="does not match pinned"):
+        download(s3_server, target, "1" * 64, tmp_path)
+    assert not target.exists() and not list(target.parent.glob("*.partial-*"))

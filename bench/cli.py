@@ -1,4 +1,4 @@
-"""Command line: python -m bench {run,model,base-image,clean}.
+"""Command line: python -m bench {run,report,compare,model,base-image,clean}.
 
 Every user error is one line naming the problem and the fix; usage errors exit 2.
 """
@@ -19,7 +19,7 @@ DEFAULT_MODEL_SIZE = "64MB"
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{message} (see `python -m bench {self.prog.split()[-1]} --help`)")
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
 def _positive_int(text: str) -> int:
@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="give up on a container that is not serving after this (default 600)")
     run.add_argument("--memory-limit", metavar="SIZE",
                      help="container memory limit, e.g. 2GB (default: none)")
+    run.add_argument("--cpus", type=float, default=None, metavar="N",
+                     help="CPU limit per container, e.g. 0.5 (default: none)")
     run.add_argument("--keep", action="store_true",
                      help="keep the run's images (labelled) for inspection until `clean`")
     run.add_argument("--rebuild-runtime", action="store_true",
@@ -95,6 +97,35 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--download-chunk", default="16MB", metavar="SIZE",
                      help="registry strategy: bytes per ranged GET (default 16MB)")
     run.add_argument("--quiet", action="store_true", help="print only the summary")
+
+    report = commands.add_parser(
+        "report", help="tables, charts and report.md from a stored run",
+        description="Render the comparison tables (Markdown, CSV, LaTeX), the charts (PNG and "
+        "SVG), the seed-claims check and report.md into RUN/report-<lang>/. Reads only the "
+        "stored results; no Docker engine needed.")
+    report.add_argument("run_folder", type=Path, metavar="RUN",
+                        help="a results folder, e.g. results/20261126T114117Z-9a57, or `latest`")
+    report.add_argument("--lang", choices=("en", "es"), default="en",
+                        help="language of every label, title and header (default en)")
+    report.add_argument("--format", default="png,svg", dest="formats",
+                        help="chart formats, comma-separated from png, svg, pdf (default png,svg)")
+    report.add_argument("--dpi", type=_positive_int, default=300, help="PNG resolution (300)")
+    report.add_argument("--out", type=Path, metavar="DIR",
+                        help="write here instead of RUN/report-<lang>/")
+    report.add_argument("--quiet", action="store_true", help="print only the report's path")
+
+    compare = commands.add_parser(
+        "compare", help="ratios B/A between two stored runs; fail on regressions",
+        description="Print, per strategy and metric, the ratio B/A of two stored runs, "
+        "regressions apart from improvements, and any difference in machine or engine "
+        "metadata. Exits 1 when a --fail-on rule is broken. A change counts only when it "
+        "passes the threshold, exceeds a per-unit noise floor, and (with repeated trials) "
+        "the two min-max ranges do not overlap.")
+    compare.add_argument("run_a", type=Path, metavar="RUN_A", help="the baseline run folder")
+    compare.add_argument("run_b", type=Path, metavar="RUN_B", help="the run to judge")
+    compare.add_argument("--fail-on", action="append", default=[], metavar="RULE",
+                         help="[metric:]stat:N%%, stat one of median, min, max; repeatable; "
+                              "e.g. median:10%% or build_cold_s:median:15%%")
 
     model = commands.add_parser("model", help="make (or find cached) the synthetic model",
                                 description="Train the synthetic FIFA RandomForest of a given "
@@ -141,6 +172,7 @@ def _cmd_run(args: argparse.Namespace, progress: Progress) -> int:
         drop_caches=args.drop_caches, keep=args.keep, latency_requests=args.latency_requests,
         start_timeout_s=args.start_timeout,
         memory_limit_bytes=parse_size(args.memory_limit) if args.memory_limit else None,
+        cpus=args.cpus,
         rebuild_runtime=args.rebuild_runtime,
         results_root=args.results or results_dir(), options=options,
     )
@@ -158,6 +190,52 @@ def _cmd_run(args: argparse.Namespace, progress: Progress) -> int:
         return 0
     finally:
         engine.close()
+
+
+def _resolve_run_folder(folder: Path) -> Path:
+    from bench.paths import results_dir
+
+    if str(folder) == "latest":
+        runs = sorted(p for p in results_dir().iterdir() if (p / "run.json").exists())
+        if not runs:
+            raise UsageError(f"no runs in {results_dir()}: run `python -m bench run` first")
+        return runs[-1]
+    if not (folder / "run.json").is_file():
+        raise UsageError(f"{folder} is not a results folder (no run.json): pass a folder "
+                         "written by `python -m bench run`, or `latest`")
+    return folder
+
+
+def _cmd_report(args: argparse.Namespace, progress: Progress) -> int:
+    from bench.report import render_report
+
+    formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
+    unknown = [f for f in formats if f not in ("png", "svg", "pdf")]
+    if unknown or not formats:
+        raise UsageError(f"unknown chart format {','.join(unknown) or '(none)'}: "
+                         "use --format png,svg (or pdf)")
+    folder = _resolve_run_folder(args.run_folder)
+    with progress.step(f"report ({args.lang}) for {folder.name}"):
+        files = render_report(folder, args.lang, formats, args.dpi, args.out)
+    print(files.report)
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace, progress: Progress) -> int:
+    from bench import compare
+    from bench.results import load_run
+
+    rules = [compare.parse_rule(text) for text in args.fail_on]
+    run_a = load_run(_resolve_run_folder(args.run_a))
+    run_b = load_run(_resolve_run_folder(args.run_b))
+    changes = compare.compare(run_a, run_b, rules)
+    print(compare.render(run_a, run_b, changes))
+    broken = [c for c in changes if c.broken]
+    if broken:
+        print(f"FAIL: {len(broken)} regression(s) break "
+              f"{', '.join(sorted({str(c.rule) for c in broken}))}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _cmd_model(args: argparse.Namespace, progress: Progress) -> int:
@@ -209,8 +287,8 @@ def _cmd_clean(args: argparse.Namespace, progress: Progress) -> int:
     return 0
 
 
-COMMANDS = {"run": _cmd_run, "model": _cmd_model, "base-image": _cmd_base_image,
-            "clean": _cmd_clean}
+COMMANDS = {"run": _cmd_run, "report": _cmd_report, "compare": _cmd_compare, "model": _cmd_model,
+            "base-image": _cmd_base_image, "clean": _cmd_clean}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

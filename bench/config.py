@@ -22,6 +22,7 @@ class RunConfig:
     latency_requests: int = 50
     start_timeout_s: float = 600.0
     memory_limit_bytes: int | None = None
+    cpus: float | None = None
     rebuild_runtime: bool = False
     results_root: Path = Path("results")
     options: StrategyOptions = field(default_factory=StrategyOptions)

@@ -89,6 +89,7 @@ class ContainerSpec:
     container_port: int | None = 8000
     command: Sequence[str] | None = None
     memory_limit_bytes: int | None = None
+    cpus: float | None = None  # CPU quota (docker run --cpus)
     hardened: bool = True  # non-root, read-only rootfs, no capabilities, no-new-privileges
     user: str | None = None
 
@@ -316,6 +317,7 @@ class Engine:
                 {spec.container_port: ("127.0.0.1", None)} if spec.container_port else {}
             ),
             "mem_limit": spec.memory_limit_bytes,
+            "nano_cpus": int(spec.cpus * 1e9) if spec.cpus else None,
             "network_mode": spec.network,
         }
         if spec.hardened:

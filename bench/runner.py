@@ -50,6 +50,9 @@ def check_config(config: RunConfig) -> None:
     """Usage errors found before anything is built."""
     if config.trials < 1:
         raise UsageError("--trials must be at least 1")
+    if config.cpus is not None and not 0 < config.cpus <= 1024:
+        raise UsageError(f"--cpus {config.cpus} is out of range: pass a positive number such "
+                         "as 0.5 or 2")
     if config.model_path is not None and not config.model_path.is_file():
         raise UsageError(f"model file {config.model_path} does not exist: "
                          "pass --model PATH to a .joblib file")
@@ -225,6 +228,7 @@ class BenchmarkRun:
             start_timeout_s=self.config.start_timeout_s,
             latency_requests=self.config.latency_requests,
             memory_limit_bytes=self.config.memory_limit_bytes,
+            cpus=self.config.cpus,
         )
         for index, start in enumerate(strategy.starts(ctx, prepared, trial)):
             if self.config.drop_caches:

@@ -30,6 +30,7 @@ class TrialSettings:
     start_timeout_s: float = 600.0
     latency_requests: int = 50
     memory_limit_bytes: int | None = None
+    cpus: float | None = None
     hardened: bool = True
 
 
@@ -47,7 +48,7 @@ def run_start(
     spec = ContainerSpec(
         image=image, name=name, labels=labels, env=start.env, binds=start.binds,
         volumes=start.volumes, network=network, memory_limit_bytes=settings.memory_limit_bytes,
-        hardened=settings.hardened,
+        cpus=settings.cpus, hardened=settings.hardened,
     )
     container_id = engine.create_container(spec)
     try:

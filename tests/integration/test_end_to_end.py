@@ -84,6 +84,14 @@ def test_baked_and_volume_measure_every_metric(
         if metric == "model_ready_s":  # the first prediction cannot come before /health
             assert value >= per_trial[(strategy, trial, "ready_s")]
 
+    # The report renders from these real results, with a timeline row per strategy.
+    report = subprocess.run([sys.executable, "-m", "bench", "report", str(stored.folder),
+                             "--format", "svg", "--quiet"], capture_output=True, text=True,
+                            timeout=300)
+    assert report.returncode == 0, report.stderr
+    timeline = (stored.folder / "report-en" / "charts" / "timeline.svg").read_text()
+    assert "baked" in timeline and "volume" in timeline
+
     # --keep left the images for inspection; `clean` removes them.
     assert engine.labelled(f"{RUN_LABEL}={run.run_id}")["images"]
     cleaned = subprocess.run([sys.executable, "-m", "bench", "clean"], capture_output=True,

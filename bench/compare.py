@@ -1,0 +1,163 @@
+"""Compare two stored runs: ratio B/A per strategy and metric, regressions against rules.
+
+A rule is ``[metric:]stat:threshold%`` (``median:10%``, ``build_cold_s:median:15%``); the most
+specific rule for a metric wins. Timings on shared machines are noisy, so a change only counts
+when all three hold: the ratio passes the threshold in the worse (or better) direction, the
+absolute difference is above a noise floor for its unit, and, when both runs have repeated
+trials, their min–max ranges do not overlap.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bench.errors import UsageError
+from bench.metrics import METRICS
+from bench.results import StoredRun
+from bench.summary import Summary, format_value, summarize
+
+STATS = ("median", "min", "max")
+# Differences smaller than these are noise whatever the ratio (a 70 ms build that takes 85 ms).
+NOISE_FLOOR = {"s": 0.05, "ms": 2.0, "bytes": 1e6, "MB/s": 5.0, "ratio": 0.01}
+DISPLAY_THRESHOLD = 0.10
+# Metadata that changes between any two runs and says nothing about comparability.
+VOLATILE = ("started_at", "machine.disk_free_bytes", "machine.hostname", "git.", "model.path",
+            "model.details.train_s", "runtime_image.cached", "runtime_image.build_s",
+            "config.results_root", "config.keep")
+COMPARABLE = ("machine.", "engine.", "base_image.", "runtime_image.", "model.", "builders",
+              "page_cache", "config.")
+
+_RULE = re.compile(r"^(?:(?P<metric>[a-z0-9_]+):)?(?P<stat>[a-z]+):(?P<pct>\d+(?:\.\d+)?)%$")
+
+
+@dataclass(frozen=True)
+class Rule:
+    metric: str | None  # None: every metric without a rule of its own
+    stat: str
+    threshold: float  # 0.10 for 10%
+
+    def __str__(self) -> str:
+        return f"{self.metric + ':' if self.metric else ''}{self.stat}:{self.threshold * 100:g}%"
+
+
+def parse_rule(text: str) -> Rule:
+    match = _RULE.match(text.strip())
+    if match is None or match.group("stat") not in STATS:
+        raise UsageError(f"malformed rule {text!r}: use [metric:]stat:N% with stat one of "
+                         f"{', '.join(STATS)}, e.g. median:10% or build_cold_s:median:15%")
+    metric = match.group("metric")
+    if metric is not None and metric not in METRICS:
+        raise UsageError(f"rule {text!r} names unknown metric {metric!r}: see bench/metrics.py")
+    return Rule(metric, match.group("stat"), float(match.group("pct")) / 100)
+
+
+@dataclass(frozen=True)
+class Change:
+    key: tuple[str, str, str, str]  # strategy, builder, condition, metric
+    a: Summary
+    b: Summary
+    stat: str
+    ratio: float  # B / A of the stat
+    worse: bool
+    better: bool
+    rule: Rule | None  # the rule that judged it (None: display threshold only)
+
+    @property
+    def broken(self) -> bool:
+        return self.worse and self.rule is not None
+
+
+def _stat(summary: Summary, stat: str) -> float:
+    return {"median": summary.median, "min": summary.minimum, "max": summary.maximum}[stat]
+
+
+def _rule_for(metric: str, rules: Iterable[Rule]) -> Rule | None:
+    specific = [r for r in rules if r.metric == metric]
+    general = [r for r in rules if r.metric is None]
+    chosen = specific or general
+    return chosen[-1] if chosen else None
+
+
+def _judge(a: Summary, b: Summary, rule: Rule | None) -> tuple[str, float, bool, bool]:
+    metric = METRICS[a.metric]
+    stat = rule.stat if rule else "median"
+    threshold = rule.threshold if rule else DISPLAY_THRESHOLD
+    va, vb = _stat(a, stat), _stat(b, stat)
+    ratio = vb / va if va else (1.0 if vb == va else float("inf"))
+    big_enough = abs(vb - va) >= NOISE_FLOOR.get(metric.unit, 0.0)
+    separated = a.n < 2 or b.n < 2
+    if not separated:
+        separated = b.minimum > a.maximum or b.maximum < a.minimum
+    grew, shrank = ratio > 1 + threshold, ratio < 1 / (1 + threshold)
+    worse_dir, better_dir = (grew, shrank) if metric.lower_is_better else (shrank, grew)
+    significant = big_enough and separated
+    return stat, ratio, worse_dir and significant, better_dir and significant
+
+
+def compare(a: StoredRun, b: StoredRun, rules: list[Rule]) -> list[Change]:
+    index_a = {(s.strategy, s.builder, s.condition, s.metric): s for s in summarize(a.samples)}
+    changes = []
+    for sb in summarize(b.samples):
+        key = (sb.strategy, sb.builder, sb.condition, sb.metric)
+        sa = index_a.get(key)
+        if sa is None or sb.metric == "predict_latency_ms":  # raw latencies: use p50/p95
+            continue
+        rule = _rule_for(sb.metric, rules)
+        stat, ratio, worse, better = _judge(sa, sb, rule)
+        changes.append(Change(key, sa, sb, stat, ratio, worse, better, rule))
+    return changes
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            _flatten(f"{prefix}{k}.", v, out)
+    else:
+        out[prefix.rstrip(".")] = value
+
+
+def metadata_differences(a: StoredRun, b: StoredRun) -> list[tuple[str, Any, Any]]:
+    """Fields of machine, engine, images, model and config that differ (volatile ones ignored)."""
+    flat_a: dict[str, Any] = {}
+    flat_b: dict[str, Any] = {}
+    _flatten("", a.document.get("metadata", {}), flat_a)
+    _flatten("", b.document.get("metadata", {}), flat_b)
+    out = []
+    for key in sorted(set(flat_a) | set(flat_b)):
+        if not key.startswith(COMPARABLE) or key.startswith(VOLATILE):
+            continue
+        if flat_a.get(key) != flat_b.get(key):
+            out.append((key, flat_a.get(key), flat_b.get(key)))
+    return out
+
+
+def _line(change: Change) -> str:
+    strategy, builder, condition, metric = change.key
+    where = strategy + ("" if builder == "-" else f" [{builder}]")
+    where += "" if condition == "-" else f" ({condition})"
+    a, b = _stat(change.a, change.stat), _stat(change.b, change.stat)
+    rule = f"  rule {change.rule}" if change.rule else ""
+    return (f"  {where:<40} {metric:<24} {format_value(metric, a):>12} -> "
+            f"{format_value(metric, b):>12}  x{change.ratio:.2f}{rule}")
+
+
+def render(a: StoredRun, b: StoredRun, changes: list[Change]) -> str:
+    lines = [f"A: {a.folder}  ({a.document.get('run_id')}, {a.document.get('status')})",
+             f"B: {b.folder}  ({b.document.get('run_id')}, {b.document.get('status')})"]
+    differences = metadata_differences(a, b)
+    if differences:
+        lines.append("warning: the runs differ in metadata, so ratios mix machine and code "
+                     "effects:")
+        lines += [f"  {key}: {va!r} -> {vb!r}" for key, va, vb in differences]
+    worse = [c for c in changes if c.worse]
+    better = [c for c in changes if c.better]
+    lines.append(f"regressions ({len(worse)}):")
+    lines += [_line(c) + ("  BROKEN" if c.broken else "") for c in worse] or ["  none"]
+    lines.append(f"improvements ({len(better)}):")
+    lines += [_line(c) for c in better] or ["  none"]
+    same = len(changes) - len(worse) - len(better)
+    lines.append(f"within noise or threshold: {same} of {len(changes)} compared values")
+    return "\n".join(lines)

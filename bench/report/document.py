@@ -1,0 +1,138 @@
+"""report.md: the environment, the comparison tables, who wins what, the seed's claims and
+every chart, written next to the tables and charts it embeds. Reads only the stored run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.fsutil import write_atomic
+from bench.metrics import METRICS
+from bench.report import charts, table
+from bench.report.claims import claims_markdown
+from bench.report.labels import Labels
+from bench.report.view import RunView
+from bench.results import load_run
+from bench.summary import Summary, format_value
+from bench.units import format_bytes
+
+WINNER_METRICS = ("context_bytes", "build_cold_s", "build_warm_s", "image_added_bytes",
+                  "ready_s", "model_ready_s", "first_predict_s", "predict_p50_ms",
+                  "server_rss_peak_bytes", "server_pss_bytes", "disk_bytes")
+
+
+@dataclass
+class ReportFiles:
+    folder: Path
+    report: Path
+    tables: list[Path] = field(default_factory=list)
+    charts: dict[str, list[Path]] = field(default_factory=dict)
+
+
+def environment_rows(meta: dict[str, Any], labels: Labels, trials: int) -> list[tuple[str, str]]:
+    machine, engine = meta.get("machine", {}), meta.get("engine", {})
+    model, base, runtime = meta.get("model", {}), meta.get("base_image", {}), meta.get(
+        "runtime_image", {})
+    git = meta.get("git", {})
+    details = model.get("details", {}) or {}
+    model_text = f"{format_bytes(float(model.get('bytes', 0)))}, {model.get('kind', '?')}"
+    if details.get("n_estimators"):
+        model_text += f", {details['n_estimators']} trees"
+    if model.get("n_features"):
+        model_text += f", {model['n_features']} features"
+    rows = [
+        ("env_started", str(meta.get("started_at", "?"))),
+        ("env_engine", f"Docker {engine.get('server_version', '?')} (API "
+                       f"{engine.get('api_version', '?')}), cgroup v{engine.get('cgroup_version', '?')}"),
+        ("env_storage", str(engine.get("storage_driver", "?"))),
+        ("env_builders", ", ".join(labels(b) for b in meta.get("builders", []))),
+        ("env_cpu", f"{machine.get('cpu', '?')} × {machine.get('logical_cpus', '?')}"),
+        ("env_ram", format_bytes(float(machine.get("ram_bytes", 0)))),
+        ("env_disk", f"{format_bytes(float(machine.get('disk_total_bytes', 0)))} / "
+                     f"{format_bytes(float(machine.get('disk_free_bytes', 0)))}"),
+        ("env_os", f"{machine.get('kernel', '?')} / {engine.get('operating_system', '?')}"),
+        ("env_base", f"{base.get('ref', '?')} ({base.get('origin', '?')})"),
+        ("env_runtime", f"{runtime.get('ref', '?')}, "
+                        f"{format_bytes(float(runtime.get('image_bytes', 0)))}"),
+        ("env_model", model_text),
+        ("env_page_cache", str(meta.get("page_cache", "?"))),
+        ("env_trials", str(trials)),
+        ("env_commit", f"{str(git.get('commit', '?'))[:12]}"
+                       f"{' (dirty)' if git.get('dirty') else ''}"),
+    ]
+    return [(labels(key), value) for key, value in rows]
+
+
+def winners_markdown(view: RunView, labels: Labels) -> str:
+    lines = [f"| {labels('metric')} | {labels('best')} | {labels('runner_up')} | "
+             f"worst | worst / best |", "|---|---|---|---|--:|"]
+    for metric in WINNER_METRICS:
+        builders = view.builders() if metric in table.BUILD_METRICS else ["-"]
+        for builder in builders:
+            entries: list[tuple[str, Summary]] = [
+                (table.row_label(labels, s, c), summary)
+                for (s, b, c, m), summary in view.summaries.items()
+                if m == metric and b == builder
+            ]
+            if len(entries) < 2:
+                continue
+            reverse = not METRICS[metric].lower_is_better
+            entries.sort(key=lambda e: e[1].median, reverse=reverse)
+            best, second, worst = entries[0], entries[1], entries[-1]
+            ratio = (worst[1].median / best[1].median) if best[1].median else float("inf")
+            name = labels(metric) + ("" if builder == "-" else f" ({labels(builder)})")
+
+            def show(entry: tuple[str, Summary], m: str = metric) -> str:
+                return f"{entry[0]} {format_value(m, entry[1].median)}"
+
+            lines.append(f"| {name} | **{show(best)}** | {show(second)} | {show(worst)} | "
+                         f"{ratio:,.1f}× |")
+    return "\n".join(lines) + "\n"
+
+
+def failures_markdown(view: RunView) -> str:
+    lines = []
+    for name, outcome in view.run.document.get("strategies", {}).items():
+        for failure in outcome.get("failures", []):
+            lines.append(f"- **{name}** ({failure.get('phase', '?')}): {failure.get('reason', '')}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def render_report(run_folder: Path, lang: str = "en", formats: tuple[str, ...] = charts.FORMATS,
+                  dpi: int = 300, out: Path | None = None) -> ReportFiles:
+    labels = Labels(lang)
+    view = RunView.of(load_run(run_folder))
+    folder = out or run_folder / f"report-{lang}"
+    folder.mkdir(parents=True, exist_ok=True)
+    files = ReportFiles(folder, folder / "report.md")
+
+    tables = table.build_tables(view, labels)
+    markdown_tables = "\n".join(table.to_markdown(t) for t in tables)
+    for name, text in (("table.md", markdown_tables),
+                       ("table.tex", "\n".join(table.to_latex(t) for t in tables)),
+                       ("table.csv", table.to_csv(view))):
+        write_atomic(folder / name, text)
+        files.tables.append(folder / name)
+    files.charts = charts.render_all(view, labels, folder / "charts", formats, dpi)
+
+    config = view.metadata.get("config", {})
+    status = view.run.document.get("status", "?")
+    doc = [f"# {labels('report_title')}", "",
+           f"{labels('status')}: **{status}** · run `{view.run.document.get('run_id', '?')}`", "",
+           f"## {labels('environment')}", "", "| | |", "|---|---|"]
+    doc += [f"| {k} | {v} |" for k, v in environment_rows(view.metadata, labels,
+                                                            int(config.get("trials", 0)))]
+    doc += ["", f"## {labels('winners')}", "", winners_markdown(view, labels),
+            f"## {labels('tables')}", "", f"*{labels('cell_note')}*", "", markdown_tables,
+            f"## {labels('claims')}", "", claims_markdown(view, labels),
+            f"## {labels('charts')}", ""]
+    preferred = "svg" if "svg" in formats else formats[0]
+    for stem, paths in files.charts.items():
+        chosen = next((p for p in paths if p.suffix == f".{preferred}"), paths[0])
+        doc += [f"![{stem}]({chosen.relative_to(folder).as_posix()})", ""]
+    failures = failures_markdown(view)
+    if failures:
+        doc += [f"## {labels('failures')}", "", failures]
+    write_atomic(files.report, "\n".join(doc))
+    return files

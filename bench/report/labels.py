@@ -1,0 +1,146 @@
+"""Every word the report prints, in English and Spanish (the seminar report is in Spanish).
+
+One table, looked up by key; a key missing in a language falls back to English, and a key
+missing everywhere is shown as itself, so a new metric never breaks a report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+LANGUAGES = ("en", "es")
+
+_TEXT: dict[str, dict[str, str]] = {
+    # metrics (short names for axes and table headers)
+    "context_bytes": {"en": "Build context", "es": "Contexto de build"},
+    "build_cold_s": {"en": "Cold build", "es": "Build en frío"},
+    "build_warm_s": {"en": "Warm build", "es": "Build en caliente"},
+    "image_bytes": {"en": "Image size", "es": "Tamaño de imagen"},
+    "image_added_bytes": {"en": "Image added", "es": "Añadido a la imagen"},
+    "runtime_build_s": {"en": "Runtime image build", "es": "Build de la imagen base"},
+    "ready_s": {"en": "Server up", "es": "Servidor arriba"},
+    "model_ready_s": {"en": "First correct prediction", "es": "Primera predicción correcta"},
+    "first_predict_s": {"en": "First-prediction latency", "es": "Latencia de la 1.ª predicción"},
+    "predict_latency_ms": {"en": "Prediction latency", "es": "Latencia de predicción"},
+    "predict_p50_ms": {"en": "Latency p50", "es": "Latencia p50"},
+    "predict_p95_ms": {"en": "Latency p95", "es": "Latencia p95"},
+    "load_s": {"en": "Model load", "es": "Carga del modelo"},
+    "mem_working_set_bytes": {"en": "Memory (cgroup)", "es": "Memoria (cgroup)"},
+    "mem_cgroup_peak_bytes": {"en": "Memory peak (cgroup)", "es": "Pico de memoria (cgroup)"},
+    "server_rss_peak_bytes": {"en": "Peak RSS", "es": "RSS máximo"},
+    "server_pss_bytes": {"en": "PSS at rest", "es": "PSS en reposo"},
+    "server_uss_bytes": {"en": "USS at rest", "es": "USS en reposo"},
+    "disk_bytes": {"en": "Disk", "es": "Disco"},
+    "model_file_bytes": {"en": "Model file", "es": "Archivo del modelo"},
+    "compression_ratio": {"en": "Compression ratio", "es": "Ratio de compresión"},
+    "compress_s": {"en": "Compression time", "es": "Tiempo de compresión"},
+    "upload_s": {"en": "Upload", "es": "Subida"},
+    "download_s": {"en": "Download", "es": "Descarga"},
+    "download_mb_per_s": {"en": "Download rate", "es": "Velocidad de descarga"},
+    "verify_s": {"en": "SHA-256 check", "es": "Verificación SHA-256"},
+    "rollout_bytes": {"en": "Rollout bytes", "es": "Bytes por despliegue"},
+    # builders and conditions
+    "legacy": {"en": "legacy builder", "es": "builder clásico"},
+    "buildkit": {"en": "BuildKit", "es": "BuildKit"},
+    "cold cache volume": {"en": "cold cache", "es": "caché fría"},
+    "warm cache volume": {"en": "warm cache", "es": "caché caliente"},
+    # axes
+    "axis_bytes": {"en": "size", "es": "tamaño"},
+    "axis_s": {"en": "time", "es": "tiempo"},
+    "axis_ms": {"en": "latency", "es": "latencia"},
+    "axis_ratio": {"en": "ratio", "es": "ratio"},
+    "axis_since_start": {"en": "seconds since container start", "es": "segundos desde el arranque"},
+    "log_scale": {"en": "log scale", "es": "escala log."},
+    "points_note": {"en": "bar: median; line: min–max; dots: trials",
+                    "es": "barra: mediana; línea: mín–máx; puntos: ensayos"},
+    # chart titles
+    "chart_context": {"en": "Build context sent to the builder", "es": "Contexto enviado al builder"},
+    "chart_build": {"en": "Build time", "es": "Tiempo de build"},
+    "chart_image": {"en": "Image size", "es": "Tamaño de la imagen"},
+    "chart_startup": {"en": "Start-up", "es": "Arranque"},
+    "chart_first_predict": {"en": "Latency of the first correct prediction",
+                            "es": "Latencia de la primera predicción correcta"},
+    "chart_memory": {"en": "Memory of the service", "es": "Memoria del servicio"},
+    "chart_disk": {"en": "Host disk per strategy", "es": "Disco del host por estrategia"},
+    "chart_timeline": {"en": "Start-up timeline (median of trials)",
+                       "es": "Cronología del arranque (mediana de ensayos)"},
+    # timeline segments
+    "seg_container": {"en": "container start", "es": "arranque del contenedor"},
+    "seg_server": {"en": "server up", "es": "servidor arriba"},
+    "seg_download": {"en": "download", "es": "descarga"},
+    "seg_load": {"en": "decompress + load", "es": "descompresión + carga"},
+    "seg_predict": {"en": "first prediction", "es": "primera predicción"},
+    # tables and document
+    "strategy": {"en": "Strategy", "es": "Estrategia"},
+    "builder": {"en": "Builder", "es": "Builder"},
+    "condition": {"en": "Condition", "es": "Condición"},
+    "metric": {"en": "Metric", "es": "Métrica"},
+    "table_build": {"en": "Build", "es": "Build"},
+    "table_run": {"en": "Start-up and serving", "es": "Arranque y servicio"},
+    "table_model": {"en": "Model file and transfer", "es": "Archivo del modelo y transferencia"},
+    "cell_note": {"en": "median (min–max) over trials; builds and sizes are measured once",
+                  "es": "mediana (mín–máx) de los ensayos; builds y tamaños se miden una vez"},
+    "report_title": {"en": "Loading a large model into a Docker service: benchmark report",
+                     "es": "Carga de un modelo grande en un servicio Docker: informe del benchmark"},
+    "environment": {"en": "Environment", "es": "Entorno"},
+    "winners": {"en": "Which strategy wins what", "es": "Qué estrategia gana en qué"},
+    "claims": {"en": "Seed claims against measurements",
+               "es": "Afirmaciones del documento semilla frente a lo medido"},
+    "charts": {"en": "Charts", "es": "Gráficos"},
+    "tables": {"en": "Comparison tables", "es": "Tablas comparativas"},
+    "failures": {"en": "Failures", "es": "Fallos"},
+    "claim": {"en": "Claim (seed)", "es": "Afirmación (semilla)"},
+    "measured": {"en": "Measured on this run", "es": "Medido en esta ejecución"},
+    "scaled": {"en": "Scaled to the seed's model", "es": "Escalado al modelo de la semilla"},
+    "verdict": {"en": "Verdict", "es": "Veredicto"},
+    "holds": {"en": "holds", "es": "se cumple"},
+    "does_not_hold": {"en": "does not hold", "es": "no se cumple"},
+    "depends_on_builder": {"en": "depends on builder", "es": "depende del builder"},
+    "not_measured": {"en": "not measured in this run", "es": "no medido en esta ejecución"},
+    "best": {"en": "best", "es": "mejor"},
+    "runner_up": {"en": "runner-up", "es": "segunda"},
+    "lowest": {"en": "lowest", "es": "menor"},
+    "highest": {"en": "highest", "es": "mayor"},
+    "scaling_note": {
+        "en": "Scaling: the part of a quantity that the model causes (its difference to a "
+              "strategy or phase without the model) is multiplied by {factor:.1f} "
+              "(the seed's {target} / this run's {model}); the rest is kept as measured.",
+        "es": "Escalado: la parte de una magnitud que causa el modelo (su diferencia con una "
+              "estrategia o fase sin modelo) se multiplica por {factor:.1f} "
+              "({target} de la semilla / {model} de esta ejecución); el resto se mantiene tal "
+              "como se midió."},
+    "status": {"en": "Run status", "es": "Estado de la ejecución"},
+    "env_engine": {"en": "Docker engine", "es": "Motor Docker"},
+    "env_storage": {"en": "Storage driver", "es": "Driver de almacenamiento"},
+    "env_builders": {"en": "Builders", "es": "Builders"},
+    "env_cpu": {"en": "CPU", "es": "CPU"},
+    "env_ram": {"en": "RAM", "es": "RAM"},
+    "env_disk": {"en": "Disk (total / free at start)", "es": "Disco (total / libre al inicio)"},
+    "env_os": {"en": "Kernel / OS", "es": "Kernel / SO"},
+    "env_base": {"en": "Base image", "es": "Imagen base"},
+    "env_runtime": {"en": "Runtime image", "es": "Imagen de runtime"},
+    "env_model": {"en": "Model", "es": "Modelo"},
+    "env_page_cache": {"en": "Page cache", "es": "Caché de páginas"},
+    "env_trials": {"en": "Trials per strategy", "es": "Ensayos por estrategia"},
+    "env_commit": {"en": "Harness commit", "es": "Commit del harness"},
+    "env_started": {"en": "Started", "es": "Inicio"},
+}
+
+
+@dataclass(frozen=True)
+class Labels:
+    lang: str = "en"
+
+    def __post_init__(self) -> None:
+        if self.lang not in LANGUAGES:
+            raise ValueError(f"unknown language {self.lang!r}")
+
+    def __call__(self, key: str) -> str:
+        entry = _TEXT.get(key)
+        if entry is None:
+            return key
+        return entry.get(self.lang) or entry["en"]
+
+
+def keys() -> set[str]:
+    return set(_TEXT)

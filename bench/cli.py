@@ -96,6 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
                           f"(default {defaults.download_concurrency})")
     run.add_argument("--download-chunk", default="16MB", metavar="SIZE",
                      help="registry strategy: bytes per ranged GET (default 16MB)")
+    run.add_argument("--shards", default="auto", metavar="K[,K...]",
+                     help="sharded strategy: shard counts, e.g. 1,4,16,64 for a sweep (one "
+                          "strategy sharded-kK each); auto = about 4 MB per shard. Needs a "
+                          "RandomForest/ExtraTrees model or a Pipeline ending in one")
+    run.add_argument("--shard-codec", choices=("zstd3", "none"), default=None,
+                     help="sharded strategies: compression of each shard (default: none for "
+                          "sharded, read from disk; zstd3 for sharded-registry, downloaded)")
     run.add_argument("--quiet", action="store_true", help="print only the summary")
 
     report = commands.add_parser(
@@ -145,6 +152,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _shard_counts(text: str) -> tuple[int, ...]:
+    if text.strip() == "auto":
+        return (0,)
+    try:
+        counts = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        counts = ()
+    if not counts or min(counts) < 1:
+        raise UsageError(f"malformed --shards {text!r}: use auto or whole numbers >= 1 such "
+                         "as 16 or 1,4,16,64")
+    return counts
+
+
 def _builders(choice: str) -> tuple[str, ...]:
     from bench.engine import buildkit_available
 
@@ -164,7 +184,8 @@ def _cmd_run(args: argparse.Namespace, progress: Progress) -> int:
     options = StrategyOptions(codecs=codecs, s3_endpoint=args.s3_endpoint,
                               s3_bucket=args.s3_bucket,
                               download_concurrency=args.download_concurrency,
-                              download_chunk_bytes=parse_size(args.download_chunk))
+                              download_chunk_bytes=parse_size(args.download_chunk),
+                              shards=_shard_counts(args.shards), shard_codec=args.shard_codec)
     names = tuple(n.strip() for n in args.strategies.split(",") if n.strip())
     config = RunConfig(
         strategies=names, model_path=args.model, model_size_bytes=parse_size(args.model_size),

@@ -121,10 +121,7 @@ def publish_model(endpoint: S3Endpoint, bucket: str, key: str, path: Path, sha25
 
     client = s3_client(endpoint)
     try:
-        try:
-            client.head_bucket(Bucket=bucket)
-        except ClientError:
-            client.create_bucket(Bucket=bucket)
+        _ensure_bucket(client, bucket)
         started = time.perf_counter()
         client.upload_file(
             str(path), bucket, key, ExtraArgs={"Metadata": {"sha256": sha256}},
@@ -139,3 +136,31 @@ def publish_model(endpoint: S3Endpoint, bucket: str, key: str, path: Path, sha25
         raise StepFailed(f"cannot publish the model to {endpoint.host_url} bucket {bucket}: "
                          f"{error}") from None
     return seconds
+
+
+def _ensure_bucket(client: Any, bucket: str) -> None:
+    from botocore.exceptions import ClientError
+
+    try:
+        client.head_bucket(Bucket=bucket)
+    except ClientError:
+        client.create_bucket(Bucket=bucket)
+
+
+def publish_files(endpoint: S3Endpoint, bucket: str, prefix: str, files: list[Path]) -> float:
+    """Upload files as prefix/<name>, one object each (sharded models); returns seconds."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = s3_client(endpoint)
+    try:
+        _ensure_bucket(client, bucket)
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(lambda f: client.upload_file(str(f), bucket, f"{prefix}/{f.name}"),
+                          files))
+        return time.perf_counter() - started
+    except (BotoCoreError, ClientError) as error:
+        raise StepFailed(f"cannot publish to {endpoint.host_url} bucket {bucket}: "
+                         f"{error}") from None

@@ -13,6 +13,7 @@ from strategies.base import Strategy, StrategyOptions
 from strategies.compressed import Compressed
 from strategies.dockerignore import CopyAll, CopyAllIgnored, DockerIgnore
 from strategies.registry import Registry
+from strategies.sharded import Sharded, ShardedRegistry
 from strategies.volume import Volume
 
 # name on the command line -> factory of one or more strategy instances
@@ -23,6 +24,8 @@ REGISTRY: dict[str, Factory] = {
     "dockerignore": lambda _: [DockerIgnore(), CopyAll(), CopyAllIgnored()],
     "compressed": lambda options: [Compressed(parse_codec(c)) for c in options.codecs],
     "registry": lambda _: [Registry()],
+    "sharded": lambda options: [Sharded(k) for k in options.shards],
+    "sharded-registry": lambda _: [ShardedRegistry()],
 }
 DEFAULT_STRATEGIES = tuple(REGISTRY)
 # Extra strategies from other modules (your own, or the tests'): "pkg.module,other.module",

@@ -13,7 +13,12 @@ import os
 from pathlib import Path
 
 from bench.engine import BindMount, VolumeMount
-from bench.s3_registry import S3Endpoint, external_endpoint, publish_model, start_rclone_server
+from bench.s3_registry import (
+    S3Endpoint,
+    external_endpoint,
+    publish_model,
+    start_rclone_server,
+)
 from strategies.base import (
     MODEL_NAME_IN_REPO,
     PreparedModel,
@@ -39,31 +44,16 @@ class Registry(Strategy):
 
     def prepare(self, ctx: StrategyContext) -> PreparedModel:
         options = ctx.options
-        if options.s3_endpoint:
-            endpoint = external_endpoint(options.s3_endpoint)
-        else:
-            with ctx.progress.step("starting the S3 server (rclone serve s3)"):
-                endpoint = start_rclone_server(ctx.engine, ctx.runtime_image, ctx.run_id,
-                                               ctx.network, dict(ctx.labels))
-        self._endpoint = endpoint
+        endpoint = self._connect(ctx)
         key = f"{ctx.model.sha256[:16]}/{MODEL_NAME_IN_REPO}"
         with ctx.progress.step(f"uploading the model to s3://{options.s3_bucket}/{key}"):
             upload_s = publish_model(endpoint, options.s3_bucket, key, ctx.model.path,
                                      ctx.model.sha256)
-        self._credentials = ctx.cache / "secrets" / f"{ctx.run_id}.env"
-        self._credentials.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._credentials.write_text(f"AWS_ACCESS_KEY_ID={endpoint.access_key}\n"
-                                     f"AWS_SECRET_ACCESS_KEY={endpoint.secret_key}\n")
-        os.chmod(self._credentials, 0o400)
-        if os.geteuid() == 0:
-            os.chown(self._credentials, 10001, 10001)  # the service user, and nobody else
         return PreparedModel(
             context_files={f"datos/modelos/{MODEL_NAME_IN_REPO}": ctx.model.path},
             env={"MODEL_PATH": f"{CACHE_IN_CONTAINER}/{MODEL_NAME_IN_REPO}",
                  "MODEL_LOADING": "eager", "MODEL_CODEC": "none",
-                 "MODEL_SHA256": ctx.model.sha256, "S3_ENDPOINT": endpoint.container_url,
-                 "S3_BUCKET": options.s3_bucket, "S3_KEY": key,
-                 "S3_CREDENTIALS_FILE": CREDENTIALS_IN_CONTAINER,
+                 "MODEL_SHA256": ctx.model.sha256, **self._s3_env(ctx, endpoint, key),
                  "DOWNLOAD_CONCURRENCY": str(options.download_concurrency),
                  "DOWNLOAD_CHUNK_BYTES": str(options.download_chunk_bytes)},
             model_file_bytes=ctx.model.bytes,
@@ -71,14 +61,40 @@ class Registry(Strategy):
             notes={"s3_endpoint": endpoint.host_url, "bucket": options.s3_bucket, "key": key},
         )
 
+    def _connect(self, ctx: StrategyContext) -> S3Endpoint:
+        """The S3 server (started here unless --s3-endpoint) and the credentials file."""
+        if ctx.options.s3_endpoint:
+            endpoint = external_endpoint(ctx.options.s3_endpoint)
+        else:
+            with ctx.progress.step("starting the S3 server (rclone serve s3)"):
+                endpoint = start_rclone_server(ctx.engine, ctx.runtime_image, ctx.run_id,
+                                               ctx.network, dict(ctx.labels))
+        self._endpoint = endpoint
+        self._credentials = ctx.cache / "secrets" / f"{ctx.run_id}-{self.name}.env"
+        self._credentials.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._credentials.write_text(f"AWS_ACCESS_KEY_ID={endpoint.access_key}\n"
+                                     f"AWS_SECRET_ACCESS_KEY={endpoint.secret_key}\n")
+        os.chmod(self._credentials, 0o400)
+        if os.geteuid() == 0:
+            os.chown(self._credentials, 10001, 10001)  # the service user, and nobody else
+        return endpoint
+
+    @staticmethod
+    def _s3_env(ctx: StrategyContext, endpoint: S3Endpoint, key: str) -> dict[str, str]:
+        return {"S3_ENDPOINT": endpoint.container_url, "S3_BUCKET": ctx.options.s3_bucket,
+                "S3_KEY": key, "S3_CREDENTIALS_FILE": CREDENTIALS_IN_CONTAINER}
+
+    def _credentials_bind(self) -> BindMount:
+        assert self._credentials is not None
+        return BindMount(str(self._credentials), CREDENTIALS_IN_CONTAINER)
+
     def starts(self, ctx: StrategyContext, prepared: PreparedModel, trial: int) -> list[StartSpec]:
         self._drop_volumes(ctx)  # one trial's cache at a time: a 5 GB model per volume
         volume = ctx.engine.create_volume(f"mlbench-{ctx.run_id.lower()}-cache-t{trial}",
                                           ctx.labels)
         self._volumes.append(volume)
-        assert self._credentials is not None
         volumes = [VolumeMount(volume, CACHE_IN_CONTAINER)]
-        binds = [BindMount(str(self._credentials), CREDENTIALS_IN_CONTAINER)]
+        binds = [self._credentials_bind()]
         return [
             StartSpec(condition, env=prepared.env, binds=binds, volumes=volumes,
                       cache_volume=volume)

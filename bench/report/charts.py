@@ -175,13 +175,15 @@ def render_bar_chart(view: RunView, spec: ChartSpec, labels: Labels) -> Figure |
 
 # -- the start-up timeline ----------------------------------------------------------------
 
+# Lanes within a row, so phases that overlap (a streamed download under the load) both show.
 SEGMENTS = (  # label key, lane, start phase, end phase, colour
     ("seg_container", 0, None, "process_start", "#bdbdbd"),
     ("seg_server", 0, "process_start", "ready", "#56B4E9"),
     ("seg_download", 1, "download_start", "download_end", "#E69F00"),
-    ("seg_load", 1, "load_start", "load_end", "#009E73"),
-    ("seg_predict", 1, "load_end", "model_ready", "#CC79A7"),
+    ("seg_load", 2, "load_start", "load_end", "#009E73"),
+    ("seg_predict", 2, "load_end", "model_ready", "#CC79A7"),
 )
+LANE_HEIGHT = 0.26
 
 
 def median_phases(view: RunView) -> list[tuple[str, str, dict[str, float]]]:
@@ -216,7 +218,8 @@ def render_timeline(view: RunView, labels: Labels) -> Figure | None:
                 start = max(start, phases.get("ready", start))
             if end <= start:
                 continue
-            ax.broken_barh([(start, end - start)], (index - 0.38 + lane * 0.4, 0.34),
+            ax.broken_barh([(start, end - start)],
+                           (index - 0.4 + lane * (LANE_HEIGHT + 0.01), LANE_HEIGHT),
                            facecolors=colour)
             used[key] = colour
         if "model_ready" in phases:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -16,8 +17,13 @@ from typing import Any
 
 import joblib
 
+# scikit-learn's estimators are imported at start-up, as any real service does: otherwise the
+# first unpickle pays about a second of imports and load_s would not scale with the model.
+import sklearn.ensemble
+import sklearn.pipeline  # noqa: F401
+
 from .codecs_io import open_model_stream
-from .s3_download import IntegrityError, ensure_downloaded, sha256_of
+from .s3_download import IntegrityError, ensure_downloaded, object_reader, sha256_of
 from .settings import Settings
 
 log = logging.getLogger("service.model")
@@ -74,6 +80,9 @@ class ModelHolder:
     def _load_locked(self) -> None:
         settings = self.settings
         try:
+            if settings.model_format == "sharded":
+                self._load_sharded(settings)
+                return
             if settings.downloads:
                 self._download(settings)
             elif settings.pinned_sha256:
@@ -92,6 +101,34 @@ class ModelHolder:
             self.story.error = f"{type(error).__name__}: {error}"
             log.error("model load failed: %s", self.story.error)
             raise
+
+    def _load_sharded(self, settings: Settings) -> None:
+        from .sharded import ShardedLoadReport, load_sharded, local_reader
+
+        if settings.downloads:
+            if not settings.pinned_sha256:
+                raise IntegrityError("MODEL_SHA256 is not set: refusing an unpinned download")
+            read = object_reader(endpoint=settings.s3_endpoint, bucket=settings.s3_bucket,
+                                 prefix=os.path.dirname(settings.s3_key),
+                                 credentials_file=settings.s3_credentials_file)
+        else:
+            read = local_reader(os.path.dirname(settings.model_path))
+        report = ShardedLoadReport()
+        self.story.load_start = time.time()
+        log.info("loading sharded model from %s", settings.s3_key or settings.model_path)
+        model = load_sharded(read, settings.pinned_sha256, report)
+        self.story.load_end = time.time()
+        self.story.load_count += 1
+        self.story.verify_s = report.verify_s
+        self.story.verified_sha256 = settings.pinned_sha256 or None
+        if settings.downloads:  # overlapped with the load: the timeline shows both
+            self.story.download_start = report.read_start
+            self.story.download_end = report.read_end
+            self.story.downloaded = True
+            self.story.download_bytes = report.bytes_read
+        self._model = model
+        log.info("sharded model (%d shards) loaded in %.2fs", report.shards,
+                 self.story.load_end - self.story.load_start)
 
     def _download(self, settings: Settings) -> None:
         self.story.download_start = time.time()

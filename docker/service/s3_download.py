@@ -154,3 +154,17 @@ def ensure_downloaded(
         )
     os.replace(partial, destination)
     return DownloadReport(True, size, download_s, verify_s)
+
+
+def object_reader(*, endpoint: str, bucket: str, prefix: str, credentials_file: str) -> Any:
+    """A function name -> bytes of the object prefix/name (one GET, retried): what the sharded
+    loader reads shards with. Integrity is checked by the caller against its manifest."""
+    client = _client(endpoint, credentials_file)
+
+    def read(name: str) -> bytes:
+        key = f"{prefix}/{name}" if prefix else name
+        data: bytes = _with_retries(
+            lambda: client.get_object(Bucket=bucket, Key=key)["Body"].read(), f"GET {key}")
+        return data
+
+    return read

@@ -16,6 +16,7 @@ class Settings:
     model_path: str
     loading: str  # "eager": load in the background at start-up; "lazy": on the first request
     codec: str  # "none", "gzip", "zstd", "lz4": how the file at model_path is compressed
+    model_format: str  # "joblib": one file; "sharded": model_path is a shard manifest
     pinned_sha256: str  # empty: not verified (local file); required for anything downloaded
     s3_endpoint: str
     s3_bucket: str
@@ -36,6 +37,7 @@ def load_settings() -> Settings:
         model_path=env("MODEL_PATH", "/app/datos/modelos/modelo_fifa.joblib"),
         loading=env("MODEL_LOADING", "eager"),
         codec=env("MODEL_CODEC", "none"),
+        model_format=env("MODEL_FORMAT", "joblib"),
         pinned_sha256=env("MODEL_SHA256", "").lower(),
         s3_endpoint=env("S3_ENDPOINT", ""),
         s3_bucket=env("S3_BUCKET", ""),

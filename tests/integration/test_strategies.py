@@ -80,3 +80,21 @@ def test_registry_downloads_once_verifies_and_keeps_credentials_out_of_the_image
             assert secret.encode() not in layers
     subprocess.run([sys.executable, "-m", "bench", "clean"], check=True, capture_output=True)
     assert_nothing_labelled(engine)
+
+
+def test_sharded_strategies_serve_the_same_predictions_from_disk_and_from_s3(
+        engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
+    run = run_bench(engine, ("sharded", "sharded-registry"), tmp_path, trials=1)
+    stored = load_run(tmp_path / run.run_id)
+    assert stored.document["status"] == "complete", stored.document["strategies"]
+    by = {(s.strategy, s.metric): s.value for s in stored.samples}
+    for name in ("sharded", "sharded-registry"):
+        # model_ready_s exists only once /predict returned the model's own predictions.
+        assert by[(name, "model_ready_s")] >= by[(name, "ready_s")]
+        assert int(stored.document["strategies"][name]["notes"]["shards"]) >= 1
+    # Streamed from S3: every shard was downloaded (zstd: fewer bytes than the model) and
+    # verified; nothing but the container layer stays on disk.
+    assert 0 < by[("sharded-registry", "model_file_bytes")] < tiny_model.bytes
+    assert by[("sharded-registry", "download_s")] > 0 and by[("sharded-registry", "verify_s")] > 0
+    assert by[("sharded-registry", "disk_bytes")] < tiny_model.bytes
+    assert_nothing_labelled(engine)

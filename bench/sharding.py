@@ -1,0 +1,122 @@
+"""Repack a fitted forest into a shell plus K shards of trees (the `sharded` strategies).
+
+The service's loader (docker/service/sharded.py) rebuilds the estimator shard by shard, so the
+load's peak memory stays near the model's size at rest instead of about twice it. Cached per
+(model sha256, shard count, codec), like compressed models.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.errors import UsageError
+from bench.fsutil import write_atomic
+
+FORMAT = "mlbench-sharded-forest/1"  # the service's sharded.FORMAT
+# The automatic shard count aims at shards of about this size: measured on a 254 MB forest,
+# 16 MB shards peaked at 1.2x the memory at rest, 4 MB shards at 1.03x, at the same load time.
+TARGET_SHARD_BYTES = 4_000_000
+CODECS = {"zstd3": ("zstd", 3), "none": ("none", 0)}
+
+
+@dataclass(frozen=True)
+class ShardedModel:
+    folder: Path
+    manifest_sha256: str
+    shards: int
+    codec: str
+    total_bytes: int  # every file, manifest included
+    repack_s: float
+
+    @property
+    def manifest(self) -> Path:
+        return self.folder / "manifest.json"
+
+
+def auto_shards(model_bytes: int) -> int:
+    return max(4, math.ceil(model_bytes / TARGET_SHARD_BYTES))
+
+
+def _forest_and_step(model: Any) -> tuple[Any, int | None]:
+    """The forest inside a model: the model itself, or the last step of a Pipeline."""
+    from sklearn.ensemble._forest import BaseForest  # the RandomForest/ExtraTrees base class
+
+    if isinstance(model, BaseForest):
+        return model, None
+    steps = getattr(model, "steps", None)
+    if steps and isinstance(steps[-1][1], BaseForest):
+        return steps[-1][1], len(steps) - 1
+    raise UsageError(f"the sharded strategies need a RandomForest or ExtraTrees model (or a "
+                     f"Pipeline ending in one), not {type(model).__name__}: leave `sharded` out "
+                     "of --strategies for this model")
+
+
+def _dump(obj: Any) -> bytes:
+    import joblib
+
+    buffer = io.BytesIO()
+    joblib.dump(obj, buffer)
+    return buffer.getvalue()
+
+
+def _encode(data: bytes, codec: str) -> bytes:
+    family, level = CODECS[codec]
+    if family == "zstd":
+        import zstandard
+
+        return zstandard.ZstdCompressor(level=level).compress(data)  # records the content size
+    return data
+
+
+def repack(model_path: Path, sha256: str, shards: int, codec: str, cache: Path) -> ShardedModel:
+    """Write (or find cached) the shell, the shards and the manifest; trees keep their order."""
+    import joblib
+
+    if codec not in CODECS:
+        raise UsageError(f"unknown shard codec {codec!r}: use {' or '.join(CODECS)}")
+    folder = cache / "sharded" / f"{sha256[:16]}-k{shards}-{codec}"
+    record = folder / "repack.json"
+    if record.exists() and (folder / "manifest.json").exists():
+        stored = json.loads(record.read_text())
+        return ShardedModel(folder, stored["manifest_sha256"], stored["shards"], codec,
+                            stored["total_bytes"], stored["repack_s"])
+    started = time.perf_counter()
+    model = joblib.load(model_path)
+    forest, step = _forest_and_step(model)
+    trees = list(forest.estimators_)
+    if shards < 1:
+        raise UsageError(f"--shards must be at least 1, not {shards}")
+    shards = min(shards, len(trees))
+    forest.estimators_ = []
+    folder.mkdir(parents=True, exist_ok=True)
+    suffix = ".joblib.zst" if CODECS[codec][0] == "zstd" else ".joblib"
+    family = CODECS[codec][0]
+
+    def write(name: str, data: bytes) -> dict[str, Any]:
+        (folder / name).write_bytes(data)
+        return {"file": name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+    manifest: dict[str, Any] = {"format": FORMAT, "codec": family, "pipeline_step": step,
+                                "n_estimators": len(trees),
+                                "shell": write("shell.joblib", _dump(model)), "shards": []}
+    bounds = [round(i * len(trees) / shards) for i in range(shards + 1)]
+    for index in range(shards):
+        chunk = trees[bounds[index]:bounds[index + 1]]
+        entry = write(f"shard-{index:04d}{suffix}", _encode(_dump(chunk), codec))
+        entry["trees"] = len(chunk)
+        manifest["shards"].append(entry)
+    text = json.dumps(manifest, indent=1)
+    write_atomic(folder / "manifest.json", text)
+    manifest_sha = hashlib.sha256(text.encode()).hexdigest()
+    total = sum(p.stat().st_size for p in folder.iterdir() if p.name != "repack.json")
+    seconds = time.perf_counter() - started
+    write_atomic(record, json.dumps({"manifest_sha256": manifest_sha, "shards": shards,
+                                     "total_bytes": total, "repack_s": seconds}))
+    return ShardedModel(folder, manifest_sha, shards, codec, total, seconds)

@@ -1,0 +1,112 @@
+"""Repacking a forest into shards and the service's shard-by-shard loader (in-process)."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import threading
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.ensemble import ExtraTreesClassifier, RandomForestRegressor
+from sklearn.linear_model import LinearRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from bench.errors import UsageError
+from bench.hashing import sha256_file
+from bench.model_source import ModelArtifact
+from bench.probes import predictions_match
+from bench.sharding import repack
+from tests.conftest import load_service
+from tests.test_service import _WritesMarker, client_for, wait_ready
+
+
+def sharded_module() -> Any:
+    load_service({})
+    import backend.sharded
+
+    return backend.sharded
+
+
+def _save(model: Any, path: Path) -> tuple[Path, str]:
+    joblib.dump(model, path)
+    return path, sha256_file(path)
+
+
+@pytest.mark.parametrize("codec", ["none", "zstd3"])
+@pytest.mark.parametrize("shards", [1, 3, 50])
+def test_rebuilt_forest_predicts_exactly_like_the_original(
+        tmp_path: Path, service_env: None, codec: str, shards: int) -> None:
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(300, 6)), rng.normal(size=300)
+    model = RandomForestRegressor(n_estimators=7, max_depth=6, random_state=0).fit(x, y)
+    path, sha = _save(model, tmp_path / "m.joblib")
+    packed = repack(path, sha, shards, codec, tmp_path / "cache")
+    assert packed.shards == min(shards, 7)
+    sharded = sharded_module()
+    rebuilt = sharded.load_sharded(sharded.local_reader(str(packed.folder)),
+                                   packed.manifest_sha256)
+    assert np.array_equal(rebuilt.predict(x), model.predict(x))
+    originals = [t.tree_.threshold for t in model.estimators_]
+    assert all(np.array_equal(a, t.tree_.threshold)  # order preserved, tree by tree
+               for a, t in zip(originals, rebuilt.estimators_, strict=True))
+
+
+def test_a_pipeline_ending_in_a_forest_is_sharded_and_others_are_refused(
+        tmp_path: Path, service_env: None) -> None:
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(200, 4)), rng.integers(0, 3, size=200)
+    pipeline = make_pipeline(StandardScaler(),
+                             ExtraTreesClassifier(n_estimators=5, random_state=0)).fit(x, y)
+    path, sha = _save(pipeline, tmp_path / "p.joblib")
+    packed = repack(path, sha, 2, "zstd3", tmp_path / "cache")
+    sharded = sharded_module()
+    rebuilt = sharded.load_sharded(sharded.local_reader(str(packed.folder)), "")
+    assert np.array_equal(rebuilt.predict_proba(x), pipeline.predict_proba(x))
+    linear, sha = _save(LinearRegression().fit(x, y), tmp_path / "l.joblib")
+    with pytest.raises(UsageError, match="RandomForest or ExtraTrees"):
+        repack(linear, sha, 2, "none", tmp_path / "cache")
+
+
+def test_a_tampered_shard_is_never_unpickled(tmp_path: Path, service_env: None,
+                                             tiny_model: ModelArtifact) -> None:
+    packed = repack(tiny_model.path, tiny_model.sha256, 2, "none", tmp_path / "cache")
+    manifest = json.loads(packed.manifest.read_text())
+    marker = tmp_path / "pwned"
+    (packed.folder / manifest["shards"][-1]["file"]).write_bytes(
+        pickle.dumps([_WritesMarker(marker)]))
+    client, _ = client_for({"MODEL_PATH": str(packed.manifest), "MODEL_FORMAT": "sharded",
+                            "MODEL_LOADING": "eager", "MODEL_SHA256": packed.manifest_sha256})
+    with client:
+        for _ in range(200):
+            ready = client.get("/ready")
+            if ready.json().get("error"):
+                break
+            threading.Event().wait(0.05)
+        assert ready.status_code == 503 and "does not match" in ready.json()["error"]
+    assert not marker.exists()
+
+
+def test_a_manifest_that_does_not_match_its_pin_is_refused(
+        tmp_path: Path, service_env: None, tiny_model: ModelArtifact) -> None:
+    packed = repack(tiny_model.path, tiny_model.sha256, 2, "none", tmp_path / "cache")
+    sharded = sharded_module()
+    with pytest.raises(sharded.IntegrityError, match=r"manifest\.json"):
+        sharded.load_sharded(sharded.local_reader(str(packed.folder)), "0" * 64)
+
+
+def test_service_serves_a_sharded_model(tmp_path: Path, service_env: None,
+                                        tiny_model: ModelArtifact) -> None:
+    packed = repack(tiny_model.path, tiny_model.sha256, 3, "zstd3", tmp_path / "cache")
+    client, app_module = client_for({"MODEL_PATH": str(packed.manifest),
+                                     "MODEL_FORMAT": "sharded", "MODEL_LOADING": "eager",
+                                     "MODEL_SHA256": packed.manifest_sha256})
+    with client:
+        wait_ready(client)
+        response = client.post("/predict", json={"rows": tiny_model.reference_rows})
+        assert predictions_match(response.json()["predictions"], tiny_model.reference_predictions)
+        assert app_module.holder.story.verify_s > 0

@@ -5,11 +5,13 @@
     nox -s tests                  # unit + integration tests (needs a Docker engine)
     nox -s report -- latest --lang es   # tables, charts, claims, report.md of a stored run
     nox -s compare -- RUN_A RUN_B --fail-on median:10%
+    nox -s micro -- --model-size 256MB  # in-process load-path micro-benchmarks (slow)
     nox -s lint                   # ruff, mypy, workflow schema and security checks
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import nox
@@ -34,6 +36,24 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def micro(session: nox.Session) -> None:
+    """In-process micro-benchmarks of every load path (pytest-benchmark, pedantic rounds).
+
+    nox -s micro -- --model-size 256MB --rounds 3
+    nox -s micro -- --benchmark-compare --benchmark-compare-fail=median:25%   # vs last saved
+    Raw JSON and a Markdown table go to results/micro/; runs are also saved for comparison.
+    """
+    session.install("-e", ".[test]")
+    folder = Path("results/micro")
+    folder.mkdir(parents=True, exist_ok=True)
+    output = folder / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+    session.run("python", "-m", "pytest", "benchmarks/micro", "-q", "-p", "no:cacheprovider",
+                f"--benchmark-json={output}", f"--benchmark-storage={folder / 'storage'}",
+                "--benchmark-autosave", "--benchmark-sort=name", *session.posargs)
+    session.run("python", "-m", "bench.micro_table", str(output))
+
+
+@nox.session
 def report(session: nox.Session) -> None:
     """Render a stored run's report; arguments go to `python -m bench report` (default: latest)."""
     session.install("-e", ".")
@@ -52,7 +72,7 @@ def lint(session: nox.Session) -> None:
     """ruff and mypy over the harness, strategies, service, generator and tests."""
     session.install("-e", ".[test,lint]")
     session.run("ruff", "check", ".")
-    session.run("mypy", "bench", "strategies", "datos", "noxfile.py")
+    session.run("mypy", "bench", "strategies", "datos", "benchmarks", "noxfile.py")
     session.run("mypy", "docker/service")
     workflows = sorted(str(p) for p in Path(".github/workflows").glob("*.yml"))
     # actionlint's PyPI package downloads its binary from GitHub at install time; these two

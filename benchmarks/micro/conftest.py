@@ -1,0 +1,47 @@
+"""Options and fixtures of the micro-benchmarks (not part of `nox -s tests`: they are slow)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from bench.load_paths import make_files
+from bench.model_source import ModelArtifact, synthetic_model
+from bench.paths import cache_dir, models_dir
+from bench.progress import Progress
+from bench.units import parse_size
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mlbench micro-benchmarks")
+    group.addoption("--model-size", default="256MB",
+                    help="synthetic model size (default 256MB; decimal units)")
+    group.addoption("--rounds", type=int, default=3,
+                    help="timed loads per path (pedantic mode; default 3)")
+
+
+@pytest.fixture(scope="session")
+def model(request: pytest.FixtureRequest) -> ModelArtifact:
+    size = parse_size(str(request.config.getoption("--model-size")))
+    return synthetic_model(size, 0, models_dir(), cache_dir(), Progress())
+
+
+@pytest.fixture(scope="session")
+def files(model: ModelArtifact) -> dict[str, tuple[Path, float]]:
+    return make_files(model.path, model.sha256, cache_dir())
+
+
+@pytest.fixture(scope="session")
+def rounds(request: pytest.FixtureRequest) -> int:
+    return int(request.config.getoption("--rounds"))
+
+
+def can_drop_caches() -> bool:
+    return os.access("/proc/sys/vm/drop_caches", os.W_OK)
+
+
+def drop_caches() -> None:
+    os.sync()
+    Path("/proc/sys/vm/drop_caches").write_text("3\n")

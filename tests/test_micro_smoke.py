@@ -1,0 +1,32 @@
+"""A quick run of the micro-benchmark suite on a tiny model (the real one is `nox -s micro`)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.load_paths import PATHS
+from tests.conftest import project_path
+
+
+def test_micro_benchmarks_run_and_every_load_path_predicts_exactly(tmp_path: Path) -> None:
+    output = tmp_path / "micro.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "benchmarks/micro", "-q", "-p", "no:cacheprovider",
+         "--model-size", "1MB", "--rounds", "1", f"--benchmark-json={output}"],
+        cwd=project_path(), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    document = json.loads(output.read_text())
+    ran = {b["param"]: b["extra_info"] for b in document["benchmarks"]}
+    loads = [p.name for p in PATHS if p.kind == "load"]
+    assert set(loads) <= set(ran)
+    for name in loads:
+        info = ran[name]
+        assert info["exact_predictions"] is True
+        assert info["rss_peak"] >= info["rss_after"] > 0
+    assert ran["gzip9-seed"]["file_bytes"] < ran["joblib"]["file_bytes"]
+    table = subprocess.run([sys.executable, "-m", "bench.micro_table", str(output)],
+                           cwd=project_path(), capture_output=True, text=True, check=True)
+    assert "| sharded |" in table.stdout and output.with_suffix(".md").exists()

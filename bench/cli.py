@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="CPU limit per container, e.g. 0.5 (default: none)")
     run.add_argument("--keep", action="store_true",
                      help="keep the run's images (labelled) for inspection until `clean`")
+    run.add_argument("--skip-disk-check", action="store_true",
+                     help="start even when the free disk looks too small for the planned run "
+                          "(the estimate is generous: images, copies, S3 data, caches)")
     run.add_argument("--rebuild-runtime", action="store_true",
                      help="rebuild the shared runtime image instead of reusing the cached one")
     run.add_argument("--results", type=Path, default=None, metavar="DIR",
@@ -194,7 +197,7 @@ def _cmd_run(args: argparse.Namespace, progress: Progress) -> int:
         start_timeout_s=args.start_timeout,
         memory_limit_bytes=parse_size(args.memory_limit) if args.memory_limit else None,
         cpus=args.cpus,
-        rebuild_runtime=args.rebuild_runtime,
+        rebuild_runtime=args.rebuild_runtime, skip_disk_check=args.skip_disk_check,
         results_root=args.results or results_dir(), options=options,
     )
     from strategies import resolve

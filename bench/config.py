@@ -24,6 +24,7 @@ class RunConfig:
     memory_limit_bytes: int | None = None
     cpus: float | None = None
     rebuild_runtime: bool = False
+    skip_disk_check: bool = False
     results_root: Path = Path("results")
     options: StrategyOptions = field(default_factory=StrategyOptions)
 

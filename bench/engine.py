@@ -138,6 +138,13 @@ class Engine:
     def close(self) -> None:
         self._client.close()
 
+    def responds(self) -> bool:
+        """Whether the engine still answers (asked after an unexpected error)."""
+        try:
+            return bool(self._api.ping())
+        except Exception:  # any transport error means: not answering
+            return False
+
     # -- engine facts -------------------------------------------------------------------
 
     def info(self) -> EngineInfo:

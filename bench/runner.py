@@ -19,12 +19,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from bench import disk_plan
 from bench import trial as trial_module
 from bench.base_image import BaseImage, ensure_base_image
 from bench.cleanup import remove_run, run_labels, sigterm_as_interrupt, sweep_stale_runs
 from bench.config import RunConfig
 from bench.engine import Engine, buildkit_available
-from bench.errors import BenchError, StepFailed, UsageError
+from bench.errors import BenchError, EngineUnavailable, StepFailed, UsageError
 from bench.fixture import materialize, raw_data_csv, touch_service_code
 from bench.machine import commit_info, engine_metadata, machine_info
 from bench.metrics import Sample
@@ -103,18 +104,47 @@ class BenchmarkRun:
                 print(render_text_table(summarize(store.record.samples)), flush=True)
                 return store
             except KeyboardInterrupt:
+                self._mark("interrupted")
                 if self.store is not None:
-                    self.store.record.status = "interrupted"
-                    self.store.flush()
                     self.progress.warn(f"interrupted; what was measured is in {self.store.folder}")
                 raise
+            except BenchError:
+                self._mark("incomplete")
+                raise
+            except Exception:
+                self._mark("incomplete")
+                if self.engine.responds():
+                    raise  # a bug, not the engine: keep the traceback
+                where = f"; what was measured is in {self.store.folder}" if self.store else ""
+                raise EngineUnavailable(
+                    f"the Docker engine stopped answering during the run{where} (status "
+                    "incomplete); start it again, then `python -m bench clean` removes what "
+                    "this run left") from None
             finally:
-                remove_run(self.engine, self.run_id, self.config.keep, self.progress)
+                try:
+                    remove_run(self.engine, self.run_id, self.config.keep, self.progress)
+                except Exception as error:  # the engine is gone: say how to finish the job
+                    self.progress.warn(f"could not remove this run's containers and images "
+                                       f"({type(error).__name__}); run `python -m bench clean` "
+                                       "once the engine answers")
                 shutil.rmtree(self.cache / "contexts" / self.run_id, ignore_errors=True)
+
+    def _mark(self, status: str) -> None:
+        """Record how the run ended; a strategy cut short is marked so, not left pending."""
+        if self.store is None:
+            return
+        self.store.record.status = status
+        for outcome in self.store.record.strategies.values():
+            if outcome.status == "pending":
+                outcome.status = "failed"
+                outcome.failures.append({"phase": "run", "reason": f"run {status}"})
+        self.store.flush()
 
     def _setup(self) -> ResultsStore:
         progress = self.progress
         sweep_stale_runs(self.engine, progress)
+        if not self.config.skip_disk_check:
+            self._check_disk()
         base = ensure_base_image(self.engine, progress)
         wheels = ensure_wheelhouse(self.cache, REQUIREMENTS_FILE, progress)
         runtime = ensure_runtime_image(self.engine, base, wheels, self.cache, progress,
@@ -133,6 +163,22 @@ class BenchmarkRun:
         progress.info(f"run {self.run_id}: {len(self.strategies)} strategies, "
                       f"{self.config.trials} trials, model {model.bytes / 1e6:.1f} MB")
         return store
+
+    def _check_disk(self) -> None:
+        from bench.engine import CACHE_LABEL
+        from datos.model_generator import model_path
+
+        if self.config.model_path is not None:
+            model_bytes, exists = self.config.model_path.stat().st_size, True
+        else:
+            model_bytes = self.config.model_size_bytes
+            exists = model_path(models_dir(), model_bytes, self.config.seed).exists()
+        plan = disk_plan.estimate(self.strategies, model_bytes, self.config.builders, exists,
+                                  bool(self.engine.labelled(CACHE_LABEL)["images"]))
+        engine_root = Path(self.engine.info().docker_root_dir or "/var/lib/docker")
+        if not engine_root.exists():  # a remote engine: only the local side can be checked
+            engine_root = self.cache
+        disk_plan.check(plan, engine_root, self.cache)
 
     def _model(self) -> ModelArtifact:
         if self.config.model_path is not None:

@@ -28,7 +28,7 @@ def parse_size(text: str) -> int:
 
 
 def format_bytes(count: float) -> str:
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
         if abs(count) >= scale:
             return f"{count / scale:.2f} {unit}"
     return f"{count:.0f} B"

@@ -8,3 +8,4 @@ class Baked(Strategy):
     summary = "model copied into the image (naive baseline)"
     dockerfile = "Dockerfile.baked"
     model_in_image = True
+    image_carries_model = True

@@ -81,6 +81,10 @@ class Strategy:
     codec: str = "none"  # none | gzip9 | zstd9 | lz4 (the file the container reads)
     loading: str = "eager"  # eager | lazy
     model_in_image: bool = False  # False: a bind mount or a download brings the model
+    image_carries_model: bool = False  # the image holds the model's bytes (used or not)
+    # Host disk the strategy needs besides images, in model sizes: compressed copies, shards,
+    # S3 server data, cache volumes (see bench/disk_plan.py).
+    disk_model_copies: float = 0.0
 
     def prepare(self, ctx: StrategyContext) -> PreparedModel:
         files = {f"{MODEL_DIR_IN_REPO}/{MODEL_NAME_IN_REPO}": ctx.model.path}

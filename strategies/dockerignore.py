@@ -16,6 +16,7 @@ class CopyAll(Strategy):
     name = "copyall"
     summary = "COPY . . without .dockerignore (the model lands in the image), model mounted"
     dockerfile = "Dockerfile.copyall"
+    image_carries_model = True  # by accident (the service still reads the mounted file)
 
 
 class CopyAllIgnored(Strategy):

@@ -36,6 +36,7 @@ class Registry(Strategy):
     summary = "code-only image, model downloaded from S3 at start-up, verified, cached"
     dockerfile = "Dockerfile.registry"
     dockerignore = "dockerignore.seed"
+    disk_model_copies = 2.0  # the S3 server's copy and one trial's cache volume
 
     def __init__(self) -> None:
         self._endpoint: S3Endpoint | None = None

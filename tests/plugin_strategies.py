@@ -30,7 +30,14 @@ class CrashingService(Strategy):
         return [StartSpec("-", env={**prepared.env, "MODEL_PATH": "/nonexistent/model.joblib"})]
 
 
+class NeverReady(Strategy):
+    name = "never-ready"
+    summary = "a container that runs but never answers /health"
+    dockerfile = str(HERE / "Dockerfile.hang")
+
+
 STRATEGIES = {
+    "never-ready": lambda _: [NeverReady()],
     "broken-build": lambda _: [BrokenBuild()],
     "slow-build": lambda _: [SlowBuild()],
     "crashing-service": lambda _: [CrashingService()],

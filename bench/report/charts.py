@@ -243,12 +243,18 @@ def render_timeline(view: RunView, labels: Labels) -> Figure | None:
 
 def save(fig: Figure, folder: Path, stem: str, formats: tuple[str, ...], dpi: int) -> list[Path]:
     paths = []
-    for fmt in formats:
-        path = folder / f"{stem}.{fmt}"
-        fig.savefig(path, dpi=dpi if fmt == "png" else None, bbox_inches="tight",
-                    metadata={"Date": None} if fmt == "svg" else None)
-        paths.append(path)
-    plt.close(fig)
+    try:
+        for fmt in formats:
+            path = folder / f"{stem}.{fmt}"
+            partial = folder / f".{stem}.partial.{fmt}"  # renamed whole: never half a chart
+            fig.savefig(partial, dpi=dpi if fmt == "png" else None, bbox_inches="tight",
+                        metadata={"Date": None} if fmt == "svg" else None)
+            partial.replace(path)
+            paths.append(path)
+    finally:
+        plt.close(fig)
+        for leftover in folder.glob(f".{stem}.partial.*"):
+            leftover.unlink(missing_ok=True)
     return paths
 
 

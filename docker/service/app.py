@@ -24,6 +24,7 @@ from .settings import load_settings
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 settings = load_settings()
 holder = ModelHolder(settings)
@@ -106,6 +107,10 @@ def predict(request: PredictRequest) -> PredictResponse:
         raise HTTPException(422, detail="all rows must have the same number of features")
     started = time.perf_counter()
     batch = np.asarray(request.rows, dtype=np.float64)
+    # Trees compare in float32: a finite float64 beyond its range would become inf there
+    # (found by fuzzing: it was a 500).
+    if np.any(np.abs(batch) > FLOAT32_MAX):
+        raise HTTPException(422, detail=f"values must lie within ±{FLOAT32_MAX:.4g} (float32)")
     # Models fitted on a DataFrame accept an array in column order (scikit-learn only warns),
     # which keeps pandas out of the image.
     values = model.predict(batch)

@@ -18,6 +18,7 @@ class BuildBodyRecorder:
         self.listen, self.upstream = listen, upstream
         self.build_body_bytes: list[int] = []
         self.chunked_builds = 0
+        self._live: list[socket.socket] = []
         self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._server.bind(str(listen))
         self._server.listen(16)
@@ -25,6 +26,13 @@ class BuildBodyRecorder:
 
     def close(self) -> None:
         self._server.close()
+
+    def cut(self) -> None:
+        """The engine "stops": refuse new connections and drop the open ones."""
+        self.close()
+        for live in self._live:
+            with contextlib.suppress(OSError):
+                live.shutdown(socket.SHUT_RDWR)
 
     def _accept(self) -> None:
         while True:
@@ -34,6 +42,7 @@ class BuildBodyRecorder:
                 return
             upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             upstream.connect(self.upstream)
+            self._live += [client, upstream]
             threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
             threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
 

@@ -1,0 +1,193 @@
+"""The fault matrix: what the harness does when things go wrong, against the real engine."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.config import RunConfig
+from bench.engine import RUN_LABEL, BindMount, ContainerSpec, Engine
+from bench.errors import EngineUnavailable
+from bench.model_source import ModelArtifact
+from bench.progress import Progress
+from bench.results import load_run
+from bench.runner import BenchmarkRun
+from tests.conftest import TINY_MODEL_BYTES, project_path
+from tests.integration.socket_proxy import BuildBodyRecorder
+from tests.integration.test_end_to_end import PLUGINS, assert_nothing_labelled, run_bench
+
+pytestmark = pytest.mark.engine
+
+
+def start_cli(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, **PLUGINS, "MLBENCH_RESULTS": str(tmp_path)}
+    return subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=project_path(),
+                            env=env, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_line(process: subprocess.Popen[str], fragment: str, timeout: float = 300) -> None:
+    assert process.stderr is not None
+    deadline = time.monotonic() + timeout
+    for line in process.stderr:
+        if fragment in line:
+            return
+        if time.monotonic() > deadline:
+            break
+    raise AssertionError(f"never saw {fragment!r}")
+
+
+def test_a_start_that_never_answers_is_bounded_and_the_run_goes_on(
+        engine: Engine, tiny_model: ModelArtifact, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(*next(iter(PLUGINS.items())))
+    started = time.monotonic()
+    run = run_bench(engine, ("never-ready", "volume"), tmp_path, start_timeout_s=8,
+                    builders=("legacy",))
+    assert time.monotonic() - started < 240
+    stored = load_run(tmp_path / run.run_id)
+    failure = stored.document["strategies"]["never-ready"]["failures"][0]
+    assert "timed out waiting for /health" in failure["reason"]
+    assert stored.document["strategies"]["volume"]["status"] == "ok"
+    assert stored.document["status"] == "incomplete"
+    assert_nothing_labelled(engine)
+
+
+def test_an_oom_killed_container_is_recorded_as_such(
+        engine: Engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
+    # Python with scikit-learn imported needs ~130 MB: 48 MB is killed at start-up.
+    run = run_bench(engine, ("volume",), tmp_path, memory_limit_bytes=48_000_000,
+                    start_timeout_s=60, builders=("legacy",))
+    assert run.failed
+    failure = load_run(tmp_path / run.run_id).document["strategies"]["volume"]["failures"][0]
+    assert "OOM-killed" in failure["reason"]
+    assert_nothing_labelled(engine)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_a_start_up_wait_leaves_nothing(
+        engine: Engine, tiny_model: ModelArtifact, tmp_path: Path, signum: int) -> None:
+    process = start_cli(tmp_path, "run", "--strategies", "volume,never-ready", "--model-size",
+                        str(TINY_MODEL_BYTES), "--trials", "1", "--requests", "5",
+                        "--builder", "legacy", "--start-timeout", "600")
+    wait_for_line(process, "[never-ready] trial 1/1")
+    time.sleep(2)  # polling /health of a container that will never answer
+    process.send_signal(signum)
+    process.communicate(timeout=300)
+    assert process.returncode == 130
+    (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    stored = load_run(folder)
+    assert stored.document["status"] == "interrupted"
+    assert stored.document["strategies"]["never-ready"]["status"] == "failed"
+    assert any(s.strategy == "volume" and s.metric == "model_ready_s" for s in stored.samples)
+    assert_nothing_labelled(engine)
+
+
+def test_a_signal_during_the_report_leaves_no_half_written_file(tmp_path: Path) -> None:
+    from tests.stored_runs import write_run
+
+    folder = write_run(tmp_path, "run-r")
+    before = (folder / "run.json").read_bytes(), (folder / "samples.csv").read_bytes()
+    process = subprocess.Popen([sys.executable, "-m", "bench", "report", str(folder),
+                                "--dpi", "600"], cwd=project_path(), stderr=subprocess.PIPE,
+                               text=True)
+    wait_for_line(process, "-> report")
+    time.sleep(1.5)
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=120)
+    assert process.returncode == 130
+    assert ((folder / "run.json").read_bytes(), (folder / "samples.csv").read_bytes()) == before
+    charts = folder / "report-en" / "charts"
+    assert not list(charts.glob(".*partial*")) if charts.exists() else True
+    for chart in charts.glob("*.png") if charts.exists() else []:
+        assert chart.read_bytes().endswith(b"IEND\xaeB`\x82")  # every PNG there is whole
+
+
+def test_the_engine_stopping_mid_run_keeps_results_and_names_the_fix(
+        engine: Engine, tiny_model: ModelArtifact, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    proxy = BuildBodyRecorder(tmp_path / "engine.sock")
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'engine.sock'}")
+    through_proxy = Engine.connect()
+    config = RunConfig(strategies=("volume", "baked"), model_path=None,
+                       model_size_bytes=TINY_MODEL_BYTES, trials=1, builders=("legacy",),
+                       latency_requests=5, start_timeout_s=60, results_root=tmp_path)
+    run = BenchmarkRun(config, through_proxy, Progress(quiet=True))
+    original = BenchmarkRun._run_strategy
+
+    def then_stop(self: BenchmarkRun, strategy: object, store: object) -> None:
+        original(self, strategy, store)  # type: ignore[arg-type]
+        proxy.cut()  # the engine "stops" after the first strategy
+
+    monkeypatch.setattr(BenchmarkRun, "_run_strategy", then_stop)
+    with pytest.raises(EngineUnavailable, match=r"stopped answering.*bench clean"):
+        run.execute()
+    stored = load_run(tmp_path / run.run_id)
+    assert stored.document["status"] == "incomplete"
+    assert any(s.strategy == "volume" and s.metric == "model_ready_s" for s in stored.samples)
+    # The engine itself never stopped: what the run left is removed by `clean`.
+    engine.remove_labelled(f"{RUN_LABEL}={run.run_id}")
+    assert_nothing_labelled(engine)
+
+
+def test_no_engine_is_a_one_line_error_naming_the_fix(tmp_path: Path) -> None:
+    env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path / 'nothing.sock'}"}
+    result = subprocess.run([sys.executable, "-m", "bench", "run", "--model-size", "1MB"],
+                            cwd=project_path(), env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 3
+    (line,) = result.stderr.strip().splitlines()
+    assert "no Docker engine answers" in line and "dockerd" in line
+
+
+def test_a_run_that_does_not_fit_on_disk_is_refused_with_the_numbers(tmp_path: Path) -> None:
+    env = {**os.environ, "MLBENCH_RESULTS": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "bench", "run", "--model-size", "50TB",
+                             "--strategies", "baked,registry"], cwd=project_path(), env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert "not enough free disk" in last and "TB" in last and "--skip-disk-check" in last
+    assert not list(tmp_path.iterdir())  # refused before anything was measured or stored
+
+
+def test_every_container_runs_hardened(engine: Engine, tiny_model: ModelArtifact) -> None:
+    from bench.base_image import ensure_base_image
+    from bench.cleanup import run_labels
+    from bench.paths import REQUIREMENTS_FILE, cache_dir
+    from bench.runtime_image import ensure_runtime_image
+    from bench.wheelhouse import ensure_wheelhouse
+
+    progress = Progress(quiet=True)
+    runtime = ensure_runtime_image(engine, ensure_base_image(engine, progress),
+                                   ensure_wheelhouse(cache_dir(), REQUIREMENTS_FILE, progress),
+                                   cache_dir(), progress).ref
+    # The spec every trial uses (trial.run_start): hardened unless told otherwise.
+    spec = ContainerSpec(image=runtime, name="mlbench-hardening-check",
+                         labels=run_labels("hardening-check", keep=False),
+                         binds=[BindMount(str(tiny_model.path), "/app/model.joblib")])
+    container_id = engine.create_container(spec)
+    try:
+        inspected = json.loads(subprocess.run(["docker", "inspect", container_id],
+                                              capture_output=True, text=True,
+                                              check=True).stdout)[0]
+        image_user = json.loads(subprocess.run(
+            ["docker", "image", "inspect", "-f", "{{json .Config.User}}", runtime],
+            capture_output=True, text=True, check=True).stdout)
+    finally:
+        engine.remove_container(container_id)
+    host = inspected["HostConfig"]
+    assert host["ReadonlyRootfs"] is True
+    assert host["CapDrop"] == ["ALL"]
+    assert "no-new-privileges:true" in host["SecurityOpt"]
+    assert "/tmp" in host["Tmpfs"]
+    assert all(not m["RW"] for m in inspected["Mounts"])
+    user = inspected["Config"]["User"] or image_user
+    assert user not in ("", "0", "root")
+    assert_nothing_labelled(engine)

@@ -61,6 +61,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_arguments(run)
     run.add_argument("--trials", type=_positive_int, default=3,
                      help="container starts per strategy (default 3); builds run once")
+    run.add_argument("--replicas", type=_positive_int, default=1,
+                     help="containers of each strategy started at the same moment per start "
+                          "(default 1); adds all_ready_s and summed memory. Registry replicas "
+                          "share one cache volume: one downloads, the others wait and reuse it")
+    run.add_argument("--orchestrator", choices=("engine", "swarm"), default="engine",
+                     help="engine: plain containers; swarm: each start is a swarm service of "
+                          "--replicas tasks (a single-node swarm is created if none exists and "
+                          "left at the end); the registry strategies need `engine` here")
+    run.add_argument("--workers", type=_positive_int, default=1,
+                     help="server worker processes per container (default 1); adds per-worker "
+                          "PSS/USS samples")
+    run.add_argument("--worker-mode", choices=("copy", "preload"), default="copy",
+                     help="copy: uvicorn --workers, each worker loads its own model; preload: "
+                          "gunicorn --preload loads once, gc.freeze(), then forks (default copy)")
     run.add_argument("--builder", choices=("legacy", "buildkit", "both", "auto"), default="auto",
                      help="image builder: legacy (docker-py), buildkit (docker CLI), both, or "
                           "auto = both where BuildKit is available, else legacy")
@@ -75,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="container memory limit, e.g. 2GB (default: none)")
     run.add_argument("--cpus", type=float, default=None, metavar="N",
                      help="CPU limit per container, e.g. 0.5 (default: none)")
+    run.add_argument("--find-memory-limit", action="store_true",
+                     help="after the trials, bisect the smallest --memory limit (no swap) under "
+                          "which each strategy still serves a correct prediction")
+    run.add_argument("--memory-search-starts", type=_positive_int, default=7, metavar="N",
+                     help="container starts the memory-limit search may use (default 7)")
     run.add_argument("--keep", action="store_true",
                      help="keep the run's images (labelled) for inspection until `clean`")
     run.add_argument("--skip-disk-check", action="store_true",
@@ -192,12 +211,17 @@ def _cmd_run(args: argparse.Namespace, progress: Progress) -> int:
     names = tuple(n.strip() for n in args.strategies.split(",") if n.strip())
     config = RunConfig(
         strategies=names, model_path=args.model, model_size_bytes=parse_size(args.model_size),
-        seed=args.seed, trials=args.trials, builders=_builders(args.builder),
+        seed=args.seed, trials=args.trials, replicas=args.replicas, workers=args.workers,
+        orchestrator=args.orchestrator,
+        worker_mode=args.worker_mode,
+        builders=_builders(args.builder),
         drop_caches=args.drop_caches, keep=args.keep, latency_requests=args.latency_requests,
         start_timeout_s=args.start_timeout,
         memory_limit_bytes=parse_size(args.memory_limit) if args.memory_limit else None,
         cpus=args.cpus,
         rebuild_runtime=args.rebuild_runtime, skip_disk_check=args.skip_disk_check,
+        find_memory_limit=args.find_memory_limit,
+        memory_search_starts=args.memory_search_starts,
         results_root=args.results or results_dir(), options=options,
     )
     from strategies import resolve

@@ -16,6 +16,10 @@ class RunConfig:
     model_size_bytes: int
     seed: int = 0
     trials: int = 3
+    replicas: int = 1  # containers of a strategy started at the same moment per start
+    orchestrator: str = "engine"  # engine: containers; swarm: a swarm service of N tasks
+    workers: int = 1  # server processes per container
+    worker_mode: str = "copy"  # copy: each loads the model; preload: load once, then fork
     builders: tuple[str, ...] = ("legacy",)
     drop_caches: bool = False
     keep: bool = False
@@ -25,6 +29,8 @@ class RunConfig:
     cpus: float | None = None
     rebuild_runtime: bool = False
     skip_disk_check: bool = False
+    find_memory_limit: bool = False
+    memory_search_starts: int = 7
     results_root: Path = Path("results")
     options: StrategyOptions = field(default_factory=StrategyOptions)
 

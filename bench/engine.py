@@ -324,6 +324,8 @@ class Engine:
                 {spec.container_port: ("127.0.0.1", None)} if spec.container_port else {}
             ),
             "mem_limit": spec.memory_limit_bytes,
+            # No swap on top of the limit: a load that does not fit is OOM-killed, not slowed.
+            "memswap_limit": spec.memory_limit_bytes,
             "nano_cpus": int(spec.cpus * 1e9) if spec.cpus else None,
             "network_mode": spec.network,
         }
@@ -426,10 +428,66 @@ class Engine:
             "networks": [n.name for n in self._client.networks.list(filters=selector)],
         }
 
+    # -- swarm mode: a single-node swarm the harness may create and must leave as found --------
+
+    def swarm_active(self) -> bool:
+        return str(self._client.info().get("Swarm", {}).get("LocalNodeState", "")) == "active"
+
+    def swarm_init(self) -> None:
+        self._client.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
+
+    def swarm_leave(self) -> None:
+        self._client.swarm.leave(force=True)
+
+    def create_service(self, spec: ContainerSpec, replicas: int) -> str:
+        """A swarm service running ``spec`` as ``replicas`` tasks, each publishing its port on
+        an ephemeral host port (host mode), so every task can be probed on its own."""
+        mounts = [docker.types.Mount(m.target, m.source, type="bind", read_only=m.read_only)
+                  for m in spec.binds]
+        mounts += [docker.types.Mount(v.target, v.volume, type="volume", read_only=v.read_only)
+                   for v in spec.volumes]
+        if spec.hardened:
+            mounts.append(docker.types.Mount("/tmp", "", type="tmpfs",
+                                             tmpfs_size=64 * 1024 * 1024))
+        container = docker.types.ContainerSpec(
+            spec.image, command=list(spec.command) if spec.command else None,
+            env=dict(spec.env), labels=dict(spec.labels), mounts=mounts, user=spec.user,
+            read_only=spec.hardened or None, cap_drop=["ALL"] if spec.hardened else None,
+        )
+        resources = (docker.types.Resources(mem_limit=spec.memory_limit_bytes)
+                     if spec.memory_limit_bytes else None)
+        task = docker.types.TaskTemplate(
+            container, resources=resources,
+            restart_policy=docker.types.RestartPolicy(condition="none"))
+        endpoint = docker.types.EndpointSpec(ports=[
+            {"TargetPort": spec.container_port or 8000, "Protocol": "tcp",
+             "PublishMode": "host"}])
+        created = self._api.create_service(
+            task, name=spec.name, labels=dict(spec.labels),
+            mode=docker.types.ServiceMode("replicated", replicas=replicas),
+            endpoint_spec=endpoint)
+        return str(created["ID"])
+
+    def service_tasks(self, service_id: str) -> list[tuple[str, str]]:
+        """(state, container id) of each task of a service."""
+        tasks = self._api.tasks(filters={"service": service_id})
+        return [(str(t["Status"]["State"]),
+                 str(t["Status"].get("ContainerStatus", {}).get("ContainerID", "")))
+                for t in tasks]
+
+    def remove_service(self, service_id: str) -> None:
+        with contextlib.suppress(docker.errors.NotFound):
+            self._api.remove_service(service_id)
+
     def remove_labelled(self, label: str, *, images: bool = True) -> dict[str, int]:
-        """Remove everything carrying ``label`` (containers first: they hold the rest)."""
+        """Remove everything carrying ``label`` (services and containers first: they hold
+        the rest)."""
         selector = {"label": label}
         removed = {"containers": 0, "images": 0, "volumes": 0, "networks": 0}
+        if self.swarm_active():
+            for service in self._api.services(filters=selector):
+                self.remove_service(str(service["ID"]))
+            self._wait_for_no_containers(selector)
         for container in self._client.containers.list(all=True, filters=selector):
             self.remove_container(str(container.id))
             removed["containers"] += 1
@@ -459,6 +517,12 @@ class Engine:
                     self.remove_container(str(container.id))
                 time.sleep(0.5 * (attempt + 1))
         return removed
+
+    def _wait_for_no_containers(self, selector: dict[str, str], timeout_s: float = 60) -> None:
+        """Swarm removes a service's task containers asynchronously: wait for them."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and self._client.containers.list(filters=selector):
+            time.sleep(0.3)
 
     def run_labels(self, selector: str) -> set[str]:
         """Distinct values of the run label on objects matching ``selector`` (for sweeps)."""

@@ -58,6 +58,16 @@ _ALL = (
     Metric("download_mb_per_s", "MB/s", "download throughput", lower_is_better=False),
     Metric("verify_s", "s", "seconds to verify the model's SHA-256 before loading"),
     Metric("rollout_bytes", "bytes", "bytes moved to roll out a new model version"),
+    Metric("min_memory_limit_bytes", "bytes",
+           "smallest container memory limit (no swap) under which the first correct prediction "
+           "is served, by bisection to 8 MiB or --memory-search-starts starts"),
+    Metric("worker_pss_bytes", "bytes", "--workers N: PSS of one server worker process"),
+    Metric("worker_uss_bytes", "bytes",
+           "--workers N: USS of one worker (memory no other process shares)"),
+    Metric("all_ready_s", "s",
+           "--replicas N started together: start to the last replica's first correct prediction"),
+    Metric("replicas_pss_total_bytes", "bytes", "PSS of the N replicas' servers, summed"),
+    Metric("replicas_mem_total_bytes", "bytes", "cgroup working set of the N replicas, summed"),
 )
 
 METRICS: dict[str, Metric] = {metric.name: metric for metric in _ALL}

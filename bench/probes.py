@@ -84,6 +84,7 @@ class ProcessMemory:
     pss_bytes: int
     uss_bytes: int
     rss_peak_bytes: int
+    children: tuple[tuple[int, int], ...] = ()  # (pss, uss) of each child: server workers
 
 
 def process_tree_memory(root_pid: int) -> ProcessMemory | None:
@@ -93,12 +94,17 @@ def process_tree_memory(root_pid: int) -> ProcessMemory | None:
         root = psutil.Process(root_pid)
         processes = [root, *root.children(recursive=True)]
         pss = uss = peak = 0
+        children = []
         for process in processes:
             full = process.memory_full_info()
             pss += int(getattr(full, "pss", 0))
             uss += int(getattr(full, "uss", 0))
             peak += _vm_hwm(process.pid)
-        return ProcessMemory(pss, uss, peak)
+            # Workers only: multiprocessing's resource tracker is a helper, not a server.
+            if process.pid != root_pid and not any("resource_tracker" in part
+                                                   for part in process.cmdline()):
+                children.append((int(getattr(full, "pss", 0)), int(getattr(full, "uss", 0))))
+        return ProcessMemory(pss, uss, peak, tuple(children))
     except (psutil.Error, OSError):
         return None
 

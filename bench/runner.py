@@ -19,7 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench import disk_plan
+from bench import disk_plan, memory_search
 from bench import trial as trial_module
 from bench.base_image import BaseImage, ensure_base_image
 from bench.cleanup import remove_run, run_labels, sigterm_as_interrupt, sweep_stale_runs
@@ -42,6 +42,29 @@ from strategies.base import Strategy, StrategyContext
 DROP_CACHES = Path("/proc/sys/vm/drop_caches")
 
 
+def start_condition(condition: str, replicas: int, workers: int, worker_mode: str,
+                    orchestrator: str = "engine") -> str:
+    """The condition label of a start: the strategy's own, plus replicas, workers, swarm."""
+    parts = [] if condition == "-" else [condition]
+    if orchestrator == "swarm":
+        parts.append("swarm")
+    if replicas > 1:
+        parts.append(f"{replicas} replicas")
+    if workers > 1:
+        parts.append(f"{workers} workers ({worker_mode})")
+    return ", ".join(parts) or "-"
+
+
+def replica_totals(results: list[trial_module.StartResult]) -> dict[str, float]:
+    """What N replicas cost together: the last one ready, and memory summed over them."""
+    totals = {"all_ready_s": max(r.values["model_ready_s"] for r in results)}
+    for metric, total in (("server_pss_bytes", "replicas_pss_total_bytes"),
+                          ("mem_working_set_bytes", "replicas_mem_total_bytes")):
+        if all(metric in r.values for r in results):
+            totals[total] = sum(r.values[metric] for r in results)
+    return totals
+
+
 def new_run_id() -> str:
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"{stamp}-{secrets.token_hex(2)}"
@@ -51,6 +74,12 @@ def check_config(config: RunConfig) -> None:
     """Usage errors found before anything is built."""
     if config.trials < 1:
         raise UsageError("--trials must be at least 1")
+    if config.replicas < 1:
+        raise UsageError("--replicas must be at least 1")
+    if config.orchestrator not in ("engine", "swarm"):
+        raise UsageError(f"unknown orchestrator {config.orchestrator!r}: use engine or swarm")
+    if config.workers < 1 or config.worker_mode not in ("copy", "preload"):
+        raise UsageError("--workers must be at least 1 and --worker-mode copy or preload")
     if config.cpus is not None and not 0 < config.cpus <= 1024:
         raise UsageError(f"--cpus {config.cpus} is out of range: pass a positive number such "
                          "as 0.5 or 2")
@@ -88,6 +117,7 @@ class BenchmarkRun:
         self.strategies = resolve(list(config.strategies), config.options)
         self.store: ResultsStore | None = None
         self.failed = False
+        self.created_swarm = False
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -95,6 +125,10 @@ class BenchmarkRun:
         check_config(self.config)
         with sigterm_as_interrupt():
             try:
+                if self.config.orchestrator == "swarm" and not self.engine.swarm_active():
+                    self.progress.info("initialising a single-node swarm (left again at the end)")
+                    self.engine.swarm_init()
+                    self.created_swarm = True
                 store = self._setup()
                 for strategy in self.strategies:
                     self._run_strategy(strategy, store)
@@ -128,6 +162,13 @@ class BenchmarkRun:
                                        f"({type(error).__name__}); run `python -m bench clean` "
                                        "once the engine answers")
                 shutil.rmtree(self.cache / "contexts" / self.run_id, ignore_errors=True)
+                if self.created_swarm:
+                    try:
+                        self.engine.swarm_leave()  # leave the engine as it was found
+                    except Exception as error:
+                        self.progress.warn(f"could not leave the swarm this run created "
+                                           f"({type(error).__name__}): `docker swarm leave "
+                                           "--force`")
 
     def _mark(self, status: str) -> None:
         """Record how the run ended; a strategy cut short is marked so, not left pending."""
@@ -227,6 +268,8 @@ class BenchmarkRun:
             for trial in range(1, self.config.trials + 1):
                 if not self._trial(strategy, ctx, prepared, image, added, trial, samples, outcome):
                     break  # a start that fails once fails again: go on with the next strategy
+            if self.config.find_memory_limit and not outcome.failures:
+                self._memory_search(strategy, ctx, prepared, image, samples, outcome)
             outcome.status = "ok" if not outcome.failures else "partial"
         except BenchError as failure:  # prepare or build failed: record it, go on
             outcome.status = "failed"
@@ -267,6 +310,29 @@ class BenchmarkRun:
             image = image or tag
         return image, added
 
+    def _memory_search(self, strategy: Strategy, ctx: StrategyContext, prepared: Any,
+                       image: str, samples: list[Sample], outcome: StrategyOutcome) -> None:
+        peaks = [s.value for s in samples if s.metric in ("mem_cgroup_peak_bytes",
+                                                          "server_rss_peak_bytes")]
+        high = int(max(peaks, default=2e9) * 1.5) + 64 * 1024 * 1024
+        start = strategy.starts(ctx, prepared, 0)[0]
+
+        def try_limit(limit: int) -> None:
+            settings = trial_module.TrialSettings(
+                start_timeout_s=self.config.start_timeout_s, latency_requests=1,
+                memory_limit_bytes=limit, cpus=self.config.cpus)
+            name = f"mlbench-{self.run_id.lower()}-{strategy.name}-mem{limit // 2**20}m"
+            with self.progress.step(f"[{strategy.name}] memory limit {limit / 2**20:.0f} MiB"):
+                trial_module.run_start(self.engine, image, name, self.labels, self.network,
+                                       start, self.model, settings)
+
+        found = memory_search.search(try_limit, 64 * 1024 * 1024, high,
+                                     self.config.memory_search_starts)
+        outcome.notes["memory_search"] = found.attempts
+        if found.smallest_ok is not None:
+            samples.append(Sample(strategy.name, "-", start.condition, 0,
+                                  "min_memory_limit_bytes", found.smallest_ok))
+
     def _trial(self, strategy: Strategy, ctx: StrategyContext, prepared: Any, image: str,
                image_added: int, trial: int, samples: list[Sample],
                outcome: StrategyOutcome) -> bool:
@@ -274,7 +340,8 @@ class BenchmarkRun:
             start_timeout_s=self.config.start_timeout_s,
             latency_requests=self.config.latency_requests,
             memory_limit_bytes=self.config.memory_limit_bytes,
-            cpus=self.config.cpus,
+            cpus=self.config.cpus, workers=self.config.workers,
+            worker_mode=self.config.worker_mode,
         )
         for index, start in enumerate(strategy.starts(ctx, prepared, trial)):
             if self.config.drop_caches:
@@ -282,21 +349,45 @@ class BenchmarkRun:
             name = f"mlbench-{self.run_id.lower()}-{strategy.name}-t{trial}-{index}"
             title = f"[{strategy.name}] trial {trial}/{self.config.trials}"
             title += "" if start.condition == "-" else f" ({start.condition})"
+            replicas = self.config.replicas
+            condition = start_condition(start.condition, replicas, self.config.workers,
+                                        self.config.worker_mode, self.config.orchestrator)
+            if condition != start.condition:
+                title += f" [{condition}]"
             try:
                 with self.progress.step(title):
-                    result = trial_module.run_start(self.engine, image, name, self.labels,
-                                                    self.network, start, self.model, settings)
+                    if self.config.orchestrator == "swarm":
+                        if strategy.needs_run_network:
+                            raise StepFailed(f"{strategy.name} needs the run's bridge network "
+                                             "(its S3 server), which swarm tasks cannot join "
+                                             "here: run it without --orchestrator swarm")
+                        results = trial_module.run_swarm_service(
+                            self.engine, image, name, self.labels, start, self.model, settings,
+                            replicas)
+                    else:
+                        results = trial_module.run_replicas(
+                            self.engine, image, name, self.labels, self.network, start,
+                            self.model, settings, replicas)
             except StepFailed as failure:
-                outcome.failures.append({"phase": f"trial {trial}", "condition": start.condition,
+                outcome.failures.append({"phase": f"trial {trial}", "condition": condition,
                                          "reason": str(failure), "log_tail": failure.log_tail})
                 self.progress.warn(f"{title} failed: {failure}")
                 return False
-            result.values["disk_bytes"] += image_added
-            for metric, value in result.values.items():
-                samples.append(Sample(strategy.name, "-", start.condition, trial, metric, value))
-            for latency in result.latencies_ms:
-                samples.append(Sample(strategy.name, "-", start.condition, trial,
-                                      "predict_latency_ms", latency))
-            outcome.notes.setdefault("timelines", []).append(
-                {"trial": trial, "condition": start.condition, "phases_s": result.story})
+            for result in results:
+                result.values["disk_bytes"] += image_added
+                for metric, value in result.values.items():
+                    samples.append(Sample(strategy.name, "-", condition, trial, metric, value))
+                for latency in result.latencies_ms:
+                    samples.append(Sample(strategy.name, "-", condition, trial,
+                                          "predict_latency_ms", latency))
+                for pss, uss in result.workers:
+                    samples += [Sample(strategy.name, "-", condition, trial, "worker_pss_bytes",
+                                       pss),
+                                Sample(strategy.name, "-", condition, trial, "worker_uss_bytes",
+                                       uss)]
+                outcome.notes.setdefault("timelines", []).append(
+                    {"trial": trial, "condition": condition, "phases_s": result.story})
+            if replicas > 1 or self.config.orchestrator == "swarm":
+                for metric, value in replica_totals(results).items():
+                    samples.append(Sample(strategy.name, "-", condition, trial, metric, value))
         return True

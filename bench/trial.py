@@ -7,6 +7,7 @@ log lines; the container is removed on every path.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ class TrialSettings:
     latency_requests: int = 50
     memory_limit_bytes: int | None = None
     cpus: float | None = None
+    workers: int = 1
+    worker_mode: str = "copy"  # copy: each worker loads the model; preload: load, then fork
     hardened: bool = True
 
 
@@ -38,6 +41,7 @@ class TrialSettings:
 class StartResult:
     values: dict[str, float] = field(default_factory=dict)  # metric -> value
     latencies_ms: list[float] = field(default_factory=list)
+    workers: list[tuple[int, int]] = field(default_factory=list)  # (pss, uss) per worker
     story: dict[str, Any] = field(default_factory=dict)  # phases relative to container start
 
 
@@ -45,32 +49,150 @@ def run_start(
     engine: Engine, image: str, name: str, labels: Mapping[str, str], network: str,
     start: StartSpec, model: ModelArtifact, settings: TrialSettings,
 ) -> StartResult:
-    spec = ContainerSpec(
-        image=image, name=name, labels=labels, env=start.env, binds=start.binds,
-        volumes=start.volumes, network=network, memory_limit_bytes=settings.memory_limit_bytes,
-        cpus=settings.cpus, hardened=settings.hardened,
-    )
-    container_id = engine.create_container(spec)
+    return run_replicas(engine, image, name, labels, network, start, model, settings, 1)[0]
+
+
+def run_replicas(
+    engine: Engine, image: str, name: str, labels: Mapping[str, str], network: str,
+    start: StartSpec, model: ModelArtifact, settings: TrialSettings, replicas: int,
+) -> list[StartResult]:
+    """Start `replicas` containers of one image at the same moment and measure each.
+
+    All containers are created first, then released together from a barrier, so the start
+    times are as close as the engine allows; each is probed in its own thread. Any replica
+    that fails fails the start (with its reason and log tail); all are removed on every path.
+    """
+    def spec_of(index: int) -> ContainerSpec:
+        command, env = worker_command(settings)
+        return ContainerSpec(
+            image=image, name=name if replicas == 1 else f"{name}-r{index}", labels=labels,
+            env={**start.env, **env}, binds=start.binds, volumes=start.volumes,
+            network=network, memory_limit_bytes=settings.memory_limit_bytes, cpus=settings.cpus,
+            hardened=settings.hardened, command=command,
+        )
+
+    container_ids: list[str] = []
     try:
-        return _measure(engine, container_id, start, model, settings)
+        for index in range(replicas):
+            container_ids.append(engine.create_container(spec_of(index)))
+        if replicas == 1:
+            return [_measure_or_explain(engine, container_ids[0], start, model, settings)]
+        barrier = threading.Barrier(replicas)
+        results: list[StartResult | BaseException | None] = [None] * replicas
+
+        def one(index: int) -> None:
+            try:
+                barrier.wait()
+                results[index] = _measure_or_explain(engine, container_ids[index], start, model,
+                                                     settings)
+            except BaseException as error:  # handed to the caller below
+                results[index] = error
+
+        threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(replicas)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return [r for r in results if isinstance(r, StartResult)]
+    finally:
+        for container_id in container_ids:
+            engine.remove_container(container_id)
+
+
+def run_swarm_service(
+    engine: Engine, image: str, name: str, labels: Mapping[str, str], start: StartSpec,
+    model: ModelArtifact, settings: TrialSettings, replicas: int,
+) -> list[StartResult]:
+    """Deploy the strategy as a swarm service of `replicas` tasks and measure every task from
+    the moment the service was created: all_ready_s is when the last one serves."""
+    command, env = worker_command(settings)
+    spec = ContainerSpec(image=image, name=name, labels=labels, env={**start.env, **env},
+                         binds=start.binds, volumes=start.volumes,
+                         memory_limit_bytes=settings.memory_limit_bytes,
+                         hardened=settings.hardened, command=command)
+    moment = (time.monotonic(), time.time())
+    service_id = engine.create_service(spec, replicas)
+    try:
+        deadline = moment[0] + settings.start_timeout_s
+        while True:
+            tasks = engine.service_tasks(service_id)
+            dead = [cid for state, cid in tasks if state in ("failed", "rejected", "complete",
+                                                             "shutdown", "orphaned")]
+            if dead:
+                raise StepFailed(f"a swarm task ended ({len(dead)} of {replicas})",
+                                 engine.logs_tail(dead[0]) if dead[0] else "")
+            running = [cid for state, cid in tasks if state == "running" and cid]
+            if len(running) == replicas:
+                break
+            if time.monotonic() > deadline:
+                raise StepFailed(f"timed out waiting for {replicas} swarm tasks to run")
+            time.sleep(0.2)
+        results: list[StartResult | BaseException | None] = [None] * replicas
+
+        def one(index: int) -> None:
+            try:
+                results[index] = _measure_or_explain(engine, running[index], start, model,
+                                                     settings, moment)
+            except BaseException as error:  # handed to the caller below
+                results[index] = error
+
+        threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(replicas)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return [r for r in results if isinstance(r, StartResult)]
+    finally:
+        engine.remove_service(service_id)
+
+
+def worker_command(settings: TrialSettings) -> tuple[list[str] | None, dict[str, str]]:
+    """The server command for --workers N (None: the image's one-process uvicorn)."""
+    if settings.workers == 1:
+        return None, {}
+    if settings.worker_mode == "preload":
+        return (["python", "-m", "gunicorn", "backend.app:app", "--preload",
+                 "--workers", str(settings.workers), "--worker-class",
+                 "uvicorn_worker.UvicornWorker", "--bind", "0.0.0.0:8000",
+                 "--worker-tmp-dir", "/tmp", "--timeout", "0"],
+                {"MODEL_PRELOAD": "1"})
+    return (["python", "-m", "uvicorn", "backend.app:app", "--host", "0.0.0.0", "--port", "8000",
+             "--workers", str(settings.workers)], {})
+
+
+def _measure_or_explain(engine: Engine, container_id: str, start: StartSpec,
+                        model: ModelArtifact, settings: TrialSettings,
+                        started_by_orchestrator: tuple[float, float] | None = None
+                        ) -> StartResult:
+    try:
+        return _measure(engine, container_id, start, model, settings, started_by_orchestrator)
     except StepFailed as failure:
         state = engine.container_state(container_id)
         reason = str(failure)
         if state.oom_killed:
             reason = f"OOM-killed (memory limit {settings.memory_limit_bytes} bytes)"
         raise StepFailed(reason, engine.logs_tail(container_id)) from None
-    finally:
-        engine.remove_container(container_id)
 
 
 def _measure(
     engine: Engine, container_id: str, start: StartSpec, model: ModelArtifact,
-    settings: TrialSettings,
+    settings: TrialSettings, started_by_orchestrator: tuple[float, float] | None = None,
 ) -> StartResult:
+    """Start the container (or take the (monotonic, wall) moment an orchestrator was asked to
+    run it) and measure it."""
     result = StartResult()
-    wall_start = time.time()
-    started = time.monotonic()
-    engine.start_container(container_id)
+    if started_by_orchestrator is None:
+        wall_start = time.time()
+        started = time.monotonic()
+        engine.start_container(container_id)
+    else:
+        started, wall_start = started_by_orchestrator
     deadline = started + settings.start_timeout_s
 
     def check_alive() -> None:
@@ -129,6 +251,8 @@ def _measure(
         result.values["server_pss_bytes"] = processes.pss_bytes
         result.values["server_uss_bytes"] = processes.uss_bytes
         result.values["server_rss_peak_bytes"] = processes.rss_peak_bytes
+        if settings.workers > 1:
+            result.workers = list(processes.children)
 
     story = metadata.get("story", {})
     if metadata.get("load_s") is not None:

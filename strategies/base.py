@@ -85,6 +85,7 @@ class Strategy:
     # Host disk the strategy needs besides images, in model sizes: compressed copies, shards,
     # S3 server data, cache volumes (see bench/disk_plan.py).
     disk_model_copies: float = 0.0
+    needs_run_network: bool = False  # its containers reach a server on the run's network
 
     def prepare(self, ctx: StrategyContext) -> PreparedModel:
         files = {f"{MODEL_DIR_IN_REPO}/{MODEL_NAME_IN_REPO}": ctx.model.path}

@@ -37,6 +37,7 @@ class Registry(Strategy):
     dockerfile = "Dockerfile.registry"
     dockerignore = "dockerignore.seed"
     disk_model_copies = 2.0  # the S3 server's copy and one trial's cache volume
+    needs_run_network = True  # the S3 server answers as `s3` on the run's network
 
     def __init__(self) -> None:
         self._endpoint: S3Endpoint | None = None

@@ -20,6 +20,8 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     (("run", "--model", "/nonexistent/model.joblib"), "does not exist"),
     (("run", "--trials", "0"), "must be at least 1"),
     (("run", "--bogus"), "unrecognized arguments"),
+    (("run", "--shards", "0,x"), "malformed --shards"),
+    (("run", "--cpus", "-1"), "out of range"),
 ])
 def test_usage_errors_are_one_line_and_exit_2(args: tuple[str, ...], fragment: str) -> None:
     result = run_cli(*args)
@@ -37,7 +39,7 @@ def test_a_file_that_is_not_joblib_is_refused(tmp_path: Path) -> None:
 
 
 def test_help_explains_each_command() -> None:
-    for command in ("run", "model", "base-image", "clean"):
+    for command in ("run", "report", "compare", "model", "base-image", "clean"):
         result = run_cli(command, "--help")
         assert result.returncode == 0
         assert "usage: python -m bench" in result.stdout

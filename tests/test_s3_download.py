@@ -8,6 +8,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,3 +75,39 @@ def test_a_download_that_does_not_match_the_pin_is_refused(
     with pytest.raises(IntegrityError, match="does not match pinned"):
         download(s3_server, target, "1" * 64, tmp_path)
     assert not target.exists() and not list(target.parent.glob("*.partial-*"))
+
+
+def test_replicas_sharing_a_cache_download_once_and_a_dead_holder_never_blocks(
+        s3_server: S3Endpoint, tmp_path: Path) -> None:
+    import sys
+    import threading
+
+    payload = tmp_path / "model.bin"
+    payload.write_bytes(bytes(range(256)) * 20_000)
+    sha = hashlib.sha256(payload.read_bytes()).hexdigest()
+    publish_model(s3_server, "models", "m.joblib", payload, sha)
+    target = tmp_path / "shared" / "m.joblib"
+    target.parent.mkdir()
+    # A downloader that took the lock and was killed -9 mid-download.
+    holder = subprocess.Popen([sys.executable, "-c",
+                               "import fcntl, os, sys, time; "
+                               f"fd = os.open({str(target) + '.lock'!r}, os.O_RDWR | os.O_CREAT); "
+                               "fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); "
+                               "time.sleep(600)"], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    (target.parent / "m.joblib.partial").write_bytes(b"half a download")
+    holder.kill()
+    holder.wait()
+    reports: list[Any] = []
+
+    def replica() -> None:
+        reports.append(download(s3_server, target, sha, tmp_path))
+
+    threads = [threading.Thread(target=replica) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert [r.downloaded for r in reports].count(True) == 1
+    assert len(reports) == 4
+    assert hashlib.sha256(target.read_bytes()).hexdigest() == sha

@@ -39,6 +39,12 @@ _TEXT: dict[str, dict[str, str]] = {
     "download_mb_per_s": {"en": "Download rate", "es": "Velocidad de descarga"},
     "verify_s": {"en": "SHA-256 check", "es": "Verificación SHA-256"},
     "rollout_bytes": {"en": "Rollout bytes", "es": "Bytes por despliegue"},
+    "min_memory_limit_bytes": {"en": "Smallest memory limit", "es": "Límite de memoria mínimo"},
+    "worker_pss_bytes": {"en": "PSS per worker", "es": "PSS por worker"},
+    "worker_uss_bytes": {"en": "USS per worker", "es": "USS por worker"},
+    "all_ready_s": {"en": "All replicas ready", "es": "Todas las réplicas listas"},
+    "replicas_pss_total_bytes": {"en": "PSS, all replicas", "es": "PSS, todas las réplicas"},
+    "replicas_mem_total_bytes": {"en": "Memory, all replicas", "es": "Memoria, todas las réplicas"},
     # builders and conditions
     "legacy": {"en": "legacy builder", "es": "builder clásico"},
     "buildkit": {"en": "BuildKit", "es": "BuildKit"},

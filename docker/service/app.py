@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -28,6 +29,11 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 settings = load_settings()
 holder = ModelHolder(settings)
+if settings.preload:
+    # Load in the master before gunicorn forks its workers, then freeze the GC's view of the
+    # model so no collection touches (and so un-shares) its pages in the workers.
+    holder.get()
+    gc.freeze()
 
 FiniteNumber = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
@@ -43,7 +49,7 @@ class PredictResponse(BaseModel):
 
 @asynccontextmanager
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-    if settings.loading == "eager":
+    if settings.loading == "eager" and not holder.loaded:
         holder.load_in_background()
     yield
 

@@ -102,9 +102,38 @@ def ensure_downloaded(
     concurrency: int,
     chunk_bytes: int,
 ) -> DownloadReport:
-    """Make ``destination`` hold the verified object, downloading it only when needed."""
+    """Make ``destination`` hold the verified object, downloading it only when needed.
+
+    Replicas sharing a cache volume take an exclusive flock first: one downloads, the others
+    wait and then find the verified file. The kernel drops the lock when its holder dies, so
+    a crashed downloader never blocks the others (its partial file is simply replaced)."""
     if not pinned_sha256:
         raise IntegrityError("MODEL_SHA256 is not set: refusing to download an unpinned model")
+    import fcntl
+
+    os.makedirs(os.path.dirname(destination) or ".", exist_ok=True)
+    lock_fd = os.open(f"{destination}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        return _ensure_downloaded_locked(
+            endpoint=endpoint, bucket=bucket, key=key, destination=destination,
+            pinned_sha256=pinned_sha256, credentials_file=credentials_file,
+            concurrency=concurrency, chunk_bytes=chunk_bytes)
+    finally:
+        os.close(lock_fd)  # releases the flock
+
+
+def _ensure_downloaded_locked(
+    *,
+    endpoint: str,
+    bucket: str,
+    key: str,
+    destination: str,
+    pinned_sha256: str,
+    credentials_file: str,
+    concurrency: int,
+    chunk_bytes: int,
+) -> DownloadReport:
     if os.path.exists(destination):
         started = time.perf_counter()
         if sha256_of(destination) == pinned_sha256:
@@ -116,8 +145,7 @@ def ensure_downloaded(
     client = _client(endpoint, credentials_file)
     head = _with_retries(lambda: client.head_object(Bucket=bucket, Key=key), "HEAD")
     size = int(head["ContentLength"])
-    os.makedirs(os.path.dirname(destination) or ".", exist_ok=True)
-    partial = f"{destination}.partial-{os.getpid()}"
+    partial = f"{destination}.partial"  # only the lock holder writes it
     started = time.perf_counter()
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:

@@ -25,6 +25,7 @@ class Settings:
     download_concurrency: int
     download_chunk_bytes: int
     max_batch_rows: int
+    preload: bool  # load at import, before a pre-forking server (gunicorn --preload) forks
 
     @property
     def downloads(self) -> bool:
@@ -46,4 +47,5 @@ def load_settings() -> Settings:
         download_concurrency=int(env("DOWNLOAD_CONCURRENCY", "8")),
         download_chunk_bytes=int(env("DOWNLOAD_CHUNK_BYTES", str(16 * 1024 * 1024))),
         max_batch_rows=int(env("MAX_BATCH_ROWS", "10000")),
+        preload=env("MODEL_PRELOAD", "") == "1",
     )

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
@@ -37,12 +38,11 @@ BUILD_METRICS = {"context_bytes", "build_cold_s", "build_warm_s", "image_bytes",
 
 def run_bench(engine: Engine, strategies: tuple[str, ...], results: Path, *, keep: bool = False,
               trials: int = 1, start_timeout_s: float = 120,
-              memory_limit_bytes: int | None = None,
-              builders: tuple[str, ...] | None = None) -> BenchmarkRun:
+              builders: tuple[str, ...] | None = None, **overrides: Any) -> BenchmarkRun:
     config = RunConfig(strategies=strategies, model_path=None, model_size_bytes=TINY_MODEL_BYTES,
                        trials=trials, builders=builders or _builders("auto"), keep=keep,
                        latency_requests=5, start_timeout_s=start_timeout_s,
-                       memory_limit_bytes=memory_limit_bytes, results_root=results)
+                       results_root=results, **overrides)
     run = BenchmarkRun(config, engine, Progress(quiet=True))
     run.execute()
     return run

@@ -1,0 +1,82 @@
+"""Replicas started together, the thundering herd on a shared cache, the memory-limit search."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.engine import Engine
+from bench.model_source import ModelArtifact
+from bench.results import load_run
+from tests.integration.test_end_to_end import assert_nothing_labelled, run_bench
+
+pytestmark = pytest.mark.engine
+
+
+def test_replicas_start_together_and_registry_replicas_download_once(
+        engine: Engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
+    run = run_bench(engine, ("volume", "registry"), tmp_path, builders=("legacy",), replicas=3)
+    stored = load_run(tmp_path / run.run_id)
+    assert stored.document["status"] == "complete", stored.document["strategies"]
+    for strategy, condition in (("volume", "3 replicas"),
+                                ("registry", "cold cache volume, 3 replicas")):
+        mine = [s for s in stored.samples if s.strategy == strategy and s.condition == condition]
+        ready = [s.value for s in mine if s.metric == "model_ready_s"]
+        pss = [s.value for s in mine if s.metric == "server_pss_bytes"]
+        (all_ready,) = [s.value for s in mine if s.metric == "all_ready_s"]
+        (total_pss,) = [s.value for s in mine if s.metric == "replicas_pss_total_bytes"]
+        assert len(ready) == 3 and all_ready == max(ready)
+        assert total_pss == pytest.approx(sum(pss))
+    # Three replicas on one empty cache volume: one downloaded, two waited and reused it.
+    downloads = [s for s in stored.samples if s.strategy == "registry"
+                 and s.condition == "cold cache volume, 3 replicas" and s.metric == "download_s"]
+    assert len(downloads) == 1
+    assert_nothing_labelled(engine)
+
+
+def test_memory_limit_search_finds_a_limit_and_records_oom_kills(
+        engine: Engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
+    run = run_bench(engine, ("volume",), tmp_path, builders=("legacy",), find_memory_limit=True,
+                    memory_search_starts=4, start_timeout_s=60)
+    stored = load_run(tmp_path / run.run_id)
+    (limit,) = [s.value for s in stored.samples if s.metric == "min_memory_limit_bytes"]
+    attempts = stored.document["strategies"]["volume"]["notes"]["memory_search"]
+    assert len(attempts) <= 4 and attempts[0]["outcome"] == "ok"
+    assert any(a["outcome"] == "OOM-killed" for a in attempts)
+    assert min(a["limit_bytes"] for a in attempts if a["outcome"] == "ok") == limit
+    peak = max(s.value for s in stored.samples if s.metric == "server_rss_peak_bytes")
+    assert limit >= peak * 0.5  # a limit far below what the server used cannot have worked
+    assert_nothing_labelled(engine)
+
+
+def test_preloaded_workers_share_the_model_and_copies_do_not(
+        engine: Engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
+    uss: dict[str, list[float]] = {}
+    for mode in ("copy", "preload"):
+        run = run_bench(engine, ("volume",), tmp_path / mode, builders=("legacy",), workers=2,
+                        worker_mode=mode)
+        stored = load_run(tmp_path / mode / run.run_id)
+        assert stored.document["status"] == "complete", stored.document["strategies"]
+        uss[mode] = [s.value for s in stored.samples if s.metric == "worker_uss_bytes"
+                     and s.condition == f"2 workers ({mode})"]
+        assert len(uss[mode]) == 2  # two workers, the resource tracker not counted
+    # Forked after the load, a worker's unique memory is a fraction of a worker that loaded
+    # (and imported scikit-learn) itself.
+    assert max(uss["preload"]) < min(uss["copy"]) / 2
+    assert_nothing_labelled(engine)
+
+
+def test_swarm_service_replicas_are_measured_and_the_swarm_is_left_as_found(
+        engine: Engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
+    was_active = engine.swarm_active()
+    run = run_bench(engine, ("volume",), tmp_path, builders=("legacy",), replicas=2,
+                    orchestrator="swarm")
+    stored = load_run(tmp_path / run.run_id)
+    assert stored.document["status"] == "complete", stored.document["strategies"]
+    mine = [s for s in stored.samples if s.condition == "swarm, 2 replicas"]
+    ready = [s.value for s in mine if s.metric == "model_ready_s"]
+    (all_ready,) = [s.value for s in mine if s.metric == "all_ready_s"]
+    assert len(ready) == 2 and all_ready == max(ready)
+    assert engine.swarm_active() == was_active
+    assert_nothing_labelled(engine)

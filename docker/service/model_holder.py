@@ -119,7 +119,7 @@ class ModelHolder:
         model = load_sharded(read, settings.pinned_sha256, report)
         self.story.load_end = time.time()
         self.story.load_count += 1
-        self.story.verify_s = report.verify_s
+        self.story.verify_s = report.verify_s if report.verify else None
         self.story.verified_sha256 = settings.pinned_sha256 or None
         if settings.downloads:  # overlapped with the load: the timeline shows both
             self.story.download_start = report.read_start

@@ -4,8 +4,9 @@ Why: joblib.load of a whole forest holds the file's arrays and scikit-learn's co
 tree's node arrays at once (about 2x the model at the peak). Loading shard by shard keeps at
 most a couple of shards' temporaries alive, and a reader thread fetches, verifies and
 decompresses shard i+1 (I/O, hashing and zstd release the GIL) while this thread unpickles
-shard i. Every file is checked against the manifest's SHA-256 before it is unpickled, and the
-manifest itself against the pinned MODEL_SHA256, so nothing unverified is ever executed.
+shard i. With a pinned MODEL_SHA256 the manifest is checked against it and every file against
+the manifest before it is unpickled, so nothing unverified is ever executed; without a pin
+(a trusted read-only mount, like the `volume` strategy's file) nothing is hashed.
 
 Layout (written by the harness's `bench repack`):
   manifest.json  {"format", "codec", "pipeline_step", "n_estimators", "shell": {...},
@@ -47,6 +48,7 @@ class ShardedLoadReport:
     bytes_read: int = 0
     verify_s: float = 0.0  # hashing, summed over files (overlapped with unpickling)
     shards: int = 0
+    verify: bool = True  # set from the pin: no pin, no hashing
 
 
 def local_reader(directory: str) -> Callable[[str], bytes]:
@@ -57,6 +59,8 @@ def local_reader(directory: str) -> Callable[[str], bytes]:
 
 
 def _verified(data: bytes, sha256: str, name: str, report: ShardedLoadReport) -> bytes:
+    if not report.verify:
+        return data
     started = time.perf_counter()
     actual = hashlib.sha256(data).hexdigest()
     report.verify_s += time.perf_counter() - started
@@ -78,10 +82,10 @@ def _decode(data: bytes, codec: str) -> bytes:
 def load_sharded(read: Callable[[str], bytes], pinned_manifest_sha256: str,
                  report: ShardedLoadReport | None = None) -> Any:
     report = report or ShardedLoadReport()
+    report.verify = bool(pinned_manifest_sha256)
     report.read_start = time.time()
     manifest_bytes = read("manifest.json")
-    if pinned_manifest_sha256:
-        _verified(manifest_bytes, pinned_manifest_sha256, "manifest.json", report)
+    _verified(manifest_bytes, pinned_manifest_sha256, "manifest.json", report)
     manifest = json.loads(manifest_bytes)
     if manifest.get("format") != FORMAT:
         raise ValueError(f"not a sharded model (format {manifest.get('format')!r}, "

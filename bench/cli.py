@@ -65,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="containers of each strategy started at the same moment per start "
                           "(default 1); adds all_ready_s and summed memory. Registry replicas "
                           "share one cache volume: one downloads, the others wait and reuse it")
+    run.add_argument("--replica-cache", choices=("shared", "private"), default="shared",
+                     help="registry replicas: one cache volume for all (one downloads, the "
+                          "others wait on its lock) or one each (N downloads at once: the "
+                          "thundering herd). Default shared")
     run.add_argument("--orchestrator", choices=("engine", "swarm"), default="engine",
                      help="engine: plain containers; swarm: each start is a swarm service of "
                           "--replicas tasks (a single-node swarm is created if none exists and "
@@ -212,7 +216,7 @@ def _cmd_run(args: argparse.Namespace, progress: Progress) -> int:
     config = RunConfig(
         strategies=names, model_path=args.model, model_size_bytes=parse_size(args.model_size),
         seed=args.seed, trials=args.trials, replicas=args.replicas, workers=args.workers,
-        orchestrator=args.orchestrator,
+        orchestrator=args.orchestrator, shared_cache=args.replica_cache == "shared",
         worker_mode=args.worker_mode,
         builders=_builders(args.builder),
         drop_caches=args.drop_caches, keep=args.keep, latency_requests=args.latency_requests,

@@ -17,6 +17,7 @@ class RunConfig:
     seed: int = 0
     trials: int = 3
     replicas: int = 1  # containers of a strategy started at the same moment per start
+    shared_cache: bool = True  # registry replicas share one cache volume (else one each)
     orchestrator: str = "engine"  # engine: containers; swarm: a swarm service of N tasks
     workers: int = 1  # server processes per container
     worker_mode: str = "copy"  # copy: each loads the model; preload: load once, then fork

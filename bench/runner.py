@@ -341,7 +341,7 @@ class BenchmarkRun:
             latency_requests=self.config.latency_requests,
             memory_limit_bytes=self.config.memory_limit_bytes,
             cpus=self.config.cpus, workers=self.config.workers,
-            worker_mode=self.config.worker_mode,
+            worker_mode=self.config.worker_mode, shared_cache=self.config.shared_cache,
         )
         for index, start in enumerate(strategy.starts(ctx, prepared, trial)):
             if self.config.drop_caches:
@@ -352,6 +352,8 @@ class BenchmarkRun:
             replicas = self.config.replicas
             condition = start_condition(start.condition, replicas, self.config.workers,
                                         self.config.worker_mode, self.config.orchestrator)
+            if replicas > 1 and start.cache_volume and not self.config.shared_cache:
+                condition += ", private caches"
             if condition != start.condition:
                 title += f" [{condition}]"
             try:

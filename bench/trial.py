@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.engine import ContainerSpec, Engine
+from bench.engine import ContainerSpec, Engine, VolumeMount
 from bench.errors import StepFailed
 from bench.model_source import ModelArtifact
 from bench.probes import (
@@ -34,6 +34,7 @@ class TrialSettings:
     cpus: float | None = None
     workers: int = 1
     worker_mode: str = "copy"  # copy: each worker loads the model; preload: load, then fork
+    shared_cache: bool = True  # replicas share the start's cache volume (else one each)
     hardened: bool = True
 
 
@@ -62,11 +63,22 @@ def run_replicas(
     times are as close as the engine allows; each is probed in its own thread. Any replica
     that fails fails the start (with its reason and log tail); all are removed on every path.
     """
+    private_volumes: list[str] = []
+
+    def volumes_of(index: int) -> list[VolumeMount]:
+        """The start's volumes; with private caches, replica i > 0 gets its own cache."""
+        if settings.shared_cache or index == 0 or start.cache_volume is None:
+            return list(start.volumes)
+        private = engine.create_volume(f"{start.cache_volume}-r{index}", labels)
+        private_volumes.append(private)
+        return [VolumeMount(private, v.target, v.read_only) if v.volume == start.cache_volume
+                else v for v in start.volumes]
+
     def spec_of(index: int) -> ContainerSpec:
         command, env = worker_command(settings)
         return ContainerSpec(
             image=image, name=name if replicas == 1 else f"{name}-r{index}", labels=labels,
-            env={**start.env, **env}, binds=start.binds, volumes=start.volumes,
+            env={**start.env, **env}, binds=start.binds, volumes=volumes_of(index),
             network=network, memory_limit_bytes=settings.memory_limit_bytes, cpus=settings.cpus,
             hardened=settings.hardened, command=command,
         )

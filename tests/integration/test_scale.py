@@ -80,3 +80,15 @@ def test_swarm_service_replicas_are_measured_and_the_swarm_is_left_as_found(
     assert len(ready) == 2 and all_ready == max(ready)
     assert engine.swarm_active() == was_active
     assert_nothing_labelled(engine)
+
+
+def test_registry_replicas_with_private_caches_each_download(
+        engine: Engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
+    run = run_bench(engine, ("registry",), tmp_path, builders=("legacy",), replicas=2,
+                    shared_cache=False)
+    stored = load_run(tmp_path / run.run_id)
+    assert stored.document["status"] == "complete", stored.document["strategies"]
+    downloads = [s for s in stored.samples if s.metric == "download_s"
+                 and s.condition == "cold cache volume, 2 replicas, private caches"]
+    assert len(downloads) == 2  # the thundering herd: every replica fetched the model
+    assert_nothing_labelled(engine)

@@ -42,10 +42,15 @@ def estimate(strategies: list[Strategy], model_bytes: int, builders: tuple[str, 
     return DiskPlan(int(engine * MARGIN), int(host * MARGIN))
 
 
-def free_bytes(path: Path) -> int:
+def _existing(path: Path) -> Path:
+    """The nearest existing folder: the cache or results folder may not exist yet."""
     while not path.exists():
         path = path.parent
-    return shutil.disk_usage(path).free
+    return path
+
+
+def free_bytes(path: Path) -> int:
+    return shutil.disk_usage(_existing(path)).free
 
 
 def check(plan: DiskPlan, engine_root: Path, host_root: Path) -> None:
@@ -63,6 +68,4 @@ def check(plan: DiskPlan, engine_root: Path, host_root: Path) -> None:
 
 
 def _device(path: Path) -> int:
-    while not path.exists():
-        path = path.parent
-    return path.stat().st_dev
+    return _existing(path).stat().st_dev

@@ -8,6 +8,16 @@ import tempfile
 from pathlib import Path
 
 
+def _read_umask() -> int:
+    # os.umask can only be read by setting it: done once, at import, before any thread runs.
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+_UMASK = _read_umask()
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write text so a reader never sees half a file (temp file in the same folder + rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -17,17 +27,11 @@ def write_atomic(path: Path, text: str) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(temp, 0o666 & ~_umask())  # mkstemp makes 0600; results are meant to be shared
+        os.chmod(temp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are meant to be shared
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
 
 
 def link_or_copy(source: Path, target: Path) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,25 +90,12 @@ def run_replicas(
         if replicas == 1:
             return [_measure_or_explain(engine, container_ids[0], start, model, settings)]
         barrier = threading.Barrier(replicas)
-        results: list[StartResult | BaseException | None] = [None] * replicas
 
-        def one(index: int) -> None:
-            try:
-                barrier.wait()
-                results[index] = _measure_or_explain(engine, container_ids[index], start, model,
-                                                     settings)
-            except BaseException as error:  # handed to the caller below
-                results[index] = error
+        def together(container_id: str) -> StartResult:
+            barrier.wait()  # every replica starts at the same moment
+            return _measure_or_explain(engine, container_id, start, model, settings)
 
-        threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(replicas)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-        return [r for r in results if isinstance(r, StartResult)]
+        return _measure_all(container_ids, together)
     finally:
         for container_id in container_ids:
             engine.remove_container(container_id)
@@ -142,26 +129,33 @@ def run_swarm_service(
             if time.monotonic() > deadline:
                 raise StepFailed(f"timed out waiting for {replicas} swarm tasks to run")
             time.sleep(0.2)
-        results: list[StartResult | BaseException | None] = [None] * replicas
-
-        def one(index: int) -> None:
-            try:
-                results[index] = _measure_or_explain(engine, running[index], start, model,
-                                                     settings, moment)
-            except BaseException as error:  # handed to the caller below
-                results[index] = error
-
-        threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(replicas)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-        return [r for r in results if isinstance(r, StartResult)]
+        return _measure_all(running, lambda cid: _measure_or_explain(
+            engine, cid, start, model, settings, moment))
     finally:
         engine.remove_service(service_id)
+
+
+def _measure_all(container_ids: list[str], measure: Callable[[str], StartResult]
+                 ) -> list[StartResult]:
+    """Measure every container in its own thread; the first failure is raised."""
+    results: list[StartResult | BaseException | None] = [None] * len(container_ids)
+
+    def one(index: int) -> None:
+        try:
+            results[index] = measure(container_ids[index])
+        except BaseException as error:  # handed to the caller below
+            results[index] = error
+
+    threads = [threading.Thread(target=one, args=(i,), daemon=True)
+               for i in range(len(container_ids))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return [r for r in results if isinstance(r, StartResult)]
 
 
 def worker_command(settings: TrialSettings) -> tuple[list[str] | None, dict[str, str]]:
@@ -254,11 +248,17 @@ def _measure(
     finally:
         client.close()
 
+    processes = process_tree_memory(engine.container_pid(container_id))
+    # A pre-forking server (gunicorn) starts its workers one after another: the first can
+    # answer before the last exists. Per-worker memory is read once every worker runs.
+    while (settings.workers > 1 and processes is not None
+           and len(processes.children) < settings.workers and time.monotonic() < deadline):
+        time.sleep(0.2)
+        processes = process_tree_memory(engine.container_pid(container_id))
     memory = engine.memory_stats(container_id)
     result.values["mem_working_set_bytes"] = memory.working_set_bytes
     if memory.peak_bytes is not None:
         result.values["mem_cgroup_peak_bytes"] = memory.peak_bytes
-    processes = process_tree_memory(engine.container_pid(container_id))
     if processes is not None:
         result.values["server_pss_bytes"] = processes.pss_bytes
         result.values["server_uss_bytes"] = processes.uss_bytes

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from bench.fsutil import write_atomic
 from bench.s3_registry import S3Endpoint, publish_model, rclone_binary
 from tests.conftest import load_service
 
@@ -45,7 +46,8 @@ def download(endpoint: S3Endpoint, destination: Path, pin: str, tmp_path: Path) 
     from backend.s3_download import ensure_downloaded
 
     credentials = tmp_path / "credentials"
-    credentials.write_text(f"AWS_ACCESS_KEY_ID={KEY}\nAWS_SECRET_ACCESS_KEY={SECRET}\n")
+    # Replaced whole: replicas call this at once, and must never read a half-written file.
+    write_atomic(credentials, f"AWS_ACCESS_KEY_ID={KEY}\nAWS_SECRET_ACCESS_KEY={SECRET}\n")
     return ensure_downloaded(endpoint=endpoint.host_url, bucket="models", key="m.joblib",
                              destination=str(destination), pinned_sha256=pin,
                              credentials_file=str(credentials), concurrency=4,

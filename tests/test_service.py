@@ -102,6 +102,16 @@ def test_concurrent_first_requests_load_the_lazy_model_once(
         assert app_module.holder.story.load_count == 1
 
 
+def wait_for_load_error(client: TestClient) -> Any:
+    """/ready once the model load has failed (or after 10 s): the response to assert on."""
+    for _ in range(200):
+        ready = client.get("/ready")
+        if ready.json().get("error"):
+            break
+        threading.Event().wait(0.05)
+    return ready
+
+
 class _WritesMarker:
     def __init__(self, marker: Path) -> None:
         self.marker = marker
@@ -119,11 +129,7 @@ def test_a_model_that_does_not_match_its_pin_is_never_unpickled(
     client, _ = client_for({"MODEL_PATH": str(tampered), "MODEL_LOADING": "eager",
                             "MODEL_CODEC": "none", "MODEL_SHA256": pinned})
     with client:
-        for _ in range(100):
-            ready = client.get("/ready")
-            if ready.json().get("error"):
-                break
-            threading.Event().wait(0.05)
+        ready = wait_for_load_error(client)
         assert ready.status_code == 503
         assert "does not match pinned" in ready.json()["error"]
         assert client.post("/predict", json={"rows": [[1.0] * 110]}).status_code == 503

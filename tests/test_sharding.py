@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import pickle
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from bench.model_source import ModelArtifact
 from bench.probes import predictions_match
 from bench.sharding import repack
 from tests.conftest import load_service
-from tests.test_service import _WritesMarker, client_for, wait_ready
+from tests.test_service import _WritesMarker, client_for, wait_for_load_error, wait_ready
 
 
 def sharded_module() -> Any:
@@ -82,11 +81,7 @@ def test_a_tampered_shard_is_never_unpickled(tmp_path: Path, service_env: None,
     client, _ = client_for({"MODEL_PATH": str(packed.manifest), "MODEL_FORMAT": "sharded",
                             "MODEL_LOADING": "eager", "MODEL_SHA256": packed.manifest_sha256})
     with client:
-        for _ in range(200):
-            ready = client.get("/ready")
-            if ready.json().get("error"):
-                break
-            threading.Event().wait(0.05)
+        ready = wait_for_load_error(client)
         assert ready.status_code == 503 and "does not match" in ready.json()["error"]
     assert not marker.exists()
 

@@ -78,34 +78,28 @@ def series_label(labels: Labels, series: Series, spec: ChartSpec) -> str:
     return ", ".join(parts) or labels(series.metric)
 
 
+def _compact(unit: str, value: float, digits: str) -> str:
+    """A short humanised value: `digits` is a format spec, "g" for ticks, ".3g" for labels."""
+    if unit == "bytes":
+        for name, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+            if abs(value) >= scale:
+                return f"{value / scale:{digits}} {name}"
+        return f"{value:{digits}} B"
+    if unit == "s":
+        if abs(value) >= 1 or value == 0:
+            return f"{value:{digits}} s"
+        return f"{value * 1000:{digits}} ms"
+    return f"{value:{digits}}" if unit in ("ratio", "") else f"{value:{digits}} {unit}"
+
+
 def _tick_formatter(unit: str) -> Callable[[float, int], str]:
-    def fmt(value: float, _pos: int) -> str:
-        if unit == "bytes":
-            for name, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
-                if abs(value) >= scale:
-                    return f"{value / scale:g} {name}"
-            return f"{value:g} B"
-        if unit == "s":
-            return f"{value:g} s" if abs(value) >= 1 or value == 0 else f"{value * 1000:g} ms"
-        return f"{value:g}"
-    return fmt
+    return lambda value, _pos: _compact(unit, value, "g")
 
 
 def shade(colour: str, series_index: int) -> tuple[float, float, float]:
     white = SHADES[min(series_index, len(SHADES) - 1)]
     r, g, b = to_rgb(colour)
     return (r + (1 - r) * white, g + (1 - g) * white, b + (1 - b) * white)
-
-
-def _short(unit: str, value: float) -> str:
-    if unit == "bytes":
-        for name, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
-            if abs(value) >= scale:
-                return f"{value / scale:.3g} {name}"
-        return f"{value:.0f} B"
-    if unit == "s":
-        return f"{value:.3g} s" if abs(value) >= 1 else f"{value * 1000:.3g} ms"
-    return f"{value:.3g} {unit}"
 
 
 def _rows(view: RunView, spec: ChartSpec) -> list[tuple[str, str]]:
@@ -145,7 +139,7 @@ def render_bar_chart(view: RunView, spec: ChartSpec, labels: Labels) -> Figure |
             if summary.n > 1:
                 ax.hlines(y, summary.minimum, summary.maximum, color="black", linewidth=0.9)
                 ax.scatter(raw, [y] * len(raw), s=6, color="black", zorder=3)
-            ax.annotate(_short(unit, summary.median), (summary.maximum, y), xytext=(3, 0),
+            ax.annotate(_compact(unit, summary.median, ".3g"), (summary.maximum, y), xytext=(3, 0),
                         textcoords="offset points", va="center", fontsize=6.5)
     positive = [v for v in values_seen if v > 0]
     log = bool(positive) and max(positive) / min(positive) > 100

@@ -15,6 +15,7 @@ from typing import Any
 
 from bench.report.labels import Labels
 from bench.report.view import RunView
+from bench.summary import format_value
 from bench.units import format_bytes, format_seconds
 
 CLAIMS_FILE = Path(__file__).with_name("seed_claims.toml")
@@ -111,12 +112,6 @@ def format_claim_value(unit: str, value: float) -> str:
     return f"{value:.3g}"
 
 
-def _format_metric_value(metric: str, value: float) -> str:
-    from bench.summary import format_value
-
-    return format_value(metric, value)
-
-
 def evaluate(view: RunView, claims: list[dict[str, Any]], seed_model_bytes: int
              ) -> tuple[float, list[ClaimResult]]:
     model_bytes = float(view.metadata.get("model", {}).get("bytes") or 0) or 1.0
@@ -132,10 +127,10 @@ def evaluate(view: RunView, claims: list[dict[str, Any]], seed_model_bytes: int
                 continue
             measured = _derive(claim["kind"], a[0], b[0])
             scaled = _derive(claim["kind"], a[1], b[1])
-            parts = [f"{claim['a']['strategy']} {_format_metric_value(claim['a']['metric'], a[0])}"]
+            parts = [f"{claim['a']['strategy']} {format_value(claim['a']['metric'], a[0])}"]
             if "b" in claim:
                 parts.append(f"{claim['b']['strategy']} "
-                             f"{_format_metric_value(claim['b']['metric'], b[0])}")
+                             f"{format_value(claim['b']['metric'], b[0])}")
             evaluations.append(Evaluation(builder, measured, scaled, _holds(claim, scaled),
                                           " → ".join(parts)))
         results.append(ClaimResult(claim, evaluations))

@@ -112,9 +112,9 @@ def to_csv(view: RunView) -> str:
     writer.writerow(("strategy", "builder", "condition", "metric", "unit", "n", "median", "min",
                      "max", "q1", "q3"))
     for key, s in view.summaries.items():
-        values = sorted(view.raw[key])
-        q1, q3 = ((statistics.quantiles(values, n=4)[0], statistics.quantiles(values, n=4)[2])
-                  if len(values) > 1 else (values[0], values[0]))
+        values = view.raw[key]
+        q1, _q2, q3 = (statistics.quantiles(values, n=4) if len(values) > 1
+                       else (values[0],) * 3)
         writer.writerow((s.strategy, s.builder, s.condition, s.metric, METRICS[s.metric].unit,
                          s.n, repr(s.median), repr(s.minimum), repr(s.maximum), repr(q1),
                          repr(q3)))

@@ -7,10 +7,12 @@ code). Transient errors are retried with exponential backoff.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -91,6 +93,19 @@ def sha256_of(path: str) -> str:
     return digest.hexdigest()
 
 
+@contextlib.contextmanager
+def _exclusive(lock_path: str) -> Iterator[None]:
+    """An flock held until the block ends; closing the file (or dying) releases it."""
+    import fcntl
+
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def ensure_downloaded(
     *,
     endpoint: str,
@@ -109,79 +124,56 @@ def ensure_downloaded(
     a crashed downloader never blocks the others (its partial file is simply replaced)."""
     if not pinned_sha256:
         raise IntegrityError("MODEL_SHA256 is not set: refusing to download an unpinned model")
-    import fcntl
-
     os.makedirs(os.path.dirname(destination) or ".", exist_ok=True)
-    lock_fd = os.open(f"{destination}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(lock_fd, fcntl.LOCK_EX)
-        return _ensure_downloaded_locked(
-            endpoint=endpoint, bucket=bucket, key=key, destination=destination,
-            pinned_sha256=pinned_sha256, credentials_file=credentials_file,
-            concurrency=concurrency, chunk_bytes=chunk_bytes)
-    finally:
-        os.close(lock_fd)  # releases the flock
+    with _exclusive(f"{destination}.lock"):
+        if os.path.exists(destination):
+            started = time.perf_counter()
+            if sha256_of(destination) == pinned_sha256:
+                return DownloadReport(False, os.path.getsize(destination), 0.0,
+                                      time.perf_counter() - started)
+            log.warning("cached model at %s does not match the pin; downloading again", destination)
+            os.unlink(destination)
 
-
-def _ensure_downloaded_locked(
-    *,
-    endpoint: str,
-    bucket: str,
-    key: str,
-    destination: str,
-    pinned_sha256: str,
-    credentials_file: str,
-    concurrency: int,
-    chunk_bytes: int,
-) -> DownloadReport:
-    if os.path.exists(destination):
+        client = _client(endpoint, credentials_file)
+        head = _with_retries(lambda: client.head_object(Bucket=bucket, Key=key), "HEAD")
+        size = int(head["ContentLength"])
+        partial = f"{destination}.partial"  # only the lock holder writes it
         started = time.perf_counter()
-        if sha256_of(destination) == pinned_sha256:
-            return DownloadReport(False, os.path.getsize(destination), 0.0,
-                                  time.perf_counter() - started)
-        log.warning("cached model at %s does not match the pin; downloading again", destination)
-        os.unlink(destination)
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.ftruncate(fd, size)
 
-    client = _client(endpoint, credentials_file)
-    head = _with_retries(lambda: client.head_object(Bucket=bucket, Key=key), "HEAD")
-    size = int(head["ContentLength"])
-    partial = f"{destination}.partial"  # only the lock holder writes it
-    started = time.perf_counter()
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.ftruncate(fd, size)
+            def fetch(offset: int) -> None:
+                end = min(offset + chunk_bytes, size) - 1
+                response = _with_retries(
+                    lambda: client.get_object(Bucket=bucket, Key=key, Range=f"bytes={offset}-{end}"),
+                    f"GET bytes {offset}-{end}",
+                )
+                body = response["Body"]
+                position = offset
+                while data := body.read(1024 * 1024):
+                    os.pwrite(fd, data, position)
+                    position += len(data)
+                if position != end + 1:
+                    raise OSError(f"short read for range {offset}-{end}: got {position - offset} bytes")
 
-        def fetch(offset: int) -> None:
-            end = min(offset + chunk_bytes, size) - 1
-            response = _with_retries(
-                lambda: client.get_object(Bucket=bucket, Key=key, Range=f"bytes={offset}-{end}"),
-                f"GET bytes {offset}-{end}",
+            with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+                list(pool.map(fetch, range(0, size, chunk_bytes)))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        download_s = time.perf_counter() - started
+
+        verify_started = time.perf_counter()
+        actual = sha256_of(partial)
+        verify_s = time.perf_counter() - verify_started
+        if actual != pinned_sha256:
+            os.unlink(partial)
+            raise IntegrityError(
+                f"downloaded model sha256 {actual} does not match pinned {pinned_sha256}; not loaded"
             )
-            body = response["Body"]
-            position = offset
-            while data := body.read(1024 * 1024):
-                os.pwrite(fd, data, position)
-                position += len(data)
-            if position != end + 1:
-                raise OSError(f"short read for range {offset}-{end}: got {position - offset} bytes")
-
-        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-            list(pool.map(fetch, range(0, size, chunk_bytes)))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    download_s = time.perf_counter() - started
-
-    verify_started = time.perf_counter()
-    actual = sha256_of(partial)
-    verify_s = time.perf_counter() - verify_started
-    if actual != pinned_sha256:
-        os.unlink(partial)
-        raise IntegrityError(
-            f"downloaded model sha256 {actual} does not match pinned {pinned_sha256}; not loaded"
-        )
-    os.replace(partial, destination)
-    return DownloadReport(True, size, download_s, verify_s)
+        os.replace(partial, destination)
+        return DownloadReport(True, size, download_s, verify_s)
 
 
 def object_reader(*, endpoint: str, bucket: str, prefix: str, credentials_file: str) -> Any:

@@ -21,7 +21,7 @@ from bench.fixture import materialize, raw_data_csv
 from bench.model_source import ModelArtifact
 from bench.paths import cache_dir
 from bench.progress import Progress
-from bench.results import load_run
+from bench.results import StoredRun, load_run
 from bench.runner import BenchmarkRun
 from tests.conftest import TINY_MODEL_BYTES, project_path
 from tests.integration.socket_proxy import BuildBodyRecorder
@@ -146,21 +146,28 @@ def test_failing_strategies_are_recorded_and_the_run_goes_on(
     assert_nothing_labelled(engine)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_a_signal_during_a_build_leaves_nothing_and_keeps_results(
-        engine: Engine, tiny_model: ModelArtifact, tmp_path: Path, signum: int) -> None:
+def start_cli(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+    """`python -m bench ARGS` with the failing plugins and results under tmp_path."""
     env = {**os.environ, **PLUGINS, "MLBENCH_RESULTS": str(tmp_path)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bench", "run", "--strategies", "volume,slow-build",
-         "--model-size", str(TINY_MODEL_BYTES), "--trials", "1", "--requests", "5",
-         "--builder", "legacy"],
-        cwd=project_path(), env=env, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=project_path(),
+                            env=env, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_line(process: subprocess.Popen[str], fragment: str, timeout: float = 300) -> None:
     assert process.stderr is not None
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + timeout
     for line in process.stderr:
-        if "[slow-build] cold build" in line or time.monotonic() > deadline:
+        if fragment in line:
+            return
+        if time.monotonic() > deadline:
             break
-    time.sleep(3)  # inside the sleeping RUN step
+    raise AssertionError(f"never saw {fragment!r}")
+
+
+def interrupt_and_load(process: subprocess.Popen[str], signum: int, tmp_path: Path,
+                       engine: Engine) -> StoredRun:
+    """Signal a running `bench run`; it must exit 130, keep its results marked interrupted
+    (the volume strategy that ran first included) and leave nothing labelled."""
     process.send_signal(signum)
     process.communicate(timeout=300)
     assert process.returncode == 130
@@ -169,6 +176,18 @@ def test_a_signal_during_a_build_leaves_nothing_and_keeps_results(
     assert stored.document["status"] == "interrupted"
     assert any(s.strategy == "volume" and s.metric == "model_ready_s" for s in stored.samples)
     assert_nothing_labelled(engine)
+    return stored
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_a_build_leaves_nothing_and_keeps_results(
+        engine: Engine, tiny_model: ModelArtifact, tmp_path: Path, signum: int) -> None:
+    process = start_cli(tmp_path, "run", "--strategies", "volume,slow-build", "--model-size",
+                        str(TINY_MODEL_BYTES), "--trials", "1", "--requests", "5",
+                        "--builder", "legacy")
+    wait_for_line(process, "[slow-build] cold build")
+    time.sleep(3)  # inside the sleeping RUN step
+    interrupt_and_load(process, signum, tmp_path, engine)
 
 
 def test_leftovers_of_a_dead_run_are_swept(engine: Engine) -> None:

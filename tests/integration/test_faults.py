@@ -21,26 +21,16 @@ from bench.results import load_run
 from bench.runner import BenchmarkRun
 from tests.conftest import TINY_MODEL_BYTES, project_path
 from tests.integration.socket_proxy import BuildBodyRecorder
-from tests.integration.test_end_to_end import PLUGINS, assert_nothing_labelled, run_bench
+from tests.integration.test_end_to_end import (
+    PLUGINS,
+    assert_nothing_labelled,
+    interrupt_and_load,
+    run_bench,
+    start_cli,
+    wait_for_line,
+)
 
 pytestmark = pytest.mark.engine
-
-
-def start_cli(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, **PLUGINS, "MLBENCH_RESULTS": str(tmp_path)}
-    return subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=project_path(),
-                            env=env, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for_line(process: subprocess.Popen[str], fragment: str, timeout: float = 300) -> None:
-    assert process.stderr is not None
-    deadline = time.monotonic() + timeout
-    for line in process.stderr:
-        if fragment in line:
-            return
-        if time.monotonic() > deadline:
-            break
-    raise AssertionError(f"never saw {fragment!r}")
 
 
 def test_a_start_that_never_answers_is_bounded_and_the_run_goes_on(
@@ -78,15 +68,8 @@ def test_a_signal_during_a_start_up_wait_leaves_nothing(
                         "--builder", "legacy", "--start-timeout", "600")
     wait_for_line(process, "[never-ready] trial 1/1")
     time.sleep(2)  # polling /health of a container that will never answer
-    process.send_signal(signum)
-    process.communicate(timeout=300)
-    assert process.returncode == 130
-    (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
-    stored = load_run(folder)
-    assert stored.document["status"] == "interrupted"
+    stored = interrupt_and_load(process, signum, tmp_path, engine)
     assert stored.document["strategies"]["never-ready"]["status"] == "failed"
-    assert any(s.strategy == "volume" and s.metric == "model_ready_s" for s in stored.samples)
-    assert_nothing_labelled(engine)
 
 
 def test_a_signal_during_the_report_leaves_no_half_written_file(tmp_path: Path) -> None:

@@ -61,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_arguments(run)
     run.add_argument("--trials", type=_positive_int, default=3,
                      help="container starts per strategy (default 3); builds run once")
+    run.add_argument("--build-trials", type=_positive_int, default=1,
+                     help="cold + warm builds per strategy and builder (default 1); use 3 to "
+                          "publish build-time claims: verdicts need the spread of repeated "
+                          "builds")
     run.add_argument("--replicas", type=_positive_int, default=1,
                      help="containers of each strategy started at the same moment per start "
                           "(default 1); adds all_ready_s and summed memory. Registry replicas "
@@ -215,7 +219,8 @@ def _cmd_run(args: argparse.Namespace, progress: Progress) -> int:
     names = tuple(n.strip() for n in args.strategies.split(",") if n.strip())
     config = RunConfig(
         strategies=names, model_path=args.model, model_size_bytes=parse_size(args.model_size),
-        seed=args.seed, trials=args.trials, replicas=args.replicas, workers=args.workers,
+        seed=args.seed, trials=args.trials, build_trials=args.build_trials,
+        replicas=args.replicas, workers=args.workers,
         orchestrator=args.orchestrator, shared_cache=args.replica_cache == "shared",
         worker_mode=args.worker_mode,
         builders=_builders(args.builder),

@@ -53,19 +53,22 @@ class CompressedModel:
     bytes: int
     original_bytes: int
     compress_s: float
+    cached: bool  # True: compress_s was measured by an earlier run (measured_in), not this one
+    measured_in: str
 
     @property
     def ratio(self) -> float:
         return self.bytes / self.original_bytes
 
 
-def compress_model(source: Path, sha256: str, codec: Codec, cache: Path) -> CompressedModel:
+def compress_model(source: Path, sha256: str, codec: Codec, cache: Path,
+                   run_id: str) -> CompressedModel:
     target = cache / "compressed" / f"{sha256[:16]}.{codec.label}{codec.suffix}"
     record = target.with_name(target.name + ".json")
     if target.exists() and record.exists():
         stored = json.loads(record.read_text())
         return CompressedModel(target, target.stat().st_size, stored["original_bytes"],
-                               stored["compress_s"])
+                               stored["compress_s"], True, stored.get("run_id", "unknown"))
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
     started = time.perf_counter()
@@ -87,5 +90,6 @@ def compress_model(source: Path, sha256: str, codec: Codec, cache: Path) -> Comp
     seconds = time.perf_counter() - started
     partial.replace(target)
     original = source.stat().st_size
-    write_atomic(record, json.dumps({"original_bytes": original, "compress_s": seconds}))
-    return CompressedModel(target, target.stat().st_size, original, seconds)
+    write_atomic(record, json.dumps({"original_bytes": original, "compress_s": seconds,
+                                     "run_id": run_id}))
+    return CompressedModel(target, target.stat().st_size, original, seconds, False, run_id)

@@ -16,6 +16,7 @@ class RunConfig:
     model_size_bytes: int
     seed: int = 0
     trials: int = 3
+    build_trials: int = 1  # cold + warm builds per builder (3 to publish build claims)
     replicas: int = 1  # containers of a strategy started at the same moment per start
     shared_cache: bool = True  # registry replicas share one cache volume (else one each)
     orchestrator: str = "engine"  # engine: containers; swarm: a swarm service of N tasks

@@ -10,12 +10,13 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import queue
 import re
 import signal
 import subprocess
-import tempfile
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,8 @@ class MemoryStats:
     usage_bytes: int
     inactive_file_bytes: int
     peak_bytes: int | None  # cgroup v1 max_usage (includes page cache); None on cgroup v2
+    anon_bytes: int  # memory.stat anonymous memory: what the processes own (v1 rss, v2 anon)
+    page_cache_bytes: int  # memory.stat file pages: what the kernel may drop (v1 cache, v2 file)
 
     @property
     def working_set_bytes(self) -> int:
@@ -239,19 +242,17 @@ class Engine:
         started = time.perf_counter()
         exclude = read_dockerignore(context_dir)
         processed = process_dockerfile(dockerfile, str(context_dir))
-        with tempfile.TemporaryFile() as context_tar:
-            # Pack exactly as `docker build` and docker-py do: the context minus .dockerignore.
-            build_utils.tar(str(context_dir), exclude=exclude, dockerfile=processed,
-                            fileobj=context_tar)
-            context_bytes = context_tar.seek(0, io.SEEK_END)
-            context_tar.seek(0)
-            lines: list[str] = []
-            image_id = ""
+        # Packed exactly as `docker build` and docker-py do (the context minus .dockerignore)
+        # and streamed to the engine while it is packed, as the docker CLI does: no temp file
+        # written and read back first. The bytes the engine received are counted on the way.
+        context = StreamedContext(str(context_dir), exclude, processed)
+        lines: list[str] = []
+        image_id = ""
+        try:
             stream = self._api.build(
-                fileobj=context_tar, custom_context=True, dockerfile=processed[0], tag=tag,
-                labels=dict(labels), nocache=no_cache, rm=True, forcerm=True, decode=True,
-                buildargs=dict(build_args),
-                timeout=ENGINE_TIMEOUT_S,
+                fileobj=context.chunks(), custom_context=True, dockerfile=processed[0],
+                tag=tag, labels=dict(labels), nocache=no_cache, rm=True, forcerm=True,
+                decode=True, buildargs=dict(build_args), timeout=ENGINE_TIMEOUT_S,
             )
             for chunk in stream:
                 if "error" in chunk:
@@ -264,6 +265,9 @@ class Engine:
                 if text:
                     lines.append(text)
                     on_line(text)
+        finally:
+            context.close()
+        context_bytes = context.sent_bytes
         seconds = time.perf_counter() - started
         attrs = self.image_inspect(tag)
         if attrs is None:
@@ -391,8 +395,11 @@ class Engine:
         detail = memory.get("stats", {})
         inactive = detail.get("total_inactive_file", detail.get("inactive_file", 0))
         peak = memory.get("max_usage")
+        # cgroup v1 names (hierarchical totals) first, then cgroup v2's.
+        anon = detail.get("total_rss", detail.get("anon", 0))
+        cache = detail.get("total_cache", detail.get("file", 0))
         return MemoryStats(int(memory.get("usage", 0)), int(inactive),
-                           None if peak is None else int(peak))
+                           None if peak is None else int(peak), int(anon), int(cache))
 
     def logs_tail(self, container_id: str, lines: int = LOG_TAIL_LINES) -> str:
         try:
@@ -555,6 +562,94 @@ class Engine:
 
 
 # -- helpers that need no engine connection ----------------------------------------------
+
+
+class StreamedContext:
+    """A build context packed by docker-py's own tar code in a thread and handed to the
+    request as it is produced (chunked upload), counting the bytes sent."""
+
+    CHUNK_QUEUE = 16  # 16 x up to 1 MiB in memory at most
+
+    def __init__(self, root: str, exclude: list[str] | None,
+                 dockerfile: tuple[str | None, str | None]) -> None:
+        self.sent_bytes = 0
+        self._queue: queue.Queue[bytes | BaseException | None] = queue.Queue(self.CHUNK_QUEUE)
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._pack, args=(root, exclude, dockerfile),
+                                        name="context-tar", daemon=True)
+        self._thread.start()
+
+    def _pack(self, root: str, exclude: list[str] | None,
+              dockerfile: tuple[str | None, str | None]) -> None:
+        try:
+            writer = _QueueWriter(self._put)
+            build_utils.tar(root, exclude=exclude, dockerfile=dockerfile, fileobj=writer)
+            writer.flush()
+            self._put(None)
+        except BaseException as error:  # handed to the reading side
+            with contextlib.suppress(_Abandoned):
+                self._put(error)
+
+    def _put(self, item: bytes | BaseException | None) -> None:
+        while not self._closed.is_set():
+            try:
+                self._queue.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+        raise _Abandoned
+
+    def chunks(self) -> Iterator[bytes]:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            self.sent_bytes += len(item)
+            yield item
+
+    def close(self) -> None:
+        self._closed.set()
+        self._thread.join(timeout=5)
+
+
+class _Abandoned(Exception):
+    """The request stopped reading the context (the build failed): stop packing."""
+
+
+class _QueueWriter(io.RawIOBase):
+    """The file object tarfile writes to: it only appends, so tell() is the count written and
+    seek() (docker-py rewinds its temp file at the end) has nothing to do."""
+
+    BLOCK = 1024 * 1024
+
+    def __init__(self, put: Callable[[bytes | BaseException | None], None]) -> None:
+        self._put = put
+        self._position = 0
+        self._buffer = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._buffer += data
+        self._position += len(data)
+        if len(self._buffer) >= self.BLOCK:
+            self._put(bytes(self._buffer))
+            self._buffer.clear()
+        return len(data)
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._position
+
+    def flush(self) -> None:
+        if self._buffer:
+            self._put(bytes(self._buffer))
+            self._buffer.clear()
 
 
 def read_dockerignore(context_dir: Path) -> list[str] | None:

@@ -138,9 +138,10 @@ def make_files(model_path: Path, sha256: str, cache: Path) -> dict[str, tuple[Pa
 
     files: dict[str, tuple[Path, float]] = {"raw": (model_path, 0.0)}
     for label in ("gzip9", "zstd3", "zstd9", "lz4"):
-        packed = compress_model(model_path, sha256, parse_codec(label), cache)
+        packed = compress_model(model_path, sha256, parse_codec(label), cache, "micro")
         files[label] = (packed.path, packed.compress_s)
-    sharded = repack(model_path, sha256, auto_shards(model_path.stat().st_size), "none", cache)
+    sharded = repack(model_path, sha256, auto_shards(model_path.stat().st_size), "none", cache,
+                     "micro")
     files["sharded"] = (sharded.folder, sharded.repack_s)
     folder = cache / "micro"
     folder.mkdir(parents=True, exist_ok=True)

@@ -41,6 +41,17 @@ _ALL = (
            "decompression)"),
     Metric("mem_working_set_bytes", "bytes",
            "cgroup memory usage minus inactive page cache, at rest after the latency probe"),
+    Metric("mem_anon_bytes", "bytes",
+           "cgroup anonymous memory at rest (memory.stat rss on v1, anon on v2): the RAM the "
+           "service owns, without page cache"),
+    Metric("mem_page_cache_bytes", "bytes",
+           "cgroup page cache at rest (memory.stat cache on v1, file on v2): image and model "
+           "files the kernel keeps cached and may drop"),
+    Metric("probe_requests", "count",
+           "HTTP requests the service received before its model could serve (the harness's "
+           "probe; bounded so it does not slow what it measures)"),
+    Metric("client_setup_s", "s",
+           "registry: import boto3, create the client and HEAD the object, before the transfer"),
     Metric("mem_cgroup_peak_bytes", "bytes",
            "cgroup v1 max_usage over the container's life (includes page cache)"),
     Metric("server_rss_peak_bytes", "bytes",
@@ -54,9 +65,17 @@ _ALL = (
     Metric("compression_ratio", "ratio", "compressed bytes / original bytes", True),
     Metric("compress_s", "s", "seconds to compress the model (once; cached afterwards)"),
     Metric("upload_s", "s", "seconds to publish the model to the registry"),
-    Metric("download_s", "s", "seconds the container spent downloading the model"),
+    Metric("download_s", "s",
+           "the transfer alone: seconds with model bytes in flight, from the first GET sent to "
+           "the last byte written (client setup and verification apart)"),
     Metric("download_mb_per_s", "MB/s", "download throughput", lower_is_better=False),
-    Metric("verify_s", "s", "seconds to verify the model's SHA-256 before loading"),
+    Metric("reference_download_mb_per_s", "MB/s",
+           "registry: boto3's transfer manager (download_file, same concurrency and chunk) "
+           "fetching the same object on the host: an independent check of download_mb_per_s",
+           lower_is_better=False),
+    Metric("verify_s", "s",
+           "seconds of SHA-256 verification that delayed the load (hashing that overlapped "
+           "the transfer is not counted)"),
     Metric("rollout_bytes", "bytes", "bytes moved to roll out a new model version"),
     Metric("min_memory_limit_bytes", "bytes",
            "smallest container memory limit (no swap) under which the first correct prediction "

@@ -32,6 +32,8 @@ class StrategyOutcome:
     status: str = "pending"  # pending | ok | partial | failed
     failures: list[dict[str, str]] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
+    # Metrics a trial could not measure, with the reason: never silently absent.
+    not_measured: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

@@ -118,6 +118,8 @@ class BenchmarkRun:
         self.store: ResultsStore | None = None
         self.failed = False
         self.created_swarm = False
+        self._strategies_built = 0
+        self._build_order: dict[str, list[str]] = {}
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -161,7 +163,8 @@ class BenchmarkRun:
                     self.progress.warn(f"could not remove this run's containers and images "
                                        f"({type(error).__name__}); run `python -m bench clean` "
                                        "once the engine answers")
-                shutil.rmtree(self.cache / "contexts" / self.run_id, ignore_errors=True)
+                for scratch in ("contexts", "scratch"):
+                    shutil.rmtree(self.cache / scratch / self.run_id, ignore_errors=True)
                 if self.created_swarm:
                     try:
                         self.engine.swarm_leave()  # leave the engine as it was found
@@ -239,6 +242,9 @@ class BenchmarkRun:
             "model": model.describe(),
             "page_cache": ("dropped before every container start" if self.config.drop_caches
                            else "warm (not dropped)"),
+            "build_page_cache": (
+                "dropped before every cold build" if self.config.drop_caches else
+                "warm; the builder that builds first alternates between strategies"),
             "git": commit_info(),
             "config": self.config.to_json(),
         }
@@ -265,6 +271,7 @@ class BenchmarkRun:
             samples.append(Sample(strategy.name, "-", "-", 0, "model_file_bytes",
                                   prepared.model_file_bytes))
             image, added = self._build(strategy, context, samples)
+            outcome.notes["build_order"] = self._build_order[strategy.name]
             for trial in range(1, self.config.trials + 1):
                 if not self._trial(strategy, ctx, prepared, image, added, trial, samples, outcome):
                     break  # a start that fails once fails again: go on with the next strategy
@@ -287,27 +294,53 @@ class BenchmarkRun:
 
     def _build(self, strategy: Strategy, context: Path, samples: list[Sample]
                ) -> tuple[str, int]:
+        """Cold and warm builds with every builder, --build-trials times each.
+
+        The builder that goes first alternates from one strategy (and repetition) to the next:
+        the second build of the same context reads it from a warm page cache, and always
+        giving that advantage to one builder would bias the comparison. With --drop-caches the
+        cache is dropped before every cold build instead, so every cold build reads from disk.
+        """
         image = ""
         added = 0
-        for revision, builder in enumerate(self.config.builders, start=1):
-            tag = f"mlbench-{strategy.name}-{builder}:{self.run_id.lower()}"
-            build_args = {"RUNTIME_IMAGE": self.runtime.ref}
-            with self.progress.step(f"[{strategy.name}] cold build ({builder}, no cache)"):
-                cold = self.engine.build(context, "docker/Dockerfile", tag, self.labels,
-                                         builder=builder, no_cache=True, build_args=build_args,
-                                         on_line=self.progress.update)
-            touch_service_code(context, revision)
-            with self.progress.step(f"[{strategy.name}] warm build ({builder}, one-line change)"):
-                warm = self.engine.build(context, "docker/Dockerfile", tag, self.labels,
-                                         builder=builder, no_cache=False, build_args=build_args,
-                                         on_line=self.progress.update)
-            image_bytes = self.engine.image_bytes(tag)
-            added = image_bytes - self.runtime.image_bytes
-            for metric, value in (("context_bytes", cold.context_bytes),
-                                  ("build_cold_s", cold.seconds), ("build_warm_s", warm.seconds),
-                                  ("image_bytes", image_bytes), ("image_added_bytes", added)):
-                samples.append(Sample(strategy.name, builder, "-", 0, metric, value))
-            image = image or tag
+        revision = 0
+        order: list[str] = []
+        for repetition in range(1, self.config.build_trials + 1):
+            builders = list(self.config.builders)
+            if (self._strategies_built + repetition) % 2 == 0:
+                builders.reverse()
+            for builder in builders:
+                revision += 1
+                order.append(builder)
+                tag = f"mlbench-{strategy.name}-{builder}:{self.run_id.lower()}"
+                build_args = {"RUNTIME_IMAGE": self.runtime.ref}
+                if self.config.drop_caches:
+                    drop_page_cache()
+                repeat = ("" if self.config.build_trials == 1
+                          else f" {repetition}/{self.config.build_trials}")
+                with self.progress.step(f"[{strategy.name}] cold build ({builder}, no cache)"
+                                        f"{repeat}"):
+                    cold = self.engine.build(context, "docker/Dockerfile", tag, self.labels,
+                                             builder=builder, no_cache=True,
+                                             build_args=build_args, on_line=self.progress.update)
+                touch_service_code(context, revision)
+                with self.progress.step(f"[{strategy.name}] warm build ({builder}, one-line "
+                                        f"change){repeat}"):
+                    warm = self.engine.build(context, "docker/Dockerfile", tag, self.labels,
+                                             builder=builder, no_cache=False,
+                                             build_args=build_args, on_line=self.progress.update)
+                image_bytes = self.engine.image_bytes(tag)
+                added = image_bytes - self.runtime.image_bytes
+                for metric, value in (("context_bytes", cold.context_bytes),
+                                      ("build_cold_s", cold.seconds),
+                                      ("build_warm_s", warm.seconds),
+                                      ("image_bytes", image_bytes),
+                                      ("image_added_bytes", added)):
+                    samples.append(Sample(strategy.name, builder, "-", repetition, metric,
+                                          value))
+                image = image or tag
+        self._strategies_built += 1
+        self._build_order[strategy.name] = order
         return image, added
 
     def _memory_search(self, strategy: Strategy, ctx: StrategyContext, prepared: Any,
@@ -389,6 +422,9 @@ class BenchmarkRun:
                                        uss)]
                 outcome.notes.setdefault("timelines", []).append(
                     {"trial": trial, "condition": condition, "phases_s": result.story})
+                for metric, reason in result.unmeasured.items():
+                    outcome.not_measured.append({"metric": metric, "condition": condition,
+                                                 "trial": trial, "reason": reason})
             if replicas > 1 or self.config.orchestrator == "swarm":
                 for metric, value in replica_totals(results).items():
                     samples.append(Sample(strategy.name, "-", condition, trial, metric, value))

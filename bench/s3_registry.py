@@ -138,6 +138,32 @@ def publish_model(endpoint: S3Endpoint, bucket: str, key: str, path: Path, sha25
     return seconds
 
 
+def reference_download_rate(endpoint: S3Endpoint, bucket: str, key: str, scratch: Path,
+                            concurrency: int, chunk_bytes: int) -> float:
+    """MB/s of boto3's own transfer manager (download_file) fetching the object on the host
+    with the service's concurrency and chunk: an independent check of the service's
+    download_mb_per_s in the same run. Only the transfer is timed (client made before);
+    the file is removed at once."""
+    from boto3.s3.transfer import TransferConfig
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = s3_client(endpoint)
+    size = int(client.head_object(Bucket=bucket, Key=key)["ContentLength"])
+    scratch.mkdir(parents=True, exist_ok=True)
+    target = scratch / "reference-download"
+    try:
+        started = time.perf_counter()
+        client.download_file(bucket, key, str(target), Config=TransferConfig(
+            multipart_threshold=chunk_bytes, multipart_chunksize=chunk_bytes,
+            max_concurrency=concurrency))
+        seconds = time.perf_counter() - started
+    except (BotoCoreError, ClientError) as error:
+        raise StepFailed(f"reference download from {endpoint.host_url} failed: {error}") from None
+    finally:
+        target.unlink(missing_ok=True)
+    return size / 1e6 / seconds
+
+
 def _ensure_bucket(client: Any, bucket: str) -> None:
     from botocore.exceptions import ClientError
 

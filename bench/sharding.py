@@ -34,6 +34,8 @@ class ShardedModel:
     codec: str
     total_bytes: int  # every file, manifest included
     repack_s: float
+    cached: bool  # True: repack_s was measured by an earlier run (measured_in), not this one
+    measured_in: str
 
     @property
     def manifest(self) -> Path:
@@ -75,7 +77,8 @@ def _encode(data: bytes, codec: str) -> bytes:
     return data
 
 
-def repack(model_path: Path, sha256: str, shards: int, codec: str, cache: Path) -> ShardedModel:
+def repack(model_path: Path, sha256: str, shards: int, codec: str, cache: Path,
+           run_id: str) -> ShardedModel:
     """Write (or find cached) the shell, the shards and the manifest; trees keep their order."""
     import joblib
 
@@ -86,7 +89,8 @@ def repack(model_path: Path, sha256: str, shards: int, codec: str, cache: Path) 
     if record.exists() and (folder / "manifest.json").exists():
         stored = json.loads(record.read_text())
         return ShardedModel(folder, stored["manifest_sha256"], stored["shards"], codec,
-                            stored["total_bytes"], stored["repack_s"])
+                            stored["total_bytes"], stored["repack_s"], True,
+                            stored.get("run_id", "unknown"))
     started = time.perf_counter()
     model = joblib.load(model_path)
     forest, step = _forest_and_step(model)
@@ -118,5 +122,6 @@ def repack(model_path: Path, sha256: str, shards: int, codec: str, cache: Path) 
     total = sum(p.stat().st_size for p in folder.iterdir() if p.name != "repack.json")
     seconds = time.perf_counter() - started
     write_atomic(record, json.dumps({"manifest_sha256": manifest_sha, "shards": shards,
-                                     "total_bytes": total, "repack_s": seconds}))
-    return ShardedModel(folder, manifest_sha, shards, codec, total, seconds)
+                                     "total_bytes": total, "repack_s": seconds,
+                                     "run_id": run_id}))
+    return ShardedModel(folder, manifest_sha, shards, codec, total, seconds, False, run_id)

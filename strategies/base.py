@@ -59,6 +59,12 @@ class PreparedModel:
     notes: Mapping[str, str] = field(default_factory=dict)
 
 
+def cached_note(metric: str, cached: bool, measured_in: str) -> dict[str, str]:
+    """A note that a preparation timing was measured by an earlier run and reused from the
+    cache (stored beside the value, so a report never presents it as this run's)."""
+    return {f"{metric} cached": f"measured in run {measured_in}"} if cached else {}
+
+
 @dataclass(frozen=True)
 class StartSpec:
     """How one container of a trial is started; a trial may start several in sequence."""

@@ -11,6 +11,7 @@ from strategies.base import (
     PreparedModel,
     Strategy,
     StrategyContext,
+    cached_note,
 )
 
 
@@ -29,7 +30,8 @@ class Compressed(Strategy):
     def prepare(self, ctx: StrategyContext) -> PreparedModel:
         with ctx.progress.step(f"compressing the model with {self.compression.label} "
                                "(cached after the first time)"):
-            packed = compress_model(ctx.model.path, ctx.model.sha256, self.compression, ctx.cache)
+            packed = compress_model(ctx.model.path, ctx.model.sha256, self.compression, ctx.cache,
+                                    ctx.run_id)
         name = MODEL_NAME_IN_REPO + self.compression.suffix
         return PreparedModel(
             # The repository holds both files, as after the seed's compression script.
@@ -39,4 +41,5 @@ class Compressed(Strategy):
                  "MODEL_CODEC": self.codec},
             model_file_bytes=packed.bytes,
             extra_metrics={"compression_ratio": packed.ratio, "compress_s": packed.compress_s},
+            notes=cached_note("compress_s", packed.cached, packed.measured_in),
         )

@@ -17,6 +17,7 @@ from bench.s3_registry import (
     S3Endpoint,
     external_endpoint,
     publish_model,
+    reference_download_rate,
     start_rclone_server,
 )
 from strategies.base import (
@@ -51,6 +52,10 @@ class Registry(Strategy):
         with ctx.progress.step(f"uploading the model to s3://{options.s3_bucket}/{key}"):
             upload_s = publish_model(endpoint, options.s3_bucket, key, ctx.model.path,
                                      ctx.model.sha256)
+        with ctx.progress.step("reference download on the host (boto3 download_file)"):
+            reference = reference_download_rate(
+                endpoint, options.s3_bucket, key, ctx.cache / "scratch" / ctx.run_id,
+                options.download_concurrency, options.download_chunk_bytes)
         return PreparedModel(
             context_files={f"datos/modelos/{MODEL_NAME_IN_REPO}": ctx.model.path},
             env={"MODEL_PATH": f"{CACHE_IN_CONTAINER}/{MODEL_NAME_IN_REPO}",
@@ -59,7 +64,7 @@ class Registry(Strategy):
                  "DOWNLOAD_CONCURRENCY": str(options.download_concurrency),
                  "DOWNLOAD_CHUNK_BYTES": str(options.download_chunk_bytes)},
             model_file_bytes=ctx.model.bytes,
-            extra_metrics={"upload_s": upload_s},
+            extra_metrics={"upload_s": upload_s, "reference_download_mb_per_s": reference},
             notes={"s3_endpoint": endpoint.host_url, "bucket": options.s3_bucket, "key": key},
         )
 

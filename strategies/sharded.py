@@ -21,6 +21,7 @@ from strategies.base import (
     StartSpec,
     Strategy,
     StrategyContext,
+    cached_note,
 )
 from strategies.registry import Registry
 
@@ -32,7 +33,7 @@ def _repack(ctx: StrategyContext, shards: int, default_codec: str) -> ShardedMod
     codec = ctx.options.shard_codec or default_codec
     with ctx.progress.step(f"repacking the forest into {count} shards "
                            f"({codec}; cached after the first time)"):
-        return repack(ctx.model.path, ctx.model.sha256, count, codec, ctx.cache)
+        return repack(ctx.model.path, ctx.model.sha256, count, codec, ctx.cache, ctx.run_id)
 
 
 def _env(packed: ShardedModel, manifest_path: str, pinned: bool) -> dict[str, str]:
@@ -64,7 +65,8 @@ class Sharded(Strategy):
             model_file_bytes=packed.total_bytes,
             extra_metrics={"compression_ratio": packed.total_bytes / ctx.model.bytes,
                            "compress_s": packed.repack_s},
-            notes={"shards": str(packed.shards), "codec": packed.codec},
+            notes={"shards": str(packed.shards), "codec": packed.codec,
+                   **cached_note("compress_s", packed.cached, packed.measured_in)},
         )
 
     def starts(self, ctx: StrategyContext, prepared: PreparedModel, trial: int) -> list[StartSpec]:

@@ -30,6 +30,28 @@ class CrashingService(Strategy):
         return [StartSpec("-", env={**prepared.env, "MODEL_PATH": "/nonexistent/model.joblib"})]
 
 
+class SlowLoad(Strategy):
+    """volume's service with a load stretched by a known delay, to watch the probe."""
+
+    name = "slow-load"
+    summary = "volume with a 6 s load"
+    dockerfile = "Dockerfile.volume"
+    LOAD_DELAY_S = 6.0
+
+    def starts(self, ctx: StrategyContext, prepared: PreparedModel, trial: int) -> list[StartSpec]:
+        from strategies.volume import Volume
+
+        (start,) = Volume().starts(ctx, prepared, trial)
+        return [StartSpec("-", env={**start.env,
+                                    "MLBENCH_TEST_LOAD_DELAY_S": str(self.LOAD_DELAY_S)},
+                          binds=start.binds, host_model_bytes=start.host_model_bytes)]
+
+    def prepare(self, ctx: StrategyContext) -> PreparedModel:
+        from strategies.volume import Volume
+
+        return Volume().prepare(ctx)
+
+
 class NeverReady(Strategy):
     name = "never-ready"
     summary = "a container that runs but never answers /health"
@@ -41,4 +63,5 @@ STRATEGIES = {
     "broken-build": lambda _: [BrokenBuild()],
     "slow-build": lambda _: [SlowBuild()],
     "crashing-service": lambda _: [CrashingService()],
+    "slow-load": lambda _: [SlowLoad()],
 }

@@ -44,7 +44,7 @@ def test_rebuilt_forest_predicts_exactly_like_the_original(
     x, y = rng.normal(size=(300, 6)), rng.normal(size=300)
     model = RandomForestRegressor(n_estimators=7, max_depth=6, random_state=0).fit(x, y)
     path, sha = _save(model, tmp_path / "m.joblib")
-    packed = repack(path, sha, shards, codec, tmp_path / "cache")
+    packed = repack(path, sha, shards, codec, tmp_path / "cache", "test")
     assert packed.shards == min(shards, 7)
     sharded = sharded_module()
     rebuilt = sharded.load_sharded(sharded.local_reader(str(packed.folder)),
@@ -62,18 +62,18 @@ def test_a_pipeline_ending_in_a_forest_is_sharded_and_others_are_refused(
     pipeline = make_pipeline(StandardScaler(),
                              ExtraTreesClassifier(n_estimators=5, random_state=0)).fit(x, y)
     path, sha = _save(pipeline, tmp_path / "p.joblib")
-    packed = repack(path, sha, 2, "zstd3", tmp_path / "cache")
+    packed = repack(path, sha, 2, "zstd3", tmp_path / "cache", "test")
     sharded = sharded_module()
     rebuilt = sharded.load_sharded(sharded.local_reader(str(packed.folder)), "")
     assert np.array_equal(rebuilt.predict_proba(x), pipeline.predict_proba(x))
     linear, sha = _save(LinearRegression().fit(x, y), tmp_path / "l.joblib")
     with pytest.raises(UsageError, match="RandomForest or ExtraTrees"):
-        repack(linear, sha, 2, "none", tmp_path / "cache")
+        repack(linear, sha, 2, "none", tmp_path / "cache", "test")
 
 
 def test_a_tampered_shard_is_never_unpickled(tmp_path: Path, service_env: None,
                                              tiny_model: ModelArtifact) -> None:
-    packed = repack(tiny_model.path, tiny_model.sha256, 2, "none", tmp_path / "cache")
+    packed = repack(tiny_model.path, tiny_model.sha256, 2, "none", tmp_path / "cache", "test")
     manifest = json.loads(packed.manifest.read_text())
     marker = tmp_path / "pwned"
     (packed.folder / manifest["shards"][-1]["file"]).write_bytes(
@@ -88,7 +88,7 @@ def test_a_tampered_shard_is_never_unpickled(tmp_path: Path, service_env: None,
 
 def test_a_manifest_that_does_not_match_its_pin_is_refused(
         tmp_path: Path, service_env: None, tiny_model: ModelArtifact) -> None:
-    packed = repack(tiny_model.path, tiny_model.sha256, 2, "none", tmp_path / "cache")
+    packed = repack(tiny_model.path, tiny_model.sha256, 2, "none", tmp_path / "cache", "test")
     sharded = sharded_module()
     with pytest.raises(sharded.IntegrityError, match=r"manifest\.json"):
         sharded.load_sharded(sharded.local_reader(str(packed.folder)), "0" * 64)
@@ -96,7 +96,7 @@ def test_a_manifest_that_does_not_match_its_pin_is_refused(
 
 def test_service_serves_a_sharded_model(tmp_path: Path, service_env: None,
                                         tiny_model: ModelArtifact) -> None:
-    packed = repack(tiny_model.path, tiny_model.sha256, 3, "zstd3", tmp_path / "cache")
+    packed = repack(tiny_model.path, tiny_model.sha256, 3, "zstd3", tmp_path / "cache", "test")
     client, app_module = client_for({"MODEL_PATH": str(packed.manifest),
                                      "MODEL_FORMAT": "sharded", "MODEL_LOADING": "eager",
                                      "MODEL_SHA256": packed.manifest_sha256})

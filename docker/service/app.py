@@ -51,6 +51,9 @@ class PredictResponse(BaseModel):
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     if settings.loading == "eager" and not holder.loaded:
         holder.load_in_background()
+    # uvicorn accepts connections once the lifespan start-up returns: the harness takes
+    # ready_s from this stamp (host and container share the kernel's clock), not from polling.
+    holder.story.server_up = time.time()
     yield
 
 
@@ -69,6 +72,7 @@ async def validation_error(_: Request, error: RequestValidationError) -> JSONRes
 async def limit_body_size(
     request: Request, call_next: Callable[[Request], Awaitable[Response]]
 ) -> Response:
+    holder.note_request()
     length = request.headers.get("content-length")
     if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
         return JSONResponse({"detail": f"request body over {MAX_BODY_BYTES} bytes"}, 413)

@@ -32,8 +32,13 @@ log = logging.getLogger("service.model")
 @dataclass
 class LoadStory:
     process_start: float = field(default_factory=time.time)
-    download_start: float | None = None
-    download_end: float | None = None
+    server_up: float | None = None  # the server accepts connections from here on
+    client_setup_s: float | None = None  # import boto3, client, HEAD: not part of the transfer
+    download_start: float | None = None  # first ranged GET sent
+    download_end: float | None = None  # last byte written
+    # Seconds with bytes in flight between the two (a streamed load pauses its reads while it
+    # unpickles); None when the transfer never paused.
+    download_active_s: float | None = None
     downloaded: bool | None = None
     download_bytes: int | None = None
     verify_s: float | None = None
@@ -42,6 +47,9 @@ class LoadStory:
     load_count: int = 0
     error: str | None = None
     verified_sha256: str | None = None
+    # HTTP requests the service received before its model could serve: the harness's probe
+    # must stay a small fraction of what it measures (tests bound this count).
+    requests_before_loaded: int = 0
 
 
 class ModelHolder:
@@ -70,6 +78,10 @@ class ModelHolder:
                 raise RuntimeError(self.story.error or "model not loaded")
             return self._model
 
+    def note_request(self) -> None:
+        if self._model is None:
+            self.story.requests_before_loaded += 1
+
     def load_in_background(self) -> None:
         threading.Thread(target=self._load_quietly, name="model-loader", daemon=True).start()
 
@@ -89,6 +101,8 @@ class ModelHolder:
                 self._verify_local(settings)
             self.story.load_start = time.time()
             log.info("loading model %s (codec %s)", settings.model_path, settings.codec)
+            if settings.load_delay_s:  # tests only: a load long enough to watch the probe
+                time.sleep(settings.load_delay_s)
             with open_model_stream(settings.model_path, settings.codec) as stream:
                 model = joblib.load(stream)
             self.story.load_end = time.time()
@@ -126,12 +140,12 @@ class ModelHolder:
             self.story.download_end = report.read_end
             self.story.downloaded = True
             self.story.download_bytes = report.bytes_read
+            self.story.download_active_s = report.read_active_s
         self._model = model
         log.info("sharded model (%d shards) loaded in %.2fs", report.shards,
                  self.story.load_end - self.story.load_start)
 
     def _download(self, settings: Settings) -> None:
-        self.story.download_start = time.time()
         report = ensure_downloaded(
             endpoint=settings.s3_endpoint,
             bucket=settings.s3_bucket,
@@ -142,7 +156,10 @@ class ModelHolder:
             concurrency=settings.download_concurrency,
             chunk_bytes=settings.download_chunk_bytes,
         )
-        self.story.download_end = time.time()
+        if report.downloaded:  # epoch stamps of the transfer alone (setup and verify apart)
+            self.story.download_start = report.transfer_start
+            self.story.download_end = report.transfer_end
+            self.story.client_setup_s = report.client_setup_s
         self.story.downloaded = report.downloaded
         self.story.download_bytes = report.bytes
         self.story.verify_s = report.verify_s

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -28,10 +29,20 @@ class IntegrityError(RuntimeError):
 
 @dataclass(frozen=True)
 class DownloadReport:
+    """What one ensure_downloaded did. The transfer is timed alone: from the first ranged GET
+    sent to the last byte written (epoch seconds, so the harness can place it on its
+    timeline); client setup (import, client, HEAD) and verification are apart."""
+
     downloaded: bool
     bytes: int
-    download_s: float
-    verify_s: float
+    client_setup_s: float
+    transfer_start: float
+    transfer_end: float
+    verify_s: float  # hashing left after the last byte (the rest overlapped the transfer)
+
+    @property
+    def download_s(self) -> float:
+        return self.transfer_end - self.transfer_start
 
 
 def _credentials(credentials_file: str) -> dict[str, str]:
@@ -129,19 +140,21 @@ def ensure_downloaded(
         if os.path.exists(destination):
             started = time.perf_counter()
             if sha256_of(destination) == pinned_sha256:
-                return DownloadReport(False, os.path.getsize(destination), 0.0,
+                return DownloadReport(False, os.path.getsize(destination), 0.0, 0.0, 0.0,
                                       time.perf_counter() - started)
             log.warning("cached model at %s does not match the pin; downloading again", destination)
             os.unlink(destination)
 
+        setup_started = time.perf_counter()
         client = _client(endpoint, credentials_file)
         head = _with_retries(lambda: client.head_object(Bucket=bucket, Key=key), "HEAD")
         size = int(head["ContentLength"])
+        client_setup_s = time.perf_counter() - setup_started
         partial = f"{destination}.partial"  # only the lock holder writes it
-        started = time.perf_counter()
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             os.ftruncate(fd, size)
+            hasher = _InOrderHasher(fd, size, chunk_bytes)
 
             def fetch(offset: int) -> None:
                 end = min(offset + chunk_bytes, size) - 1
@@ -156,24 +169,84 @@ def ensure_downloaded(
                     position += len(data)
                 if position != end + 1:
                     raise OSError(f"short read for range {offset}-{end}: got {position - offset} bytes")
+                hasher.chunk_written(offset)
 
-            with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-                list(pool.map(fetch, range(0, size, chunk_bytes)))
+            hasher.start()
+            transfer_start = time.time()
+            try:
+                with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+                    list(pool.map(fetch, range(0, size, chunk_bytes)))
+            except BaseException:
+                hasher.abandon()
+                raise
+            transfer_end = time.time()
+            actual = hasher.result()  # the tail the hasher had not reached yet
+            verify_s = time.time() - transfer_end
             os.fsync(fd)
         finally:
             os.close(fd)
-        download_s = time.perf_counter() - started
-
-        verify_started = time.perf_counter()
-        actual = sha256_of(partial)
-        verify_s = time.perf_counter() - verify_started
         if actual != pinned_sha256:
             os.unlink(partial)
             raise IntegrityError(
                 f"downloaded model sha256 {actual} does not match pinned {pinned_sha256}; not loaded"
             )
         os.replace(partial, destination)
-        return DownloadReport(True, size, download_s, verify_s)
+        return DownloadReport(True, size, client_setup_s, transfer_start, transfer_end, verify_s)
+
+
+class _InOrderHasher:
+    """SHA-256 of a file being written out of order by ranged GETs, computed while the bytes
+    arrive: a thread hashes the written prefix as soon as it is contiguous, reading it back
+    from the page cache, so only the last chunks are left to hash when the transfer ends
+    (instead of re-reading the whole file afterwards: 4.9 s at 5.41 GB here)."""
+
+    def __init__(self, fd: int, size: int, chunk_bytes: int) -> None:
+        self._fd, self._size, self._chunk = fd, size, chunk_bytes
+        self._written: set[int] = set()
+        self._condition = threading.Condition()
+        self._abandoned = False
+        self._digest = hashlib.sha256()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="sha256", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def chunk_written(self, offset: int) -> None:
+        with self._condition:
+            self._written.add(offset)
+            self._condition.notify()
+
+    def abandon(self) -> None:
+        with self._condition:
+            self._abandoned = True
+            self._condition.notify()
+        self._thread.join()
+
+    def result(self) -> str:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._digest.hexdigest()
+
+    def _run(self) -> None:
+        try:
+            for offset in range(0, self._size, self._chunk):
+                with self._condition:
+                    while offset not in self._written and not self._abandoned:
+                        self._condition.wait()
+                    if self._abandoned:
+                        return
+                end = min(offset + self._chunk, self._size)
+                position = offset
+                while position < end:
+                    data = os.pread(self._fd, min(8 * 1024 * 1024, end - position), position)
+                    if not data:
+                        raise OSError(f"short read at {position} while hashing")
+                    self._digest.update(data)
+                    position += len(data)
+        except BaseException as error:  # handed to result()
+            self._error = error
 
 
 def object_reader(*, endpoint: str, bucket: str, prefix: str, credentials_file: str) -> Any:

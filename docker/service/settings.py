@@ -26,6 +26,7 @@ class Settings:
     download_chunk_bytes: int
     max_batch_rows: int
     preload: bool  # load at import, before a pre-forking server (gunicorn --preload) forks
+    load_delay_s: float  # tests only: seconds added to the load, to observe the probe
 
     @property
     def downloads(self) -> bool:
@@ -48,4 +49,5 @@ def load_settings() -> Settings:
         download_chunk_bytes=int(env("DOWNLOAD_CHUNK_BYTES", str(16 * 1024 * 1024))),
         max_batch_rows=int(env("MAX_BATCH_ROWS", "10000")),
         preload=env("MODEL_PRELOAD", "") == "1",
+        load_delay_s=float(env("MLBENCH_TEST_LOAD_DELAY_S", "0")),
     )

@@ -49,6 +49,33 @@ class ShardedLoadReport:
     verify_s: float = 0.0  # hashing, summed over files (overlapped with unpickling)
     shards: int = 0
     verify: bool = True  # set from the pin: no pin, no hashing
+    # Seconds during which at least one read was in flight: the transfer's own time, without
+    # the pauses in which the reader waited for the unpickler (the same definition as the
+    # registry's download_s, so the two rates compare like with like).
+    read_active_s: float = 0.0
+
+
+class _ActiveClock:
+    """Wraps a reader and sums the time with at least one read in flight."""
+
+    def __init__(self, read: Callable[[str], bytes], report: ShardedLoadReport) -> None:
+        self._read, self._report = read, report
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._since = 0.0
+
+    def __call__(self, name: str) -> bytes:
+        with self._lock:
+            if self._in_flight == 0:
+                self._since = time.perf_counter()
+            self._in_flight += 1
+        try:
+            return self._read(name)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+                if self._in_flight == 0:
+                    self._report.read_active_s += time.perf_counter() - self._since
 
 
 def local_reader(directory: str) -> Callable[[str], bytes]:
@@ -83,6 +110,7 @@ def load_sharded(read: Callable[[str], bytes], pinned_manifest_sha256: str,
                  report: ShardedLoadReport | None = None) -> Any:
     report = report or ShardedLoadReport()
     report.verify = bool(pinned_manifest_sha256)
+    read = _ActiveClock(read, report)
     report.read_start = time.time()
     manifest_bytes = read("manifest.json")
     _verified(manifest_bytes, pinned_manifest_sha256, "manifest.json", report)

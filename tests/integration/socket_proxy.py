@@ -1,5 +1,6 @@
-"""A Unix-socket proxy in front of the Docker engine that records the Content-Length of every
-POST /build: the number of context bytes the engine actually received."""
+"""A Unix-socket proxy in front of the Docker engine that records the body length of every
+POST /build (its Content-Length, or the payload of a chunked upload counted chunk by chunk):
+the number of context bytes the engine actually received."""
 
 from __future__ import annotations
 
@@ -11,6 +12,43 @@ from pathlib import Path
 
 _BUILD_HEADERS = re.compile(rb"POST /[^ ]*build\?[^\r\n]* HTTP/1\.1\r\n(.*?)\r\n\r\n", re.S)
 _LENGTH = re.compile(rb"(?im)^content-length:\s*(\d+)\s*$")
+
+
+class _ChunkedBody:
+    """Counts the payload bytes of an HTTP/1.1 chunked body as it streams past."""
+
+    def __init__(self) -> None:
+        self.payload_bytes = 0
+        self.finished = False
+        self._line = b""  # a chunk-size line not yet complete
+        self._data_left = 0  # payload bytes left in the current chunk
+        self._crlf_left = 0  # the CRLF after a chunk's payload
+
+    def feed(self, data: bytes) -> None:
+        view, at = memoryview(data), 0
+        while at < len(view) and not self.finished:
+            if self._data_left:
+                taken = min(self._data_left, len(view) - at)
+                self._data_left -= taken
+                self.payload_bytes += taken
+                at += taken
+                if not self._data_left:
+                    self._crlf_left = 2
+            elif self._crlf_left:
+                taken = min(self._crlf_left, len(view) - at)
+                self._crlf_left -= taken
+                at += taken
+            else:
+                end = bytes(view[at:]).find(b"\r\n")
+                if end < 0:
+                    self._line += bytes(view[at:])
+                    return
+                line, self._line = self._line + bytes(view[at:at + end]), b""
+                at += end + 2
+                size = int(line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    self.finished = True
+                self._data_left = size
 
 
 class BuildBodyRecorder:
@@ -48,19 +86,32 @@ class BuildBodyRecorder:
 
     def _pump(self, source: socket.socket, target: socket.socket, inspect: bool) -> None:
         head = b""
+        chunked: _ChunkedBody | None = None
+        watching = inspect  # one build per connection is enough
         try:
             while data := source.recv(1 << 16):
-                if inspect and len(head) < 1 << 16:
+                target.sendall(data)
+                if not watching:
+                    continue
+                if chunked is not None:
+                    chunked.feed(data)
+                else:
                     head += data
                     match = _BUILD_HEADERS.search(head)
-                    if match:
-                        length = _LENGTH.search(match.group(1))
-                        if length:
-                            self.build_body_bytes.append(int(length.group(1)))
-                        else:
-                            self.chunked_builds += 1
-                        head = b"\0" * (1 << 16)  # one build per connection is enough
-                target.sendall(data)
+                    if match is None:
+                        watching = len(head) < 1 << 16
+                        continue
+                    length = _LENGTH.search(match.group(1))
+                    if length:
+                        self.build_body_bytes.append(int(length.group(1)))
+                        watching = False
+                        continue
+                    chunked = _ChunkedBody()
+                    chunked.feed(head[match.end():])
+                if chunked.finished:
+                    self.chunked_builds += 1
+                    self.build_body_bytes.append(chunked.payload_bytes)
+                    watching = False
         except OSError:
             pass
         finally:

@@ -155,14 +155,22 @@ def build_parser() -> argparse.ArgumentParser:
         "compare", help="ratios B/A between two stored runs; fail on regressions",
         description="Print, per strategy and metric, the ratio B/A of two stored runs, "
         "regressions apart from improvements, and any difference in machine or engine "
-        "metadata. Exits 1 when a --fail-on rule is broken. A change counts only when it "
-        "passes the threshold, exceeds a per-unit noise floor, and (with repeated trials) "
-        "the two min-max ranges do not overlap.")
+        "metadata. Exits 1 when a --fail-on rule is broken or a value measured in A is "
+        "missing in B; exits 2 for runs of a different model, configuration or machine. A "
+        "change counts only when it passes the threshold, exceeds a noise floor (absolute "
+        "and relative to the value), and (with repeated trials) the two min-max ranges do "
+        "not overlap.")
     compare.add_argument("run_a", type=Path, metavar="RUN_A", help="the baseline run folder")
     compare.add_argument("run_b", type=Path, metavar="RUN_B", help="the run to judge")
     compare.add_argument("--fail-on", action="append", default=[], metavar="RULE",
                          help="[metric:]stat:N%%, stat one of median, min, max; repeatable; "
                               "e.g. median:10%% or build_cold_s:median:15%%")
+    compare.add_argument("--allow-missing", action="store_true",
+                         help="do not fail when a strategy or metric measured in A is missing "
+                              "in B")
+    compare.add_argument("--allow-mismatch", action="store_true",
+                         help="compare runs of a different model, configuration or machine "
+                              "(refused by default: their ratios mix causes)")
 
     model = commands.add_parser("model", help="make (or find cached) the synthetic model",
                                 description="Train the synthetic FIFA RandomForest of a given "
@@ -285,14 +293,28 @@ def _cmd_compare(args: argparse.Namespace, progress: Progress) -> int:
     rules = [compare.parse_rule(text) for text in args.fail_on]
     run_a = load_run(_resolve_run_folder(args.run_a))
     run_b = load_run(_resolve_run_folder(args.run_b))
+    mismatched = compare.mismatches(run_a, run_b)
+    if mismatched and not args.allow_mismatch:
+        key, value_a, value_b = mismatched[0]
+        more = f" (and {len(mismatched) - 1} more)" if len(mismatched) > 1 else ""
+        raise UsageError(f"the runs are not comparable: {key} is {value_a!r} in A and "
+                         f"{value_b!r} in B{more}; compare runs of the same model, "
+                         "configuration and machine, or pass --allow-mismatch")
     changes = compare.compare(run_a, run_b, rules)
-    print(compare.render(run_a, run_b, changes))
+    missing = compare.missing_in_b(run_a, run_b)
+    print(compare.render(run_a, run_b, changes, missing))
     broken = [c for c in changes if c.broken]
+    failed = False
     if broken:
         print(f"FAIL: {len(broken)} regression(s) break "
               f"{', '.join(sorted({str(c.rule) for c in broken}))}", file=sys.stderr)
-        return 1
-    return 0
+        failed = True
+    if missing and not args.allow_missing:
+        print(f"FAIL: {len(missing)} value(s) measured in A are missing in B (a strategy or "
+              "metric that failed or was dropped); pass --allow-missing to accept",
+              file=sys.stderr)
+        failed = True
+    return 1 if failed else 0
 
 
 def _cmd_model(args: argparse.Namespace, progress: Progress) -> int:

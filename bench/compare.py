@@ -3,8 +3,13 @@
 A rule is ``[metric:]stat:threshold%`` (``median:10%``, ``build_cold_s:median:15%``); the most
 specific rule for a metric wins. Timings on shared machines are noisy, so a change only counts
 when all three hold: the ratio passes the threshold in the worse (or better) direction, the
-absolute difference is above a noise floor for its unit, and, when both runs have repeated
-trials, their min–max ranges do not overlap.
+difference is above a noise floor (for measured values the smaller of an absolute floor per
+unit and a fraction of the value, so a small value is guarded too; for exact sizes a fraction
+only), and, when both runs have repeated trials, their min–max ranges do not overlap.
+
+A comparison that cannot be trusted is refused rather than passed: runs of a different model,
+configuration or machine (``--allow-mismatch`` to compare anyway), and a value measured in A
+but missing in B breaks the comparison (``--allow-missing`` to accept).
 """
 
 from __future__ import annotations
@@ -16,12 +21,18 @@ from typing import Any
 
 from bench.errors import UsageError
 from bench.metrics import METRICS
+from bench.noise import SIZE_TIE_FRACTION, is_exact
 from bench.results import StoredRun
 from bench.summary import Summary, format_value, summarize
 
 STATS = ("median", "min", "max")
-# Differences smaller than these are noise whatever the ratio (a 70 ms build that takes 85 ms).
-NOISE_FLOOR = {"s": 0.05, "ms": 2.0, "bytes": 1e6, "MB/s": 5.0, "ratio": 0.01}
+# Differences smaller than these are noise whatever the ratio (a 70 ms build that takes 85 ms),
+# unless the value itself is small: then RELATIVE_FLOOR of it is the floor.
+NOISE_FLOOR = {"s": 0.05, "ms": 2.0, "bytes": 1e6, "MB/s": 5.0, "ratio": 0.01, "count": 1.0}
+RELATIVE_FLOOR = 0.05
+# Fields whose difference makes two runs incomparable (refused without --allow-mismatch).
+MUST_MATCH = ("model.sha256", "config.", "machine.cpu", "machine.logical_cpus",
+              "machine.ram_bytes", "engine.server_version", "engine.cgroup_version")
 DISPLAY_THRESHOLD = 0.10
 # Metadata that changes between any two runs and says nothing about comparability.
 VOLATILE = ("started_at", "machine.disk_free_bytes", "machine.hostname", "git.", "model.path",
@@ -87,7 +98,11 @@ def _judge(a: Summary, b: Summary, rule: Rule | None) -> tuple[str, float, bool,
     threshold = rule.threshold if rule else DISPLAY_THRESHOLD
     va, vb = _stat(a, stat), _stat(b, stat)
     ratio = vb / va if va else (1.0 if vb == va else float("inf"))
-    big_enough = abs(vb - va) >= NOISE_FLOOR.get(metric.unit, 0.0)
+    if is_exact(a.metric):
+        floor = SIZE_TIE_FRACTION * abs(va)
+    else:
+        floor = min(NOISE_FLOOR.get(metric.unit, 0.0), RELATIVE_FLOOR * abs(va))
+    big_enough = abs(vb - va) > floor
     separated = a.n < 2 or b.n < 2
     if not separated:
         separated = b.minimum > a.maximum or b.maximum < a.minimum
@@ -97,13 +112,27 @@ def _judge(a: Summary, b: Summary, rule: Rule | None) -> tuple[str, float, bool,
     return stat, ratio, worse_dir and significant, better_dir and significant
 
 
+Key = tuple[str, str, str, str]  # strategy, builder, condition, metric
+
+
+def _index(run: StoredRun) -> dict[Key, Summary]:
+    # Raw latencies are judged through p50/p95.
+    return {(s.strategy, s.builder, s.condition, s.metric): s for s in summarize(run.samples)
+            if s.metric != "predict_latency_ms"}
+
+
+def missing_in_b(a: StoredRun, b: StoredRun) -> list[Key]:
+    """What A measured and B did not: a dropped strategy or metric must not pass silently."""
+    index_b = _index(b)
+    return [key for key in _index(a) if key not in index_b]
+
+
 def compare(a: StoredRun, b: StoredRun, rules: list[Rule]) -> list[Change]:
-    index_a = {(s.strategy, s.builder, s.condition, s.metric): s for s in summarize(a.samples)}
+    index_a = _index(a)
     changes = []
-    for sb in summarize(b.samples):
-        key = (sb.strategy, sb.builder, sb.condition, sb.metric)
+    for key, sb in _index(b).items():
         sa = index_a.get(key)
-        if sa is None or sb.metric == "predict_latency_ms":  # raw latencies: use p50/p95
+        if sa is None:
             continue
         rule = _rule_for(sb.metric, rules)
         stat, ratio, worse, better = _judge(sa, sb, rule)
@@ -134,6 +163,11 @@ def metadata_differences(a: StoredRun, b: StoredRun) -> list[tuple[str, Any, Any
     return out
 
 
+def mismatches(a: StoredRun, b: StoredRun) -> list[tuple[str, Any, Any]]:
+    """The metadata differences that make two runs incomparable."""
+    return [d for d in metadata_differences(a, b) if d[0].startswith(MUST_MATCH)]
+
+
 def _line(change: Change) -> str:
     strategy, builder, condition, metric = change.key
     where = strategy + ("" if builder == "-" else f" [{builder}]")
@@ -144,7 +178,8 @@ def _line(change: Change) -> str:
             f"{format_value(metric, b):>12}  x{change.ratio:.2f}{rule}")
 
 
-def render(a: StoredRun, b: StoredRun, changes: list[Change]) -> str:
+def render(a: StoredRun, b: StoredRun, changes: list[Change],
+           missing: list[Key] | None = None) -> str:
     lines = [f"A: {a.folder}  ({a.document.get('run_id')}, {a.document.get('status')})",
              f"B: {b.folder}  ({b.document.get('run_id')}, {b.document.get('status')})"]
     differences = metadata_differences(a, b)
@@ -158,6 +193,10 @@ def render(a: StoredRun, b: StoredRun, changes: list[Change]) -> str:
     lines += [_line(c) + ("  BROKEN" if c.broken else "") for c in worse] or ["  none"]
     lines.append(f"improvements ({len(better)}):")
     lines += [_line(c) for c in better] or ["  none"]
+    if missing:
+        lines.append(f"measured in A, missing in B ({len(missing)}):")
+        lines += [f"  {k[0]}{'' if k[1] == '-' else f' [{k[1]}]'}"
+                  f"{'' if k[2] == '-' else f' ({k[2]})'}  {k[3]}" for k in missing]
     same = len(changes) - len(worse) - len(better)
     lines.append(f"within noise or threshold: {same} of {len(changes)} compared values")
     return "\n".join(lines)

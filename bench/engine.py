@@ -461,8 +461,10 @@ class Engine:
             env=dict(spec.env), labels=dict(spec.labels), mounts=mounts, user=spec.user,
             read_only=spec.hardened or None, cap_drop=["ALL"] if spec.hardened else None,
         )
-        resources = (docker.types.Resources(mem_limit=spec.memory_limit_bytes)
-                     if spec.memory_limit_bytes else None)
+        resources = (docker.types.Resources(
+            mem_limit=spec.memory_limit_bytes,
+            cpu_limit=int(spec.cpus * 1e9) if spec.cpus else None)
+            if spec.memory_limit_bytes or spec.cpus else None)
         task = docker.types.TaskTemplate(
             container, resources=resources,
             restart_policy=docker.types.RestartPolicy(condition="none"))

@@ -53,9 +53,11 @@ TABLE_METRICS = (
     "runtime_build_s", "context_bytes", "build_cold_s", "build_warm_s", "image_bytes",
     "image_added_bytes",
     "ready_s", "model_ready_s", "first_predict_s", "predict_p50_ms", "predict_p95_ms",
-    "load_s", "mem_working_set_bytes", "server_rss_peak_bytes", "server_pss_bytes",
+    "load_s", "mem_anon_bytes", "mem_page_cache_bytes", "mem_working_set_bytes",
+    "server_rss_peak_bytes", "server_pss_bytes", "probe_requests",
     "disk_bytes", "model_file_bytes", "compression_ratio", "compress_s", "upload_s",
-    "download_s", "download_mb_per_s", "verify_s", "all_ready_s", "replicas_pss_total_bytes",
+    "client_setup_s", "download_s", "download_mb_per_s", "reference_download_mb_per_s",
+    "verify_s", "all_ready_s", "replicas_pss_total_bytes",
     "replicas_mem_total_bytes", "worker_pss_bytes", "worker_uss_bytes", "min_memory_limit_bytes",
 )
 

@@ -79,13 +79,8 @@ def run_replicas(
                 else v for v in start.volumes]
 
     def spec_of(index: int) -> ContainerSpec:
-        command, env = worker_command(settings)
-        return ContainerSpec(
-            image=image, name=name if replicas == 1 else f"{name}-r{index}", labels=labels,
-            env={**start.env, **env}, binds=start.binds, volumes=volumes_of(index),
-            network=network, memory_limit_bytes=settings.memory_limit_bytes, cpus=settings.cpus,
-            hardened=settings.hardened, command=command,
-        )
+        return container_spec(image, name if replicas == 1 else f"{name}-r{index}", labels,
+                              start, settings, network=network, volumes=volumes_of(index))
 
     container_ids: list[str] = []
     try:
@@ -111,11 +106,7 @@ def run_swarm_service(
 ) -> list[StartResult]:
     """Deploy the strategy as a swarm service of `replicas` tasks and measure every task from
     the moment the service was created: all_ready_s is when the last one serves."""
-    command, env = worker_command(settings)
-    spec = ContainerSpec(image=image, name=name, labels=labels, env={**start.env, **env},
-                         binds=start.binds, volumes=start.volumes,
-                         memory_limit_bytes=settings.memory_limit_bytes,
-                         hardened=settings.hardened, command=command)
+    spec = container_spec(image, name, labels, start, settings)
     moment = (time.monotonic(), time.time())
     service_id = engine.create_service(spec, replicas)
     try:
@@ -137,6 +128,20 @@ def run_swarm_service(
             engine, cid, start, model, settings, moment))
     finally:
         engine.remove_service(service_id)
+
+
+def container_spec(image: str, name: str, labels: Mapping[str, str], start: StartSpec,
+                   settings: TrialSettings, *, network: str | None = None,
+                   volumes: list[VolumeMount] | None = None) -> ContainerSpec:
+    """The one place a measured container's spec is made, for plain containers and swarm
+    tasks alike (the swarm copy used to drop --cpus)."""
+    command, env = worker_command(settings)
+    return ContainerSpec(
+        image=image, name=name, labels=labels, env={**start.env, **env}, binds=start.binds,
+        volumes=list(start.volumes) if volumes is None else volumes, network=network,
+        memory_limit_bytes=settings.memory_limit_bytes, cpus=settings.cpus,
+        hardened=settings.hardened, command=command,
+    )
 
 
 def _measure_all(container_ids: list[str], measure: Callable[[str], StartResult]

@@ -3,6 +3,7 @@ real ResultsStore, so they are exactly what `bench run` leaves on disk."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,10 @@ def metadata(**overrides: Any) -> dict[str, Any]:
 
 
 def write_run(root: Path, run_id: str, *, slow: float = 1.0, meta: dict[str, Any] | None = None,
-              trials: tuple[float, ...] = (1.0, 1.02, 0.98)) -> Path:
-    """Three strategies shaped like a real run; `slow` multiplies every start-up time."""
+              trials: tuple[float, ...] = (1.0, 1.02, 0.98),
+              edit: Callable[[list[Sample]], list[Sample]] | None = None) -> Path:
+    """Three strategies shaped like a real run; `slow` multiplies every start-up time; `edit`
+    rewrites the samples before they are stored."""
     store = ResultsStore.create(root, run_id, meta or metadata())
     samples: list[Sample] = []
     context = {"volume": {"legacy": MODEL_BYTES + 2e6, "buildkit": 18e3},
@@ -68,7 +71,7 @@ def write_run(root: Path, run_id: str, *, slow: float = 1.0, meta: dict[str, Any
                               "load_start": ready * 0.95, "load_end": model_ready - 0.01,
                               "model_ready": model_ready}})
         store.record.strategies[strategy] = outcome
-    store.add(samples)
+    store.add(edit(samples) if edit else samples)
     store.record.status = "complete"
     store.flush()
     return store.folder

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from bench import cli
+from bench import compare as compare_module
 from bench.compare import Rule, compare, metadata_differences, parse_rule
 from bench.errors import UsageError
+from bench.metrics import Sample
 from bench.results import load_run
 from tests.stored_runs import metadata, write_run
 
@@ -66,3 +69,50 @@ def test_compare_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "BROKEN" in captured.out and "FAIL" in captured.err
     assert cli.main(["compare", str(a), str(slow), "--fail-on", "fast:1%"]) == 2
     assert cli.main(["compare", str(a), str(tmp_path / "missing")]) == 2
+
+
+def test_a_small_size_that_grows_tenfold_breaks_a_size_rule(tmp_path: Path) -> None:
+    """Found: the absolute 1 MB floor let a dockerignore context grow from 71.7 KB to 900 KB
+    (12.6x) pass context_bytes:median:2%."""
+    def grow(samples: list[Sample]) -> list[Sample]:
+        return [dataclasses.replace(s, value=s.value * 12.6)
+                if (s.strategy, s.builder, s.metric) == ("dockerignore", "legacy",
+                                                         "context_bytes") else s
+                for s in samples]
+
+    a = load_run(write_run(tmp_path, "a"))
+    b = load_run(write_run(tmp_path, "b", edit=grow))
+    broken = {c.key for c in compare(a, b, [parse_rule("context_bytes:median:2%")]) if c.broken}
+    assert broken == {("dockerignore", "legacy", "-", "context_bytes")}
+
+
+def test_a_strategy_or_metric_missing_in_b_fails_compare(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Found: dropping a strategy and every memory metric from run B broke 0 rules."""
+    def drop(samples: list[Sample]) -> list[Sample]:
+        return [s for s in samples if s.strategy != "compressed-gzip9"
+                and not s.metric.endswith(("pss_bytes", "working_set_bytes"))]
+
+    a, b = write_run(tmp_path, "a"), write_run(tmp_path, "b", edit=drop)
+    missing = compare_module.missing_in_b(load_run(a), load_run(b))
+    assert ("compressed-gzip9", "legacy", "-", "build_cold_s") in missing
+    assert ("volume", "-", "-", "server_pss_bytes") in missing
+    assert cli.main(["compare", str(a), str(b), "--fail-on", "median:50%"]) == 1
+    assert "missing in B" in capsys.readouterr().err
+    assert cli.main(["compare", str(a), str(b), "--fail-on", "median:50%",
+                     "--allow-missing"]) == 0
+
+
+def test_runs_of_another_model_config_or_machine_are_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Found: runs of different models or configs only warned, so any passing run became the
+    next baseline."""
+    a = write_run(tmp_path, "a")
+    other_model = metadata()
+    other_model["model"] = dict(other_model["model"], sha256="cd" * 32)
+    b = write_run(tmp_path, "b", meta=other_model)
+    c = write_run(tmp_path, "c", meta=metadata(config={"trials": 5}))
+    for other in (b, c):
+        assert cli.main(["compare", str(a), str(other)]) == 2
+        assert "not comparable" in capsys.readouterr().err
+        assert cli.main(["compare", str(a), str(other), "--allow-mismatch"]) == 0

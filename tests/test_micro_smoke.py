@@ -25,7 +25,8 @@ def test_micro_benchmarks_run_and_every_load_path_predicts_exactly(tmp_path: Pat
     for name in loads:
         info = ran[name]
         assert info["exact_predictions"] is True
-        assert info["rss_peak"] >= info["rss_after"] > 0
+        # The load raised the process's high-water mark above where it stood before it.
+        assert info["rss_peak"] > info["rss_before"] > 0
     assert ran["gzip9-seed"]["file_bytes"] < ran["joblib"]["file_bytes"]
     table = subprocess.run([sys.executable, "-m", "bench.micro_table", str(output)],
                            cwd=project_path(), capture_output=True, text=True, check=True)

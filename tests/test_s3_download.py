@@ -76,7 +76,9 @@ def test_a_download_that_does_not_match_the_pin_is_refused(
     target = tmp_path / "cache" / "m.joblib"
     with pytest.raises(IntegrityError, match="does not match pinned"):
         download(s3_server, target, "1" * 64, tmp_path)
-    assert not target.exists() and not list(target.parent.glob("*.partial-*"))
+    # Neither the model nor its partial download (the real name: <target>.partial) is left.
+    assert not target.exists()
+    assert sorted(p.name for p in target.parent.iterdir()) == ["m.joblib.lock"]
 
 
 def test_replicas_sharing_a_cache_download_once_and_a_dead_holder_never_blocks(

@@ -60,8 +60,8 @@ def chart_specs(view: RunView) -> list[ChartSpec]:
         ChartSpec("startup", "chart_startup", (Series("ready_s"), Series("model_ready_s"))),
         ChartSpec("first_predict", "chart_first_predict", (Series("first_predict_s"),)),
         ChartSpec("memory", "chart_memory",
-                  (Series("server_rss_peak_bytes"), Series("server_pss_bytes"),
-                   Series("mem_working_set_bytes"))),
+                  (Series("server_rss_peak_bytes"), Series("mem_anon_bytes"),
+                   Series("mem_page_cache_bytes"))),
         ChartSpec("disk", "chart_disk", (Series("disk_bytes"),)),
     ]
     return [spec for spec in specs if any(view.has(s.metric) for s in spec.series)]

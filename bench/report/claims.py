@@ -1,18 +1,28 @@
-"""The seed document's claims, checked against a stored run.
+"""The seed document's claims, judged against a stored run with their uncertainty.
 
-The claims live as data in ``seed_claims.toml``. A claim compares one or two measured
-quantities; when the run's model is smaller than the seed's 5.45 GB, each quantity's
-model-caused part (its difference to a model-free reference) is scaled linearly to the seed's
-size and the rest is kept, so a fixed cost (Python start-up, a 50 KB context) is never inflated.
+The claims live as data in ``seed_claims.toml``. Each claim is evaluated on per-trial values
+(paired by trial or build repetition where both sides have them), giving an interval, not one
+median per side: the min-max of the paired values, or, for a single timing, anything within
+bench.noise.SINGLE_TIMING_FACTOR of it. The verdict is "holds" or "does not hold" only when the
+whole interval is on one side of the seed's figure; otherwise "inconclusive".
+
+When the run's model is more than 10% away from the seed's 5.45 GB, the model's share of each
+quantity is measured directly (the model file's bytes in a context, the load phase's own
+seconds, the build-time difference per extra context byte) and only that share is scaled to
+the seed's size; such figures are labelled an extrapolation. Within 10% the measured values
+are used as they are.
 """
 
 from __future__ import annotations
 
+import statistics
 import tomllib
 from dataclasses import dataclass
+from itertools import product
 from pathlib import Path
 from typing import Any
 
+from bench.noise import is_exact, single_value_factor
 from bench.report.labels import Labels
 from bench.report.view import RunView
 from bench.summary import format_value
@@ -21,15 +31,22 @@ from bench.units import format_bytes, format_seconds
 CLAIMS_FILE = Path(__file__).with_name("seed_claims.toml")
 KINDS = ("value", "ratio", "reduction", "difference")
 EXPECTS = ("at_least", "at_most", "within")
+# Within this relative distance of the seed's size, the run IS the seed's case: no scaling.
+SEED_SIZE_TOLERANCE = 0.10
+VERDICTS = ("holds", "does_not_hold", "inconclusive")
 
 
 @dataclass(frozen=True)
 class Evaluation:
     builder: str
-    measured: float
-    scaled: float
-    holds: bool
+    measured: float  # median of the per-pair values, as measured
+    value: float  # median of the per-pair values at the seed's size (== measured when unscaled)
+    low: float  # the interval the verdict is taken from (at the seed's size)
+    high: float
+    pairs: int
+    verdict: str  # holds | does_not_hold | inconclusive
     detail: str  # the measured quantities, humanised
+    reason: str = ""  # why a verdict is inconclusive beyond the interval itself
 
 
 @dataclass(frozen=True)
@@ -41,11 +58,11 @@ class ClaimResult:
     def verdict(self) -> str:
         if not self.evaluations:
             return "not_measured"
-        outcomes = {e.holds for e in self.evaluations}
-        if outcomes == {True}:
-            return "holds"
-        if outcomes == {False}:
-            return "does_not_hold"
+        verdicts = {e.verdict for e in self.evaluations}
+        if len(verdicts) == 1:
+            return verdicts.pop()
+        if verdicts == {"inconclusive"} or verdicts <= {"inconclusive"}:
+            return "inconclusive"
         return "depends_on_builder"
 
 
@@ -59,26 +76,85 @@ def load_claims(path: Path = CLAIMS_FILE) -> tuple[int, list[dict[str, Any]]]:
     return int(document["seed_model_bytes"]), claims
 
 
-def _quantity(view: RunView, spec: dict[str, Any], builder: str, factor: float
-              ) -> tuple[float, float] | None:
-    """(measured, scaled) median of one quantity, or None when the run did not measure it."""
-    use_builder = spec.get("builder", builder)
-    summary = view.get(spec["strategy"], spec["metric"], use_builder)
-    if summary is None:
-        return None
-    value = summary.median
-    free_spec = spec.get("model_free")
-    if free_spec is None:
-        return value, value
-    if free_spec.get("zero"):
-        free = 0.0
-    else:
-        reference = view.get(free_spec.get("strategy", spec["strategy"]),
-                             free_spec.get("metric", spec["metric"]), use_builder)
-        if reference is None:
-            return None
-        free = min(reference.median, value)
-    return value, value + (value - free) * (factor - 1)
+Values = dict[int, float]  # trial (or build repetition) -> value
+
+
+def scale_factor(model_bytes: float, seed_model_bytes: int) -> float:
+    """1 when the run's model is the seed's (within 10%); else seed / model."""
+    if model_bytes <= 0:
+        return 1.0
+    if abs(model_bytes / seed_model_bytes - 1) <= SEED_SIZE_TOLERANCE:
+        return 1.0
+    return seed_model_bytes / model_bytes
+
+
+def _values(view: RunView, strategy: str, metric: str, builder: str,
+            condition: str | None = None) -> Values:
+    """Per-trial values of one metric; condition None takes the first one measured."""
+    found: Values = {}
+    chosen = condition
+    for s in view.samples:
+        if (s.strategy, s.builder, s.metric) != (strategy, builder, metric):
+            continue
+        if chosen is None:
+            chosen = s.condition
+        if s.condition == chosen:
+            found[s.trial] = s.value
+    return found
+
+
+def _median(values: Values) -> float:
+    return statistics.median(values.values())
+
+
+class _Quantity:
+    """One side of a claim: its per-trial values as measured and at the seed's size."""
+
+    def __init__(self, view: RunView, spec: dict[str, Any], builder: str, factor: float) -> None:
+        self.metric = spec["metric"]
+        self.strategy = spec["strategy"]
+        self.builder = spec.get("builder", builder)
+        self.measured = _values(view, self.strategy, self.metric, self.builder,
+                                spec.get("condition"))
+        self.scaled = dict(self.measured)
+        part = spec.get("model_part")
+        if factor == 1.0 or part is None or not self.measured:
+            return
+        if part == "all":
+            self.scaled = {t: v * factor for t, v in self.measured.items()}
+        elif part == "model_file":
+            model = _values(view, self.strategy, "model_file_bytes", "-")
+            if model:
+                size = _median(model)
+                self.scaled = {t: v + size * (factor - 1) if v >= size else v
+                               for t, v in self.measured.items()}
+        elif "metric" in part:  # the model's share is another metric of the same start
+            share = _values(view, self.strategy, part["metric"], self.builder,
+                            spec.get("condition"))
+            self.scaled = {t: v + share[t] * (factor - 1)
+                           for t, v in self.measured.items() if t in share}
+        elif "extra_context_over" in part:
+            self._scale_by_extra_context(view, part["extra_context_over"], factor)
+        else:
+            raise ValueError(f"unknown model_part {part!r}")
+
+    def _scale_by_extra_context(self, view: RunView, reference: str, factor: float) -> None:
+        """A build's time beyond the same build without the model, scaled per extra byte:
+        the extra context is the model plus whatever else the .dockerignore leaves out (the
+        raw CSV), and only the model's bytes grow at the seed's size."""
+        ours = _values(view, self.strategy, "context_bytes", self.builder)
+        theirs = _values(view, reference, "context_bytes", self.builder)
+        model = _values(view, self.strategy, "model_file_bytes", "-")
+        reference_times = _values(view, reference, self.metric, self.builder)
+        if not (ours and theirs and model and reference_times):
+            self.scaled = {}
+            return
+        extra, size = _median(ours) - _median(theirs), _median(model)
+        if extra < size / 2:  # the model is not in the extra bytes: nothing here grows
+            return
+        grow = (extra - size + size * factor) / extra
+        self.scaled = {t: reference_times[t] + (v - reference_times[t]) * grow
+                       for t, v in self.measured.items() if t in reference_times}
 
 
 def _derive(kind: str, a: float, b: float) -> float:
@@ -90,14 +166,50 @@ def _derive(kind: str, a: float, b: float) -> float:
     return ratio if kind == "ratio" else 1 - ratio
 
 
-def _holds(claim: dict[str, Any], value: float) -> bool:
+def _pairs(a: Values, b: Values | None) -> list[tuple[float, float]]:
+    """Paired by trial where both sides have the same trials; otherwise every combination."""
+    if b is None:
+        return [(v, 0.0) for v in a.values()]
+    common = sorted(set(a) & set(b))
+    if common:
+        return [(a[t], b[t]) for t in common]
+    return list(product(a.values(), b.values()))
+
+
+def _interval(kind: str, pairs: list[tuple[float, float]], a_factor: float, b_factor: float
+              ) -> tuple[float, float]:
+    """Min-max of the derived value over the pairs; a single pair of measured (not exact)
+    values spans every corner of their plausible ranges (bench.noise)."""
+    if len(pairs) >= 2 or a_factor == b_factor == 1.0:
+        derived = [_derive(kind, a, b) for a, b in pairs]
+        return min(derived), max(derived)
+    a, b = pairs[0]
+    corners = [_derive(kind, a * fa, b * fb)
+               for fa in {1 / a_factor, a_factor} for fb in {1 / b_factor, b_factor}]
+    return min(corners), max(corners)
+
+
+def _judge(claim: dict[str, Any], low: float, high: float) -> str:
     tolerance = float(claim.get("tolerance", 0.0))
     if claim["expect"] == "at_least":
-        return value >= float(claim["value"]) * (1 - tolerance)
+        threshold = float(claim["value"]) * (1 - tolerance)
+        return "holds" if low >= threshold else "does_not_hold" if high < threshold else (
+            "inconclusive")
     if claim["expect"] == "at_most":
-        return value <= float(claim["value"]) * (1 + tolerance)
-    low, high = (float(x) for x in claim["range"])
-    return low * (1 - tolerance) <= value <= high * (1 + tolerance)
+        threshold = float(claim["value"]) * (1 + tolerance)
+        return "holds" if high <= threshold else "does_not_hold" if low > threshold else (
+            "inconclusive")
+    floor, ceiling = (float(x) for x in claim["range"])
+    floor, ceiling = floor * (1 - tolerance), ceiling * (1 + tolerance)
+    if floor <= low and high <= ceiling:
+        return "holds"
+    if high < floor or low > ceiling:
+        return "does_not_hold"
+    return "inconclusive"
+
+
+def cold_cache(view: RunView) -> bool:
+    return bool(view.metadata.get("config", {}).get("drop_caches"))
 
 
 def format_claim_value(unit: str, value: float) -> str:
@@ -114,27 +226,47 @@ def format_claim_value(unit: str, value: float) -> str:
 
 def evaluate(view: RunView, claims: list[dict[str, Any]], seed_model_bytes: int
              ) -> tuple[float, list[ClaimResult]]:
-    model_bytes = float(view.metadata.get("model", {}).get("bytes") or 0) or 1.0
-    factor = max(1.0, seed_model_bytes / model_bytes)
+    model_bytes = float(view.metadata.get("model", {}).get("bytes") or 0)
+    factor = scale_factor(model_bytes, seed_model_bytes)
     results = []
     for claim in claims:
         builders = (view.builders() or ["legacy"]) if claim.get("per_builder") else ["-"]
         evaluations = []
         for builder in builders:
-            a = _quantity(view, claim["a"], builder, factor)
-            b = _quantity(view, claim["b"], builder, factor) if "b" in claim else (0.0, 0.0)
-            if a is None or b is None:
-                continue
-            measured = _derive(claim["kind"], a[0], b[0])
-            scaled = _derive(claim["kind"], a[1], b[1])
-            parts = [f"{claim['a']['strategy']} {format_value(claim['a']['metric'], a[0])}"]
-            if "b" in claim:
-                parts.append(f"{claim['b']['strategy']} "
-                             f"{format_value(claim['b']['metric'], b[0])}")
-            evaluations.append(Evaluation(builder, measured, scaled, _holds(claim, scaled),
-                                          " → ".join(parts)))
+            evaluation = _evaluate_one(view, claim, builder, factor)
+            if evaluation is not None:
+                evaluations.append(evaluation)
         results.append(ClaimResult(claim, evaluations))
     return factor, results
+
+
+def _evaluate_one(view: RunView, claim: dict[str, Any], builder: str, factor: float
+                  ) -> Evaluation | None:
+    kind = claim["kind"]
+    a = _Quantity(view, claim["a"], builder, factor)
+    b = _Quantity(view, claim["b"], builder, factor) if "b" in claim else None
+    if not a.scaled or (b is not None and not b.scaled):
+        return None
+    measured_pairs = _pairs(a.measured, None if b is None else b.measured)
+    scaled_pairs = _pairs(a.scaled, None if b is None else b.scaled)
+    a_factor = single_value_factor(a.metric)
+    b_factor = 1.0 if b is None else single_value_factor(b.metric)
+    low, high = _interval(kind, scaled_pairs, a_factor, b_factor)
+    verdict = _judge(claim, low, high)
+    reason = ""
+    if claim.get("disk_read") and not cold_cache(view):
+        verdict, reason = "inconclusive", "warm_cache_reason"
+    elif verdict == "inconclusive" and len(scaled_pairs) < 2 and not (
+            is_exact(a.metric) and (b is None or is_exact(b.metric))):
+        reason = "single_timing_reason"
+    parts = [f"{a.strategy} {format_value(a.metric, _median(a.measured))}"]
+    if b is not None:
+        parts.append(f"{b.strategy} {format_value(b.metric, _median(b.measured))}")
+    return Evaluation(
+        builder,
+        statistics.median(_derive(kind, x, y) for x, y in measured_pairs),
+        statistics.median(_derive(kind, x, y) for x, y in scaled_pairs),
+        low, high, len(scaled_pairs), verdict, " → ".join(parts), reason)
 
 
 def expectation_text(claim: dict[str, Any]) -> str:
@@ -155,9 +287,17 @@ def claims_markdown(view: RunView, labels: Labels, path: Path = CLAIMS_FILE) -> 
     seed_bytes, claims = load_claims(path)
     factor, results = evaluate(view, claims, seed_bytes)
     model_bytes = float(view.metadata.get("model", {}).get("bytes") or 0)
-    lines = [labels("scaling_note").format(factor=factor, target=format_bytes(seed_bytes),
-                                           model=format_bytes(model_bytes)), "",
-             f"| {labels('claim')} | {labels('measured')} | {labels('scaled')} | "
+    if factor == 1.0:
+        note = labels("claims_direct").format(model=format_bytes(model_bytes),
+                                              target=format_bytes(seed_bytes))
+        size_header = labels("at_seed_size_measured")
+    else:
+        note = labels("scaling_note").format(factor=factor, target=format_bytes(seed_bytes),
+                                             model=format_bytes(model_bytes))
+        size_header = labels("scaled")
+    cache = labels("cold_cache_note" if cold_cache(view) else "warm_cache_note")
+    lines = [note, "", labels("interval_note"), "", cache, "",
+             f"| {labels('claim')} | {labels('measured')} | {size_header} | "
              f"{labels('verdict')} |", "|---|---|---|---|"]
     for result in results:
         claim = result.claim
@@ -170,9 +310,21 @@ def claims_markdown(view: RunView, labels: Labels, path: Path = CLAIMS_FILE) -> 
         def prefix(e: Evaluation) -> str:
             return "" if e.builder == "-" else f"{labels(e.builder)}: "
 
+        def interval(e: Evaluation, unit: str = unit) -> str:
+            text = format_claim_value(unit, e.value)
+            if e.low != e.high:
+                text += (f" [{format_claim_value(unit, e.low)} – "
+                         f"{format_claim_value(unit, e.high)}]")
+            return f"{text}, n={e.pairs}"
+
         measured = "<br>".join(f"{prefix(e)}{format_claim_value(unit, e.measured)} ({e.detail})"
                                for e in result.evaluations) or labels("not_measured")
-        scaled = "<br>".join(f"{prefix(e)}{format_claim_value(unit, e.scaled)}"
-                             for e in result.evaluations) or "–"
-        lines.append(f"| {seed} | {measured} | {scaled} | **{labels(result.verdict)}** |")
+        scaled = "<br>".join(f"{prefix(e)}{interval(e)}" for e in result.evaluations) or "–"
+        verdict = f"**{labels(result.verdict)}**"
+        if len(result.evaluations) > 1 or any(e.reason for e in result.evaluations):
+            verdict += "".join(
+                f"<br>{prefix(e)}{labels(e.verdict)}"
+                + (f" ({labels(e.reason)})" if e.reason else "")
+                for e in result.evaluations)
+        lines.append(f"| {seed} | {measured} | {scaled} | {verdict} |")
     return "\n".join(lines) + "\n"

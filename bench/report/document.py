@@ -9,6 +9,7 @@ from typing import Any
 
 from bench.fsutil import write_atomic
 from bench.metrics import METRICS
+from bench.noise import separated
 from bench.report import charts, table
 from bench.report.claims import claims_markdown
 from bench.report.labels import Labels
@@ -19,7 +20,7 @@ from bench.units import format_bytes
 
 WINNER_METRICS = ("context_bytes", "build_cold_s", "build_warm_s", "image_added_bytes",
                   "ready_s", "model_ready_s", "first_predict_s", "predict_p50_ms",
-                  "server_rss_peak_bytes", "server_pss_bytes", "disk_bytes")
+                  "server_rss_peak_bytes", "mem_anon_bytes", "server_pss_bytes", "disk_bytes")
 
 
 @dataclass
@@ -65,13 +66,16 @@ def environment_rows(meta: dict[str, Any], labels: Labels, trials: int) -> list[
 
 
 def winners_markdown(view: RunView, labels: Labels) -> str:
+    """Best, runner-up and worst per metric; a best is declared only when its trials separate
+    from the runner-up's (bench.noise, the rule the claim verdicts use), otherwise the
+    strategies within noise of the best are shown as a tie."""
     lines = [f"| {labels('metric')} | {labels('best')} | {labels('runner_up')} | "
              f"worst | worst / best |", "|---|---|---|---|--:|"]
     for metric in WINNER_METRICS:
         builders = view.builders() if metric in table.BUILD_METRICS else ["-"]
         for builder in builders:
-            entries: list[tuple[str, Summary]] = [
-                (table.row_label(labels, s, c), summary)
+            entries: list[tuple[str, Summary, list[float]]] = [
+                (table.row_label(labels, s, c), summary, view.raw[(s, b, c, m)])
                 for (s, b, c, m), summary in view.summaries.items()
                 if m == metric and b == builder
             ]
@@ -79,16 +83,36 @@ def winners_markdown(view: RunView, labels: Labels) -> str:
                 continue
             reverse = not METRICS[metric].lower_is_better
             entries.sort(key=lambda e: e[1].median, reverse=reverse)
-            best, second, worst = entries[0], entries[1], entries[-1]
-            ratio = (worst[1].median / best[1].median) if best[1].median else float("inf")
+            best = entries[0]
+            tied = [e for e in entries[1:] if not separated(metric, best[2], e[2])]
+            rest = [e for e in entries[1:] if e not in tied]
             name = labels(metric) + ("" if builder == "-" else f" ({labels(builder)})")
 
-            def show(entry: tuple[str, Summary], m: str = metric) -> str:
+            def show(entry: tuple[str, Summary, list[float]], m: str = metric) -> str:
                 return f"{entry[0]} {format_value(m, entry[1].median)}"
 
-            lines.append(f"| {name} | **{show(best)}** | {show(second)} | {show(worst)} | "
-                         f"{ratio:,.1f}× |")
+            worst = entries[-1]
+            spread = (f"{worst[1].median / best[1].median:,.1f}×"
+                      if best[1].median and separated(metric, best[2], worst[2]) else "–")
+            if tied:
+                leader = (f"{labels('tie')}: " + ", ".join(show(e) for e in [best, *tied]))
+            else:
+                leader = f"**{show(best)}**"
+            runner_up = show(rest[0]) if rest else "–"
+            worst_text = show(worst) if rest else "–"
+            lines.append(f"| {name} | {leader} | {runner_up} | {worst_text} | {spread} |")
     return "\n".join(lines) + "\n"
+
+
+def not_measured_markdown(view: RunView, labels: Labels) -> str:
+    """Metrics a trial could not measure, each with its reason (never silently absent)."""
+    seen: dict[tuple[str, str, str], list[int]] = {}
+    for name, outcome in view.run.document.get("strategies", {}).items():
+        for entry in outcome.get("not_measured", []):
+            key = (name, labels(entry["metric"]), entry["reason"])
+            seen.setdefault(key, []).append(int(entry.get("trial", 0)))
+    return "".join(f"- **{name}** {metric}: {reason} (trials {', '.join(map(str, trials))})\n"
+                   for (name, metric, reason), trials in seen.items())
 
 
 def failures_markdown(view: RunView) -> str:
@@ -131,6 +155,9 @@ def render_report(run_folder: Path, lang: str = "en", formats: tuple[str, ...] =
     for stem, paths in files.charts.items():
         chosen = next((p for p in paths if p.suffix == f".{preferred}"), paths[0])
         doc += [f"![{stem}]({chosen.relative_to(folder).as_posix()})", ""]
+    unmeasured = not_measured_markdown(view, labels)
+    if unmeasured:
+        doc += [f"## {labels('not_measured_title')}", "", unmeasured]
     failures = failures_markdown(view)
     if failures:
         doc += [f"## {labels('failures')}", "", failures]

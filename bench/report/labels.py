@@ -29,6 +29,13 @@ _TEXT: dict[str, dict[str, str]] = {
     "mem_cgroup_peak_bytes": {"en": "Memory peak (cgroup)", "es": "Pico de memoria (cgroup)"},
     "server_rss_peak_bytes": {"en": "Peak RSS", "es": "RSS máximo"},
     "server_pss_bytes": {"en": "PSS at rest", "es": "PSS en reposo"},
+    "mem_anon_bytes": {"en": "RAM at rest (anon)", "es": "RAM en reposo (anónima)"},
+    "mem_page_cache_bytes": {"en": "Page cache at rest", "es": "Caché de páginas en reposo"},
+    "client_setup_s": {"en": "S3 client setup", "es": "Preparación del cliente S3"},
+    "reference_download_mb_per_s": {"en": "Host boto3 rate (reference)",
+                                    "es": "Velocidad boto3 en el host (referencia)"},
+    "probe_requests": {"en": "Probe requests during start", "es": "Peticiones de sondeo"},
+    "not_measured_title": {"en": "Not measured", "es": "No medido"},
     "server_uss_bytes": {"en": "USS at rest", "es": "USS en reposo"},
     "disk_bytes": {"en": "Disk", "es": "Disco"},
     "model_file_bytes": {"en": "Model file", "es": "Archivo del modelo"},
@@ -97,7 +104,8 @@ _TEXT: dict[str, dict[str, str]] = {
     "failures": {"en": "Failures", "es": "Fallos"},
     "claim": {"en": "Claim (seed)", "es": "Afirmación (semilla)"},
     "measured": {"en": "Measured on this run", "es": "Medido en esta ejecución"},
-    "scaled": {"en": "Scaled to the seed's model", "es": "Escalado al modelo de la semilla"},
+    "scaled": {"en": "Extrapolated to the seed's model",
+               "es": "Extrapolado al modelo de la semilla"},
     "verdict": {"en": "Verdict", "es": "Veredicto"},
     "holds": {"en": "holds", "es": "se cumple"},
     "does_not_hold": {"en": "does not hold", "es": "no se cumple"},
@@ -108,13 +116,46 @@ _TEXT: dict[str, dict[str, str]] = {
     "lowest": {"en": "lowest", "es": "menor"},
     "highest": {"en": "highest", "es": "mayor"},
     "scaling_note": {
-        "en": "Scaling: the part of a quantity that the model causes (its difference to a "
-              "strategy or phase without the model) is multiplied by {factor:.1f} "
-              "(the seed's {target} / this run's {model}); the rest is kept as measured.",
-        "es": "Escalado: la parte de una magnitud que causa el modelo (su diferencia con una "
-              "estrategia o fase sin modelo) se multiplica por {factor:.1f} "
-              "({target} de la semilla / {model} de esta ejecución); el resto se mantiene tal "
-              "como se midió."},
+        "en": "**Extrapolation.** This run's model is {model}; the seed's is {target}. The "
+              "model's share of each quantity, measured directly (the model file's bytes in "
+              "a context, the load phase's own seconds, the build time per extra context "
+              "byte), is multiplied by {factor:.1f}; the rest is kept as measured.",
+        "es": "**Extrapolación.** El modelo de esta ejecución tiene {model}; el de la semilla "
+              "{target}. La parte de cada magnitud que corresponde al modelo, medida "
+              "directamente (los bytes del fichero del modelo en un contexto, los segundos de "
+              "la propia fase de carga, el tiempo de build por byte de contexto adicional), se "
+              "multiplica por {factor:.1f}; el resto se mantiene tal como se midió."},
+    "claims_direct": {
+        "en": "This run's model ({model}) is within 10% of the seed's ({target}): the "
+              "verdicts use the measured values as they are, nothing is scaled.",
+        "es": "El modelo de esta ejecución ({model}) está a menos de un 10% del de la semilla "
+              "({target}): los veredictos usan los valores medidos tal cual, sin escalar."},
+    "interval_note": {
+        "en": "Each figure is the median over trials paired by trial (or build repetition), "
+              "with [min – max] of the paired values and n pairs; a single timing counts as "
+              "anything within 2x of it. A verdict is *holds* or *does not hold* only when "
+              "the whole interval is on one side of the seed's figure, else *inconclusive*.",
+        "es": "Cada cifra es la mediana de los ensayos emparejados por ensayo (o repetición "
+              "del build), con [mín – máx] de los valores emparejados y n pares; una medición "
+              "de tiempo única cuenta como cualquier valor dentro de 2x. Un veredicto es *se "
+              "cumple* o *no se cumple* solo si todo el intervalo queda a un lado de la cifra "
+              "de la semilla; si no, *no concluyente*."},
+    "cold_cache_note": {
+        "en": "Page cache dropped before every container start (cold reads from disk).",
+        "es": "Caché de páginas vaciada antes de cada arranque (lecturas en frío del disco)."},
+    "warm_cache_note": {
+        "en": "Page cache warm (not dropped): claims about reading from disk are inconclusive; "
+              "run with --drop-caches to judge them.",
+        "es": "Caché de páginas caliente (no vaciada): las afirmaciones sobre leer del disco no "
+              "son concluyentes; ejecute con --drop-caches para juzgarlas."},
+    "at_seed_size_measured": {"en": "At the seed's size (measured)",
+                              "es": "Al tamaño de la semilla (medido)"},
+    "inconclusive": {"en": "inconclusive", "es": "no concluyente"},
+    "warm_cache_reason": {"en": "warm page cache", "es": "caché de páginas caliente"},
+    "single_timing_reason": {"en": "one timing per side: use --build-trials 3 or --trials 3",
+                             "es": "una sola medición por lado: use --build-trials 3 o "
+                                   "--trials 3"},
+    "tie": {"en": "tie within noise", "es": "empate dentro del ruido"},
     "status": {"en": "Run status", "es": "Estado de la ejecución"},
     "env_engine": {"en": "Docker engine", "es": "Motor Docker"},
     "env_storage": {"en": "Storage driver", "es": "Driver de almacenamiento"},

@@ -79,13 +79,11 @@ def test_baked_and_volume_measure_every_metric(
         assert by[("volume", builder, "image_added_bytes")] < model_bytes / 10
     assert by[("volume", "legacy", "context_bytes")] >= model_bytes  # legacy sends it all
     if "buildkit" in builders:
-        assert by[("volume", "buildkit", "context_bytes")] < model_bytes / 10
+        # Not the model, but the Dockerfile and the service code (a parser that read nothing
+        # would give 0).
+        assert 1_000 < by[("volume", "buildkit", "context_bytes")] < model_bytes / 10
     ready = [s for s in stored.samples if s.metric in ("ready_s", "model_ready_s")]
     assert all(s.value > 0 for s in ready)
-    per_trial = {(s.strategy, s.trial, s.metric): s.value for s in stored.samples}
-    for (strategy, trial, metric), value in per_trial.items():
-        if metric == "model_ready_s":  # the first prediction cannot come before /health
-            assert value >= per_trial[(strategy, trial, "ready_s")]
 
     # The report renders from these real results, with a timeline row per strategy.
     report = subprocess.run([sys.executable, "-m", "bench", "report", str(stored.folder),

@@ -13,12 +13,14 @@ from pathlib import Path
 import pytest
 
 from bench.config import RunConfig
-from bench.engine import RUN_LABEL, BindMount, ContainerSpec, Engine
+from bench.engine import RUN_LABEL, BindMount, Engine
 from bench.errors import EngineUnavailable
 from bench.model_source import ModelArtifact
 from bench.progress import Progress
 from bench.results import load_run
 from bench.runner import BenchmarkRun
+from bench.trial import TrialSettings, container_spec
+from strategies.base import StartSpec
 from tests.conftest import TINY_MODEL_BYTES, project_path
 from tests.integration.socket_proxy import BuildBodyRecorder
 from tests.integration.test_end_to_end import (
@@ -151,10 +153,11 @@ def test_every_container_runs_hardened(engine: Engine, tiny_model: ModelArtifact
     runtime = ensure_runtime_image(engine, ensure_base_image(engine, progress),
                                    ensure_wheelhouse(cache_dir(), REQUIREMENTS_FILE, progress),
                                    cache_dir(), progress).ref
-    # The spec every trial uses (trial.run_start): hardened unless told otherwise.
-    spec = ContainerSpec(image=runtime, name="mlbench-hardening-check",
-                         labels=run_labels("hardening-check", keep=False),
-                         binds=[BindMount(str(tiny_model.path), "/app/model.joblib")])
+    # The spec the trials make (trial.container_spec), with volume's start as it is.
+    start = StartSpec("-", env={"MODEL_PATH": "/app/model.joblib"},
+                      binds=[BindMount(str(tiny_model.path), "/app/model.joblib")])
+    spec = container_spec(runtime, "mlbench-hardening-check",
+                          run_labels("hardening-check", keep=False), start, TrialSettings())
     container_id = engine.create_container(spec)
     try:
         inspected = json.loads(subprocess.run(["docker", "inspect", container_id],

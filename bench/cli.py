@@ -124,6 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
                      default=defaults.download_concurrency,
                      help=f"registry strategy: parallel ranged GETs "
                           f"(default {defaults.download_concurrency})")
+    run.add_argument("--downloader", default=",".join(defaults.downloaders),
+                     metavar="NAME[,NAME]",
+                     help="registry strategy: ranged (concurrent ranged GETs, SHA-256 computed "
+                          "while the bytes arrive) and/or boto3 (boto3's transfer manager, "
+                          "hashed afterwards; the strategy registry-boto3); default ranged")
     run.add_argument("--download-chunk", default="16MB", metavar="SIZE",
                      help="registry strategy: bytes per ranged GET (default 16MB)")
     run.add_argument("--shards", default="auto", metavar="K[,K...]",
@@ -203,6 +208,16 @@ def _shard_counts(text: str) -> tuple[int, ...]:
     return counts
 
 
+def _downloaders(text: str) -> tuple[str, ...]:
+    from strategies.registry import Registry
+
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [name for name in names if name not in Registry.DOWNLOADERS]
+    if not names or unknown:
+        raise UsageError(f"unknown --downloader {text!r}: use ranged, boto3 or ranged,boto3")
+    return names
+
+
 def _builders(choice: str) -> tuple[str, ...]:
     from bench.engine import buildkit_available
 
@@ -223,6 +238,7 @@ def _cmd_run(args: argparse.Namespace, progress: Progress) -> int:
                               s3_bucket=args.s3_bucket,
                               download_concurrency=args.download_concurrency,
                               download_chunk_bytes=parse_size(args.download_chunk),
+                              downloaders=_downloaders(args.downloader),
                               shards=_shard_counts(args.shards), shard_codec=args.shard_codec)
     names = tuple(n.strip() for n in args.strategies.split(",") if n.strip())
     config = RunConfig(

@@ -311,9 +311,16 @@ class Engine:
             self._client.volumes.get(name).remove(force=True)
 
     def volume_bytes(self, name: str) -> int:
-        """Bytes in a named volume, read from its mountpoint on this host."""
-        mountpoint = self._client.volumes.get(name).attrs.get("Mountpoint", "")
-        return tree_bytes(Path(mountpoint)) if mountpoint else 0
+        """Bytes in a named volume: read from its mountpoint when this host can (a local
+        engine, as root), else the engine's own figure (`docker system df -v`), so that a
+        remote engine or a non-root harness never reads an unreadable folder as 0 bytes."""
+        mountpoint = Path(self._client.volumes.get(name).attrs.get("Mountpoint", "") or "/-")
+        if mountpoint.is_dir() and os.access(mountpoint, os.R_OK | os.X_OK):
+            return tree_bytes(mountpoint)
+        for volume in self._api.df().get("Volumes") or []:
+            if volume.get("Name") == name:
+                return int((volume.get("UsageData") or {}).get("Size") or 0)
+        raise StepFailed(f"the engine does not know volume {name}")
 
     # -- containers ---------------------------------------------------------------------
 

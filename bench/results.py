@@ -7,6 +7,10 @@ keeps everything measured up to its last finished strategy and is marked incompl
 Schema history:
   1: first version (run.json + samples.csv with run_id, strategy, builder, condition, trial,
      metric, value, unit).
+  2: strategies[*].not_measured (metric, condition, trial, reason); metrics[*].kind; build
+     samples carry their repetition (1..--build-trials) as trial, not 0; readiness taken from
+     the service's own stamps (a version-1 run's start-up figures include the old probe's
+     slowdown). Version 1 stays readable: every addition is optional.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from bench.errors import BenchError
 from bench.fsutil import write_atomic
 from bench.metrics import METRICS, Sample
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_SCHEMAS = (1, 2)
 SAMPLE_COLUMNS = ("run_id", "strategy", "builder", "condition", "trial", "metric", "value", "unit")
 
 
@@ -101,9 +106,10 @@ def load_run(folder: Path) -> StoredRun:
                          "pass a folder written by `python -m bench run`")
     document = json.loads(meta_path.read_text())
     version = document.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise BenchError(f"{folder} has results schema {version}; this mlbench reads schema "
-                         f"{SCHEMA_VERSION}: use the mlbench version that wrote it")
+    if version not in READABLE_SCHEMAS:
+        raise BenchError(f"{folder} has results schema {version}; this mlbench reads schemas "
+                         f"{', '.join(map(str, READABLE_SCHEMAS))}: use the mlbench version "
+                         "that wrote it")
     samples: list[Sample] = []
     with (folder / "samples.csv").open(newline="") as handle:
         for row in csv.DictReader(handle):

@@ -23,7 +23,7 @@ REGISTRY: dict[str, Factory] = {
     "volume": lambda _: [Volume()],
     "dockerignore": lambda _: [DockerIgnore(), CopyAll(), CopyAllIgnored()],
     "compressed": lambda options: [Compressed(parse_codec(c)) for c in options.codecs],
-    "registry": lambda _: [Registry()],
+    "registry": lambda options: [Registry(d) for d in options.downloaders],
     "sharded": lambda options: [Sharded(k) for k in options.shards],
     "sharded-registry": lambda _: [ShardedRegistry()],
 }

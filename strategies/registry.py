@@ -40,7 +40,15 @@ class Registry(Strategy):
     disk_model_copies = 2.0  # the S3 server's copy and one trial's cache volume
     needs_run_network = True  # the S3 server answers as `s3` on the run's network
 
-    def __init__(self) -> None:
+    DOWNLOADERS = ("ranged", "boto3")
+
+    def __init__(self, downloader: str = "ranged") -> None:
+        # "ranged": the service's concurrent ranged GETs, hashed while the bytes arrive;
+        # "boto3": boto3's transfer manager, hashed afterwards (registry-boto3).
+        self.downloader = downloader
+        if downloader != "ranged":
+            self.name = f"{type(self).name}-{downloader}"
+            self.summary = f"{type(self).summary} (boto3 transfer manager)"
         self._endpoint: S3Endpoint | None = None
         self._volumes: list[str] = []
         self._credentials: Path | None = None
@@ -62,7 +70,8 @@ class Registry(Strategy):
                  "MODEL_LOADING": "eager", "MODEL_CODEC": "none",
                  "MODEL_SHA256": ctx.model.sha256, **self._s3_env(ctx, endpoint, key),
                  "DOWNLOAD_CONCURRENCY": str(options.download_concurrency),
-                 "DOWNLOAD_CHUNK_BYTES": str(options.download_chunk_bytes)},
+                 "DOWNLOAD_CHUNK_BYTES": str(options.download_chunk_bytes),
+                 "DOWNLOADER": self.downloader},
             model_file_bytes=ctx.model.bytes,
             extra_metrics={"upload_s": upload_s, "reference_download_mb_per_s": reference},
             notes={"s3_endpoint": endpoint.host_url, "bucket": options.s3_bucket, "key": key},

@@ -105,3 +105,19 @@ def test_service_serves_a_sharded_model(tmp_path: Path, service_env: None,
         response = client.post("/predict", json={"rows": tiny_model.reference_rows})
         assert predictions_match(response.json()["predictions"], tiny_model.reference_predictions)
         assert app_module.holder.story.verify_s > 0
+
+
+def test_a_cached_preparation_says_which_run_measured_it(
+        tiny_model: ModelArtifact, tmp_path: Path) -> None:
+    """Found: compress_s and repack_s were copied from an earlier run's cache with no mark."""
+    from bench.compression import compress_model, parse_codec
+
+    codec = parse_codec("lz4")
+    first = compress_model(tiny_model.path, tiny_model.sha256, codec, tmp_path, "run-1")
+    again = compress_model(tiny_model.path, tiny_model.sha256, codec, tmp_path, "run-2")
+    assert (first.cached, first.measured_in) == (False, "run-1")
+    assert (again.cached, again.measured_in, again.compress_s) == (True, "run-1",
+                                                                   first.compress_s)
+    packed = repack(tiny_model.path, tiny_model.sha256, 2, "none", tmp_path, "run-1")
+    repacked = repack(tiny_model.path, tiny_model.sha256, 2, "none", tmp_path, "run-2")
+    assert not packed.cached and (repacked.cached, repacked.measured_in) == (True, "run-1")

@@ -115,6 +115,17 @@ def not_measured_markdown(view: RunView, labels: Labels) -> str:
                    for (name, metric, reason), trials in seen.items())
 
 
+def cached_markdown(view: RunView, labels: Labels) -> str:
+    """Preparation timings this run took from the cache, and the run that measured them."""
+    lines = []
+    for name, outcome in view.run.document.get("strategies", {}).items():
+        for key, value in outcome.get("notes", {}).items():
+            if isinstance(key, str) and key.endswith(" cached"):
+                metric = key.removesuffix(" cached")
+                lines.append(f"- **{name}** {labels(metric)}: {value}\n")
+    return "".join(lines)
+
+
 def failures_markdown(view: RunView) -> str:
     lines = []
     for name, outcome in view.run.document.get("strategies", {}).items():
@@ -155,6 +166,9 @@ def render_report(run_folder: Path, lang: str = "en", formats: tuple[str, ...] =
     for stem, paths in files.charts.items():
         chosen = next((p for p in paths if p.suffix == f".{preferred}"), paths[0])
         doc += [f"![{stem}]({chosen.relative_to(folder).as_posix()})", ""]
+    cached = cached_markdown(view, labels)
+    if cached:
+        doc += [f"## {labels('cached_title')}", "", cached]
     unmeasured = not_measured_markdown(view, labels)
     if unmeasured:
         doc += [f"## {labels('not_measured_title')}", "", unmeasured]

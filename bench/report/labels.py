@@ -36,6 +36,8 @@ _TEXT: dict[str, dict[str, str]] = {
                                     "es": "Velocidad boto3 en el host (referencia)"},
     "probe_requests": {"en": "Probe requests during start", "es": "Peticiones de sondeo"},
     "not_measured_title": {"en": "Not measured", "es": "No medido"},
+    "cached_title": {"en": "Preparation timings reused from the cache",
+                     "es": "Tiempos de preparación reutilizados de la caché"},
     "server_uss_bytes": {"en": "USS at rest", "es": "USS en reposo"},
     "disk_bytes": {"en": "Disk", "es": "Disco"},
     "model_file_bytes": {"en": "Model file", "es": "Archivo del modelo"},

@@ -155,6 +155,7 @@ class ModelHolder:
             credentials_file=settings.s3_credentials_file,
             concurrency=settings.download_concurrency,
             chunk_bytes=settings.download_chunk_bytes,
+            downloader=settings.downloader,
         )
         if report.downloaded:  # epoch stamps of the transfer alone (setup and verify apart)
             self.story.download_start = report.transfer_start

@@ -127,12 +127,18 @@ def ensure_downloaded(
     credentials_file: str,
     concurrency: int,
     chunk_bytes: int,
+    downloader: str = "ranged",
 ) -> DownloadReport:
     """Make ``destination`` hold the verified object, downloading it only when needed.
 
     Replicas sharing a cache volume take an exclusive flock first: one downloads, the others
     wait and then find the verified file. The kernel drops the lock when its holder dies, so
-    a crashed downloader never blocks the others (its partial file is simply replaced)."""
+    a crashed downloader never blocks the others (its partial file is simply replaced).
+
+    ``downloader`` "ranged" is this module's concurrent ranged GETs with the SHA-256 computed
+    while the bytes arrive; "boto3" is boto3's own transfer manager (download_file with the
+    same concurrency and chunk), hashed after the transfer. Both are kept so that the
+    benchmark can measure them against each other on the same server."""
     if not pinned_sha256:
         raise IntegrityError("MODEL_SHA256 is not set: refusing to download an unpinned model")
     os.makedirs(os.path.dirname(destination) or ".", exist_ok=True)
@@ -151,6 +157,10 @@ def ensure_downloaded(
         size = int(head["ContentLength"])
         client_setup_s = time.perf_counter() - setup_started
         partial = f"{destination}.partial"  # only the lock holder writes it
+        if downloader == "boto3":
+            return _download_with_transfer_manager(
+                client, bucket, key, size, partial, destination, pinned_sha256, concurrency,
+                chunk_bytes, client_setup_s)
         fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             os.ftruncate(fd, size)
@@ -192,6 +202,32 @@ def ensure_downloaded(
             )
         os.replace(partial, destination)
         return DownloadReport(True, size, client_setup_s, transfer_start, transfer_end, verify_s)
+
+
+def _download_with_transfer_manager(
+    client: Any, bucket: str, key: str, size: int, partial: str, destination: str,
+    pinned_sha256: str, concurrency: int, chunk_bytes: int, client_setup_s: float,
+) -> DownloadReport:
+    from boto3.s3.transfer import TransferConfig
+
+    config = TransferConfig(multipart_threshold=chunk_bytes, multipart_chunksize=chunk_bytes,
+                            max_concurrency=max(1, concurrency))
+    transfer_start = time.time()
+    try:
+        client.download_file(bucket, key, partial, Config=config)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)
+        raise
+    transfer_end = time.time()
+    actual = sha256_of(partial)
+    verify_s = time.time() - transfer_end
+    if os.path.getsize(partial) != size or actual != pinned_sha256:
+        os.unlink(partial)
+        raise IntegrityError(
+            f"downloaded model sha256 {actual} does not match pinned {pinned_sha256}; not loaded")
+    os.replace(partial, destination)
+    return DownloadReport(True, size, client_setup_s, transfer_start, transfer_end, verify_s)
 
 
 class _InOrderHasher:

@@ -24,6 +24,7 @@ class Settings:
     s3_credentials_file: str
     download_concurrency: int
     download_chunk_bytes: int
+    downloader: str  # "ranged" (concurrent ranged GETs, hashed in flight) or "boto3"
     max_batch_rows: int
     preload: bool  # load at import, before a pre-forking server (gunicorn --preload) forks
     load_delay_s: float  # tests only: seconds added to the load, to observe the probe
@@ -47,6 +48,7 @@ def load_settings() -> Settings:
         s3_credentials_file=env("S3_CREDENTIALS_FILE", ""),
         download_concurrency=int(env("DOWNLOAD_CONCURRENCY", "8")),
         download_chunk_bytes=int(env("DOWNLOAD_CHUNK_BYTES", str(16 * 1024 * 1024))),
+        downloader=env("DOWNLOADER", "ranged"),
         max_batch_rows=int(env("MAX_BATCH_ROWS", "10000")),
         preload=env("MODEL_PRELOAD", "") == "1",
         load_delay_s=float(env("MLBENCH_TEST_LOAD_DELAY_S", "0")),

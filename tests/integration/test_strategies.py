@@ -52,6 +52,14 @@ def test_registry_downloads_once_verifies_and_keeps_credentials_out_of_the_image
     assert {"download_s", "download_mb_per_s", "verify_s", "model_ready_s"} <= cold
     assert "download_s" not in warm and "model_ready_s" in warm  # reused the cached copy
     assert any(s.metric == "upload_s" for s in stored.samples)
+    # Memory split (found: the cgroup figure counted the downloaded file's page cache as
+    # RAM): the file just written sits in the page cache, apart from the anonymous memory.
+    values = {(s.condition, s.metric): s.value for s in stored.samples}
+    assert values[("cold cache volume", "mem_page_cache_bytes")] >= tiny_model.bytes
+    assert 0 < values[("cold cache volume", "mem_anon_bytes")] <= values[
+        ("cold cache volume", "mem_working_set_bytes")]
+    # The host's boto3 reference of the same object was measured in the same run.
+    assert values[("-", "reference_download_mb_per_s")] > 0
 
     (registry,) = run.strategies
     endpoint = registry._endpoint  # type: ignore[attr-defined]

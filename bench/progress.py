@@ -57,7 +57,9 @@ class Progress:
             self.stream.flush()
         elif now - self._last_update >= NON_TTY_UPDATE_EVERY_S:
             print(f"   {detail} [{elapsed:.0f}s]", file=self.stream, flush=True)
-        self._last_update = now
+            # Only a printed line restarts the wait: updates faster than the interval must
+            # not silence the log (a 16-minute training went quiet for 8 minutes).
+            self._last_update = now
 
     def _clear_line(self) -> None:
         if self.is_tty:

@@ -1,4 +1,7 @@
-"""Every metric the harness reports: one definition each, with its unit, written once here.
+"""The metric catalogue: every metric the harness stores, declared once here with its unit,
+kind, labels in English and Spanish, where the report shows it and whether it decides who
+wins. Tables, the terminal summary, labels, winners and charts are all built from it, so a
+new metric shown everywhere is one entry here plus the code that measures it.
 
 Definitions follow ../shared/DESIGN.md section 3. A Sample is one raw measured value; nothing
 is ever summarised before it is stored.
@@ -11,6 +14,12 @@ from dataclasses import dataclass
 # What a metric is about. "size" and "count" are exact (the same build gives the same bytes);
 # the others vary from trial to trial (bench.noise).
 KINDS = ("build", "start", "size", "memory", "transfer", "rollout", "count")
+# The comparison tables of the report (and groups of the terminal summary), in order.
+TABLES = ("build", "start", "model")
+# The bar charts, in order: (file stem, builders shown): "all" builders as series, the
+# "first" builder only (images are alike), or "-" for metrics without a builder.
+CHARTS = (("context", "all"), ("build_time", "all"), ("image", "first"), ("startup", "-"),
+          ("first_predict", "-"), ("memory", "-"), ("disk", "-"))
 
 
 @dataclass(frozen=True)
@@ -18,87 +27,178 @@ class Metric:
     name: str
     unit: str
     kind: str
+    en: str  # short label for table headers and chart axes
+    es: str
     description: str
     lower_is_better: bool = True
+    table: str | None = None  # the comparison table that shows it (None: raw samples only)
+    chart: str | None = None  # the bar chart that shows it as a series
+    wins: bool = False  # it enters "which strategy wins what"
+    # None: every default run of every strategy that applies produces it; otherwise when it
+    # is produced (checked by the catalogue test against a real run).
+    optional: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"metric {self.name}: kind {self.kind!r} is not one of {KINDS}")
+        if self.table is not None and self.table not in TABLES:
+            raise ValueError(f"metric {self.name}: table {self.table!r} is not one of {TABLES}")
+        if self.chart is not None and self.chart not in dict(CHARTS):
+            raise ValueError(f"metric {self.name}: unknown chart {self.chart!r}")
 
 
 _ALL = (
-    Metric("context_bytes", "bytes", "size",
-           "build context actually sent to the builder (legacy: the tar's length; "
-           "BuildKit: its 'transferring context' figure)"),
-    Metric("build_cold_s", "s", "build",
+    # -- builds (per builder) --------------------------------------------------------------
+    Metric("context_bytes", "bytes", "size", "Build context", "Contexto de build",
+           "build context the engine received (legacy: the streamed tar, counted on the way; "
+           "BuildKit: its 'transferring context' figure)",
+           table="build", chart="context", wins=True),
+    Metric("build_cold_s", "s", "build", "Cold build", "Build en frío",
            "strategy image build with no cache for its own steps (runtime base stays cached), "
-           "including packing and sending the context"),
-    Metric("build_warm_s", "s", "build", "rebuild after a one-line change in the service code"),
-    Metric("image_bytes", "bytes", "size", "size of the strategy image (docker image inspect Size)"),
-    Metric("image_added_bytes", "bytes", "size", "what the strategy image adds on top of the runtime base"),
-    Metric("runtime_build_s", "s", "build",
-           "build of the shared runtime image (base + dependencies), reported once per run"),
-    Metric("ready_s", "s", "start", "container start to the first 200 from /health (process up)"),
-    Metric("model_ready_s", "s", "start", "container start to the first correct prediction"),
-    Metric("first_predict_s", "s", "start",
+           "including packing and sending the context",
+           table="build", chart="build_time", wins=True),
+    Metric("build_warm_s", "s", "build", "Warm build", "Build en caliente",
+           "rebuild after a one-line change in the service code",
+           table="build", chart="build_time", wins=True),
+    Metric("image_bytes", "bytes", "size", "Image size", "Tamaño de imagen",
+           "size of the strategy image (docker image inspect Size)",
+           table="build", chart="image"),
+    Metric("image_added_bytes", "bytes", "size", "Image added", "Añadido a la imagen",
+           "what the strategy image adds on top of the runtime base",
+           table="build", chart="image", wins=True),
+    Metric("runtime_build_s", "s", "build", "Runtime image build", "Build de la imagen base",
+           "build of the shared runtime image (base + dependencies), reported once per run",
+           optional="when the runtime image was built by a harness that kept its build time"),
+    # -- start-up and serving (per trial) --------------------------------------------------
+    Metric("ready_s", "s", "start", "Server up", "Servidor arriba",
+           "container start to the server listening (the service's own stamp)",
+           table="start", chart="startup", wins=True),
+    Metric("model_ready_s", "s", "start", "First correct prediction",
+           "Primera predicción correcta",
+           "container start to the first correct prediction (eager: the service's load end "
+           "plus one prediction; lazy: the return of its first request)",
+           table="start", chart="startup", wins=True),
+    Metric("first_predict_s", "s", "start", "First-prediction latency",
+           "Latencia de la 1.ª predicción",
            "latency of the request that returned the first correct prediction "
-           "(a lazy service pays its load here)"),
-    Metric("predict_latency_ms", "ms", "start", "latency of one single-row /predict once warm (raw)"),
-    Metric("predict_p50_ms", "ms", "start", "median single-row /predict latency of a trial"),
-    Metric("predict_p95_ms", "ms", "start", "95th percentile single-row /predict latency of a trial"),
-    Metric("load_s", "s", "start", "model load seconds reported by the service (joblib.load incl. "
-           "decompression)"),
-    Metric("mem_working_set_bytes", "bytes", "memory",
-           "cgroup memory usage minus inactive page cache, at rest after the latency probe"),
-    Metric("mem_anon_bytes", "bytes", "memory",
-           "cgroup anonymous memory at rest (memory.stat rss on v1, anon on v2): the RAM the "
-           "service owns, without page cache"),
-    Metric("mem_page_cache_bytes", "bytes", "memory",
-           "cgroup page cache at rest (memory.stat cache on v1, file on v2): image and model "
-           "files the kernel keeps cached and may drop"),
-    Metric("probe_requests", "count", "count",
+           "(a lazy service pays its load here)",
+           table="start", chart="first_predict", wins=True),
+    Metric("predict_p50_ms", "ms", "start", "Latency p50", "Latencia p50",
+           "median single-row /predict latency of a trial", table="start", wins=True),
+    Metric("predict_p95_ms", "ms", "start", "Latency p95", "Latencia p95",
+           "95th percentile single-row /predict latency of a trial"),
+    Metric("predict_latency_ms", "ms", "start", "Prediction latency", "Latencia de predicción",
+           "latency of one single-row /predict once warm (raw)"),
+    Metric("load_s", "s", "start", "Model load", "Carga del modelo",
+           "model load seconds reported by the service (joblib.load incl. decompression)",
+           table="start"),
+    Metric("probe_requests", "count", "count", "Probe requests during start",
+           "Peticiones de sondeo",
            "HTTP requests the service received before its model could serve (the harness's "
            "probe; bounded so it does not slow what it measures)"),
-    Metric("client_setup_s", "s", "transfer",
-           "registry: import boto3, create the client and HEAD the object, before the transfer"),
-    Metric("mem_cgroup_peak_bytes", "bytes", "memory",
-           "cgroup v1 max_usage over the container's life (includes page cache)"),
-    Metric("server_rss_peak_bytes", "bytes", "memory",
-           "peak RSS (VmHWM) of the server process tree: the load's high-water mark"),
-    Metric("server_pss_bytes", "bytes", "memory", "proportional set size of the server processes, at rest"),
-    Metric("server_uss_bytes", "bytes", "memory", "unique set size of the server processes, at rest"),
-    Metric("disk_bytes", "bytes", "size",
+    # -- memory ------------------------------------------------------------------------------
+    Metric("server_rss_peak_bytes", "bytes", "memory", "Peak RSS", "RSS máximo",
+           "peak RSS (VmHWM) of the server process tree: the load's high-water mark",
+           table="start", chart="memory", wins=True),
+    Metric("mem_anon_bytes", "bytes", "memory", "RAM at rest (anon)", "RAM en reposo (anónima)",
+           "cgroup anonymous memory at rest (memory.stat rss on v1, anon on v2): the RAM the "
+           "service owns, without page cache",
+           table="start", chart="memory", wins=True),
+    Metric("mem_page_cache_bytes", "bytes", "memory", "Page cache at rest",
+           "Caché de páginas en reposo",
+           "cgroup page cache at rest (memory.stat cache on v1, file on v2): image and model "
+           "files the kernel keeps cached and may drop",
+           table="start", chart="memory"),
+    Metric("server_pss_bytes", "bytes", "memory", "PSS at rest", "PSS en reposo",
+           "proportional set size of the server processes, at rest", table="start", wins=True),
+    Metric("server_uss_bytes", "bytes", "memory", "USS at rest", "USS en reposo",
+           "unique set size of the server processes, at rest"),
+    Metric("mem_working_set_bytes", "bytes", "memory", "Memory (cgroup)", "Memoria (cgroup)",
+           "cgroup memory usage minus inactive page cache, at rest after the latency probe "
+           "(what docker stats shows)", table="start"),
+    Metric("mem_cgroup_peak_bytes", "bytes", "memory", "Memory peak (cgroup)",
+           "Pico de memoria (cgroup)",
+           "cgroup v1 max_usage over the container's life (includes page cache)",
+           optional="cgroup v1 only (recorded as not measured on v2)"),
+    Metric("disk_bytes", "bytes", "size", "Disk", "Disco",
            "host disk the strategy needs beyond the shared runtime image: image added bytes + "
-           "model files on the host it reads at run time + cache volumes + container layer"),
-    Metric("model_file_bytes", "bytes", "size", "the model file the container reads (after compression)"),
-    Metric("compression_ratio", "ratio", "size", "compressed bytes / original bytes", True),
-    Metric("compress_s", "s", "build", "seconds to compress the model (once; cached afterwards)"),
-    Metric("upload_s", "s", "transfer", "seconds to publish the model to the registry"),
-    Metric("download_s", "s", "transfer",
+           "model files on the host it reads at run time + cache volumes + container layer",
+           table="start", chart="disk", wins=True),
+    # -- scale options -------------------------------------------------------------------------
+    Metric("all_ready_s", "s", "start", "All replicas ready", "Todas las réplicas listas",
+           "--replicas N started together: start to the last replica's first correct prediction",
+           table="start", optional="--replicas N > 1 or --orchestrator swarm"),
+    Metric("replicas_pss_total_bytes", "bytes", "memory", "PSS, all replicas",
+           "PSS, todas las réplicas", "PSS of the N replicas' servers, summed",
+           table="start", optional="--replicas N > 1 or --orchestrator swarm"),
+    Metric("replicas_mem_total_bytes", "bytes", "memory", "Memory, all replicas",
+           "Memoria, todas las réplicas", "cgroup working set of the N replicas, summed",
+           optional="--replicas N > 1 or --orchestrator swarm"),
+    Metric("worker_pss_bytes", "bytes", "memory", "PSS per worker", "PSS por worker",
+           "--workers N: PSS of one server worker process",
+           table="start", optional="--workers N > 1"),
+    Metric("worker_uss_bytes", "bytes", "memory", "USS per worker", "USS por worker",
+           "--workers N: USS of one worker (memory no other process shares)",
+           table="start", optional="--workers N > 1"),
+    Metric("min_memory_limit_bytes", "bytes", "memory", "Smallest memory limit",
+           "Límite de memoria mínimo",
+           "smallest container memory limit (no swap) under which the first correct prediction "
+           "is served, by bisection to 8 MiB or --memory-search-starts starts",
+           table="start", optional="--find-memory-limit"),
+    # -- the model's files and transfers (per strategy) ---------------------------------------
+    Metric("model_file_bytes", "bytes", "size", "Model file", "Archivo del modelo",
+           "the model file the container reads (after compression)", table="model"),
+    Metric("compression_ratio", "ratio", "size", "Compression ratio", "Ratio de compresión",
+           "compressed bytes / original bytes", table="model",
+           optional="compressed and sharded strategies"),
+    Metric("compress_s", "s", "build", "Compression time", "Tiempo de compresión",
+           "seconds to compress (or repack) the model; a value reused from the cache says "
+           "which run measured it", table="model", optional="compressed and sharded strategies"),
+    Metric("upload_s", "s", "transfer", "Upload", "Subida",
+           "seconds to publish the model to the registry", table="model",
+           optional="registry strategies"),
+    Metric("client_setup_s", "s", "transfer", "S3 client setup", "Preparación del cliente S3",
+           "registry: import boto3, create the client and HEAD the object, before the transfer",
+           table="model", optional="registry, on a start that downloads"),
+    Metric("download_s", "s", "transfer", "Download", "Descarga",
            "the transfer alone: seconds with model bytes in flight, from the first GET sent to "
-           "the last byte written (client setup and verification apart)"),
-    Metric("download_mb_per_s", "MB/s", "transfer", "download throughput", lower_is_better=False),
-    Metric("reference_download_mb_per_s", "MB/s", "transfer",
+           "the last byte written (client setup and verification apart)",
+           table="model", optional="registry strategies, on a start that downloads"),
+    Metric("download_mb_per_s", "MB/s", "transfer", "Download rate", "Velocidad de descarga",
+           "bytes downloaded / download_s", lower_is_better=False, table="model",
+           optional="registry strategies, on a start that downloads"),
+    Metric("reference_download_mb_per_s", "MB/s", "transfer", "Host boto3 rate (reference)",
+           "Velocidad boto3 en el host (referencia)",
            "registry: boto3's transfer manager (download_file, same concurrency and chunk) "
            "fetching the same object on the host: an independent check of download_mb_per_s",
-           lower_is_better=False),
-    Metric("verify_s", "s", "transfer",
+           lower_is_better=False, table="model", optional="the registry strategy"),
+    Metric("verify_s", "s", "transfer", "SHA-256 check", "Verificación SHA-256",
            "seconds of SHA-256 verification that delayed the load (hashing that overlapped "
-           "the transfer is not counted)"),
-    Metric("rollout_bytes", "bytes", "rollout", "bytes moved to roll out a new model version"),
-    Metric("min_memory_limit_bytes", "bytes", "memory",
-           "smallest container memory limit (no swap) under which the first correct prediction "
-           "is served, by bisection to 8 MiB or --memory-search-starts starts"),
-    Metric("worker_pss_bytes", "bytes", "memory", "--workers N: PSS of one server worker process"),
-    Metric("worker_uss_bytes", "bytes", "memory",
-           "--workers N: USS of one worker (memory no other process shares)"),
-    Metric("all_ready_s", "s", "start",
-           "--replicas N started together: start to the last replica's first correct prediction"),
-    Metric("replicas_pss_total_bytes", "bytes", "memory", "PSS of the N replicas' servers, summed"),
-    Metric("replicas_mem_total_bytes", "bytes", "memory", "cgroup working set of the N replicas, summed"),
+           "the transfer is not counted)", table="model",
+           optional="registry strategies (every start)"),
+    Metric("rollout_bytes", "bytes", "rollout", "Rollout bytes", "Bytes por despliegue",
+           "bytes moved to roll out a new model version",
+           optional="not produced yet: the rollout measurement (issue 15) will"),
 )
 
 METRICS: dict[str, Metric] = {metric.name: metric for metric in _ALL}
+
+
+def in_table(group: str) -> tuple[str, ...]:
+    """The metrics a comparison table shows, in catalogue order."""
+    return tuple(m.name for m in _ALL if m.table == group)
+
+
+def in_chart(stem: str) -> tuple[str, ...]:
+    return tuple(m.name for m in _ALL if m.chart == stem)
+
+
+def summary_metrics() -> tuple[str, ...]:
+    """What the terminal summary prints: every metric a table shows, plus the runtime build."""
+    return ("runtime_build_s", *(name for group in TABLES for name in in_table(group)))
+
+
+WINNER_METRICS = tuple(m.name for m in _ALL if m.wins)
 
 
 @dataclass(frozen=True)
@@ -108,7 +208,7 @@ class Sample:
     strategy: str
     builder: str  # "legacy", "buildkit", or "-" for metrics that do not involve a build
     condition: str  # what differs between starts of one strategy, e.g. "cache volume warm"
-    trial: int  # 0 for once-per-strategy metrics (builds, sizes)
+    trial: int  # build repetition (builds), trial (starts), 0 for once-per-strategy values
     metric: str
     value: float
 

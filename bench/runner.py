@@ -11,6 +11,7 @@ The runner only knows the Strategy interface, never a strategy by name.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import secrets
 import shutil
@@ -351,9 +352,8 @@ class BenchmarkRun:
         start = strategy.starts(ctx, prepared, 0)[0]
 
         def try_limit(limit: int) -> None:
-            settings = trial_module.TrialSettings(
-                start_timeout_s=self.config.start_timeout_s, latency_requests=1,
-                memory_limit_bytes=limit, cpus=self.config.cpus)
+            settings = dataclasses.replace(self._trial_settings(), latency_requests=1,
+                                           memory_limit_bytes=limit)
             name = f"mlbench-{self.run_id.lower()}-{strategy.name}-mem{limit // 2**20}m"
             with self.progress.step(f"[{strategy.name}] memory limit {limit / 2**20:.0f} MiB"):
                 trial_module.run_start(self.engine, image, name, self.labels, self.network,
@@ -366,16 +366,20 @@ class BenchmarkRun:
             samples.append(Sample(strategy.name, "-", start.condition, 0,
                                   "min_memory_limit_bytes", found.smallest_ok))
 
+    def _trial_settings(self) -> trial_module.TrialSettings:
+        """The one place a start's settings derive from the run's options (the memory search
+        used to build its own and drop --workers)."""
+        config = self.config
+        return trial_module.TrialSettings(
+            start_timeout_s=config.start_timeout_s, latency_requests=config.latency_requests,
+            memory_limit_bytes=config.memory_limit_bytes, cpus=config.cpus,
+            workers=config.workers, worker_mode=config.worker_mode,
+            shared_cache=config.shared_cache)
+
     def _trial(self, strategy: Strategy, ctx: StrategyContext, prepared: Any, image: str,
                image_added: int, trial: int, samples: list[Sample],
                outcome: StrategyOutcome) -> bool:
-        settings = trial_module.TrialSettings(
-            start_timeout_s=self.config.start_timeout_s,
-            latency_requests=self.config.latency_requests,
-            memory_limit_bytes=self.config.memory_limit_bytes,
-            cpus=self.config.cpus, workers=self.config.workers,
-            worker_mode=self.config.worker_mode, shared_cache=self.config.shared_cache,
-        )
+        settings = self._trial_settings()
         for index, start in enumerate(strategy.starts(ctx, prepared, trial)):
             if self.config.drop_caches:
                 drop_page_cache()

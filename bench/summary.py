@@ -8,8 +8,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bench.metrics import METRICS, Sample
-from bench.units import format_bytes, format_seconds
+from bench import units
+from bench.metrics import METRICS, Sample, summary_metrics
 
 
 @dataclass(frozen=True)
@@ -37,29 +37,7 @@ def summarize(samples: Iterable[Sample]) -> list[Summary]:
 
 
 def format_value(metric: str, value: float) -> str:
-    unit = METRICS[metric].unit
-    if unit == "bytes":
-        return format_bytes(value)
-    if unit == "s":
-        return format_seconds(value)
-    if unit == "ms":
-        return f"{value:.1f} ms"
-    if unit == "ratio":
-        return f"{value:.3f}"
-    return f"{value:.1f} {unit}"
-
-
-TABLE_METRICS = (
-    "runtime_build_s", "context_bytes", "build_cold_s", "build_warm_s", "image_bytes",
-    "image_added_bytes",
-    "ready_s", "model_ready_s", "first_predict_s", "predict_p50_ms", "predict_p95_ms",
-    "load_s", "mem_anon_bytes", "mem_page_cache_bytes", "mem_working_set_bytes",
-    "server_rss_peak_bytes", "server_pss_bytes", "probe_requests",
-    "disk_bytes", "model_file_bytes", "compression_ratio", "compress_s", "upload_s",
-    "client_setup_s", "download_s", "download_mb_per_s", "reference_download_mb_per_s",
-    "verify_s", "all_ready_s", "replicas_pss_total_bytes",
-    "replicas_mem_total_bytes", "worker_pss_bytes", "worker_uss_bytes", "min_memory_limit_bytes",
-)
+    return units.format_quantity(METRICS[metric].unit, value)
 
 
 def render_text_table(summaries: list[Summary]) -> str:
@@ -72,7 +50,7 @@ def render_text_table(summaries: list[Summary]) -> str:
         label = strategy + ("" if builder == "-" else f" [{builder}]")
         label += "" if condition == "-" else f" ({condition})"
         lines.append(label)
-        for name in TABLE_METRICS:
+        for name in summary_metrics():
             if name in metrics:
                 s = metrics[name]
                 spread = ("" if s.n == 1 else

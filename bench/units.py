@@ -27,6 +27,37 @@ def parse_size(text: str) -> int:
     return int(float(match.group(1)) * _UNITS[unit])
 
 
+def format_quantity(unit: str, value: float) -> str:
+    """The one humanised form of a value of a unit (tables, terminal, claims, labels)."""
+    if unit == "bytes":
+        return format_bytes(value)
+    if unit == "s":
+        return format_seconds(value)
+    if unit == "ms":
+        return f"{value:.1f} ms"
+    if unit == "ratio":
+        return f"{value:.3g}×"
+    if unit == "fraction":
+        return f"{value * 100:.1f} %"
+    if unit == "count":
+        return f"{value:.0f}"
+    return f"{value:.1f} {unit}"
+
+
+def format_compact(unit: str, value: float, digits: str) -> str:
+    """A short form for chart ticks and bar labels: `digits` is a format spec ("g", ".3g")."""
+    if unit == "bytes":
+        for name, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+            if abs(value) >= scale:
+                return f"{value / scale:{digits}} {name}"
+        return f"{value:{digits}} B"
+    if unit == "s":
+        if abs(value) >= 1 or value == 0:
+            return f"{value:{digits}} s"
+        return f"{value * 1000:{digits}} ms"
+    return f"{value:{digits}}" if unit in ("ratio", "count", "") else f"{value:{digits}} {unit}"
+
+
 def format_bytes(count: float) -> str:
     for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
         if abs(count) >= scale:

@@ -87,6 +87,19 @@ def test_every_label_exists_in_every_language() -> None:
     assert Labels("es")("no-such-key") == "no-such-key"
 
 
+def test_the_catalogue_labels_every_metric_and_titles_every_chart() -> None:
+    """Metric names and chart titles come from one catalogue: nothing shown can lack a label
+    in either language (before, metrics were listed by hand in five places and drifted)."""
+    from bench.metrics import CHARTS, in_chart
+
+    for metric in METRICS.values():
+        assert metric.en and metric.es and metric.description, metric.name
+    for stem, _builders in CHARTS:
+        assert in_chart(stem), stem
+        for lang in LANGUAGES:
+            assert Labels(lang)(f"chart_{stem}") != f"chart_{stem}", (stem, lang)
+
+
 def test_claims_file_names_only_known_metrics_and_strategies() -> None:
     from strategies import REGISTRY
     from strategies.base import StrategyOptions

@@ -23,10 +23,11 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
-from bench.metrics import METRICS
+from bench.metrics import CHARTS, METRICS, in_chart
 from bench.report.labels import Labels
 from bench.report.table import row_label
 from bench.report.view import RunView
+from bench.units import format_compact
 
 matplotlib.rcParams.update({"svg.fonttype": "none", "font.size": 8, "axes.titlesize": 10,
                             "axes.spines.top": False, "axes.spines.right": False})
@@ -49,22 +50,16 @@ class ChartSpec:
 
 
 def chart_specs(view: RunView) -> list[ChartSpec]:
+    """One bar chart per catalogue chart (bench.metrics.CHARTS), its series the metrics the
+    catalogue puts in it, per builder where the chart shows builders."""
     builders = view.builders() or ["legacy"]
-    first = builders[0]
-    specs = [
-        ChartSpec("context", "chart_context", tuple(Series("context_bytes", b) for b in builders)),
-        ChartSpec("build_time", "chart_build",
-                  tuple(Series(m, b) for b in builders for m in ("build_cold_s", "build_warm_s"))),
-        ChartSpec("image", "chart_image",
-                  (Series("image_bytes", first), Series("image_added_bytes", first))),
-        ChartSpec("startup", "chart_startup", (Series("ready_s"), Series("model_ready_s"))),
-        ChartSpec("first_predict", "chart_first_predict", (Series("first_predict_s"),)),
-        ChartSpec("memory", "chart_memory",
-                  (Series("server_rss_peak_bytes"), Series("mem_anon_bytes"),
-                   Series("mem_page_cache_bytes"))),
-        ChartSpec("disk", "chart_disk", (Series("disk_bytes"),)),
-    ]
-    return [spec for spec in specs if any(view.has(s.metric) for s in spec.series)]
+    specs = []
+    for stem, shown in CHARTS:
+        chosen = {"all": builders, "first": builders[:1], "-": ["-"]}[shown]
+        series = tuple(Series(m, b) for b in chosen for m in in_chart(stem))
+        if any(view.has(s.metric) for s in series):
+            specs.append(ChartSpec(stem, f"chart_{stem}", series))
+    return specs
 
 
 def series_label(labels: Labels, series: Series, spec: ChartSpec) -> str:
@@ -78,22 +73,8 @@ def series_label(labels: Labels, series: Series, spec: ChartSpec) -> str:
     return ", ".join(parts) or labels(series.metric)
 
 
-def _compact(unit: str, value: float, digits: str) -> str:
-    """A short humanised value: `digits` is a format spec, "g" for ticks, ".3g" for labels."""
-    if unit == "bytes":
-        for name, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
-            if abs(value) >= scale:
-                return f"{value / scale:{digits}} {name}"
-        return f"{value:{digits}} B"
-    if unit == "s":
-        if abs(value) >= 1 or value == 0:
-            return f"{value:{digits}} s"
-        return f"{value * 1000:{digits}} ms"
-    return f"{value:{digits}}" if unit in ("ratio", "") else f"{value:{digits}} {unit}"
-
-
 def _tick_formatter(unit: str) -> Callable[[float, int], str]:
-    return lambda value, _pos: _compact(unit, value, "g")
+    return lambda value, _pos: format_compact(unit, value, "g")
 
 
 def shade(colour: str, series_index: int) -> tuple[float, float, float]:
@@ -139,7 +120,7 @@ def render_bar_chart(view: RunView, spec: ChartSpec, labels: Labels) -> Figure |
             if summary.n > 1:
                 ax.hlines(y, summary.minimum, summary.maximum, color="black", linewidth=0.9)
                 ax.scatter(raw, [y] * len(raw), s=6, color="black", zorder=3)
-            ax.annotate(_compact(unit, summary.median, ".3g"), (summary.maximum, y), xytext=(3, 0),
+            ax.annotate(format_compact(unit, summary.median, ".3g"), (summary.maximum, y), xytext=(3, 0),
                         textcoords="offset points", va="center", fontsize=6.5)
     positive = [v for v in values_seen if v > 0]
     log = bool(positive) and max(positive) / min(positive) > 100

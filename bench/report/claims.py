@@ -26,7 +26,7 @@ from bench.noise import is_exact, single_value_factor
 from bench.report.labels import Labels
 from bench.report.view import RunView
 from bench.summary import format_value
-from bench.units import format_bytes, format_seconds
+from bench.units import format_bytes, format_quantity
 
 CLAIMS_FILE = Path(__file__).with_name("seed_claims.toml")
 KINDS = ("value", "ratio", "reduction", "difference")
@@ -213,15 +213,7 @@ def cold_cache(view: RunView) -> bool:
 
 
 def format_claim_value(unit: str, value: float) -> str:
-    if unit == "fraction":
-        return f"{value * 100:.1f} %"
-    if unit == "ratio":
-        return f"{value:.3g}×"
-    if unit == "s":
-        return format_seconds(value)
-    if unit == "bytes":
-        return format_bytes(value)
-    return f"{value:.3g}"
+    return format_quantity(unit, value)
 
 
 def evaluate(view: RunView, claims: list[dict[str, Any]], seed_model_bytes: int

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.fsutil import write_atomic
-from bench.metrics import METRICS
+from bench.metrics import METRICS, WINNER_METRICS
 from bench.noise import separated
 from bench.report import charts, table
 from bench.report.claims import claims_markdown
@@ -17,10 +17,6 @@ from bench.report.view import RunView
 from bench.results import load_run
 from bench.summary import Summary, format_value
 from bench.units import format_bytes
-
-WINNER_METRICS = ("context_bytes", "build_cold_s", "build_warm_s", "image_added_bytes",
-                  "ready_s", "model_ready_s", "first_predict_s", "predict_p50_ms",
-                  "server_rss_peak_bytes", "mem_anon_bytes", "server_pss_bytes", "disk_bytes")
 
 
 @dataclass

@@ -1,59 +1,22 @@
 """Every word the report prints, in English and Spanish (the seminar report is in Spanish).
 
-One table, looked up by key; a key missing in a language falls back to English, and a key
-missing everywhere is shown as itself, so a new metric never breaks a report.
+One table, looked up by key; metric names come from the metric catalogue (bench/metrics.py).
+A key missing in a language falls back to English, and a key missing everywhere is shown as
+itself.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bench.metrics import METRICS
+
 LANGUAGES = ("en", "es")
 
 _TEXT: dict[str, dict[str, str]] = {
-    # metrics (short names for axes and table headers)
-    "context_bytes": {"en": "Build context", "es": "Contexto de build"},
-    "build_cold_s": {"en": "Cold build", "es": "Build en frío"},
-    "build_warm_s": {"en": "Warm build", "es": "Build en caliente"},
-    "image_bytes": {"en": "Image size", "es": "Tamaño de imagen"},
-    "image_added_bytes": {"en": "Image added", "es": "Añadido a la imagen"},
-    "runtime_build_s": {"en": "Runtime image build", "es": "Build de la imagen base"},
-    "ready_s": {"en": "Server up", "es": "Servidor arriba"},
-    "model_ready_s": {"en": "First correct prediction", "es": "Primera predicción correcta"},
-    "first_predict_s": {"en": "First-prediction latency", "es": "Latencia de la 1.ª predicción"},
-    "predict_latency_ms": {"en": "Prediction latency", "es": "Latencia de predicción"},
-    "predict_p50_ms": {"en": "Latency p50", "es": "Latencia p50"},
-    "predict_p95_ms": {"en": "Latency p95", "es": "Latencia p95"},
-    "load_s": {"en": "Model load", "es": "Carga del modelo"},
-    "mem_working_set_bytes": {"en": "Memory (cgroup)", "es": "Memoria (cgroup)"},
-    "mem_cgroup_peak_bytes": {"en": "Memory peak (cgroup)", "es": "Pico de memoria (cgroup)"},
-    "server_rss_peak_bytes": {"en": "Peak RSS", "es": "RSS máximo"},
-    "server_pss_bytes": {"en": "PSS at rest", "es": "PSS en reposo"},
-    "mem_anon_bytes": {"en": "RAM at rest (anon)", "es": "RAM en reposo (anónima)"},
-    "mem_page_cache_bytes": {"en": "Page cache at rest", "es": "Caché de páginas en reposo"},
-    "client_setup_s": {"en": "S3 client setup", "es": "Preparación del cliente S3"},
-    "reference_download_mb_per_s": {"en": "Host boto3 rate (reference)",
-                                    "es": "Velocidad boto3 en el host (referencia)"},
-    "probe_requests": {"en": "Probe requests during start", "es": "Peticiones de sondeo"},
     "not_measured_title": {"en": "Not measured", "es": "No medido"},
     "cached_title": {"en": "Preparation timings reused from the cache",
                      "es": "Tiempos de preparación reutilizados de la caché"},
-    "server_uss_bytes": {"en": "USS at rest", "es": "USS en reposo"},
-    "disk_bytes": {"en": "Disk", "es": "Disco"},
-    "model_file_bytes": {"en": "Model file", "es": "Archivo del modelo"},
-    "compression_ratio": {"en": "Compression ratio", "es": "Ratio de compresión"},
-    "compress_s": {"en": "Compression time", "es": "Tiempo de compresión"},
-    "upload_s": {"en": "Upload", "es": "Subida"},
-    "download_s": {"en": "Download", "es": "Descarga"},
-    "download_mb_per_s": {"en": "Download rate", "es": "Velocidad de descarga"},
-    "verify_s": {"en": "SHA-256 check", "es": "Verificación SHA-256"},
-    "rollout_bytes": {"en": "Rollout bytes", "es": "Bytes por despliegue"},
-    "min_memory_limit_bytes": {"en": "Smallest memory limit", "es": "Límite de memoria mínimo"},
-    "worker_pss_bytes": {"en": "PSS per worker", "es": "PSS por worker"},
-    "worker_uss_bytes": {"en": "USS per worker", "es": "USS por worker"},
-    "all_ready_s": {"en": "All replicas ready", "es": "Todas las réplicas listas"},
-    "replicas_pss_total_bytes": {"en": "PSS, all replicas", "es": "PSS, todas las réplicas"},
-    "replicas_mem_total_bytes": {"en": "Memory, all replicas", "es": "Memoria, todas las réplicas"},
     # builders and conditions
     "legacy": {"en": "legacy builder", "es": "builder clásico"},
     "buildkit": {"en": "BuildKit", "es": "BuildKit"},
@@ -70,7 +33,7 @@ _TEXT: dict[str, dict[str, str]] = {
                     "es": "barra: mediana; línea: mín–máx; puntos: ensayos"},
     # chart titles
     "chart_context": {"en": "Build context sent to the builder", "es": "Contexto enviado al builder"},
-    "chart_build": {"en": "Build time", "es": "Tiempo de build"},
+    "chart_build_time": {"en": "Build time", "es": "Tiempo de build"},
     "chart_image": {"en": "Image size", "es": "Tamaño de la imagen"},
     "chart_startup": {"en": "Start-up", "es": "Arranque"},
     "chart_first_predict": {"en": "Latency of the first correct prediction",
@@ -185,11 +148,10 @@ class Labels:
             raise ValueError(f"unknown language {self.lang!r}")
 
     def __call__(self, key: str) -> str:
+        metric = METRICS.get(key)
+        if metric is not None:  # metric labels live in the catalogue
+            return metric.es if self.lang == "es" else metric.en
         entry = _TEXT.get(key)
         if entry is None:
             return key
         return entry.get(self.lang) or entry["en"]
-
-
-def keys() -> set[str]:
-    return set(_TEXT)

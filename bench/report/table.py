@@ -11,21 +11,14 @@ import io
 import statistics
 from dataclasses import dataclass
 
-from bench.metrics import METRICS
+from bench.metrics import METRICS, in_table
 from bench.report.labels import Labels
 from bench.report.view import RunView
 from bench.summary import Summary, format_value
 
-BUILD_METRICS = ("context_bytes", "build_cold_s", "build_warm_s", "image_bytes",
-                 "image_added_bytes")
-RUN_METRICS = ("ready_s", "model_ready_s", "first_predict_s", "predict_p50_ms", "load_s",
-               "server_rss_peak_bytes", "mem_anon_bytes", "mem_page_cache_bytes",
-               "server_pss_bytes", "mem_working_set_bytes", "disk_bytes",
-               "all_ready_s", "replicas_pss_total_bytes", "worker_pss_bytes",
-               "worker_uss_bytes", "min_memory_limit_bytes")
-MODEL_METRICS = ("model_file_bytes", "compression_ratio", "compress_s", "upload_s",
-                 "client_setup_s", "download_s", "download_mb_per_s",
-                 "reference_download_mb_per_s", "verify_s")
+BUILD_METRICS = in_table("build")
+RUN_METRICS = in_table("start")
+MODEL_METRICS = in_table("model")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.engine import Engine
 from bench.model_source import ModelArtifact
 from bench.results import load_run
 from tests.integration.test_end_to_end import assert_nothing_labelled, run_bench
@@ -106,3 +107,21 @@ def test_sharded_strategies_serve_the_same_predictions_from_disk_and_from_s3(
     assert by[("sharded-registry", "download_s")] > 0 and by[("sharded-registry", "verify_s")] > 0
     assert by[("sharded-registry", "disk_bytes")] < tiny_model.bytes
     assert_nothing_labelled(engine)
+
+
+def test_every_catalogued_metric_is_produced_or_marked_optional(
+        engine: Engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
+    """The metric catalogue and the measurements cannot drift apart: a default run of every
+    strategy produces every metric the catalogue does not mark optional (before,
+    mem_cgroup_peak_bytes and server_uss_bytes were stored and shown nowhere, and
+    rollout_bytes was defined and never produced)."""
+    from bench.metrics import METRICS
+    from strategies import DEFAULT_STRATEGIES
+
+    run = run_bench(engine, DEFAULT_STRATEGIES, tmp_path, trials=1)
+    stored = load_run(tmp_path / run.run_id)
+    produced = {s.metric for s in stored.samples}
+    not_measured = {entry["metric"] for outcome in stored.document["strategies"].values()
+                    for entry in outcome["not_measured"]}
+    required = {m.name for m in METRICS.values() if m.optional is None}
+    assert required - produced - not_measured == set()

@@ -149,11 +149,12 @@ _ALL = (
     Metric("model_file_bytes", "bytes", "size", "Model file", "Archivo del modelo",
            "the model file the container reads (after compression)", table="model"),
     Metric("compression_ratio", "ratio", "size", "Compression ratio", "Ratio de compresión",
-           "compressed bytes / original bytes", table="model",
-           optional="compressed and sharded strategies"),
+           "bytes of the file the container reads / the original model's bytes",
+           table="model", optional="compressed, sharded and mmap strategies"),
     Metric("compress_s", "s", "build", "Compression time", "Tiempo de compresión",
-           "seconds to compress (or repack) the model; a value reused from the cache says "
-           "which run measured it", table="model", optional="compressed and sharded strategies"),
+           "seconds to compress, repack or convert the model; a value reused from the cache "
+           "says which run measured it", table="model",
+           optional="compressed, sharded and mmap strategies"),
     Metric("upload_s", "s", "transfer", "Upload", "Subida",
            "seconds to publish the model to the registry", table="model",
            optional="registry strategies"),

@@ -46,7 +46,7 @@ def auto_shards(model_bytes: int) -> int:
     return max(4, math.ceil(model_bytes / TARGET_SHARD_BYTES))
 
 
-def _forest_and_step(model: Any) -> tuple[Any, int | None]:
+def forest_and_step(model: Any) -> tuple[Any, int | None]:
     """The forest inside a model: the model itself, or the last step of a Pipeline."""
     from sklearn.ensemble._forest import BaseForest  # the RandomForest/ExtraTrees base class
 
@@ -93,7 +93,7 @@ def repack(model_path: Path, sha256: str, shards: int, codec: str, cache: Path,
                             stored.get("run_id", "unknown"))
     started = time.perf_counter()
     model = joblib.load(model_path)
-    forest, step = _forest_and_step(model)
+    forest, step = forest_and_step(model)
     trees = list(forest.estimators_)
     if shards < 1:
         raise UsageError(f"--shards must be at least 1, not {shards}")

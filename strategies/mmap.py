@@ -1,0 +1,101 @@
+"""Beyond every loader: the forest as plain arrays in one memory-mapped file
+(docker/service/flat_forest.py). Nothing is unpickled at start-up: the service maps the file
+read-only and predicts from it, so the "load" is constant-time, the first predictions read
+the pages they touch, and every process and container mapping the same file shares one copy
+of it in the page cache.
+
+`mmap` mounts the flat file read-only (trusted like `volume`'s file: no hash); each trial
+starts twice, without and with a prefetch (the kernel asked to read the file ahead), so the
+report shows what prefetching buys. `mmap-registry` downloads the flat file with the verified
+registry path (whole-file SHA-256 pinned) and then maps it.
+"""
+
+from __future__ import annotations
+
+from bench.engine import BindMount
+from bench.flat_forest import FlatModel, convert
+from bench.hashing import cached_sha256
+from strategies.base import (
+    MODEL_DIR_IN_CONTAINER,
+    MODEL_DIR_IN_REPO,
+    MODEL_NAME_IN_REPO,
+    PreparedModel,
+    StartSpec,
+    Strategy,
+    StrategyContext,
+    cached_note,
+)
+from strategies.registry import CACHE_IN_CONTAINER, Registry
+
+FLAT_IN_CONTAINER = f"{MODEL_DIR_IN_CONTAINER}/flat"
+FLAT_NAME = "model.flat"
+PREFETCH_CONDITIONS = {"no prefetch": "", "prefetch": "1"}
+
+
+def _convert(ctx: StrategyContext) -> FlatModel:
+    with ctx.progress.step("converting the forest to the flat memory-mapped format "
+                           "(cached after the first time)"):
+        return convert(ctx.model.path, ctx.model.sha256, ctx.cache, ctx.run_id)
+
+
+def _prepared(ctx: StrategyContext, flat: FlatModel, env: dict[str, str]) -> PreparedModel:
+    return PreparedModel(
+        context_files={f"{MODEL_DIR_IN_REPO}/{MODEL_NAME_IN_REPO}": ctx.model.path},
+        env={"MODEL_FORMAT": "flat", "MODEL_LOADING": "eager", "MODEL_CODEC": "none", **env},
+        model_file_bytes=flat.bytes,
+        extra_metrics={"compression_ratio": flat.bytes / ctx.model.bytes,
+                       "compress_s": flat.convert_s},
+        notes={"nodes": str(flat.nodes), **cached_note("compress_s", flat.cached,
+                                                       flat.measured_in)},
+    )
+
+
+class Mmap(Strategy):
+    name = "mmap"
+    summary = "forest as flat arrays, mounted read-only and memory-mapped (no load)"
+    dockerfile = "Dockerfile.volume"
+    dockerignore = "dockerignore.seed"
+    disk_model_copies = 0.3  # the flat file: about 19 bytes a node against 72-80
+
+    def __init__(self) -> None:
+        self._flat: FlatModel | None = None
+
+    def prepare(self, ctx: StrategyContext) -> PreparedModel:
+        flat = self._flat = _convert(ctx)
+        return _prepared(ctx, flat, {"MODEL_PATH": f"{FLAT_IN_CONTAINER}/{FLAT_NAME}"})
+
+    def starts(self, ctx: StrategyContext, prepared: PreparedModel, trial: int) -> list[StartSpec]:
+        assert self._flat is not None
+        # The folder, so that a Pipeline's pinned preprocessing file comes along.
+        bind = BindMount(str(self._flat.path.parent), FLAT_IN_CONTAINER)
+        return [StartSpec(condition, env={**prepared.env, "MODEL_PREFETCH": flag},
+                          binds=[bind], host_model_bytes=self._flat.bytes)
+                for condition, flag in PREFETCH_CONDITIONS.items()]
+
+
+class MmapRegistry(Registry):
+    name = "mmap-registry"
+    summary = "flat forest downloaded from S3 at start-up, verified, then memory-mapped"
+    disk_model_copies = 0.6  # the flat file in the S3 server and in one cache volume
+
+    def prepare(self, ctx: StrategyContext) -> PreparedModel:
+        from bench.errors import StepFailed
+        from bench.s3_registry import publish_model
+
+        flat = _convert(ctx)
+        if flat.preprocessing is not None:
+            raise StepFailed("mmap-registry downloads one file; this Pipeline's preprocessing "
+                             "is a second one: use mmap for it")
+        endpoint = self._connect(ctx)
+        sha = cached_sha256(flat.path, ctx.cache)
+        key = f"{ctx.model.sha256[:16]}/{FLAT_NAME}"
+        with ctx.progress.step(f"uploading the flat forest to s3://{ctx.options.s3_bucket}/{key}"):
+            upload_s = publish_model(endpoint, ctx.options.s3_bucket, key, flat.path, sha)
+        prepared = _prepared(ctx, flat, {
+            "MODEL_PATH": f"{CACHE_IN_CONTAINER}/{FLAT_NAME}", "MODEL_SHA256": sha,
+            **self._s3_env(ctx, endpoint, key),
+            "DOWNLOAD_CONCURRENCY": str(ctx.options.download_concurrency),
+            "DOWNLOAD_CHUNK_BYTES": str(ctx.options.download_chunk_bytes)})
+        return PreparedModel(prepared.context_files, prepared.env, prepared.model_file_bytes,
+                             {**prepared.extra_metrics, "upload_s": upload_s},
+                             {**prepared.notes, "key": key})

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.config import BUILDERS, Builder
 from bench.errors import BenchError, UsageError
 from bench.progress import Progress
 from bench.units import parse_size
@@ -218,19 +219,21 @@ def _downloaders(text: str) -> tuple[str, ...]:
     return names
 
 
-def _builders(choice: str) -> tuple[str, ...]:
+def _builders(choice: str) -> tuple[Builder, ...]:
     from bench.engine import buildkit_available
 
     if choice == "auto":
-        return ("legacy", "buildkit") if buildkit_available() else ("legacy",)
-    return ("legacy", "buildkit") if choice == "both" else (choice,)
+        return BUILDERS if buildkit_available() else ("legacy",)
+    if choice == "both":
+        return BUILDERS
+    return tuple(b for b in BUILDERS if b == choice)
 
 
 def _cmd_run(args: argparse.Namespace, progress: Progress) -> int:
     from bench.config import RunConfig
     from bench.engine import Engine
     from bench.paths import results_dir
-    from bench.runner import BenchmarkRun, check_config
+    from bench.runner import BenchmarkRun
     from strategies.base import StrategyOptions
 
     codecs = tuple(c.strip() for c in args.codec.split(",") if c.strip())
@@ -260,7 +263,6 @@ def _cmd_run(args: argparse.Namespace, progress: Progress) -> int:
     from strategies import resolve
 
     resolve(list(names), options)  # unknown names are a usage error before the engine is asked
-    check_config(config)
     engine = Engine.connect()
     try:
         run = BenchmarkRun(config, engine, progress)

@@ -1,12 +1,22 @@
-"""The configuration of one benchmark run, as parsed from the command line."""
+"""The configuration of one benchmark run, typed once and validated once, when it is made:
+the command line and the tests build the same RunConfig and meet the same usage errors
+before anything is built."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from bench.errors import UsageError
 from strategies.base import StrategyOptions
+
+Builder = Literal["legacy", "buildkit"]
+BUILDERS: tuple[Builder, ...] = ("legacy", "buildkit")
+WorkerMode = Literal["copy", "preload"]
+Orchestrator = Literal["engine", "swarm"]
+DROP_CACHES = Path("/proc/sys/vm/drop_caches")
 
 
 @dataclass(frozen=True)
@@ -19,10 +29,10 @@ class RunConfig:
     build_trials: int = 1  # cold + warm builds per builder (3 to publish build claims)
     replicas: int = 1  # containers of a strategy started at the same moment per start
     shared_cache: bool = True  # registry replicas share one cache volume (else one each)
-    orchestrator: str = "engine"  # engine: containers; swarm: a swarm service of N tasks
+    orchestrator: Orchestrator = "engine"  # engine: containers; swarm: a service of N tasks
     workers: int = 1  # server processes per container
-    worker_mode: str = "copy"  # copy: each loads the model; preload: load once, then fork
-    builders: tuple[str, ...] = ("legacy",)
+    worker_mode: WorkerMode = "copy"  # copy: each loads the model; preload: load, then fork
+    builders: tuple[Builder, ...] = ("legacy",)
     drop_caches: bool = False
     keep: bool = False
     latency_requests: int = 50
@@ -35,6 +45,33 @@ class RunConfig:
     memory_search_starts: int = 7
     results_root: Path = Path("results")
     options: StrategyOptions = field(default_factory=StrategyOptions)
+
+    def __post_init__(self) -> None:
+        """Usage errors, found before anything is built."""
+        from bench.engine import buildkit_available
+
+        if self.trials < 1 or self.build_trials < 1:
+            raise UsageError("--trials and --build-trials must be at least 1")
+        if self.replicas < 1:
+            raise UsageError("--replicas must be at least 1")
+        if self.orchestrator not in ("engine", "swarm"):
+            raise UsageError(f"unknown orchestrator {self.orchestrator!r}: use engine or swarm")
+        if self.workers < 1 or self.worker_mode not in ("copy", "preload"):
+            raise UsageError("--workers must be at least 1 and --worker-mode copy or preload")
+        if not self.builders or not set(self.builders) <= set(BUILDERS):
+            raise UsageError(f"unknown builder in {self.builders}: use legacy or buildkit")
+        if self.cpus is not None and not 0 < self.cpus <= 1024:
+            raise UsageError(f"--cpus {self.cpus} is out of range: pass a positive number such "
+                             "as 0.5 or 2")
+        if self.model_path is not None and not self.model_path.is_file():
+            raise UsageError(f"model file {self.model_path} does not exist: "
+                             "pass --model PATH to a .joblib file")
+        if "buildkit" in self.builders and not buildkit_available():
+            raise UsageError("--builder buildkit needs `docker buildx` or a docker client older "
+                             "than 23 (DOCKER_BUILDKIT=1); install docker-buildx or use legacy")
+        if self.drop_caches and not (DROP_CACHES.exists() and os.access(DROP_CACHES, os.W_OK)):
+            raise UsageError("--drop-caches needs root (it writes /proc/sys/vm/drop_caches); "
+                             "run as root or leave it out")
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -24,9 +24,9 @@ from bench import disk_plan, memory_search
 from bench import trial as trial_module
 from bench.base_image import BaseImage, ensure_base_image
 from bench.cleanup import remove_run, run_labels, sigterm_as_interrupt, sweep_stale_runs
-from bench.config import RunConfig
-from bench.engine import Engine, buildkit_available
-from bench.errors import BenchError, EngineUnavailable, StepFailed, UsageError
+from bench.config import DROP_CACHES, RunConfig
+from bench.engine import Engine
+from bench.errors import BenchError, EngineUnavailable, StepFailed
 from bench.fixture import materialize, raw_data_csv, touch_service_code
 from bench.machine import commit_info, engine_metadata, machine_info
 from bench.metrics import Sample
@@ -39,8 +39,6 @@ from bench.summary import render_text_table, summarize
 from bench.wheelhouse import ensure_wheelhouse
 from strategies import resolve
 from strategies.base import Strategy, StrategyContext
-
-DROP_CACHES = Path("/proc/sys/vm/drop_caches")
 
 
 def start_condition(condition: str, replicas: int, workers: int, worker_mode: str,
@@ -71,36 +69,6 @@ def new_run_id() -> str:
     return f"{stamp}-{secrets.token_hex(2)}"
 
 
-def check_config(config: RunConfig) -> None:
-    """Usage errors found before anything is built."""
-    if config.trials < 1:
-        raise UsageError("--trials must be at least 1")
-    if config.replicas < 1:
-        raise UsageError("--replicas must be at least 1")
-    if config.orchestrator not in ("engine", "swarm"):
-        raise UsageError(f"unknown orchestrator {config.orchestrator!r}: use engine or swarm")
-    if config.workers < 1 or config.worker_mode not in ("copy", "preload"):
-        raise UsageError("--workers must be at least 1 and --worker-mode copy or preload")
-    if config.cpus is not None and not 0 < config.cpus <= 1024:
-        raise UsageError(f"--cpus {config.cpus} is out of range: pass a positive number such "
-                         "as 0.5 or 2")
-    if config.model_path is not None and not config.model_path.is_file():
-        raise UsageError(f"model file {config.model_path} does not exist: "
-                         "pass --model PATH to a .joblib file")
-    if "buildkit" in config.builders and not buildkit_available():
-        raise UsageError("--builder buildkit needs `docker buildx` or a docker client older "
-                         "than 23 (DOCKER_BUILDKIT=1); install docker-buildx or use legacy")
-    if config.drop_caches and not _can_drop_caches():
-        raise UsageError("--drop-caches needs root (it writes /proc/sys/vm/drop_caches); "
-                         "run as root or leave it out")
-
-
-def _can_drop_caches() -> bool:
-    import os
-
-    return DROP_CACHES.exists() and os.access(DROP_CACHES, os.W_OK)
-
-
 def drop_page_cache() -> None:
     subprocess.run(["sync"], check=False)
     DROP_CACHES.write_text("3\n")
@@ -125,7 +93,6 @@ class BenchmarkRun:
     # -- lifecycle ------------------------------------------------------------------------
 
     def execute(self) -> ResultsStore:
-        check_config(self.config)
         with sigterm_as_interrupt():
             try:
                 if self.config.orchestrator == "swarm" and not self.engine.swarm_active():

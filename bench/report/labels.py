@@ -22,6 +22,8 @@ _TEXT: dict[str, dict[str, str]] = {
     "buildkit": {"en": "BuildKit", "es": "BuildKit"},
     "cold cache volume": {"en": "cold cache", "es": "caché fría"},
     "warm cache volume": {"en": "warm cache", "es": "caché caliente"},
+    "no prefetch": {"en": "no prefetch", "es": "sin precarga"},
+    "prefetch": {"en": "prefetch", "es": "con precarga"},
     # axes
     "axis_bytes": {"en": "size", "es": "tamaño"},
     "axis_s": {"en": "time", "es": "tiempo"},

@@ -139,6 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--shard-codec", choices=("zstd3", "none"), default=None,
                      help="sharded strategies: compression of each shard (default: none for "
                           "sharded, read from disk; zstd3 for sharded-registry, downloaded)")
+    run.add_argument("--lang", choices=("en", "es"), default="en",
+                     help="language of the report written at the end (default en)")
+    run.add_argument("--no-report", action="store_true",
+                     help="do not write the report at the end (`python -m bench report RUN` "
+                          "renders it later from the stored results)")
     run.add_argument("--quiet", action="store_true", help="print only the summary")
 
     report = commands.add_parser(
@@ -264,15 +269,38 @@ def _cmd_run(args: argparse.Namespace, progress: Progress) -> int:
 
     resolve(list(names), options)  # unknown names are a usage error before the engine is asked
     engine = Engine.connect()
+    run = BenchmarkRun(config, engine, progress)
     try:
-        run = BenchmarkRun(config, engine, progress)
         run.execute()
-        if run.failed:
-            progress.warn("some trials failed; see `failures` in run.json")
-            return 1
-        return 0
     finally:
         engine.close()
+        # Complete or not (but not interrupted: the user asked to stop), the run ends with
+        # the comparison it exists for; the report reads only what was stored.
+        if run.store is not None and not args.no_report and run.store.record.status in (
+                "complete", "incomplete"):
+            try:
+                _conclude(run.store.folder, args.lang, progress)
+            except Exception as error:  # never let the report hide how the run ended
+                progress.warn(f"the report could not be written ({type(error).__name__}: "
+                              f"{error}); the results are in {run.store.folder}: "
+                              f"`python -m bench report {run.store.folder}`")
+    if run.failed:
+        progress.warn("some trials failed; see `failures` in run.json")
+        return 1
+    return 0
+
+
+def _conclude(folder: Path, lang: str, progress: Progress) -> None:
+    from bench.report import render_report
+    from bench.report.labels import Labels
+    from bench.report.terminal import comparison_table
+    from bench.report.view import RunView
+    from bench.results import load_run
+
+    with progress.step(f"report ({lang})"):
+        files = render_report(folder, lang)
+    print("\n" + comparison_table(RunView.of(load_run(folder)), Labels(lang)))
+    print(f"\nreport: {files.report}", flush=True)
 
 
 def _resolve_run_folder(folder: Path) -> Path:

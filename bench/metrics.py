@@ -34,6 +34,7 @@ class Metric:
     table: str | None = None  # the comparison table that shows it (None: raw samples only)
     chart: str | None = None  # the bar chart that shows it as a series
     wins: bool = False  # it enters "which strategy wins what"
+    headline: bool = False  # a column of the comparison printed at the end of every run
     # None: every default run of every strategy that applies produces it; otherwise when it
     # is produced (checked by the catalogue test against a real run).
     optional: str | None = None
@@ -52,11 +53,11 @@ _ALL = (
     Metric("context_bytes", "bytes", "size", "Build context", "Contexto de build",
            "build context the engine received (legacy: the streamed tar, counted on the way; "
            "BuildKit: its 'transferring context' figure)",
-           table="build", chart="context", wins=True),
+           table="build", chart="context", wins=True, headline=True),
     Metric("build_cold_s", "s", "build", "Cold build", "Build en frío",
            "strategy image build with no cache for its own steps (runtime base stays cached), "
            "including packing and sending the context",
-           table="build", chart="build_time", wins=True),
+           table="build", chart="build_time", wins=True, headline=True),
     Metric("build_warm_s", "s", "build", "Warm build", "Build en caliente",
            "rebuild after a one-line change in the service code",
            table="build", chart="build_time", wins=True),
@@ -65,7 +66,7 @@ _ALL = (
            table="build", chart="image"),
     Metric("image_added_bytes", "bytes", "size", "Image added", "Añadido a la imagen",
            "what the strategy image adds on top of the runtime base",
-           table="build", chart="image", wins=True),
+           table="build", chart="image", wins=True, headline=True),
     Metric("runtime_build_s", "s", "build", "Runtime image build", "Build de la imagen base",
            "build of the shared runtime image (base + dependencies), reported once per run",
            optional="when the runtime image was built by a harness that kept its build time"),
@@ -77,7 +78,7 @@ _ALL = (
            "Primera predicción correcta",
            "container start to the first correct prediction (eager: the service's load end "
            "plus one prediction; lazy: the return of its first request)",
-           table="start", chart="startup", wins=True),
+           table="start", chart="startup", wins=True, headline=True),
     Metric("first_predict_s", "s", "start", "First-prediction latency",
            "Latencia de la 1.ª predicción",
            "latency of the request that returned the first correct prediction "
@@ -103,7 +104,7 @@ _ALL = (
     Metric("mem_anon_bytes", "bytes", "memory", "RAM at rest (anon)", "RAM en reposo (anónima)",
            "cgroup anonymous memory at rest (memory.stat rss on v1, anon on v2): the RAM the "
            "service owns, without page cache",
-           table="start", chart="memory", wins=True),
+           table="start", chart="memory", wins=True, headline=True),
     Metric("mem_page_cache_bytes", "bytes", "memory", "Page cache at rest",
            "Caché de páginas en reposo",
            "cgroup page cache at rest (memory.stat cache on v1, file on v2): image and model "
@@ -123,7 +124,7 @@ _ALL = (
     Metric("disk_bytes", "bytes", "size", "Disk", "Disco",
            "host disk the strategy needs beyond the shared runtime image: image added bytes + "
            "model files on the host it reads at run time + cache volumes + container layer",
-           table="start", chart="disk", wins=True),
+           table="start", chart="disk", wins=True, headline=True),
     # -- scale options -------------------------------------------------------------------------
     Metric("all_ready_s", "s", "start", "All replicas ready", "Todas las réplicas listas",
            "--replicas N started together: start to the last replica's first correct prediction",
@@ -194,12 +195,8 @@ def in_chart(stem: str) -> tuple[str, ...]:
     return tuple(m.name for m in _ALL if m.chart == stem)
 
 
-def summary_metrics() -> tuple[str, ...]:
-    """What the terminal summary prints: every metric a table shows, plus the runtime build."""
-    return ("runtime_build_s", *(name for group in TABLES for name in in_table(group)))
-
-
 WINNER_METRICS = tuple(m.name for m in _ALL if m.wins)
+HEADLINE_METRICS = tuple(m.name for m in _ALL if m.headline)
 
 
 @dataclass(frozen=True)

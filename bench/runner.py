@@ -35,7 +35,6 @@ from bench.paths import REQUIREMENTS_FILE, cache_dir, models_dir
 from bench.progress import Progress
 from bench.results import ResultsStore, StrategyOutcome
 from bench.runtime_image import RuntimeImage, ensure_runtime_image
-from bench.summary import render_text_table, summarize
 from bench.wheelhouse import ensure_wheelhouse
 from strategies import resolve
 from strategies.base import Strategy, StrategyContext
@@ -104,8 +103,7 @@ class BenchmarkRun:
                     self._run_strategy(strategy, store)
                 store.record.status = "incomplete" if self.failed else "complete"
                 store.flush()
-                print(f"\nresults: {store.folder}\n")
-                print(render_text_table(summarize(store.record.samples)), flush=True)
+                self.progress.info(f"results: {store.folder}")
                 return store
             except KeyboardInterrupt:
                 self._mark("interrupted")

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bench import units
-from bench.metrics import METRICS, Sample, summary_metrics
+from bench.metrics import METRICS, Sample
 
 
 @dataclass(frozen=True)
@@ -38,23 +38,3 @@ def summarize(samples: Iterable[Sample]) -> list[Summary]:
 
 def format_value(metric: str, value: float) -> str:
     return units.format_quantity(METRICS[metric].unit, value)
-
-
-def render_text_table(summaries: list[Summary]) -> str:
-    """A plain-text table for the terminal: one row per (strategy, builder, condition)."""
-    rows: dict[tuple[str, str, str], dict[str, Summary]] = defaultdict(dict)
-    for s in summaries:
-        rows[(s.strategy, s.builder, s.condition)][s.metric] = s
-    lines = []
-    for (strategy, builder, condition), metrics in rows.items():
-        label = strategy + ("" if builder == "-" else f" [{builder}]")
-        label += "" if condition == "-" else f" ({condition})"
-        lines.append(label)
-        for name in summary_metrics():
-            if name in metrics:
-                s = metrics[name]
-                spread = ("" if s.n == 1 else
-                          f"  [{format_value(name, s.minimum)} .. {format_value(name, s.maximum)}"
-                          f", n={s.n}]")
-                lines.append(f"    {name:<24}{format_value(name, s.median):>12}{spread}")
-    return "\n".join(lines)

@@ -214,3 +214,16 @@ def test_report_cli_errors_are_one_line_usage_errors(tmp_path: Path,
     assert "unknown chart format gif" in capsys.readouterr().err
     assert cli.main(["report", str(folder), "--format", "svg", "--quiet"]) == 0
     assert (folder / "report-en" / "report.md").exists()
+
+
+def test_the_run_ends_with_a_comparison_that_stars_the_best(tmp_path: Path) -> None:
+    from bench.report.terminal import comparison_table
+
+    text = comparison_table(RunView.of(load_run(write_run(tmp_path, "run"))), Labels("en"))
+    lines = text.splitlines()
+    assert "Build context (legacy)" in lines[0] and "First correct prediction" in lines[0]
+    rows = {line.split()[0]: line for line in lines[2:-1]}
+    assert set(rows) == {"volume", "dockerignore", "compressed-gzip9"}
+    # Legacy context: dockerignore's 50 KB is the one best (exact sizes, far apart).
+    assert "50.00 KB*" in rows["dockerignore"] and "102.00 MB*" not in rows["volume"]
+    assert lines[-1].startswith("* best")

@@ -169,6 +169,10 @@ _ALL = (
     Metric("download_mb_per_s", "MB/s", "transfer", "Download rate", "Velocidad de descarga",
            "bytes downloaded / download_s", lower_is_better=False, table="model",
            optional="registry strategies, on a start that downloads"),
+    Metric("download_retries", "count", "count", "Download retries", "Reintentos de descarga",
+           "transient failures (connection lost, 5xx, timeouts) the download retried; bounded, "
+           "and never for a 4xx", table="model",
+           optional="registry strategies, on a start that downloads"),
     Metric("reference_download_mb_per_s", "MB/s", "transfer", "Host boto3 rate (reference)",
            "Velocidad boto3 en el host (referencia)",
            "registry: boto3's transfer manager (download_file, same concurrency and chunk) "

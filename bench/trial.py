@@ -274,6 +274,8 @@ def _measure(
                                                                                  1e-9)
         if story.get("client_setup_s") is not None:
             result.values["client_setup_s"] = float(story["client_setup_s"])
+        if "download_retries" in story:
+            result.values["download_retries"] = float(story["download_retries"])
     if story.get("verify_s") is not None:
         result.values["verify_s"] = float(story["verify_s"])
     result.story = {

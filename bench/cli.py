@@ -13,7 +13,7 @@ from pathlib import Path
 from bench.config import BUILDERS, Builder
 from bench.errors import BenchError, UsageError
 from bench.progress import Progress
-from bench.units import parse_size
+from bench.units import parse_duration, parse_size
 
 DEFAULT_MODEL_SIZE = "64MB"
 
@@ -98,6 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="container memory limit, e.g. 2GB (default: none)")
     run.add_argument("--cpus", type=float, default=None, metavar="N",
                      help="CPU limit per container, e.g. 0.5 (default: none)")
+    run.add_argument("--load", default="0", metavar="DURATION", dest="load_duration",
+                     help="after each start is measured, a sustained closed-loop load of "
+                          "/predict for this long, e.g. 60s or 2m (every tenth request 100 "
+                          "rows): throughput, p50/p95/p99, errors, RAM growth (default: none)")
+    run.add_argument("--concurrency", type=_positive_int, default=4, metavar="C",
+                     help="clients of the --load, each sending its next request when the "
+                          "last one answered (default 4)")
     run.add_argument("--find-memory-limit", action="store_true",
                      help="after the trials, bisect the smallest --memory limit (no swap) under "
                           "which each strategy still serves a correct prediction")
@@ -261,6 +268,8 @@ def _cmd_run(args: argparse.Namespace, progress: Progress) -> int:
         memory_limit_bytes=parse_size(args.memory_limit) if args.memory_limit else None,
         cpus=args.cpus,
         rebuild_runtime=args.rebuild_runtime, skip_disk_check=args.skip_disk_check,
+        load_duration_s=parse_duration(args.load_duration),
+        load_concurrency=args.concurrency,
         find_memory_limit=args.find_memory_limit,
         memory_search_starts=args.memory_search_starts,
         results_root=args.results or results_dir(), options=options,

@@ -41,6 +41,8 @@ class RunConfig:
     cpus: float | None = None
     rebuild_runtime: bool = False
     skip_disk_check: bool = False
+    load_duration_s: float = 0.0  # --load: seconds of sustained load after each start
+    load_concurrency: int = 4  # --concurrency: closed-loop clients of the load
     find_memory_limit: bool = False
     memory_search_starts: int = 7
     results_root: Path = Path("results")
@@ -60,6 +62,9 @@ class RunConfig:
             raise UsageError("--workers must be at least 1 and --worker-mode copy or preload")
         if not self.builders or not set(self.builders) <= set(BUILDERS):
             raise UsageError(f"unknown builder in {self.builders}: use legacy or buildkit")
+        if self.load_duration_s < 0 or self.load_concurrency < 1:
+            raise UsageError("--load must be a duration >= 0 (e.g. 60s) and --concurrency at "
+                             "least 1")
         if self.cpus is not None and not 0 < self.cpus <= 1024:
             raise UsageError(f"--cpus {self.cpus} is out of range: pass a positive number such "
                              "as 0.5 or 2")

@@ -79,6 +79,11 @@ def sharded_load(path: Path) -> Any:
     return sharded.load_sharded(sharded.local_reader(str(path)), "")
 
 
+def flat_load(path: Path) -> Any:
+    """Map the flat forest (no unpickling): the mmap strategies' "load"."""
+    return service_module("flat_forest").open_model(str(path), verify=False, prefetch=False)
+
+
 def skops_load(path: Path) -> Any:
     import skops.io
 
@@ -109,6 +114,7 @@ PATHS: tuple[LoadPath, ...] = (
     LoadPath("lz4", "load", "lz4", stream_load("lz4"), "lz4 frame, streamed"),
     LoadPath("sharded", "load", "sharded", sharded_load, "shell + shards, shard by shard"),
     LoadPath("skops", "load", "skops", skops_load, "skops secure format"),
+    LoadPath("flat", "load", "flat", flat_load, "flat forest, memory-mapped (mmap strategies)"),
     LoadPath("gzip9-decompress", "decompress", "gzip9", decompress_only("gzip")),
     LoadPath("zstd3-decompress", "decompress", "zstd3", decompress_only("zstd")),
     LoadPath("zstd9-decompress", "decompress", "zstd9", decompress_only("zstd")),
@@ -134,6 +140,7 @@ def _dump_skops(model: Any, path: Path) -> None:
 def make_files(model_path: Path, sha256: str, cache: Path) -> dict[str, tuple[Path, float]]:
     """Every file a path reads -> (file, seconds it took to make it); cached by model hash."""
     from bench.compression import compress_model, parse_codec
+    from bench.flat_forest import convert
     from bench.sharding import auto_shards, repack
 
     files: dict[str, tuple[Path, float]] = {"raw": (model_path, 0.0)}
@@ -143,6 +150,8 @@ def make_files(model_path: Path, sha256: str, cache: Path) -> dict[str, tuple[Pa
     sharded = repack(model_path, sha256, auto_shards(model_path.stat().st_size), "none", cache,
                      "micro")
     files["sharded"] = (sharded.folder, sharded.repack_s)
+    flat = convert(model_path, sha256, cache, "micro")
+    files["flat"] = (flat.path, flat.convert_s)
     folder = cache / "micro"
     folder.mkdir(parents=True, exist_ok=True)
     model: Any = None
@@ -188,6 +197,9 @@ def mapped_arrays(model: Any) -> bool:
     """Whether any tree's node arrays are still backed by the mapped file (memmap)."""
     import numpy as np
 
+    flat = getattr(model, "forest", None)  # the flat forest's arrays are the mapped file
+    if flat is not None:
+        return isinstance(flat.value, np.memmap)
     forest = model.steps[-1][1] if hasattr(model, "steps") else model
     for tree in getattr(forest, "estimators_", [])[:3]:
         for array in (tree.tree_.value, tree.tree_.threshold):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 # What a metric is about. "size" and "count" are exact (the same build gives the same bytes);
 # the others vary from trial to trial (bench.noise).
-KINDS = ("build", "start", "size", "memory", "transfer", "rollout", "count")
+KINDS = ("build", "start", "size", "memory", "transfer", "rollout", "count", "load")
 # The comparison tables of the report (and groups of the terminal summary), in order.
 TABLES = ("build", "start", "model")
 # The bar charts, in order: (file stem, builders shown): "all" builders as series, the
@@ -125,6 +125,24 @@ _ALL = (
            "host disk the strategy needs beyond the shared runtime image: image added bytes + "
            "model files on the host it reads at run time + cache volumes + container layer",
            table="start", chart="disk", wins=True, headline=True),
+    # -- sustained load (--load) -------------------------------------------------------------
+    Metric("load_rps", "req/s", "load", "Throughput under load", "Rendimiento bajo carga",
+           "--load: answered /predict requests per second, closed loop of --concurrency "
+           "clients (every tenth request 100 rows, the others one)", lower_is_better=False,
+           table="start", optional="--load DURATION"),
+    Metric("load_p50_ms", "ms", "load", "Latency p50 under load", "Latencia p50 bajo carga",
+           "--load: median latency of the answered requests", optional="--load DURATION"),
+    Metric("load_p95_ms", "ms", "load", "Latency p95 under load", "Latencia p95 bajo carga",
+           "--load: 95th percentile latency", optional="--load DURATION"),
+    Metric("load_p99_ms", "ms", "load", "Latency p99 under load", "Latencia p99 bajo carga",
+           "--load: 99th percentile latency", table="start", optional="--load DURATION"),
+    Metric("load_errors", "count", "count", "Errors under load", "Errores bajo carga",
+           "--load: requests not answered with a 200 and one prediction per row",
+           table="start", optional="--load DURATION"),
+    Metric("load_anon_growth_bytes", "bytes", "memory", "RAM growth under load",
+           "Crecimiento de RAM bajo carga",
+           "--load: the cgroup's anonymous memory after the load minus before (a leak check)",
+           table="start", optional="--load DURATION"),
     # -- scale options -------------------------------------------------------------------------
     Metric("all_ready_s", "s", "start", "All replicas ready", "Todas las réplicas listas",
            "--replicas N started together: start to the last replica's first correct prediction",

@@ -339,7 +339,8 @@ class BenchmarkRun:
             start_timeout_s=config.start_timeout_s, latency_requests=config.latency_requests,
             memory_limit_bytes=config.memory_limit_bytes, cpus=config.cpus,
             workers=config.workers, worker_mode=config.worker_mode,
-            shared_cache=config.shared_cache)
+            shared_cache=config.shared_cache, load_duration_s=config.load_duration_s,
+            load_concurrency=config.load_concurrency)
 
     def _trial(self, strategy: Strategy, ctx: StrategyContext, prepared: Any, image: str,
                image_added: int, trial: int, samples: list[Sample],
@@ -391,6 +392,9 @@ class BenchmarkRun:
                                        uss)]
                 outcome.notes.setdefault("timelines", []).append(
                     {"trial": trial, "condition": condition, "phases_s": result.story})
+                for remark in result.remarks:
+                    outcome.notes.setdefault("remarks", []).append(
+                        {"trial": trial, "condition": condition, "remark": remark})
                 for metric, reason in result.unmeasured.items():
                     outcome.not_measured.append({"metric": metric, "condition": condition,
                                                  "trial": trial, "reason": reason})

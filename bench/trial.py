@@ -16,6 +16,7 @@ from typing import Any
 
 from bench.engine import ContainerSpec, Engine, VolumeMount
 from bench.errors import StepFailed
+from bench.load_test import run_load
 from bench.model_source import ModelArtifact
 from bench.probes import (
     PredictOutcome,
@@ -39,6 +40,8 @@ class TrialSettings:
     worker_mode: str = "copy"  # copy: each worker loads the model; preload: load, then fork
     shared_cache: bool = True  # replicas share the start's cache volume (else one each)
     hardened: bool = True
+    load_duration_s: float = 0.0  # --load: a sustained load after the start is measured
+    load_concurrency: int = 4
 
 
 @dataclass
@@ -48,6 +51,7 @@ class StartResult:
     workers: list[tuple[int, int]] = field(default_factory=list)  # (pss, uss) per worker
     story: dict[str, Any] = field(default_factory=dict)  # phases relative to container start
     unmeasured: dict[str, str] = field(default_factory=dict)  # metric -> why it is missing
+    remarks: list[str] = field(default_factory=list)  # what the report should say about it
 
 
 def run_start(
@@ -285,6 +289,16 @@ def _measure(
     }
     result.story["ready"] = result.values["ready_s"]
     result.story["model_ready"] = result.values["model_ready_s"]
+    if settings.load_duration_s > 0:
+        before = engine.memory_stats(container_id).anon_bytes
+        load = run_load(engine.published_port(container_id), model.reference_rows[0],
+                        settings.load_duration_s, settings.load_concurrency)
+        result.values.update(load.values())
+        after = engine.memory_stats(container_id).anon_bytes
+        result.values["load_anon_growth_bytes"] = after - before
+        if load.errors:
+            result.remarks.append(f"{load.errors} of {load.requests} requests under load "
+                                  f"failed; the first: {load.first_error}")
     container_layer = engine.container_size_rw(container_id)
     cache_bytes = engine.volume_bytes(start.cache_volume) if start.cache_volume else 0
     result.values["disk_bytes"] = container_layer + cache_bytes + start.host_model_bytes

@@ -27,6 +27,19 @@ def parse_size(text: str) -> int:
     return int(float(match.group(1)) * _UNITS[unit])
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_DURATION_UNITS = {"ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(text: str) -> float:
+    """'60s' -> 60.0, '2m' -> 120.0, '90' -> 90.0 (seconds)."""
+    match = _DURATION.match(text.lower())
+    if match is None:
+        raise UsageError(f"malformed duration {text!r}: use a number and a unit such as 60s, "
+                         "2m or 500ms")
+    return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
 def format_quantity(unit: str, value: float) -> str:
     """The one humanised form of a value of a unit (tables, terminal, claims, labels)."""
     if unit == "bytes":

@@ -122,6 +122,14 @@ def cached_markdown(view: RunView, labels: Labels) -> str:
     return "".join(lines)
 
 
+def remarks_markdown(view: RunView) -> str:
+    lines = []
+    for name, outcome in view.run.document.get("strategies", {}).items():
+        for entry in outcome.get("notes", {}).get("remarks", []):
+            lines.append(f"- **{name}** (trial {entry['trial']}): {entry['remark']}\n")
+    return "".join(lines)
+
+
 def failures_markdown(view: RunView) -> str:
     lines = []
     for name, outcome in view.run.document.get("strategies", {}).items():
@@ -165,6 +173,9 @@ def render_report(run_folder: Path, lang: str = "en", formats: tuple[str, ...] =
     cached = cached_markdown(view, labels)
     if cached:
         doc += [f"## {labels('cached_title')}", "", cached]
+    remarks = remarks_markdown(view)
+    if remarks:
+        doc += [f"## {labels('remarks_title')}", "", remarks]
     unmeasured = not_measured_markdown(view, labels)
     if unmeasured:
         doc += [f"## {labels('not_measured_title')}", "", unmeasured]

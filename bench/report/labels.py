@@ -15,6 +15,7 @@ LANGUAGES = ("en", "es")
 
 _TEXT: dict[str, dict[str, str]] = {
     "not_measured_title": {"en": "Not measured", "es": "No medido"},
+    "remarks_title": {"en": "Remarks", "es": "Observaciones"},
     "best_mark_note": {"en": "best, or tied with the best within noise (medians of trials)",
                        "es": "mejor, o empatado con el mejor dentro del ruido (medianas)"},
     "cached_title": {"en": "Preparation timings reused from the cache",

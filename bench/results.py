@@ -18,13 +18,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.errors import BenchError
 from bench.fsutil import write_atomic
 from bench.metrics import METRICS, Sample
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SCHEMA_VERSION = 2
 READABLE_SCHEMAS = (1, 2)
@@ -116,3 +120,67 @@ def load_run(folder: Path) -> StoredRun:
             samples.append(Sample(row["strategy"], row["builder"], row["condition"],
                                   int(row["trial"]), row["metric"], float(row["value"])))
     return StoredRun(folder, document, samples)
+
+
+# -- results as pandas DataFrames: the API for notebooks, and the one summary code path ------
+
+SUMMARY_COLUMNS = ("strategy", "builder", "condition", "metric", "unit", "n", "median", "min",
+                   "max", "q1", "q3")
+_GROUP = ["strategy", "builder", "condition", "metric"]
+_CATEGORICAL = ("strategy", "builder", "condition", "metric", "unit", "kind")
+
+
+def samples_frame(run_id: str, samples: Iterable[Sample]) -> pd.DataFrame:
+    """The tidy long table of raw samples: one row per sample, typed columns, categorical
+    labels (in order of first appearance)."""
+    import pandas as pd
+
+    rows = [(run_id, s.strategy, s.builder, s.condition, s.trial, s.metric, float(s.value),
+             s.unit, METRICS[s.metric].kind) for s in samples]
+    frame = pd.DataFrame(rows, columns=["run_id", "strategy", "builder", "condition", "trial",
+                                        "metric", "value", "unit", "kind"])
+    frame = frame.astype({"trial": "int64", "value": "float64"})
+    for column in _CATEGORICAL:
+        frame[column] = pd.Categorical(frame[column],
+                                       categories=list(dict.fromkeys(frame[column])))
+    return frame
+
+
+def _stored(run: Path | str | StoredRun) -> StoredRun:
+    return run if isinstance(run, StoredRun) else load_run(Path(run))
+
+
+def load_samples(run: Path | str | StoredRun) -> pd.DataFrame:
+    """Every raw sample of a stored run as a DataFrame (see samples_frame)."""
+    stored = _stored(run)
+    return samples_frame(str(stored.document.get("run_id", stored.folder.name)), stored.samples)
+
+
+def load_runs(runs: Iterable[Path | str | StoredRun]) -> pd.DataFrame:
+    """The raw samples of several runs in one DataFrame (run_id tells them apart)."""
+    import pandas as pd
+
+    frames = [load_samples(run) for run in runs]
+    if not frames:
+        raise BenchError("load_runs needs at least one run folder")
+    frame = pd.concat(frames, ignore_index=True)
+    for column in _CATEGORICAL:
+        frame[column] = frame[column].astype("category")
+    return frame
+
+
+def summarise_frame(samples: pd.DataFrame) -> pd.DataFrame:
+    """Median, min, max, quartiles and n per strategy x builder x condition x metric, in
+    order of first appearance: the one place a summary is computed."""
+    import pandas as pd
+
+    grouped = samples.groupby(_GROUP, observed=True, sort=False)["value"]
+    summary = pd.DataFrame(grouped.agg(n="count", median="median", min="min", max="max",
+                                       q1=lambda v: v.quantile(0.25),
+                                       q3=lambda v: v.quantile(0.75))).reset_index()
+    summary["unit"] = [METRICS[m].unit for m in summary["metric"]]
+    return summary[list(SUMMARY_COLUMNS)]
+
+
+def summarise(run: Path | str | StoredRun) -> pd.DataFrame:
+    return summarise_frame(load_samples(run))

@@ -3,10 +3,9 @@ metric). Never a lone mean; the raw samples stay in samples.csv."""
 
 from __future__ import annotations
 
-import statistics
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from bench import units
 from bench.metrics import METRICS, Sample
@@ -22,18 +21,22 @@ class Summary:
     median: float
     minimum: float
     maximum: float
+    q1: float
+    q3: float
 
 
 def summarize(samples: Iterable[Sample]) -> list[Summary]:
-    groups: dict[tuple[str, str, str, str], list[float]] = defaultdict(list)
-    order: list[tuple[str, str, str, str]] = []
-    for s in samples:
-        key = (s.strategy, s.builder, s.condition, s.metric)
-        if key not in groups:
-            order.append(key)
-        groups[key].append(s.value)
-    return [Summary(*key, len(groups[key]), statistics.median(groups[key]), min(groups[key]),
-                    max(groups[key])) for key in order]
+    """The summaries of raw samples, computed by bench.results.summarise_frame (pandas)."""
+    from bench.results import samples_frame, summarise_frame
+
+    samples = list(samples)
+    if not samples:
+        return []
+    frame = summarise_frame(samples_frame("-", samples))
+    rows: list[dict[str, Any]] = frame.to_dict("records")  # type: ignore[assignment]
+    return [Summary(str(r["strategy"]), str(r["builder"]), str(r["condition"]),
+                    str(r["metric"]), int(r["n"]), float(r["median"]), float(r["min"]),
+                    float(r["max"]), float(r["q1"]), float(r["q3"])) for r in rows]
 
 
 def format_value(metric: str, value: float) -> str:

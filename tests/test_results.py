@@ -38,3 +38,23 @@ def test_summary_is_median_min_max() -> None:
     samples = [Sample("s", "-", "-", t, "ready_s", v) for t, v in enumerate((3.0, 1.0, 2.0, 10.0))]
     (summary,) = summarize(samples)
     assert (summary.median, summary.minimum, summary.maximum, summary.n) == (2.5, 1.0, 10.0, 4)
+
+
+def test_results_as_dataframes(tmp_path: Path) -> None:
+    import statistics
+
+    from bench.results import load_runs, load_samples, summarise
+    from tests.stored_runs import write_run
+
+    folder = write_run(tmp_path, "run-a")
+    samples = load_samples(folder)
+    assert len(samples) == len(load_run(folder).samples)
+    assert str(samples["strategy"].dtype) == "category"
+    assert samples["value"].dtype == "float64" and samples["trial"].dtype == "int64"
+    summary = summarise(folder)
+    row = summary[(summary.strategy == "volume") & (summary.metric == "model_ready_s")].iloc[0]
+    raw = samples[(samples.strategy == "volume") & (samples.metric == "model_ready_s")]["value"]
+    assert row["n"] == 3 and row["median"] == statistics.median(raw)
+    assert row["min"] == min(raw) and row["max"] == max(raw)
+    both = load_runs([folder, write_run(tmp_path, "run-b", slow=2.0)])
+    assert set(both["run_id"]) == {"run-a", "run-b"}

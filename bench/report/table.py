@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import statistics
 from dataclasses import dataclass
 
 from bench.metrics import METRICS, in_table
@@ -106,11 +105,8 @@ def to_csv(view: RunView) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(("strategy", "builder", "condition", "metric", "unit", "n", "median", "min",
                      "max", "q1", "q3"))
-    for key, s in view.summaries.items():
-        values = view.raw[key]
-        q1, _q2, q3 = (statistics.quantiles(values, n=4) if len(values) > 1
-                       else (values[0],) * 3)
+    for s in view.summaries.values():
         writer.writerow((s.strategy, s.builder, s.condition, s.metric, METRICS[s.metric].unit,
-                         s.n, repr(s.median), repr(s.minimum), repr(s.maximum), repr(q1),
-                         repr(q3)))
+                         s.n, repr(s.median), repr(s.minimum), repr(s.maximum), repr(s.q1),
+                         repr(s.q3)))
     return buffer.getvalue()

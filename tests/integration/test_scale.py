@@ -91,3 +91,16 @@ def test_registry_replicas_with_private_caches_each_download(
                  and s.condition == "cold cache volume, 2 replicas, private caches"]
     assert len(downloads) == 2  # the thundering herd: every replica fetched the model
     assert_nothing_labelled(engine)
+
+
+def test_a_sustained_load_is_measured_and_a_healthy_service_answers_every_request(
+        engine: Engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
+    run = run_bench(engine, ("volume",), tmp_path, builders=("legacy",), load_duration_s=3.0,
+                    load_concurrency=2)
+    stored = load_run(tmp_path / run.run_id)
+    assert stored.document["status"] == "complete", stored.document["strategies"]
+    values = {s.metric: s.value for s in stored.samples if s.trial == 1}
+    # Closed loop for 3 s: requests were answered, every one of them correctly.
+    assert values["load_rps"] > 0 and values["load_errors"] == 0
+    assert {"load_p50_ms", "load_p99_ms", "load_anon_growth_bytes"} <= set(values)
+    assert_nothing_labelled(engine)

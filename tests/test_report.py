@@ -227,3 +227,29 @@ def test_the_run_ends_with_a_comparison_that_stars_the_best(tmp_path: Path) -> N
     # Legacy context: dockerignore's 50 KB is the one best (exact sizes, far apart).
     assert "50.00 KB*" in rows["dockerignore"] and "102.00 MB*" not in rows["volume"]
     assert lines[-1].startswith("* best")
+
+
+def test_the_spanish_report_has_no_english_words(tmp_path: Path) -> None:
+    """Every label, status and description in Spanish: no word of the English vocabulary
+    (words of the English labels that no Spanish label uses) appears in the Spanish report,
+    strategy names and units aside."""
+    import re
+
+    from bench.report.labels import _TEXT
+
+    folder = write_run(tmp_path, "run")
+    english = render_report(folder, "en", ("svg",)).report.read_text()
+    spanish = render_report(folder, "es", ("svg",)).report.read_text()
+
+    def words(text: str) -> set[str]:
+        text = re.sub(r"\]\([^)]*\)", "]", text)  # file names of embedded charts
+        return {w.lower() for w in re.findall(r"[A-Za-zÀ-ÿ]{4,}", text)}
+
+    spanish_labels = words(" ".join(e["es"] for e in _TEXT.values()))
+    spanish_labels |= words(" ".join(m.es for m in METRICS.values()))
+    vocabulary = words(" ".join(e["en"] for e in _TEXT.values()))
+    vocabulary |= words(" ".join(m.en for m in METRICS.values()))
+    vocabulary -= spanish_labels
+    vocabulary -= words("volume dockerignore compressed gzip legacy buildkit registry sharded")
+    assert vocabulary & words(english)  # the check can see English where there is some
+    assert words(spanish) & vocabulary == set()

@@ -33,11 +33,12 @@ def environment_rows(meta: dict[str, Any], labels: Labels, trials: int) -> list[
         "runtime_image", {})
     git = meta.get("git", {})
     details = model.get("details", {}) or {}
-    model_text = f"{format_bytes(float(model.get('bytes', 0)))}, {model.get('kind', '?')}"
+    model_text = (f"{format_bytes(float(model.get('bytes', 0)))}, "
+                  f"{labels('model_' + str(model.get('kind', '?')))}")
     if details.get("n_estimators"):
-        model_text += f", {details['n_estimators']} trees"
+        model_text += f", {details['n_estimators']} {labels('trees')}"
     if model.get("n_features"):
-        model_text += f", {model['n_features']} features"
+        model_text += f", {model['n_features']} {labels('features')}"
     rows = [
         ("env_started", str(meta.get("started_at", "?"))),
         ("env_engine", f"Docker {engine.get('server_version', '?')} (API "
@@ -53,7 +54,8 @@ def environment_rows(meta: dict[str, Any], labels: Labels, trials: int) -> list[
         ("env_runtime", f"{runtime.get('ref', '?')}, "
                         f"{format_bytes(float(runtime.get('image_bytes', 0)))}"),
         ("env_model", model_text),
-        ("env_page_cache", str(meta.get("page_cache", "?"))),
+        ("env_page_cache", labels("cache_cold") if meta.get("config", {}).get("drop_caches")
+         else labels("cache_warm")),
         ("env_trials", str(trials)),
         ("env_commit", f"{str(git.get('commit', '?'))[:12]}"
                        f"{' (dirty)' if git.get('dirty') else ''}"),
@@ -66,7 +68,7 @@ def winners_markdown(view: RunView, labels: Labels) -> str:
     from the runner-up's (bench.noise, the rule the claim verdicts use), otherwise the
     strategies within noise of the best are shown as a tie."""
     lines = [f"| {labels('metric')} | {labels('best')} | {labels('runner_up')} | "
-             f"worst | worst / best |", "|---|---|---|---|--:|"]
+             f"{labels('worst')} | {labels('worst_over_best')} |", "|---|---|---|---|--:|"]
     for metric in WINNER_METRICS:
         builders = view.builders() if metric in table.BUILD_METRICS else ["-"]
         for builder in builders:
@@ -158,7 +160,8 @@ def render_report(run_folder: Path, lang: str = "en", formats: tuple[str, ...] =
     config = view.metadata.get("config", {})
     status = view.run.document.get("status", "?")
     doc = [f"# {labels('report_title')}", "",
-           f"{labels('status')}: **{status}** · run `{view.run.document.get('run_id', '?')}`", "",
+           f"{labels('status')}: **{labels('status_' + status)}** · "
+           f"{labels('run')} `{view.run.document.get('run_id', '?')}`", "",
            f"## {labels('environment')}", "", "| | |", "|---|---|"]
     doc += [f"| {k} | {v} |" for k, v in environment_rows(view.metadata, labels,
                                                             int(config.get("trials", 0)))]
@@ -169,7 +172,7 @@ def render_report(run_folder: Path, lang: str = "en", formats: tuple[str, ...] =
     preferred = "svg" if "svg" in formats else formats[0]
     for stem, paths in files.charts.items():
         chosen = next((p for p in paths if p.suffix == f".{preferred}"), paths[0])
-        doc += [f"![{stem}]({chosen.relative_to(folder).as_posix()})", ""]
+        doc += [f"![{labels('chart_' + stem)}]({chosen.relative_to(folder).as_posix()})", ""]
     cached = cached_markdown(view, labels)
     if cached:
         doc += [f"## {labels('cached_title')}", "", cached]

@@ -44,7 +44,7 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from strategies import DEFAULT_STRATEGIES, REGISTRY
+    from strategies import REGISTRY
     from strategies.base import StrategyOptions
 
     defaults = StrategyOptions()
@@ -56,9 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="build, start and measure every strategy",
                               description="Build one image per strategy, start its containers "
                               "and store every raw measurement under results/<run-id>/.")
-    run.add_argument("--strategies", default=",".join(DEFAULT_STRATEGIES),
-                     help=f"comma-separated, from: {', '.join(REGISTRY)} "
-                          f"(default: {','.join(DEFAULT_STRATEGIES)})")
+    run.add_argument("--strategies", default=None,
+                     help=f"comma-separated, from: {', '.join(REGISTRY)} (default: all; "
+                          "those that cannot take your model are skipped, with the reason)")
     _add_model_arguments(run)
     run.add_argument("--trials", type=_positive_int, default=3,
                      help="container starts per strategy (default 3); builds run once")
@@ -255,7 +255,11 @@ def _cmd_run(args: argparse.Namespace, progress: Progress) -> int:
                               download_chunk_bytes=parse_size(args.download_chunk),
                               downloaders=_downloaders(args.downloader),
                               shards=_shard_counts(args.shards), shard_codec=args.shard_codec)
-    names = tuple(n.strip() for n in args.strategies.split(",") if n.strip())
+    from strategies import DEFAULT_STRATEGIES, resolve
+
+    names = (DEFAULT_STRATEGIES if args.strategies is None
+             else tuple(n.strip() for n in args.strategies.split(",") if n.strip()))
+    resolve(list(names), options)  # unknown names are a usage error before anything is made
     config = RunConfig(
         strategies=names, model_path=args.model, model_size_bytes=parse_size(args.model_size),
         seed=args.seed, trials=args.trials, build_trials=args.build_trials,
@@ -273,10 +277,8 @@ def _cmd_run(args: argparse.Namespace, progress: Progress) -> int:
         find_memory_limit=args.find_memory_limit,
         memory_search_starts=args.memory_search_starts,
         results_root=args.results or results_dir(), options=options,
+        strategies_named=args.strategies is not None,
     )
-    from strategies import resolve
-
-    resolve(list(names), options)  # unknown names are a usage error before the engine is asked
     engine = Engine.connect()
     run = BenchmarkRun(config, engine, progress)
     try:

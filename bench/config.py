@@ -47,6 +47,9 @@ class RunConfig:
     memory_search_starts: int = 7
     results_root: Path = Path("results")
     options: StrategyOptions = field(default_factory=StrategyOptions)
+    # True when --strategies named them: one that cannot take the model is then a usage
+    # error; the default set skips it instead.
+    strategies_named: bool = False
 
     def __post_init__(self) -> None:
         """Usage errors, found before anything is built."""
@@ -68,9 +71,11 @@ class RunConfig:
         if self.cpus is not None and not 0 < self.cpus <= 1024:
             raise UsageError(f"--cpus {self.cpus} is out of range: pass a positive number such "
                              "as 0.5 or 2")
-        if self.model_path is not None and not self.model_path.is_file():
-            raise UsageError(f"model file {self.model_path} does not exist: "
-                             "pass --model PATH to a .joblib file")
+        if self.model_path is not None:
+            from bench.model_source import check_model_path
+
+            check_model_path(self.model_path)
+        _check_results_folder(self.results_root)
         if "buildkit" in self.builders and not buildkit_available():
             raise UsageError("--builder buildkit needs `docker buildx` or a docker client older "
                              "than 23 (DOCKER_BUILDKIT=1); install docker-buildx or use legacy")
@@ -83,3 +88,16 @@ class RunConfig:
         data["model_path"] = None if self.model_path is None else str(self.model_path)
         data["results_root"] = str(self.results_root)
         return data
+
+
+def _check_results_folder(root: Path) -> None:
+    """Create --results (and its parents) now, or say in one line why it cannot be used."""
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"--results {root} is a file, not a folder: pass a folder")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"--results {root} cannot be created ({error.strerror}): pass a "
+                         "folder you can write to") from None
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise UsageError(f"--results {root} is not writable: pass a folder you can write to")

@@ -33,6 +33,12 @@ class ModelArtifact:
     reference_predictions: list[float]
     details: dict[str, Any]
 
+    @property
+    def is_forest(self) -> bool:
+        """A single-output RandomForest/ExtraTrees regressor, or a Pipeline ending in one:
+        what the sharded and mmap strategies can take apart."""
+        return bool(self.details.get("forest", self.kind == "synthetic"))
+
     def describe(self) -> dict[str, Any]:
         info = asdict(self)
         info["path"] = str(self.path)
@@ -53,16 +59,26 @@ def synthetic_model(target_bytes: int, seed: int, models_dir: Path, cache: Path,
                          generated.reference_predictions, details)
 
 
-def user_model(path: Path, cache: Path, progress: Progress) -> ModelArtifact:
+def check_model_path(path: Path) -> None:
+    """A usage error naming the problem and the fix, for a --model that cannot be a model."""
+    if path.is_dir():
+        raise UsageError(f"--model {path} is a folder: pass the .joblib file inside it")
     if not path.is_file():
         raise UsageError(f"model file {path} does not exist: pass --model PATH to a .joblib file")
+    if path.stat().st_size == 0:
+        raise UsageError(f"model file {path} is empty (0 bytes): save the model again with "
+                         "joblib.dump")
+
+
+def user_model(path: Path, cache: Path, progress: Progress) -> ModelArtifact:
+    check_model_path(path)
     with path.open("rb") as handle:
         head = handle.read(8)
     if not head.startswith(JOBLIB_MAGIC_PREFIXES):
         raise UsageError(f"{path} is not a joblib/pickle file (unknown header {head[:4]!r}); "
                          "save the model with joblib.dump")
     sha = cached_sha256(path, cache)
-    record = cache / "reference" / f"{sha}.json"
+    record = cache / "reference" / f"{sha}.v2.json"  # v2: with the final estimator's kind
     if not record.exists():
         with progress.step(f"reference predictions of {path.name} (loads it once on the host)"):
             result = subprocess.run([sys.executable, "-m", "datos.reference", str(path),
@@ -75,4 +91,6 @@ def user_model(path: Path, cache: Path, progress: Progress) -> ModelArtifact:
     return ModelArtifact(path.resolve(), path.stat().st_size, sha, "user",
                          int(reference["n_features"]), reference["reference_rows"],
                          reference["reference_predictions"],
-                         {"model_class": reference["model_class"]})
+                         {"model_class": reference["model_class"],
+                          "final_estimator": reference.get("final_estimator"),
+                          "forest": reference.get("forest", False)})

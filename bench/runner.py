@@ -26,7 +26,7 @@ from bench.base_image import BaseImage, ensure_base_image
 from bench.cleanup import remove_run, run_labels, sigterm_as_interrupt, sweep_stale_runs
 from bench.config import DROP_CACHES, RunConfig
 from bench.engine import Engine
-from bench.errors import BenchError, EngineUnavailable, StepFailed
+from bench.errors import BenchError, EngineUnavailable, StepFailed, UsageError
 from bench.fixture import materialize, raw_data_csv, touch_service_code
 from bench.machine import commit_info, engine_metadata, machine_info
 from bench.metrics import Sample
@@ -155,17 +155,22 @@ class BenchmarkRun:
         sweep_stale_runs(self.engine, progress)
         if not self.config.skip_disk_check:
             self._check_disk()
+        model = self._model()
+        skipped = self._skip_what_does_not_apply(model)  # before anything is built
         base = ensure_base_image(self.engine, progress)
         wheels = ensure_wheelhouse(self.cache, REQUIREMENTS_FILE, progress)
         runtime = ensure_runtime_image(self.engine, base, wheels, self.cache, progress,
                                        rebuild=self.config.rebuild_runtime)
-        model = self._model()
         self.model, self.runtime = model, runtime
         self.network = f"mlbench-{self.run_id}"
         self.engine.create_network(self.network, self.labels)
         store = ResultsStore.create(self.config.results_root, self.run_id,
                                     self._metadata(base, runtime, model))
         self.store = store
+        for name, reason in skipped.items():
+            store.record.strategies[name] = StrategyOutcome(name, "skipped",
+                                                            notes={"skipped": reason})
+            progress.info(f"[{name}] skipped: {reason}")
         if runtime.build_s == runtime.build_s:  # NaN: cached by a version that kept no time
             store.add([Sample("runtime", "legacy", "cached" if runtime.cached else "-", 0,
                               "runtime_build_s", runtime.build_s)])
@@ -173,6 +178,18 @@ class BenchmarkRun:
         progress.info(f"run {self.run_id}: {len(self.strategies)} strategies, "
                       f"{self.config.trials} trials, model {model.bytes / 1e6:.1f} MB")
         return store
+
+    def _skip_what_does_not_apply(self, model: ModelArtifact) -> dict[str, str]:
+        """Strategies that cannot take this model are skipped with the reason; naming one
+        on the command line is a usage error instead."""
+        skipped = {s.name: reason for s in self.strategies
+                   if (reason := s.skip_reason(model)) is not None}
+        if skipped and self.config.strategies_named:
+            name, reason = next(iter(skipped.items()))
+            raise UsageError(f"strategy {name} does not apply to this model: {reason}; leave "
+                             "it out of --strategies")
+        self.strategies = [s for s in self.strategies if s.name not in skipped]
+        return skipped
 
     def _check_disk(self) -> None:
         from bench.engine import CACHE_LABEL

@@ -31,7 +31,13 @@ def main() -> None:
     n_features = feature_count(model)
     rows = np.random.default_rng(0).normal(0.0, 1.0, (n_rows, n_features))
     predictions = np.ravel(model.predict(rows)).astype(float)
+    final = model.steps[-1][1] if hasattr(model, "steps") else model
+    from sklearn.ensemble._forest import ForestRegressor  # RandomForest and ExtraTrees
+
     json.dump({"n_features": n_features, "model_class": type(model).__name__,
+               "final_estimator": type(final).__name__,
+               "forest": isinstance(final, ForestRegressor)
+               and getattr(final, "n_outputs_", 1) == 1,
                "reference_rows": rows.tolist(), "reference_predictions": predictions.tolist()},
               sys.stdout)
 

@@ -56,6 +56,7 @@ class Mmap(Strategy):
     dockerfile = "Dockerfile.volume"
     dockerignore = "dockerignore.seed"
     disk_model_copies = 0.3  # the flat file: about 19 bytes a node against 72-80
+    needs_forest = True
 
     def __init__(self) -> None:
         self._flat: FlatModel | None = None
@@ -76,6 +77,7 @@ class Mmap(Strategy):
 class MmapRegistry(Registry):
     name = "mmap-registry"
     summary = "flat forest downloaded from S3 at start-up, verified, then memory-mapped"
+    needs_forest = True
     disk_model_copies = 0.6  # the flat file in the S3 server and in one cache volume
 
     def prepare(self, ctx: StrategyContext) -> PreparedModel:

@@ -124,6 +124,12 @@ def cached_markdown(view: RunView, labels: Labels) -> str:
     return "".join(lines)
 
 
+def skipped_markdown(view: RunView) -> str:
+    return "".join(f"- **{name}**: {outcome['notes'].get('skipped', '')}\n"
+                   for name, outcome in view.run.document.get("strategies", {}).items()
+                   if outcome.get("status") == "skipped")
+
+
 def remarks_markdown(view: RunView) -> str:
     lines = []
     for name, outcome in view.run.document.get("strategies", {}).items():
@@ -176,6 +182,9 @@ def render_report(run_folder: Path, lang: str = "en", formats: tuple[str, ...] =
     cached = cached_markdown(view, labels)
     if cached:
         doc += [f"## {labels('cached_title')}", "", cached]
+    skipped = skipped_markdown(view)
+    if skipped:
+        doc += [f"## {labels('skipped_title')}", "", skipped]
     remarks = remarks_markdown(view)
     if remarks:
         doc += [f"## {labels('remarks_title')}", "", remarks]

@@ -16,6 +16,8 @@ LANGUAGES = ("en", "es")
 _TEXT: dict[str, dict[str, str]] = {
     "not_measured_title": {"en": "Not measured", "es": "No medido"},
     "remarks_title": {"en": "Remarks", "es": "Observaciones"},
+    "skipped_title": {"en": "Skipped (they cannot take this model)",
+                      "es": "Omitidas (no pueden usar este modelo)"},
     "worst": {"en": "worst", "es": "peor"},
     "worst_over_best": {"en": "worst / best", "es": "peor / mejor"},
     "run": {"en": "run", "es": "ejecución"},

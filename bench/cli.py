@@ -200,11 +200,20 @@ def build_parser() -> argparse.ArgumentParser:
                                "offline with debootstrap), the wheelhouse and the runtime image.")
     base.add_argument("--rebuild", action="store_true", help="rebuild even when cached")
 
-    clean = commands.add_parser("clean", help="remove everything the harness left in Docker",
-                                description="Remove every container, image, volume and network "
-                                "carrying a harness run label (including --keep images).")
+    clean = commands.add_parser(
+        "clean", help="remove what the harness left in Docker; list and free its caches",
+        description="Remove every container, image, volume and network carrying a harness "
+        "run label (including --keep images), then list what each cache holds on disk. The "
+        "caches stay unless asked: they save minutes to hours on the next run.")
+    clean.add_argument("--build-cache", action="store_true",
+                       help="also free BuildKit's whole build cache (`docker builder prune`; "
+                            "a run removes the entries it added, unless --keep)")
+    clean.add_argument("--models", action="store_true",
+                       help="also delete the synthetic models and the compressed, sharded and "
+                            "flat copies (made again on demand: a 5.45 GB model takes about "
+                            "16 minutes to train)")
     clean.add_argument("--all", action="store_true",
-                       help="also remove the cached base and runtime images")
+                       help="all of the above, and the cached base and runtime images")
     return parser
 
 
@@ -408,7 +417,9 @@ def _cmd_base_image(args: argparse.Namespace, progress: Progress) -> int:
 
 
 def _cmd_clean(args: argparse.Namespace, progress: Progress) -> int:
+    from bench.caches import model_caches
     from bench.engine import CACHE_LABEL, RUN_LABEL, Engine
+    from bench.units import format_bytes
 
     engine = Engine.connect()
     try:
@@ -416,10 +427,21 @@ def _cmd_clean(args: argparse.Namespace, progress: Progress) -> int:
         if args.all:
             cached = engine.remove_labelled(CACHE_LABEL)
             removed = {k: removed[k] + cached[k] for k in removed}
+        print(f"removed {removed['containers']} containers, {removed['images']} images, "
+              f"{removed['volumes']} volumes, {removed['networks']} networks")
+        build_cache = sum(engine.build_cache().values())
+        if args.build_cache or args.all:
+            freed = engine.prune_all_build_cache()
+            print(f"freed BuildKit's build cache: {format_bytes(freed)}")
+        else:
+            print(f"BuildKit build cache: {format_bytes(build_cache)} (--build-cache frees it)")
     finally:
         engine.close()
-    print(f"removed {removed['containers']} containers, {removed['images']} images, "
-          f"{removed['volumes']} volumes, {removed['networks']} networks")
+    for cache in model_caches():
+        if args.models or args.all:
+            print(f"freed {cache.name}: {format_bytes(cache.free())}")
+        else:
+            print(f"{cache.name}: {format_bytes(cache.bytes)} (--models frees it)")
     return 0
 
 

@@ -207,6 +207,30 @@ class Engine:
             raise StepFailed(f"docker import of {tar_path} failed: {result.stderr.strip()}")
         return str(attrs["Id"])
 
+    def remove_image(self, ref: str) -> bool:
+        """Remove an image if nothing uses it (True when removed)."""
+        try:
+            self._api.remove_image(ref)
+            return True
+        except docker.errors.APIError:
+            return False
+
+    def build_cache(self) -> dict[str, int]:
+        """BuildKit's build cache: entry id -> bytes (`docker system df -v`)."""
+        entries = self._api.df().get("BuildCache") or []
+        return {str(e["ID"]): int(e.get("Size") or 0) for e in entries}
+
+    def prune_build_cache(self, ids: Sequence[str]) -> int:
+        """Remove these build-cache entries (not in use); returns the bytes reclaimed."""
+        if not ids:
+            return 0
+        result = self._api.prune_builds(filters={"id": list(ids)})
+        return int(result.get("SpaceReclaimed") or 0)
+
+    def prune_all_build_cache(self) -> int:
+        result = self._api.prune_builds(all=True)
+        return int(result.get("SpaceReclaimed") or 0)
+
     def tag_exists(self, ref: str) -> bool:
         return self.image_inspect(ref) is not None
 

@@ -35,6 +35,7 @@ from bench.paths import REQUIREMENTS_FILE, cache_dir, models_dir
 from bench.progress import Progress
 from bench.results import ResultsStore, StrategyOutcome
 from bench.runtime_image import RuntimeImage, ensure_runtime_image
+from bench.units import format_bytes
 from bench.wheelhouse import ensure_wheelhouse
 from strategies import resolve
 from strategies.base import Strategy, StrategyContext
@@ -87,11 +88,13 @@ class BenchmarkRun:
         self.failed = False
         self.created_swarm = False
         self._strategies_built = 0
+        self._build_cache_before: dict[str, int] | None = None
         self._build_order: dict[str, list[str]] = {}
 
     # -- lifecycle ------------------------------------------------------------------------
 
     def execute(self) -> ResultsStore:
+        self._build_cache_before = self._read_build_cache()
         with sigterm_as_interrupt():
             try:
                 if self.config.orchestrator == "swarm" and not self.engine.swarm_active():
@@ -131,6 +134,7 @@ class BenchmarkRun:
                                        "once the engine answers")
                 for scratch in ("contexts", "scratch"):
                     shutil.rmtree(self.cache / scratch / self.run_id, ignore_errors=True)
+                self._account_build_cache()
                 if self.created_swarm:
                     try:
                         self.engine.swarm_leave()  # leave the engine as it was found
@@ -138,6 +142,36 @@ class BenchmarkRun:
                         self.progress.warn(f"could not leave the swarm this run created "
                                            f"({type(error).__name__}): `docker swarm leave "
                                            "--force`")
+
+    def _read_build_cache(self) -> dict[str, int] | None:
+        try:
+            return self.engine.build_cache()
+        except Exception:  # an engine without BuildKit's df, or one that stopped answering
+            return None
+
+    def _account_build_cache(self) -> None:
+        """What this run added to BuildKit's build cache (28.85 GB at full size, before),
+        recorded and removed unless --keep; where the engine cannot, the exact command."""
+        after = self._read_build_cache()
+        if self._build_cache_before is None or after is None:
+            return
+        added = {i: size for i, size in after.items() if i not in self._build_cache_before}
+        record: dict[str, Any] = {"added_bytes": sum(added.values()), "entries": len(added),
+                                  "removed_bytes": 0}
+        if added and not self.config.keep:
+            try:
+                record["removed_bytes"] = self.engine.prune_build_cache(list(added))
+            except Exception as error:
+                self.progress.warn(f"could not remove the {len(added)} build-cache entries "
+                                   f"this run added ({type(error).__name__}); `docker builder "
+                                   "prune` frees the whole build cache")
+        if added:
+            self.progress.info(f"BuildKit cache: this run added {format_bytes(record['added_bytes'])}"
+                               f", removed {format_bytes(record['removed_bytes'])}"
+                               + (" (--keep)" if self.config.keep else ""))
+        if self.store is not None:
+            self.store.record.metadata["build_cache"] = record
+            self.store.flush()
 
     def _mark(self, status: str) -> None:
         """Record how the run ended; a strategy cut short is marked so, not left pending."""
@@ -312,6 +346,10 @@ class BenchmarkRun:
                     warm = self.engine.build(context, "docker/Dockerfile", tag, self.labels,
                                              builder=builder, no_cache=False,
                                              build_args=build_args, on_line=self.progress.update)
+                if cold.image_id != warm.image_id:
+                    # The tag moved to the warm image; the cold one would hold a second copy
+                    # of a model copied in after the code (5.4 GB a strategy at full size).
+                    self.engine.remove_image(cold.image_id)
                 image_bytes = self.engine.image_bytes(tag)
                 added = image_bytes - self.runtime.image_bytes
                 for metric, value in (("context_bytes", cold.context_bytes),

@@ -19,9 +19,15 @@ pytestmark = pytest.mark.engine
 
 def test_dockerignore_matrix_and_compressed_strategies(
         engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
+    cache_before = set(engine.build_cache())
     run = run_bench(engine, ("dockerignore", "compressed"), tmp_path)
     stored = load_run(tmp_path / run.run_id)
     assert stored.document["status"] == "complete", stored.document["strategies"]
+    if "buildkit" in stored.document["metadata"]["builders"]:
+        # The BuildKit cache entries this run added were counted and removed again.
+        grown = stored.document["metadata"]["build_cache"]
+        assert grown["entries"] > 0
+        assert set(engine.build_cache()) - cache_before == set()
     by = {(s.strategy, s.builder, s.metric): s.value for s in stored.samples}
     builders = stored.document["metadata"]["builders"]
     model_bytes = tiny_model.bytes
@@ -125,3 +131,23 @@ def test_every_catalogued_metric_is_produced_or_marked_optional(
                     for entry in outcome["not_measured"]}
     required = {m.name for m in METRICS.values() if m.optional is None}
     assert required - produced - not_measured == set()
+
+
+def test_mmap_strategies_map_the_flat_forest_and_serve_exact_predictions(
+        engine: Engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
+    """The flat forest is served from a read-only mount (without and with prefetch) and after
+    a verified download; every start's first prediction was checked against the model's own
+    predictions by the trial."""
+    run = run_bench(engine, ("mmap", "mmap-registry"), tmp_path, trials=1,
+                    builders=("legacy",))
+    stored = load_run(tmp_path / run.run_id)
+    assert stored.document["status"] == "complete", stored.document["strategies"]
+    starts = {(s.strategy, s.condition) for s in stored.samples if s.metric == "model_ready_s"}
+    assert starts == {("mmap", "no prefetch"), ("mmap", "prefetch"),
+                      ("mmap-registry", "cold cache volume"),
+                      ("mmap-registry", "warm cache volume")}
+    by = {(s.strategy, s.condition, s.metric): s.value for s in stored.samples}
+    # Plain arrays take fewer bytes than the pickled forest.
+    assert by[("mmap", "-", "model_file_bytes")] < tiny_model.bytes
+    assert ("mmap-registry", "cold cache volume", "download_s") in by
+    assert_nothing_labelled(engine)

@@ -12,6 +12,7 @@ from strategies.baked import Baked
 from strategies.base import Strategy, StrategyOptions
 from strategies.compressed import Compressed
 from strategies.dockerignore import CopyAll, CopyAllIgnored, DockerIgnore
+from strategies.mmap import Mmap, MmapRegistry
 from strategies.registry import Registry
 from strategies.sharded import Sharded, ShardedRegistry
 from strategies.volume import Volume
@@ -26,6 +27,8 @@ REGISTRY: dict[str, Factory] = {
     "registry": lambda options: [Registry(d) for d in options.downloaders],
     "sharded": lambda options: [Sharded(k) for k in options.shards],
     "sharded-registry": lambda _: [ShardedRegistry()],
+    "mmap": lambda _: [Mmap()],
+    "mmap-registry": lambda _: [MmapRegistry()],
 }
 DEFAULT_STRATEGIES = tuple(REGISTRY)
 # Extra strategies from other modules (your own, or the tests'): "pkg.module,other.module",

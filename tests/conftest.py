@@ -63,3 +63,10 @@ def service_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def project_path(*parts: str) -> Path:
     return Path(__file__).resolve().parent.parent.joinpath(*parts)
+
+
+@pytest.fixture
+def s3_download() -> types.ModuleType:
+    """The service's download module, imported as in the image."""
+    load_service({})
+    return importlib.import_module("backend.s3_download")

@@ -41,6 +41,7 @@ class LoadStory:
     download_active_s: float | None = None
     downloaded: bool | None = None
     download_bytes: int | None = None
+    download_retries: int = 0  # transient failures the download retried (bounded)
     verify_s: float | None = None
     load_start: float | None = None
     load_end: float | None = None
@@ -95,6 +96,9 @@ class ModelHolder:
             if settings.model_format == "sharded":
                 self._load_sharded(settings)
                 return
+            if settings.model_format == "flat":
+                self._load_flat(settings)
+                return
             if settings.downloads:
                 self._download(settings)
             elif settings.pinned_sha256:
@@ -115,6 +119,21 @@ class ModelHolder:
             self.story.error = f"{type(error).__name__}: {error}"
             log.error("model load failed: %s", self.story.error)
             raise
+
+    def _load_flat(self, settings: Settings) -> None:
+        """Map the flat forest: no unpickling, no copy. A download is verified whole against
+        its pin before it is mapped; a local read-only mount is trusted, as volume's is."""
+        from .flat_forest import open_model
+
+        if settings.downloads:
+            self._download(settings)
+        self.story.load_start = time.time()
+        log.info("mapping flat forest %s (prefetch %s)", settings.model_path, settings.prefetch)
+        model = open_model(settings.model_path, verify=False, prefetch=settings.prefetch)
+        self.story.load_end = time.time()
+        self.story.load_count += 1
+        self._model = model
+        log.info("flat forest mapped in %.4fs", self.story.load_end - self.story.load_start)
 
     def _load_sharded(self, settings: Settings) -> None:
         from .sharded import ShardedLoadReport, load_sharded, local_reader
@@ -156,12 +175,14 @@ class ModelHolder:
             concurrency=settings.download_concurrency,
             chunk_bytes=settings.download_chunk_bytes,
             downloader=settings.downloader,
+            budget_s=settings.download_budget_s,
         )
         if report.downloaded:  # epoch stamps of the transfer alone (setup and verify apart)
             self.story.download_start = report.transfer_start
             self.story.download_end = report.transfer_end
             self.story.client_setup_s = report.client_setup_s
         self.story.downloaded = report.downloaded
+        self.story.download_retries = report.retries
         self.story.download_bytes = report.bytes
         self.story.verify_s = report.verify_s
         self.story.verified_sha256 = settings.pinned_sha256

@@ -2,7 +2,11 @@
 
 The file is written under a temporary name and renamed only after its SHA-256 matches the
 pinned value, so a half download or a tampered object is never loaded (joblib.load executes
-code). Transient errors are retried with exponential backoff.
+code), and the temporary file is removed on every failure, so none is ever left in the cache.
+Transient errors (connection lost, server errors, timeouts) are retried with exponential
+backoff, a bounded number of times and within the download's time budget, and counted;
+a client error (403 wrong credentials, 404 no such object or bucket) fails at once: retrying
+cannot fix it.
 """
 
 from __future__ import annotations
@@ -21,10 +25,73 @@ from typing import Any
 log = logging.getLogger("service.download")
 
 ATTEMPTS = 5
+DEFAULT_BUDGET_S = 3600.0
+# HTTP statuses of a client error that a retry can fix (timeout, too many requests).
+RETRYABLE_CLIENT_STATUSES = (408, 429)
 
 
 class IntegrityError(RuntimeError):
     """The downloaded bytes do not match the pinned SHA-256."""
+
+
+class DownloadFailed(RuntimeError):
+    """The download could not complete: the reason, and the retries it took, in one line."""
+
+
+class _Attempts:
+    """Retries with exponential backoff, counted, bounded in number and by a deadline."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline  # time.monotonic() value
+        self.retries = 0
+        self._lock = threading.Lock()
+        self.cancelled = threading.Event()  # another range failed for good: stop this one
+
+    def check_deadline(self, budget_s: float) -> None:
+        if self.cancelled.is_set():
+            raise DownloadFailed("cancelled: another part of the download failed")
+        if time.monotonic() > self.deadline:
+            raise DownloadFailed(f"download exceeded its time budget of {budget_s:.0f} s "
+                                 f"(after {self.retries} retries)")
+
+    def run(self, action: Any, what: str, budget_s: float) -> Any:
+        delay = 0.2
+        for attempt in range(1, ATTEMPTS + 1):
+            self.check_deadline(budget_s)
+            try:
+                return action()
+            except (IntegrityError, DownloadFailed):
+                raise
+            except Exception as error:  # botocore raises many types; see _retryable
+                if attempt == ATTEMPTS or not _retryable(error):
+                    raise DownloadFailed(f"{what} failed: {_reason(error)} (after "
+                                         f"{self.retries} retries)") from error
+                with self._lock:
+                    self.retries += 1
+                log.warning("%s failed (%s), retry %d/%d in %.1fs", what, _reason(error),
+                            attempt, ATTEMPTS, delay)
+                time.sleep(min(delay, max(0.0, self.deadline - time.monotonic())))
+                delay *= 2
+        raise AssertionError("unreachable")
+
+
+def _status(error: BaseException) -> int | None:
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return int(status) if status else None
+    return None
+
+
+def _retryable(error: BaseException) -> bool:
+    status = _status(error)
+    return status is None or status >= 500 or status in RETRYABLE_CLIENT_STATUSES
+
+
+def _reason(error: BaseException) -> str:
+    status = _status(error)
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return f"HTTP {status}: {text}" if status else f"{type(error).__name__}: {text}"
 
 
 @dataclass(frozen=True)
@@ -39,6 +106,7 @@ class DownloadReport:
     transfer_start: float
     transfer_end: float
     verify_s: float  # hashing left after the last byte (the rest overlapped the transfer)
+    retries: int = 0  # transient failures retried on the way
 
     @property
     def download_s(self) -> float:
@@ -65,7 +133,9 @@ def _client(endpoint: str, credentials_file: str) -> Any:
     from botocore.config import Config
 
     config = Config(
-        retries={"max_attempts": ATTEMPTS, "mode": "standard"},
+        # Retries are ours (_Attempts): counted, bounded by the budget, none on a 4xx.
+        retries={"total_max_attempts": 1, "mode": "standard"},
+        connect_timeout=10, read_timeout=60,
         max_pool_connections=64,
         s3={"addressing_style": "path"},
         # A ranged GET may carry the whole object's checksum header (rclone does): boto3 >= 1.36
@@ -80,20 +150,6 @@ def _client(endpoint: str, credentials_file: str) -> Any:
         config=config,
         **_credentials(credentials_file),
     )
-
-
-def _with_retries(action: Any, what: str) -> Any:
-    delay = 0.2
-    for attempt in range(1, ATTEMPTS + 1):
-        try:
-            return action()
-        except Exception as error:  # botocore raises many types; all are retried the same way
-            if attempt == ATTEMPTS:
-                raise
-            log.warning("%s failed (%s), retry %d/%d in %.1fs", what, error, attempt, ATTEMPTS, delay)
-            time.sleep(delay)
-            delay *= 2
-    raise AssertionError("unreachable")
 
 
 def sha256_of(path: str) -> str:
@@ -128,6 +184,7 @@ def ensure_downloaded(
     concurrency: int,
     chunk_bytes: int,
     downloader: str = "ranged",
+    budget_s: float = DEFAULT_BUDGET_S,
 ) -> DownloadReport:
     """Make ``destination`` hold the verified object, downloading it only when needed.
 
@@ -151,83 +208,106 @@ def ensure_downloaded(
             log.warning("cached model at %s does not match the pin; downloading again", destination)
             os.unlink(destination)
 
+        attempts = _Attempts(time.monotonic() + budget_s)
         setup_started = time.perf_counter()
         client = _client(endpoint, credentials_file)
-        head = _with_retries(lambda: client.head_object(Bucket=bucket, Key=key), "HEAD")
+        head = attempts.run(lambda: client.head_object(Bucket=bucket, Key=key),
+                            f"HEAD s3://{bucket}/{key}", budget_s)
         size = int(head["ContentLength"])
         client_setup_s = time.perf_counter() - setup_started
         partial = f"{destination}.partial"  # only the lock holder writes it
-        if downloader == "boto3":
-            return _download_with_transfer_manager(
-                client, bucket, key, size, partial, destination, pinned_sha256, concurrency,
-                chunk_bytes, client_setup_s)
-        fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            os.ftruncate(fd, size)
-            hasher = _InOrderHasher(fd, size, chunk_bytes)
+            if downloader == "boto3":
+                report = _download_with_transfer_manager(
+                    client, bucket, key, size, partial, pinned_sha256, concurrency,
+                    chunk_bytes, attempts, budget_s)
+            else:
+                report = _download_ranged(client, bucket, key, size, partial, pinned_sha256,
+                                          concurrency, chunk_bytes, attempts, budget_s)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(partial)  # never a partial file left in the cache
+            raise
+        os.replace(partial, destination)
+        return DownloadReport(True, size, client_setup_s, report.transfer_start,
+                              report.transfer_end, report.verify_s, attempts.retries)
 
-            def fetch(offset: int) -> None:
-                end = min(offset + chunk_bytes, size) - 1
-                response = _with_retries(
-                    lambda: client.get_object(Bucket=bucket, Key=key, Range=f"bytes={offset}-{end}"),
-                    f"GET bytes {offset}-{end}",
-                )
+
+def _download_ranged(client: Any, bucket: str, key: str, size: int, partial: str,
+                     pinned_sha256: str, concurrency: int, chunk_bytes: int,
+                     attempts: _Attempts, budget_s: float) -> DownloadReport:
+    """Concurrent ranged GETs into ``partial``, hashed while the bytes arrive; a range that
+    fails midway is fetched again from its start."""
+    fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.ftruncate(fd, size)
+        hasher = _InOrderHasher(fd, size, chunk_bytes)
+
+        def fetch(offset: int) -> None:
+            end = min(offset + chunk_bytes, size) - 1
+
+            def attempt() -> None:
+                response = client.get_object(Bucket=bucket, Key=key,
+                                             Range=f"bytes={offset}-{end}")
                 body = response["Body"]
                 position = offset
                 while data := body.read(1024 * 1024):
+                    attempts.check_deadline(budget_s)
                     os.pwrite(fd, data, position)
                     position += len(data)
                 if position != end + 1:
-                    raise OSError(f"short read for range {offset}-{end}: got {position - offset} bytes")
-                hasher.chunk_written(offset)
+                    raise OSError(f"short read for range {offset}-{end}: got "
+                                  f"{position - offset} bytes")
 
-            hasher.start()
-            transfer_start = time.time()
-            try:
-                with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-                    list(pool.map(fetch, range(0, size, chunk_bytes)))
-            except BaseException:
-                hasher.abandon()
-                raise
-            transfer_end = time.time()
-            actual = hasher.result()  # the tail the hasher had not reached yet
-            verify_s = time.time() - transfer_end
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if actual != pinned_sha256:
-            os.unlink(partial)
-            raise IntegrityError(
-                f"downloaded model sha256 {actual} does not match pinned {pinned_sha256}; not loaded"
-            )
-        os.replace(partial, destination)
-        return DownloadReport(True, size, client_setup_s, transfer_start, transfer_end, verify_s)
+            attempts.run(attempt, f"GET bytes {offset}-{end}", budget_s)
+            hasher.chunk_written(offset)
+
+        hasher.start()
+        transfer_start = time.time()
+        pool = ThreadPoolExecutor(max_workers=max(1, concurrency))
+        try:
+            list(pool.map(fetch, range(0, size, chunk_bytes)))
+        except BaseException:
+            # The first range that failed for good ends the download: the queued ranges are
+            # dropped and the ones in flight stop at their next read.
+            attempts.cancelled.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            hasher.abandon()
+            raise
+        pool.shutdown()
+        transfer_end = time.time()
+        actual = hasher.result()  # the tail the hasher had not reached yet
+        verify_s = time.time() - transfer_end
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if actual != pinned_sha256:
+        raise IntegrityError(
+            f"downloaded model sha256 {actual} does not match pinned {pinned_sha256}; not loaded"
+        )
+    return DownloadReport(True, size, 0.0, transfer_start, transfer_end, verify_s)
 
 
 def _download_with_transfer_manager(
-    client: Any, bucket: str, key: str, size: int, partial: str, destination: str,
-    pinned_sha256: str, concurrency: int, chunk_bytes: int, client_setup_s: float,
+    client: Any, bucket: str, key: str, size: int, partial: str, pinned_sha256: str,
+    concurrency: int, chunk_bytes: int, attempts: _Attempts, budget_s: float,
 ) -> DownloadReport:
     from boto3.s3.transfer import TransferConfig
 
     config = TransferConfig(multipart_threshold=chunk_bytes, multipart_chunksize=chunk_bytes,
                             max_concurrency=max(1, concurrency))
     transfer_start = time.time()
-    try:
-        client.download_file(bucket, key, partial, Config=config)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(partial)
-        raise
+    # The transfer manager calls back as bytes arrive: the budget is checked there (raising
+    # in the callback cancels the transfer).
+    client.download_file(bucket, key, partial, Config=config,
+                         Callback=lambda _bytes: attempts.check_deadline(budget_s))
     transfer_end = time.time()
     actual = sha256_of(partial)
     verify_s = time.time() - transfer_end
     if os.path.getsize(partial) != size or actual != pinned_sha256:
-        os.unlink(partial)
         raise IntegrityError(
             f"downloaded model sha256 {actual} does not match pinned {pinned_sha256}; not loaded")
-    os.replace(partial, destination)
-    return DownloadReport(True, size, client_setup_s, transfer_start, transfer_end, verify_s)
+    return DownloadReport(True, size, 0.0, transfer_start, transfer_end, verify_s)
 
 
 class _InOrderHasher:
@@ -289,11 +369,13 @@ def object_reader(*, endpoint: str, bucket: str, prefix: str, credentials_file: 
     """A function name -> bytes of the object prefix/name (one GET, retried): what the sharded
     loader reads shards with. Integrity is checked by the caller against its manifest."""
     client = _client(endpoint, credentials_file)
+    attempts = _Attempts(time.monotonic() + DEFAULT_BUDGET_S)
 
     def read(name: str) -> bytes:
         key = f"{prefix}/{name}" if prefix else name
-        data: bytes = _with_retries(
-            lambda: client.get_object(Bucket=bucket, Key=key)["Body"].read(), f"GET {key}")
+        data: bytes = attempts.run(
+            lambda: client.get_object(Bucket=bucket, Key=key)["Body"].read(), f"GET {key}",
+            DEFAULT_BUDGET_S)
         return data
 
     return read

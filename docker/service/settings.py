@@ -16,7 +16,7 @@ class Settings:
     model_path: str
     loading: str  # "eager": load in the background at start-up; "lazy": on the first request
     codec: str  # "none", "gzip", "zstd", "lz4": how the file at model_path is compressed
-    model_format: str  # "joblib": one file; "sharded": model_path is a shard manifest
+    model_format: str  # "joblib": one file; "sharded": a shard manifest; "flat": a mapped forest
     pinned_sha256: str  # empty: not verified (local file); required for anything downloaded
     s3_endpoint: str
     s3_bucket: str
@@ -25,9 +25,11 @@ class Settings:
     download_concurrency: int
     download_chunk_bytes: int
     downloader: str  # "ranged" (concurrent ranged GETs, hashed in flight) or "boto3"
+    download_budget_s: float  # the whole download, retries included, must fit in this
     max_batch_rows: int
     preload: bool  # load at import, before a pre-forking server (gunicorn --preload) forks
     load_delay_s: float  # tests only: seconds added to the load, to observe the probe
+    prefetch: bool  # flat forest: ask the kernel to read the mapped file ahead
 
     @property
     def downloads(self) -> bool:
@@ -49,7 +51,9 @@ def load_settings() -> Settings:
         download_concurrency=int(env("DOWNLOAD_CONCURRENCY", "8")),
         download_chunk_bytes=int(env("DOWNLOAD_CHUNK_BYTES", str(16 * 1024 * 1024))),
         downloader=env("DOWNLOADER", "ranged"),
+        download_budget_s=float(env("DOWNLOAD_BUDGET_S", "3600")),
         max_batch_rows=int(env("MAX_BATCH_ROWS", "10000")),
         preload=env("MODEL_PRELOAD", "") == "1",
         load_delay_s=float(env("MLBENCH_TEST_LOAD_DELAY_S", "0")),
+        prefetch=env("MODEL_PREFETCH", "") == "1",
     )

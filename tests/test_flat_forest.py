@@ -1,0 +1,104 @@
+"""The flat forest predicts exactly what scikit-learn predicts, bit for bit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.ensemble import ExtraTreesRegressor, RandomForestRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from bench.flat_forest import convert, flat_arrays
+from bench.load_paths import service_module
+
+flat = service_module("flat_forest")
+
+
+def _data(rows: int = 400, features: int = 12, nan: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(rows, features)) * rng.uniform(0.1, 1000, size=features)
+    y = x[:, 0] * 3 + np.sin(x[:, 1]) * 100 + rng.normal(size=rows)
+    if nan:
+        x[rng.random(x.shape) < 0.1] = np.nan
+    return x, y
+
+
+def _open(model: Any, tmp_path: Path) -> Any:
+    path = tmp_path / "model.joblib"
+    joblib.dump(model, path)
+    converted = convert(path, "test" * 16, tmp_path / "cache", "test-run")
+    return flat.FlatForest.open(str(converted.path), verify=True), converted
+
+
+def _exact(expected: np.ndarray, actual: np.ndarray) -> None:
+    assert expected.dtype == actual.dtype == np.float64
+    assert np.array_equal(expected, actual), np.max(np.abs(expected - actual))
+
+
+@pytest.mark.parametrize("forest", [
+    RandomForestRegressor(n_estimators=25, random_state=0),  # max_depth=None: deep trees
+    RandomForestRegressor(n_estimators=25, max_depth=6, min_samples_leaf=3, random_state=1),
+    ExtraTreesRegressor(n_estimators=25, random_state=2),
+])
+def test_predictions_equal_scikit_learns_bit_for_bit(forest: Any, tmp_path: Path) -> None:
+    x, y = _data()
+    forest.fit(x, y)
+    mapped, _ = _open(forest, tmp_path)
+    _exact(forest.predict(x), mapped.predict(x))
+    rng = np.random.default_rng(11)
+    random_rows = rng.normal(size=(10_000, x.shape[1])) * 1000
+    _exact(forest.predict(random_rows), mapped.predict(random_rows))
+    # Rows whose values equal split thresholds exactly (as float32 sees them): the `<=` side.
+    arrays = flat_arrays(forest)
+    splits = np.flatnonzero(arrays["left"] != -1)[:500]
+    on_threshold = np.repeat(x[:1], splits.size, axis=0)
+    on_threshold[np.arange(splits.size), arrays["feature"][splits]] = arrays["value"][splits]
+    _exact(forest.predict(on_threshold), mapped.predict(on_threshold))
+
+
+def test_nan_rows_go_where_the_fitted_forest_sends_them(tmp_path: Path) -> None:
+    x, y = _data(nan=True)
+    forest = RandomForestRegressor(n_estimators=20, random_state=3).fit(x, y)
+    mapped, _ = _open(forest, tmp_path)
+    _exact(forest.predict(x), mapped.predict(x))
+
+
+def test_a_pipeline_keeps_its_preprocessing_as_a_pinned_pickle(tmp_path: Path) -> None:
+    x, y = _data()
+    pipeline = make_pipeline(StandardScaler(), RandomForestRegressor(n_estimators=10,
+                                                                     random_state=4)).fit(x, y)
+    mapped, converted = _open(pipeline, tmp_path)
+    assert converted.preprocessing is not None
+    assert mapped.header["preprocessing"]["file"] == converted.preprocessing.name
+    steps = joblib.load(converted.preprocessing)
+    _exact(pipeline.predict(x), mapped.predict(steps.transform(x)))
+
+
+def test_a_tree_of_a_single_leaf(tmp_path: Path) -> None:
+    x = np.zeros((20, 3))
+    forest = RandomForestRegressor(n_estimators=3, random_state=0).fit(x, np.full(20, 7.5))
+    mapped, _ = _open(forest, tmp_path)
+    assert all(tree.tree_.node_count == 1 for tree in forest.estimators_)
+    _exact(forest.predict(x[:5]), mapped.predict(x[:5]))
+
+
+def test_the_file_is_small_page_aligned_and_opens_without_pickle(tmp_path: Path) -> None:
+    x, y = _data()
+    forest = RandomForestRegressor(n_estimators=10, random_state=5).fit(x, y)
+    mapped, converted = _open(forest, tmp_path)
+    assert converted.bytes / converted.nodes < 24  # ~19 bytes a node plus page padding
+    for spec in mapped.header["arrays"].values():
+        assert spec["offset"] % flat.ALIGN == 0
+    # Tampered bytes are caught by verify (the header pins every array).
+    data = bytearray(converted.path.read_bytes())
+    data[mapped.header["arrays"]["value"]["offset"]] ^= 0xFF
+    converted.path.write_bytes(bytes(data))
+    with pytest.raises(flat.FlatForestError, match="does not match"):
+        flat.FlatForest.open(str(converted.path), verify=True)
+    (tmp_path / "not-flat").write_bytes(b"\x80\x04 a pickle")
+    with pytest.raises(flat.FlatForestError, match="not a flat forest"):
+        flat.FlatForest.open(str(tmp_path / "not-flat"))

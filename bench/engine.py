@@ -398,6 +398,12 @@ class Engine:
         raise StepFailed(f"container {container_id[:12]} published no port {container_port}",
                          self.logs_tail(container_id))
 
+    def container_address(self, container_id: str, network: str) -> str | None:
+        """The container's IP on a bridge network (reachable from this host, when local)."""
+        networks = self._api.inspect_container(container_id)["NetworkSettings"]["Networks"]
+        address = (networks.get(network) or {}).get("IPAddress")
+        return str(address) if address else None
+
     def container_inspect(self, container_id: str) -> dict[str, Any]:
         return dict(self._api.inspect_container(container_id))
 

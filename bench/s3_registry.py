@@ -7,6 +7,7 @@ in a manifest object; a multipart ETag is not a content hash.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -38,6 +39,10 @@ class S3Endpoint:
     access_key: str
     secret_key: str
     container_id: str | None  # the server the harness started, if any
+    # The server's address on the run's bridge, as the service containers reach it: the
+    # host's reference download goes there, not through docker-proxy's published port
+    # (which halves the rate and would make the reference slower than what it checks).
+    bridge_url: str | None = None
 
 
 def rclone_binary() -> Path:
@@ -85,8 +90,10 @@ def start_rclone_server(engine: Engine, runtime_image: str, run_id: str, network
     else:
         raise StepFailed("rclone serve s3 did not answer within 60 s",
                          engine.logs_tail(container_id))
+    address = engine.container_address(container_id, network)
+    bridge_url = f"http://{address}:{SERVER_PORT}" if address else None
     return S3Endpoint(host_url, f"http://{SERVER_ALIAS}:{SERVER_PORT}", access_key, secret_key,
-                      container_id)
+                      container_id, bridge_url)
 
 
 def external_endpoint(url: str) -> S3Endpoint:
@@ -147,7 +154,14 @@ def reference_download_rate(endpoint: S3Endpoint, bucket: str, key: str, scratch
     from boto3.s3.transfer import TransferConfig
     from botocore.exceptions import BotoCoreError, ClientError
 
-    client = s3_client(endpoint)
+    direct = endpoint
+    if endpoint.bridge_url:
+        try:  # reachable where the engine is local; otherwise the published port it is
+            requests.get(endpoint.bridge_url, timeout=2)
+            direct = dataclasses.replace(endpoint, host_url=endpoint.bridge_url)
+        except requests.RequestException:
+            pass
+    client = s3_client(direct)
     size = int(client.head_object(Bucket=bucket, Key=key)["ContentLength"])
     scratch.mkdir(parents=True, exist_ok=True)
     target = scratch / "reference-download"

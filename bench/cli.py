@@ -134,9 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
                           f"(default {defaults.download_concurrency})")
     run.add_argument("--downloader", default=",".join(defaults.downloaders),
                      metavar="NAME[,NAME]",
-                     help="registry strategy: ranged (concurrent ranged GETs, SHA-256 computed "
-                          "while the bytes arrive) and/or boto3 (boto3's transfer manager, "
-                          "hashed afterwards; the strategy registry-boto3); default ranged")
+                     help="registry strategy: boto3 (boto3's transfer manager, hashed afterwards; the "
+                          "default) and/or ranged (concurrent ranged GETs, SHA-256 computed "
+                          "while the bytes arrive: the strategy registry-ranged)")
     run.add_argument("--download-chunk", default="16MB", metavar="SIZE",
                      help="registry strategy: bytes per ranged GET (default 16MB)")
     run.add_argument("--shards", default="auto", metavar="K[,K...]",
@@ -236,7 +236,7 @@ def _downloaders(text: str) -> tuple[str, ...]:
     names = tuple(part.strip() for part in text.split(",") if part.strip())
     unknown = [name for name in names if name not in Registry.DOWNLOADERS]
     if not names or unknown:
-        raise UsageError(f"unknown --downloader {text!r}: use ranged, boto3 or ranged,boto3")
+        raise UsageError(f"unknown --downloader {text!r}: use boto3, ranged or boto3,ranged")
     return names
 
 

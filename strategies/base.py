@@ -31,7 +31,7 @@ class StrategyOptions:
     s3_bucket: str = "models"
     download_concurrency: int = 8
     download_chunk_bytes: int = 16 * 1024 * 1024
-    downloaders: tuple[str, ...] = ("ranged",)  # registry: one strategy per downloader
+    downloaders: tuple[str, ...] = ("boto3",)  # registry: one strategy per downloader
     shards: tuple[int, ...] = (0,)  # sharded strategies: 0 = automatic (about 4 MB each)
     shard_codec: str | None = None  # None: none from a volume, zstd3 over the network
 

@@ -183,7 +183,7 @@ def ensure_downloaded(
     credentials_file: str,
     concurrency: int,
     chunk_bytes: int,
-    downloader: str = "ranged",
+    downloader: str = "boto3",
     budget_s: float = DEFAULT_BUDGET_S,
 ) -> DownloadReport:
     """Make ``destination`` hold the verified object, downloading it only when needed.

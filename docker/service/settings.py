@@ -24,7 +24,7 @@ class Settings:
     s3_credentials_file: str
     download_concurrency: int
     download_chunk_bytes: int
-    downloader: str  # "ranged" (concurrent ranged GETs, hashed in flight) or "boto3"
+    downloader: str  # "boto3" (the transfer manager) or "ranged" (ranged GETs, hashed in flight)
     download_budget_s: float  # the whole download, retries included, must fit in this
     max_batch_rows: int
     preload: bool  # load at import, before a pre-forking server (gunicorn --preload) forks
@@ -50,7 +50,7 @@ def load_settings() -> Settings:
         s3_credentials_file=env("S3_CREDENTIALS_FILE", ""),
         download_concurrency=int(env("DOWNLOAD_CONCURRENCY", "8")),
         download_chunk_bytes=int(env("DOWNLOAD_CHUNK_BYTES", str(16 * 1024 * 1024))),
-        downloader=env("DOWNLOADER", "ranged"),
+        downloader=env("DOWNLOADER", "boto3"),
         download_budget_s=float(env("DOWNLOAD_BUDGET_S", "3600")),
         max_batch_rows=int(env("MAX_BATCH_ROWS", "10000")),
         preload=env("MODEL_PRELOAD", "") == "1",

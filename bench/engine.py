@@ -221,11 +221,13 @@ class Engine:
         return {str(e["ID"]): int(e.get("Size") or 0) for e in entries}
 
     def prune_build_cache(self, ids: Sequence[str]) -> int:
-        """Remove these build-cache entries (not in use); returns the bytes reclaimed."""
-        if not ids:
-            return 0
-        result = self._api.prune_builds(filters={"id": list(ids)})
-        return int(result.get("SpaceReclaimed") or 0)
+        """Remove these build-cache entries (not in use); returns the bytes reclaimed. The
+        engine's prune filter takes one id at a time ("filters expect only one value")."""
+        reclaimed = 0
+        for entry in ids:
+            result = self._api.prune_builds(filters={"id": entry})
+            reclaimed += int(result.get("SpaceReclaimed") or 0)
+        return reclaimed
 
     def prune_all_build_cache(self) -> int:
         result = self._api.prune_builds(all=True)

@@ -80,15 +80,19 @@ def test_a_signal_during_the_report_leaves_no_half_written_file(tmp_path: Path) 
     folder = write_run(tmp_path, "run-r")
     before = (folder / "run.json").read_bytes(), (folder / "samples.csv").read_bytes()
     process = subprocess.Popen([sys.executable, "-m", "bench", "report", str(folder),
-                                "--dpi", "600"], cwd=project_path(), stderr=subprocess.PIPE,
-                               text=True)
+                                "--dpi", "1200", "--format", "png,svg,pdf"],
+                               cwd=project_path(), stderr=subprocess.PIPE, text=True)
     wait_for_line(process, "-> report")
-    time.sleep(1.5)
+    # Interrupt once the first chart is written, while the others are being drawn (a fixed
+    # sleep raced a report that got faster).
+    charts = folder / "report-en" / "charts"
+    deadline = time.monotonic() + 60
+    while not list(charts.glob("*.png")) and time.monotonic() < deadline:
+        time.sleep(0.05)
     process.send_signal(signal.SIGINT)
     process.communicate(timeout=120)
     assert process.returncode == 130
     assert ((folder / "run.json").read_bytes(), (folder / "samples.csv").read_bytes()) == before
-    charts = folder / "report-en" / "charts"
     assert not list(charts.glob(".*partial*")) if charts.exists() else True
     for chart in charts.glob("*.png") if charts.exists() else []:
         assert chart.read_bytes().endswith(b"IEND\xaeB`\x82")  # every PNG there is whole

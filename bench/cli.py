@@ -6,6 +6,7 @@ Every user error is one line naming the problem and the fix; usage errors exit 2
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -451,6 +452,11 @@ COMMANDS = {"run": _cmd_run, "report": _cmd_report, "compare": _cmd_compare, "mo
 
 def main(argv: Sequence[str] | None = None) -> int:
     progress = Progress()
+    if __name__ == "bench.cli" and argv is None:
+        # Started in the background (nohup, `cmd &`, CI runners), a process inherits SIGINT
+        # ignored and Ctrl-C or `kill -INT` would never stop a report or a compare: restore
+        # Python's handler, so every command ends cleanly with exit 130.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         args = build_parser().parse_args(argv)
         progress.quiet = bool(getattr(args, "quiet", False))

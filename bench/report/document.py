@@ -179,20 +179,13 @@ def render_report(run_folder: Path, lang: str = "en", formats: tuple[str, ...] =
     for stem, paths in files.charts.items():
         chosen = next((p for p in paths if p.suffix == f".{preferred}"), paths[0])
         doc += [f"![{labels('chart_' + stem)}]({chosen.relative_to(folder).as_posix()})", ""]
-    cached = cached_markdown(view, labels)
-    if cached:
-        doc += [f"## {labels('cached_title')}", "", cached]
-    skipped = skipped_markdown(view)
-    if skipped:
-        doc += [f"## {labels('skipped_title')}", "", skipped]
-    remarks = remarks_markdown(view)
-    if remarks:
-        doc += [f"## {labels('remarks_title')}", "", remarks]
-    unmeasured = not_measured_markdown(view, labels)
-    if unmeasured:
-        doc += [f"## {labels('not_measured_title')}", "", unmeasured]
-    failures = failures_markdown(view)
-    if failures:
-        doc += [f"## {labels('failures')}", "", failures]
+    # Sections that appear only when the run has something to say in them.
+    for title, text in (("cached_title", cached_markdown(view, labels)),
+                        ("skipped_title", skipped_markdown(view)),
+                        ("remarks_title", remarks_markdown(view)),
+                        ("not_measured_title", not_measured_markdown(view, labels)),
+                        ("failures", failures_markdown(view))):
+        if text:
+            doc += [f"## {labels(title)}", "", text]
     write_atomic(files.report, "\n".join(doc))
     return files

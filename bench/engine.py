@@ -8,6 +8,7 @@ labels so that ``clean`` and every exit path can remove exactly what this harnes
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import queue
@@ -747,6 +748,7 @@ def buildkit_command() -> tuple[list[str], dict[str, str]]:
     )
 
 
+@functools.cache  # a subprocess probe; the client does not change while we run
 def buildkit_available() -> bool:
     try:
         buildkit_command()

@@ -144,6 +144,8 @@ class BenchmarkRun:
                                            "--force`")
 
     def _read_build_cache(self) -> dict[str, int] | None:
+        if "buildkit" not in self.config.builders:
+            return None  # only BuildKit builds grow it; `docker system df` is not free
         try:
             return self.engine.build_cache()
         except Exception:  # an engine without BuildKit's df, or one that stopped answering

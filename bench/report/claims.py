@@ -212,10 +212,6 @@ def cold_cache(view: RunView) -> bool:
     return bool(view.metadata.get("config", {}).get("drop_caches"))
 
 
-def format_claim_value(unit: str, value: float) -> str:
-    return format_quantity(unit, value)
-
-
 def evaluate(view: RunView, claims: list[dict[str, Any]], seed_model_bytes: int
              ) -> tuple[float, list[ClaimResult]]:
     model_bytes = float(view.metadata.get("model", {}).get("bytes") or 0)
@@ -265,11 +261,11 @@ def expectation_text(claim: dict[str, Any]) -> str:
     unit = claim["unit"]
     if claim["expect"] == "within":
         low, high = (float(x) for x in claim["range"])
-        text = (format_claim_value(unit, low) if low == high else
-                f"{format_claim_value(unit, low)}–{format_claim_value(unit, high)}")
+        text = (format_quantity(unit, low) if low == high else
+                f"{format_quantity(unit, low)}–{format_quantity(unit, high)}")
     else:
         sign = "≥" if claim["expect"] == "at_least" else "≤"
-        text = f"{sign} {format_claim_value(unit, float(claim['value']))}"
+        text = f"{sign} {format_quantity(unit, float(claim['value']))}"
     if claim.get("tolerance"):
         text += f" (±{float(claim['tolerance']) * 100:.0f}%)"
     return text
@@ -303,13 +299,13 @@ def claims_markdown(view: RunView, labels: Labels, path: Path = CLAIMS_FILE) -> 
             return "" if e.builder == "-" else f"{labels(e.builder)}: "
 
         def interval(e: Evaluation, unit: str = unit) -> str:
-            text = format_claim_value(unit, e.value)
+            text = format_quantity(unit, e.value)
             if e.low != e.high:
-                text += (f" [{format_claim_value(unit, e.low)} – "
-                         f"{format_claim_value(unit, e.high)}]")
+                text += (f" [{format_quantity(unit, e.low)} – "
+                         f"{format_quantity(unit, e.high)}]")
             return f"{text}, n={e.pairs}"
 
-        measured = "<br>".join(f"{prefix(e)}{format_claim_value(unit, e.measured)} ({e.detail})"
+        measured = "<br>".join(f"{prefix(e)}{format_quantity(unit, e.measured)} ({e.detail})"
                                for e in result.evaluations) or labels("not_measured")
         scaled = "<br>".join(f"{prefix(e)}{interval(e)}" for e in result.evaluations) or "–"
         verdict = f"**{labels(result.verdict)}**"

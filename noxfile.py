@@ -50,7 +50,7 @@ def micro(session: nox.Session) -> None:
     session.run("python", "-m", "pytest", "benchmarks/micro", "-q", "-p", "no:cacheprovider",
                 f"--benchmark-json={output}", f"--benchmark-storage={folder / 'storage'}",
                 "--benchmark-autosave", "--benchmark-sort=name", *session.posargs)
-    session.run("python", "-m", "bench.micro_table", str(output))
+    session.run("python", "-m", "bench.micro.table", str(output))
 
 
 @nox.session

@@ -253,7 +253,7 @@ def _builders(choice: str) -> tuple[Builder, ...]:
 
 def _cmd_run(args: argparse.Namespace, progress: Progress) -> int:
     from bench.config import RunConfig
-    from bench.engine import Engine
+    from bench.engine import DockerEngine
     from bench.paths import results_dir
     from bench.runner import BenchmarkRun
     from strategies.base import StrategyOptions
@@ -265,11 +265,10 @@ def _cmd_run(args: argparse.Namespace, progress: Progress) -> int:
                               download_chunk_bytes=parse_size(args.download_chunk),
                               downloaders=_downloaders(args.downloader),
                               shards=_shard_counts(args.shards), shard_codec=args.shard_codec)
-    from strategies import DEFAULT_STRATEGIES, resolve
+    from strategies import DEFAULT_STRATEGIES
 
     names = (DEFAULT_STRATEGIES if args.strategies is None
              else tuple(n.strip() for n in args.strategies.split(",") if n.strip()))
-    resolve(list(names), options)  # unknown names are a usage error before anything is made
     config = RunConfig(
         strategies=names, model_path=args.model, model_size_bytes=parse_size(args.model_size),
         seed=args.seed, trials=args.trials, build_trials=args.build_trials,
@@ -289,7 +288,7 @@ def _cmd_run(args: argparse.Namespace, progress: Progress) -> int:
         results_root=args.results or results_dir(), options=options,
         strategies_named=args.strategies is not None,
     )
-    engine = Engine.connect()
+    engine = DockerEngine.connect()
     run = BenchmarkRun(config, engine, progress)
     try:
         run.execute()
@@ -385,7 +384,7 @@ def _cmd_compare(args: argparse.Namespace, progress: Progress) -> int:
 
 
 def _cmd_model(args: argparse.Namespace, progress: Progress) -> int:
-    from bench.model_source import synthetic_model, user_model
+    from bench.model.source import synthetic_model, user_model
     from bench.paths import cache_dir, models_dir
 
     if args.model is not None:
@@ -398,13 +397,13 @@ def _cmd_model(args: argparse.Namespace, progress: Progress) -> int:
 
 
 def _cmd_base_image(args: argparse.Namespace, progress: Progress) -> int:
-    from bench.base_image import ensure_base_image
-    from bench.engine import Engine
+    from bench.engine import DockerEngine
     from bench.paths import REQUIREMENTS_FILE, cache_dir
-    from bench.runtime_image import ensure_runtime_image
-    from bench.wheelhouse import ensure_wheelhouse
+    from bench.prepare.base_image import ensure_base_image
+    from bench.prepare.runtime_image import ensure_runtime_image
+    from bench.prepare.wheelhouse import ensure_wheelhouse
 
-    engine = Engine.connect()
+    engine = DockerEngine.connect()
     try:
         base = ensure_base_image(engine, progress, rebuild=args.rebuild)
         wheels = ensure_wheelhouse(cache_dir(), REQUIREMENTS_FILE, progress)
@@ -419,10 +418,10 @@ def _cmd_base_image(args: argparse.Namespace, progress: Progress) -> int:
 
 def _cmd_clean(args: argparse.Namespace, progress: Progress) -> int:
     from bench.caches import model_caches
-    from bench.engine import CACHE_LABEL, RUN_LABEL, Engine
+    from bench.engine import CACHE_LABEL, RUN_LABEL, DockerEngine
     from bench.units import format_bytes
 
-    engine = Engine.connect()
+    engine = DockerEngine.connect()
     try:
         removed = engine.remove_labelled(RUN_LABEL)
         if args.all:

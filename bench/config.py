@@ -54,7 +54,9 @@ class RunConfig:
     def __post_init__(self) -> None:
         """Usage errors, found before anything is built."""
         from bench.engine import buildkit_available
+        from strategies import check_names
 
+        check_names(list(self.strategies))
         if self.trials < 1 or self.build_trials < 1:
             raise UsageError("--trials and --build-trials must be at least 1")
         if self.replicas < 1:
@@ -72,7 +74,7 @@ class RunConfig:
             raise UsageError(f"--cpus {self.cpus} is out of range: pass a positive number such "
                              "as 0.5 or 2")
         if self.model_path is not None:
-            from bench.model_source import check_model_path
+            from bench.model.source import check_model_path
 
             check_model_path(self.model_path)
         _check_results_folder(self.results_root)

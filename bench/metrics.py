@@ -48,7 +48,7 @@ class Metric:
             raise ValueError(f"metric {self.name}: unknown chart {self.chart!r}")
 
 
-_ALL = (
+_ALL: tuple[Metric, ...] = (
     # -- builds (per builder) --------------------------------------------------------------
     Metric("context_bytes", "bytes", "size", "Build context", "Contexto de build",
            "build context the engine received (legacy: the streamed tar, counted on the way; "
@@ -204,6 +204,31 @@ _ALL = (
            "bytes moved to roll out a new model version",
            optional="not produced yet: the rollout measurement (issue 15) will"),
 )
+
+# The start-up timeline: the service's epoch stamps (docker/service model_holder.LoadStory),
+# stored per start as seconds after the container start, one metric each. "server_up" is
+# ready_s itself, and the timeline's end is model_ready_s.
+TIMELINE_STAMPS = ("process_start", "server_up", "download_start", "download_end",
+                   "load_start", "load_end")
+_TIMELINE = (
+    ("process_start", "Server process started", "Proceso del servidor iniciado", None),
+    ("download_start", "Download started", "Descarga iniciada", "registry strategies"),
+    ("download_end", "Download ended", "Descarga terminada", "registry strategies"),
+    ("load_start", "Model load started", "Carga del modelo iniciada", None),
+    ("load_end", "Model load ended", "Carga del modelo terminada", None),
+)
+
+
+def timeline_metric(stamp: str) -> str:
+    """The metric of a timeline stamp ("server_up" is ready_s)."""
+    return "ready_s" if stamp == "server_up" else f"at_{stamp}_s"
+
+
+_ALL += tuple(
+    Metric(timeline_metric(stamp), "s", "start", en, es,
+           f"seconds from the container start to the service's {stamp} stamp (the start-up "
+           "timeline chart)", optional=optional)
+    for stamp, en, es, optional in _TIMELINE)
 
 METRICS: dict[str, Metric] = {metric.name: metric for metric in _ALL}
 

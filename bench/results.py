@@ -25,13 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 from bench.errors import BenchError
 from bench.fsutil import write_atomic
-from bench.metrics import METRICS, Sample
+from bench.metrics import METRICS, TIMELINE_STAMPS, Sample, timeline_metric
 
 if TYPE_CHECKING:
     import pandas as pd
 
-SCHEMA_VERSION = 2
-READABLE_SCHEMAS = (1, 2)
+# 3: the start-up timeline is stored as samples (at_<stamp>_s), no longer in run.json notes.
+SCHEMA_VERSION = 3
+READABLE_SCHEMAS = (1, 2, 3)
 SAMPLE_COLUMNS = ("run_id", "strategy", "builder", "condition", "trial", "metric", "value", "unit")
 
 
@@ -119,7 +120,22 @@ def load_run(folder: Path) -> StoredRun:
         for row in csv.DictReader(handle):
             samples.append(Sample(row["strategy"], row["builder"], row["condition"],
                                   int(row["trial"]), row["metric"], float(row["value"])))
+    if version < 3:
+        samples += _timeline_samples(document)
     return StoredRun(folder, document, samples)
+
+
+def _timeline_samples(document: dict[str, Any]) -> list[Sample]:
+    """Schemas 1-2 kept the start-up timeline in each strategy's notes: read it as the
+    samples schema 3 stores, so the report has one source for every run."""
+    samples = []
+    for name, outcome in document.get("strategies", {}).items():
+        for entry in outcome.get("notes", {}).get("timelines", []):
+            for stamp, value in entry["phases_s"].items():
+                if stamp in TIMELINE_STAMPS and stamp != "server_up":
+                    samples.append(Sample(name, "-", entry["condition"], int(entry["trial"]),
+                                          timeline_metric(stamp), float(value)))
+    return samples
 
 
 # -- results as pandas DataFrames: the API for notebooks, and the one summary code path ------

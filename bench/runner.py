@@ -20,48 +20,26 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench import disk_plan, memory_search
-from bench import trial as trial_module
-from bench.base_image import BaseImage, ensure_base_image
+from bench import disk_plan
 from bench.cleanup import remove_run, run_labels, sigterm_as_interrupt, sweep_stale_runs
 from bench.config import DROP_CACHES, RunConfig
 from bench.engine import Engine
 from bench.errors import BenchError, EngineUnavailable, StepFailed, UsageError
-from bench.fixture import materialize, raw_data_csv, touch_service_code
 from bench.machine import commit_info, engine_metadata, machine_info
-from bench.metrics import Sample
-from bench.model_source import ModelArtifact, synthetic_model, user_model
+from bench.measure import memory_search
+from bench.measure import trial as trial_module
+from bench.measure.recorder import StrategyRecorder, runtime_sample, start_condition
+from bench.model.source import ModelArtifact, synthetic_model, user_model
 from bench.paths import REQUIREMENTS_FILE, cache_dir, models_dir
+from bench.prepare.base_image import BaseImage, ensure_base_image
+from bench.prepare.context import materialize, raw_data_csv, touch_service_code
+from bench.prepare.runtime_image import RuntimeImage, ensure_runtime_image
+from bench.prepare.wheelhouse import ensure_wheelhouse
 from bench.progress import Progress
 from bench.results import ResultsStore, StrategyOutcome
-from bench.runtime_image import RuntimeImage, ensure_runtime_image
 from bench.units import format_bytes
-from bench.wheelhouse import ensure_wheelhouse
 from strategies import resolve
 from strategies.base import Strategy, StrategyContext
-
-
-def start_condition(condition: str, replicas: int, workers: int, worker_mode: str,
-                    orchestrator: str = "engine") -> str:
-    """The condition label of a start: the strategy's own, plus replicas, workers, swarm."""
-    parts = [] if condition == "-" else [condition]
-    if orchestrator == "swarm":
-        parts.append("swarm")
-    if replicas > 1:
-        parts.append(f"{replicas} replicas")
-    if workers > 1:
-        parts.append(f"{workers} workers ({worker_mode})")
-    return ", ".join(parts) or "-"
-
-
-def replica_totals(results: list[trial_module.StartResult]) -> dict[str, float]:
-    """What N replicas cost together: the last one ready, and memory summed over them."""
-    totals = {"all_ready_s": max(r.values["model_ready_s"] for r in results)}
-    for metric, total in (("server_pss_bytes", "replicas_pss_total_bytes"),
-                          ("mem_working_set_bytes", "replicas_mem_total_bytes")):
-        if all(metric in r.values for r in results):
-            totals[total] = sum(r.values[metric] for r in results)
-    return totals
 
 
 def new_run_id() -> str:
@@ -208,8 +186,7 @@ class BenchmarkRun:
                                                             notes={"skipped": reason})
             progress.info(f"[{name}] skipped: {reason}")
         if runtime.build_s == runtime.build_s:  # NaN: cached by a version that kept no time
-            store.add([Sample("runtime", "legacy", "cached" if runtime.cached else "-", 0,
-                              "runtime_build_s", runtime.build_s)])
+            store.add([runtime_sample(runtime.build_s, runtime.cached)])
         store.flush()
         progress.info(f"run {self.run_id}: {len(self.strategies)} strategies, "
                       f"{self.config.trials} trials, model {model.bytes / 1e6:.1f} MB")
@@ -275,7 +252,7 @@ class BenchmarkRun:
         store.record.strategies[strategy.name] = outcome
         ctx = StrategyContext(self.run_id, self.model, self.cache, self.labels, self.network,
                               self.runtime.ref, self.engine, self.progress, self.config.options)
-        samples: list[Sample] = []
+        recorder = StrategyRecorder(strategy.name)
         try:
             with self.progress.step(f"[{strategy.name}] prepare ({strategy.summary})"):
                 prepared = strategy.prepare(ctx)
@@ -285,17 +262,15 @@ class BenchmarkRun:
                     raw_data_csv(self.cache, self.config.seed), self.labels,
                 )
             outcome.notes.update(prepared.notes)
-            for metric, value in prepared.extra_metrics.items():
-                samples.append(Sample(strategy.name, "-", "-", 0, metric, value))
-            samples.append(Sample(strategy.name, "-", "-", 0, "model_file_bytes",
-                                  prepared.model_file_bytes))
-            image, added = self._build(strategy, context, samples)
+            recorder.prepared(prepared.model_file_bytes, prepared.extra_metrics)
+            image, added = self._build(strategy, context, recorder)
             outcome.notes["build_order"] = self._build_order[strategy.name]
             for trial in range(1, self.config.trials + 1):
-                if not self._trial(strategy, ctx, prepared, image, added, trial, samples, outcome):
+                if not self._trial(strategy, ctx, prepared, image, added, trial, recorder,
+                                   outcome):
                     break  # a start that fails once fails again: go on with the next strategy
             if self.config.find_memory_limit and not outcome.failures:
-                self._memory_search(strategy, ctx, prepared, image, samples, outcome)
+                self._memory_search(strategy, ctx, prepared, image, recorder, outcome)
             outcome.status = "ok" if not outcome.failures else "partial"
         except BenchError as failure:  # prepare or build failed: record it, go on
             outcome.status = "failed"
@@ -303,7 +278,10 @@ class BenchmarkRun:
                                      "log_tail": getattr(failure, "log_tail", "")})
             self.progress.warn(f"[{strategy.name}] failed: {failure}")
         finally:
-            store.add(samples)
+            store.add(recorder.samples)
+            for key, entries in recorder.notes.items():
+                outcome.notes.setdefault(key, []).extend(entries)
+            outcome.not_measured.extend(recorder.not_measured)
             if outcome.failures:
                 self.failed = True
             try:
@@ -311,7 +289,7 @@ class BenchmarkRun:
             finally:
                 store.flush()
 
-    def _build(self, strategy: Strategy, context: Path, samples: list[Sample]
+    def _build(self, strategy: Strategy, context: Path, recorder: StrategyRecorder
                ) -> tuple[str, int]:
         """Cold and warm builds with every builder, --build-trials times each.
 
@@ -352,24 +330,18 @@ class BenchmarkRun:
                     # The tag moved to the warm image; the cold one would hold a second copy
                     # of a model copied in after the code (5.4 GB a strategy at full size).
                     self.engine.remove_image(cold.image_id)
-                image_bytes = self.engine.image_bytes(tag)
-                added = image_bytes - self.runtime.image_bytes
-                for metric, value in (("context_bytes", cold.context_bytes),
-                                      ("build_cold_s", cold.seconds),
-                                      ("build_warm_s", warm.seconds),
-                                      ("image_bytes", image_bytes),
-                                      ("image_added_bytes", added)):
-                    samples.append(Sample(strategy.name, builder, "-", repetition, metric,
-                                          value))
+                added = recorder.built(repetition, cold, warm, self.engine.image_bytes(tag),
+                                       self.runtime.image_bytes)
                 image = image or tag
         self._strategies_built += 1
         self._build_order[strategy.name] = order
         return image, added
 
     def _memory_search(self, strategy: Strategy, ctx: StrategyContext, prepared: Any,
-                       image: str, samples: list[Sample], outcome: StrategyOutcome) -> None:
-        peaks = [s.value for s in samples if s.metric in ("mem_cgroup_peak_bytes",
-                                                          "server_rss_peak_bytes")]
+                       image: str, recorder: StrategyRecorder, outcome: StrategyOutcome
+                       ) -> None:
+        peaks = [s.value for s in recorder.samples
+                 if s.metric in ("mem_cgroup_peak_bytes", "server_rss_peak_bytes")]
         high = int(max(peaks, default=2e9) * 1.5) + 64 * 1024 * 1024
         start = strategy.starts(ctx, prepared, 0)[0]
 
@@ -385,8 +357,7 @@ class BenchmarkRun:
                                      self.config.memory_search_starts)
         outcome.notes["memory_search"] = found.attempts
         if found.smallest_ok is not None:
-            samples.append(Sample(strategy.name, "-", start.condition, 0,
-                                  "min_memory_limit_bytes", found.smallest_ok))
+            recorder.memory_limit(start.condition, found.smallest_ok)
 
     def _trial_settings(self) -> trial_module.TrialSettings:
         """The one place a start's settings derive from the run's options (the memory search
@@ -400,62 +371,41 @@ class BenchmarkRun:
             load_concurrency=config.load_concurrency)
 
     def _trial(self, strategy: Strategy, ctx: StrategyContext, prepared: Any, image: str,
-               image_added: int, trial: int, samples: list[Sample],
+               image_added: int, trial: int, recorder: StrategyRecorder,
                outcome: StrategyOutcome) -> bool:
         settings = self._trial_settings()
+        config = self.config
         for index, start in enumerate(strategy.starts(ctx, prepared, trial)):
-            if self.config.drop_caches:
+            if config.drop_caches:
                 drop_page_cache()
             name = f"mlbench-{self.run_id.lower()}-{strategy.name}-t{trial}-{index}"
-            title = f"[{strategy.name}] trial {trial}/{self.config.trials}"
+            title = f"[{strategy.name}] trial {trial}/{config.trials}"
             title += "" if start.condition == "-" else f" ({start.condition})"
-            replicas = self.config.replicas
-            condition = start_condition(start.condition, replicas, self.config.workers,
-                                        self.config.worker_mode, self.config.orchestrator)
-            if replicas > 1 and start.cache_volume and not self.config.shared_cache:
-                condition += ", private caches"
+            condition = start_condition(
+                start.condition, config.replicas, config.workers, config.worker_mode,
+                config.orchestrator, private_caches=(config.replicas > 1 and bool(
+                    start.cache_volume) and not config.shared_cache))
             if condition != start.condition:
                 title += f" [{condition}]"
             try:
                 with self.progress.step(title):
-                    if self.config.orchestrator == "swarm":
+                    if config.orchestrator == "swarm":
                         if strategy.needs_run_network:
                             raise StepFailed(f"{strategy.name} needs the run's bridge network "
                                              "(its S3 server), which swarm tasks cannot join "
                                              "here: run it without --orchestrator swarm")
-                        results = trial_module.run_swarm_service(
+                        starts = trial_module.run_swarm_service(
                             self.engine, image, name, self.labels, start, self.model, settings,
-                            replicas)
+                            config.replicas)
                     else:
-                        results = trial_module.run_replicas(
+                        starts = trial_module.run_replicas(
                             self.engine, image, name, self.labels, self.network, start,
-                            self.model, settings, replicas)
+                            self.model, settings, config.replicas)
             except StepFailed as failure:
                 outcome.failures.append({"phase": f"trial {trial}", "condition": condition,
                                          "reason": str(failure), "log_tail": failure.log_tail})
                 self.progress.warn(f"{title} failed: {failure}")
                 return False
-            for result in results:
-                result.values["disk_bytes"] += image_added
-                for metric, value in result.values.items():
-                    samples.append(Sample(strategy.name, "-", condition, trial, metric, value))
-                for latency in result.latencies_ms:
-                    samples.append(Sample(strategy.name, "-", condition, trial,
-                                          "predict_latency_ms", latency))
-                for pss, uss in result.workers:
-                    samples += [Sample(strategy.name, "-", condition, trial, "worker_pss_bytes",
-                                       pss),
-                                Sample(strategy.name, "-", condition, trial, "worker_uss_bytes",
-                                       uss)]
-                outcome.notes.setdefault("timelines", []).append(
-                    {"trial": trial, "condition": condition, "phases_s": result.story})
-                for remark in result.remarks:
-                    outcome.notes.setdefault("remarks", []).append(
-                        {"trial": trial, "condition": condition, "remark": remark})
-                for metric, reason in result.unmeasured.items():
-                    outcome.not_measured.append({"metric": metric, "condition": condition,
-                                                 "trial": trial, "reason": reason})
-            if replicas > 1 or self.config.orchestrator == "swarm":
-                for metric, value in replica_totals(results).items():
-                    samples.append(Sample(strategy.name, "-", condition, trial, metric, value))
+            recorder.started(condition, trial, starts, image_added,
+                             together=config.replicas > 1 or config.orchestrator == "swarm")
         return True

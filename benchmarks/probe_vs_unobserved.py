@@ -16,16 +16,16 @@ from pathlib import Path
 import requests
 
 from bench.cleanup import run_labels
-from bench.engine import BindMount, Engine
-from bench.model_source import user_model
+from bench.engine import BindMount, DockerEngine
+from bench.measure.trial import TrialSettings, container_spec, run_start
+from bench.model.source import user_model
 from bench.paths import cache_dir
 from bench.progress import Progress
-from bench.trial import TrialSettings, container_spec, run_start
 from strategies.base import StartSpec
 
 WAIT_S = 75.0
 image, model_path, pairs = sys.argv[1], sys.argv[2], int(sys.argv[3])
-engine = Engine.connect()
+engine = DockerEngine.connect()
 labels = run_labels("probe-check", keep=False)
 network = "mlbench-probe-check"
 engine.create_network(network, labels)
@@ -40,10 +40,10 @@ try:
     for i in range(pairs):
         result = run_start(engine, image, f"mlbench-probe-check-h{i}", labels, network, start,
                            model, TrialSettings(latency_requests=5))
-        observed.append(result.values["load_s"])
-        ready.append(result.values["model_ready_s"])
+        observed.append(result.load_s or float("nan"))
+        ready.append(result.model_ready_s)
         print(f"pair {i + 1}: harness load_s {observed[-1]:.2f} model_ready_s {ready[-1]:.2f} "
-              f"probe_requests {result.values['probe_requests']:.0f}", flush=True)
+              f"probe_requests {result.probe_requests}", flush=True)
         cid = engine.create_container(container_spec(image, f"mlbench-probe-check-u{i}", labels,
                                                      start, TrialSettings(), network=network))
         try:

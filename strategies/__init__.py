@@ -6,8 +6,8 @@ import importlib
 import os
 from collections.abc import Callable
 
-from bench.compression import parse_codec
 from bench.errors import UsageError
+from bench.model.compression import parse_codec
 from strategies.baked import Baked
 from strategies.base import Strategy, StrategyOptions
 from strategies.compressed import Compressed
@@ -42,10 +42,15 @@ def _load_plugins() -> None:
         REGISTRY.update(module.STRATEGIES)
 
 
-def resolve(names: list[str], options: StrategyOptions) -> list[Strategy]:
+def check_names(names: list[str]) -> None:
+    """Unknown names are a usage error (checked when the run's config is made)."""
     _load_plugins()
     unknown = [name for name in names if name not in REGISTRY]
     if unknown:
         raise UsageError(f"unknown strategy {', '.join(unknown)}: choose from "
                          f"{', '.join(REGISTRY)} (comma-separated)")
+
+
+def resolve(names: list[str], options: StrategyOptions) -> list[Strategy]:
+    check_names(names)
     return [strategy for name in names for strategy in REGISTRY[name](options)]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.engine import BindMount, Engine, VolumeMount
-from bench.model_source import ModelArtifact
+from bench.model.source import ModelArtifact
 from bench.progress import Progress
 
 MODEL_DIR_IN_REPO = "datos/modelos"

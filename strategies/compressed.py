@@ -3,7 +3,7 @@ request (single flight). One strategy per codec: compressed-gzip9 (the seed's), 
 
 from __future__ import annotations
 
-from bench.compression import Codec, compress_model
+from bench.model.compression import Codec, compress_model
 from strategies.base import (
     MODEL_DIR_IN_CONTAINER,
     MODEL_DIR_IN_REPO,

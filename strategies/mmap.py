@@ -13,8 +13,8 @@ registry path (whole-file SHA-256 pinned) and then maps it.
 from __future__ import annotations
 
 from bench.engine import BindMount
-from bench.flat_forest import FlatModel, convert
-from bench.hashing import cached_sha256
+from bench.model.flat_forest import FlatModel, convert
+from bench.model.hashing import cached_sha256
 from strategies.base import (
     MODEL_DIR_IN_CONTAINER,
     MODEL_DIR_IN_REPO,
@@ -82,7 +82,7 @@ class MmapRegistry(Registry):
 
     def prepare(self, ctx: StrategyContext) -> PreparedModel:
         from bench.errors import StepFailed
-        from bench.s3_registry import publish_model
+        from strategies.s3 import publish_model
 
         flat = _convert(ctx)
         if flat.preprocessing is not None:

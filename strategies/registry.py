@@ -13,19 +13,19 @@ import os
 from pathlib import Path
 
 from bench.engine import BindMount, VolumeMount
-from bench.s3_registry import (
-    S3Endpoint,
-    external_endpoint,
-    publish_model,
-    reference_download_rate,
-    start_rclone_server,
-)
 from strategies.base import (
     MODEL_NAME_IN_REPO,
     PreparedModel,
     StartSpec,
     Strategy,
     StrategyContext,
+)
+from strategies.s3 import (
+    S3Endpoint,
+    external_endpoint,
+    publish_model,
+    reference_download_rate,
+    start_rclone_server,
 )
 
 CREDENTIALS_IN_CONTAINER = "/run/secrets/s3-credentials"

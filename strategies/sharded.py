@@ -12,7 +12,7 @@ trusts its read-only mount as `volume` does (the service verifies it when MODEL_
 from __future__ import annotations
 
 from bench.engine import BindMount
-from bench.sharding import ShardedModel, auto_shards, repack
+from bench.model.sharding import ShardedModel, auto_shards, repack
 from strategies.base import (
     MODEL_DIR_IN_CONTAINER,
     MODEL_DIR_IN_REPO,
@@ -84,7 +84,7 @@ class ShardedRegistry(Registry):
     disk_model_copies = 0.7  # zstd shards on the host and in the S3 server
 
     def prepare(self, ctx: StrategyContext) -> PreparedModel:
-        from bench.s3_registry import publish_files
+        from strategies.s3 import publish_files
 
         endpoint = self._connect(ctx)
         # Over the network, zstd's 3.4x fewer bytes are worth its decompression.

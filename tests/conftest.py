@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.model_source import ModelArtifact, synthetic_model
+from bench.model.source import ModelArtifact, synthetic_model
 from bench.paths import SERVICE_DIR, cache_dir, models_dir
 from bench.progress import Progress
 
@@ -25,9 +25,9 @@ def tiny_model() -> ModelArtifact:
 
 @pytest.fixture(scope="session")
 def engine() -> Iterator[object]:
-    from bench.engine import Engine
+    from bench.engine import DockerEngine
 
-    engine = Engine.connect()  # fails loudly when no engine runs: these tests need one
+    engine = DockerEngine.connect()  # fails loudly when no engine runs: these tests need one
     yield engine
     engine.close()
 

@@ -65,11 +65,10 @@ def write_run(root: Path, run_id: str, *, slow: float = 1.0, meta: dict[str, Any
                                   ("server_rss_peak_bytes", 310e6),
                                   ("mem_working_set_bytes", 280e6), ("disk_bytes", file_bytes)):
                 samples.append(Sample(strategy, "-", "-", trial, metric, value))
-            outcome.notes.setdefault("timelines", []).append(
-                {"trial": trial, "condition": "-",
-                 "phases_s": {"process_start": ready * 0.9, "ready": ready,
-                              "load_start": ready * 0.95, "load_end": model_ready - 0.01,
-                              "model_ready": model_ready}})
+            for metric, value in (("at_process_start_s", ready * 0.9),
+                                  ("at_load_start_s", ready * 0.95),
+                                  ("at_load_end_s", model_ready - 0.01)):
+                samples.append(Sample(strategy, "-", "-", trial, metric, value))
         store.record.strategies[strategy] = outcome
     store.add(edit(samples) if edit else samples)
     store.record.status = "complete"

@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.model_source import ModelArtifact
+from bench.model.source import ModelArtifact
 from tests.test_service import client_for
 
 EXAMPLES = int(os.environ.get("MLBENCH_FUZZ_EXAMPLES", "200"))

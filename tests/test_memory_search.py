@@ -4,7 +4,7 @@ exercised against the engine in tests/integration/test_scale.py)."""
 from __future__ import annotations
 
 from bench.errors import StepFailed
-from bench.memory_search import GRANULE, search
+from bench.measure.memory_search import GRANULE, search
 
 MIB = 1024 * 1024
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.load_paths import PATHS
+from bench.micro.load_paths import PATHS
 from tests.conftest import project_path
 
 
@@ -28,6 +28,6 @@ def test_micro_benchmarks_run_and_every_load_path_predicts_exactly(tmp_path: Pat
         # The load raised the process's high-water mark above where it stood before it.
         assert info["rss_peak"] > info["rss_before"] > 0
     assert ran["gzip9-seed"]["file_bytes"] < ran["joblib"]["file_bytes"]
-    table = subprocess.run([sys.executable, "-m", "bench.micro_table", str(output)],
+    table = subprocess.run([sys.executable, "-m", "bench.micro.table", str(output)],
                            cwd=project_path(), capture_output=True, text=True, check=True)
     assert "| sharded |" in table.stdout and output.with_suffix(".md").exists()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from bench.probes import ProcessMemory, poll_interval, process_tree_memory
+from bench.measure.probes import ProcessMemory, poll_interval, process_tree_memory
 
 
 def test_a_pid_outside_the_containers_cgroup_is_not_measured_but_explained() -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from bench.fsutil import write_atomic
-from bench.s3_registry import S3Endpoint, publish_model, rclone_binary
+from strategies.s3 import S3Endpoint, publish_model, rclone_binary
 
 KEY, SECRET = "AKIDMLBENCHTEST00001", "testsecrettestsecrettestsecret0001"
 

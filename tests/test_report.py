@@ -40,7 +40,7 @@ def test_report_writes_tables_charts_and_document_without_an_engine(
     def no_engine(*_args: object, **_kwargs: object) -> None:
         raise AssertionError("the report must not talk to the engine")
 
-    monkeypatch.setattr(bench.engine.Engine, "connect", no_engine)
+    monkeypatch.setattr(bench.engine.DockerEngine, "connect", no_engine)
     files = render_report(stored)
     assert files.folder == stored / "report-en"
     assert {p.name for p in files.tables} == {"table.md", "table.csv", "table.tex"}

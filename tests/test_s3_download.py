@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from bench.fsutil import write_atomic
-from bench.s3_registry import S3Endpoint, publish_model, rclone_binary
+from strategies.s3 import S3Endpoint, publish_model, rclone_binary
 from tests.conftest import load_service
 
 KEY, SECRET = "AKIDMLBENCHTEST00001", "testsecrettestsecrettestsecret0001"

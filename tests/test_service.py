@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from bench.model_source import ModelArtifact
-from bench.probes import predictions_match
+from bench.measure.probes import predictions_match
+from bench.model.source import ModelArtifact
 from tests.conftest import load_service
 
 

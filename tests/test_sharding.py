@@ -16,10 +16,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from bench.errors import UsageError
-from bench.hashing import sha256_file
-from bench.model_source import ModelArtifact
-from bench.probes import predictions_match
-from bench.sharding import repack
+from bench.measure.probes import predictions_match
+from bench.model.hashing import sha256_file
+from bench.model.sharding import repack
+from bench.model.source import ModelArtifact
 from tests.conftest import load_service
 from tests.test_service import _WritesMarker, client_for, wait_for_load_error, wait_ready
 
@@ -110,7 +110,7 @@ def test_service_serves_a_sharded_model(tmp_path: Path, service_env: None,
 def test_a_cached_preparation_says_which_run_measured_it(
         tiny_model: ModelArtifact, tmp_path: Path) -> None:
     """Found: compress_s and repack_s were copied from an earlier run's cache with no mark."""
-    from bench.compression import compress_model, parse_codec
+    from bench.model.compression import compress_model, parse_codec
 
     codec = parse_codec("lz4")
     first = compress_model(tiny_model.path, tiny_model.sha256, codec, tmp_path, "run-1")

@@ -9,7 +9,6 @@ Every chart is written as PNG (300 dpi) and SVG (text kept as text, so files sta
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
-from bench.metrics import CHARTS, METRICS, in_chart
+from bench.metrics import CHARTS, METRICS, TIMELINE_STAMPS, in_chart, timeline_metric
 from bench.report.labels import Labels
 from bench.report.table import row_label
 from bench.report.view import RunView
@@ -162,19 +161,19 @@ LANE_HEIGHT = 0.26
 
 
 def median_phases(view: RunView) -> list[tuple[str, str, dict[str, float]]]:
-    """Per (strategy, condition): the median over trials of every phase time."""
-    out = []
-    for strategy in view.strategies:
-        notes = view.run.document.get("strategies", {}).get(strategy, {}).get("notes", {})
-        by_condition: dict[str, list[dict[str, float]]] = {}
-        for entry in notes.get("timelines", []):
-            by_condition.setdefault(entry["condition"], []).append(entry["phases_s"])
-        for condition, stories in by_condition.items():
-            names = {name for story in stories for name in story}
-            phases = {name: statistics.median(story[name] for story in stories if name in story)
-                      for name in names}
-            out.append((strategy, condition, phases))
-    return out
+    """Per (strategy, condition): the median over trials of every phase time, from the
+    timeline samples (at_<stamp>_s), ready_s and model_ready_s."""
+    phase_of = {timeline_metric(stamp): stamp for stamp in TIMELINE_STAMPS}
+    phase_of |= {"ready_s": "ready", "model_ready_s": "model_ready"}
+    rows: dict[tuple[str, str], dict[str, float]] = {}
+    for (strategy, builder, condition, metric), summary in view.summaries.items():
+        if builder == "-" and metric in phase_of:
+            rows.setdefault((strategy, condition), {})[phase_of[metric]] = summary.median
+    stamped = set(TIMELINE_STAMPS) - {"server_up"}  # starts the service stamped
+    return [(strategy, condition, phases)
+            for strategy in view.strategies
+            for (name, condition), phases in rows.items()
+            if name == strategy and stamped & set(phases)]
 
 
 def render_timeline(view: RunView, labels: Labels) -> Figure | None:

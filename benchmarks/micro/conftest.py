@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.load_paths import make_files
-from bench.model_source import ModelArtifact, synthetic_model
+from bench.micro.load_paths import make_files
+from bench.model.source import ModelArtifact, synthetic_model
 from bench.paths import cache_dir, models_dir
 from bench.progress import Progress
 from bench.units import parse_size

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bench.load_paths import BY_NAME, PATHS, file_bytes, read_bytes
-from bench.model_source import ModelArtifact
+from bench.micro.load_paths import BY_NAME, PATHS, file_bytes, read_bytes
+from bench.model.source import ModelArtifact
 from benchmarks.micro.conftest import can_drop_caches, drop_caches
 
 
@@ -28,7 +28,7 @@ def warm_page_cache(file: Path) -> None:
 
 
 def fresh_process_memory(name: str, file: Path) -> dict[str, Any]:
-    result = subprocess.run([sys.executable, "-m", "bench.load_paths", name, str(file)],
+    result = subprocess.run([sys.executable, "-m", "bench.micro.load_paths", name, str(file)],
                             capture_output=True, text=True, check=True)
     return dict(json.loads(result.stdout))
 

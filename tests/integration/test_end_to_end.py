@@ -17,9 +17,9 @@ from bench.cleanup import run_labels, sweep_stale_runs
 from bench.cli import _builders
 from bench.config import RunConfig
 from bench.engine import RUN_LABEL, Engine
-from bench.fixture import materialize, raw_data_csv
-from bench.model_source import ModelArtifact
+from bench.model.source import ModelArtifact
 from bench.paths import cache_dir
+from bench.prepare.context import materialize, raw_data_csv
 from bench.progress import Progress
 from bench.results import StoredRun, load_run
 from bench.runner import BenchmarkRun
@@ -116,8 +116,8 @@ def test_context_bytes_equal_the_bytes_the_engine_received(
                                          timeout=600))
     labels = run_labels("proxy-test", keep=False)
     try:
-        from bench.base_image import ensure_base_image
-        from bench.runtime_image import runtime_tag
+        from bench.prepare.base_image import ensure_base_image
+        from bench.prepare.runtime_image import runtime_tag
 
         runtime = runtime_tag(ensure_base_image(engine, Progress(quiet=True)))
         result = proxied.build(context, "docker/Dockerfile", "mlbench-proxy-test:1", labels,

@@ -15,11 +15,11 @@ import pytest
 from bench.config import RunConfig
 from bench.engine import RUN_LABEL, BindMount, Engine
 from bench.errors import EngineUnavailable
-from bench.model_source import ModelArtifact
+from bench.measure.trial import TrialSettings, container_spec
+from bench.model.source import ModelArtifact
 from bench.progress import Progress
 from bench.results import load_run
 from bench.runner import BenchmarkRun
-from bench.trial import TrialSettings, container_spec
 from strategies.base import StartSpec
 from tests.conftest import TINY_MODEL_BYTES, project_path
 from tests.integration.socket_proxy import BuildBodyRecorder
@@ -147,11 +147,11 @@ def test_a_run_that_does_not_fit_on_disk_is_refused_with_the_numbers(tmp_path: P
 
 
 def test_every_container_runs_hardened(engine: Engine, tiny_model: ModelArtifact) -> None:
-    from bench.base_image import ensure_base_image
     from bench.cleanup import run_labels
     from bench.paths import REQUIREMENTS_FILE, cache_dir
-    from bench.runtime_image import ensure_runtime_image
-    from bench.wheelhouse import ensure_wheelhouse
+    from bench.prepare.base_image import ensure_base_image
+    from bench.prepare.runtime_image import ensure_runtime_image
+    from bench.prepare.wheelhouse import ensure_wheelhouse
 
     progress = Progress(quiet=True)
     runtime = ensure_runtime_image(engine, ensure_base_image(engine, progress),

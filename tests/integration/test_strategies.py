@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench.engine import Engine
-from bench.model_source import ModelArtifact
+from bench.model.source import ModelArtifact
 from bench.results import load_run
 from tests.integration.test_end_to_end import assert_nothing_labelled, run_bench
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import requests
 
-from bench.probes import percentile
+from bench.measure.probes import percentile
 
 BATCH_EVERY = 10  # every tenth request of a client is a batch
 BATCH_ROWS = 100

@@ -7,26 +7,33 @@ log lines; the container is removed on every path.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from bench.engine import ContainerSpec, Engine, VolumeMount
 from bench.errors import StepFailed
-from bench.load_test import run_load
-from bench.model_source import ModelArtifact
-from bench.probes import (
+from bench.measure.load_test import run_load
+from bench.measure.measurement import (
+    TIMELINE_STAMPS,
+    DiskParts,
+    StartMeasurement,
+    SustainedLoad,
+    Timeline,
+    Transfer,
+)
+from bench.measure.probes import (
     PredictOutcome,
     ProcessMemory,
     ServiceClient,
-    percentile,
     poll_until,
     predictions_match,
     process_tree_memory,
 )
+from bench.model.source import ModelArtifact
 from strategies.base import StartSpec
 
 
@@ -44,27 +51,17 @@ class TrialSettings:
     load_concurrency: int = 4
 
 
-@dataclass
-class StartResult:
-    values: dict[str, float] = field(default_factory=dict)  # metric -> value
-    latencies_ms: list[float] = field(default_factory=list)
-    workers: list[tuple[int, int]] = field(default_factory=list)  # (pss, uss) per worker
-    story: dict[str, Any] = field(default_factory=dict)  # phases relative to container start
-    unmeasured: dict[str, str] = field(default_factory=dict)  # metric -> why it is missing
-    remarks: list[str] = field(default_factory=list)  # what the report should say about it
-
-
 def run_start(
     engine: Engine, image: str, name: str, labels: Mapping[str, str], network: str,
     start: StartSpec, model: ModelArtifact, settings: TrialSettings,
-) -> StartResult:
+) -> StartMeasurement:
     return run_replicas(engine, image, name, labels, network, start, model, settings, 1)[0]
 
 
 def run_replicas(
     engine: Engine, image: str, name: str, labels: Mapping[str, str], network: str,
     start: StartSpec, model: ModelArtifact, settings: TrialSettings, replicas: int,
-) -> list[StartResult]:
+) -> list[StartMeasurement]:
     """Start `replicas` containers of one image at the same moment and measure each.
 
     All containers are created first, then released together from a barrier, so the start
@@ -94,7 +91,7 @@ def run_replicas(
             return [_measure_or_explain(engine, container_ids[0], start, model, settings)]
         barrier = threading.Barrier(replicas)
 
-        def together(container_id: str) -> StartResult:
+        def together(container_id: str) -> StartMeasurement:
             barrier.wait()  # every replica starts at the same moment
             return _measure_or_explain(engine, container_id, start, model, settings)
 
@@ -107,7 +104,7 @@ def run_replicas(
 def run_swarm_service(
     engine: Engine, image: str, name: str, labels: Mapping[str, str], start: StartSpec,
     model: ModelArtifact, settings: TrialSettings, replicas: int,
-) -> list[StartResult]:
+) -> list[StartMeasurement]:
     """Deploy the strategy as a swarm service of `replicas` tasks and measure every task from
     the moment the service was created: all_ready_s is when the last one serves."""
     spec = container_spec(image, name, labels, start, settings)
@@ -148,10 +145,10 @@ def container_spec(image: str, name: str, labels: Mapping[str, str], start: Star
     )
 
 
-def _measure_all(container_ids: list[str], measure: Callable[[str], StartResult]
-                 ) -> list[StartResult]:
+def _measure_all(container_ids: list[str], measure: Callable[[str], StartMeasurement]
+                 ) -> list[StartMeasurement]:
     """Measure every container in its own thread; the first failure is raised."""
-    results: list[StartResult | BaseException | None] = [None] * len(container_ids)
+    results: list[StartMeasurement | BaseException | None] = [None] * len(container_ids)
 
     def one(index: int) -> None:
         try:
@@ -168,7 +165,7 @@ def _measure_all(container_ids: list[str], measure: Callable[[str], StartResult]
     for result in results:
         if isinstance(result, BaseException):
             raise result
-    return [r for r in results if isinstance(r, StartResult)]
+    return [r for r in results if isinstance(r, StartMeasurement)]
 
 
 def worker_command(settings: TrialSettings) -> tuple[list[str] | None, dict[str, str]]:
@@ -188,7 +185,7 @@ def worker_command(settings: TrialSettings) -> tuple[list[str] | None, dict[str,
 def _measure_or_explain(engine: Engine, container_id: str, start: StartSpec,
                         model: ModelArtifact, settings: TrialSettings,
                         started_by_orchestrator: tuple[float, float] | None = None
-                        ) -> StartResult:
+                        ) -> StartMeasurement:
     try:
         return _measure(engine, container_id, start, model, settings, started_by_orchestrator)
     except StepFailed as failure:
@@ -202,7 +199,7 @@ def _measure_or_explain(engine: Engine, container_id: str, start: StartSpec,
 def _measure(
     engine: Engine, container_id: str, start: StartSpec, model: ModelArtifact,
     settings: TrialSettings, started_by_orchestrator: tuple[float, float] | None = None,
-) -> StartResult:
+) -> StartMeasurement:
     """Start the container (or take the (monotonic, wall) moment an orchestrator was asked to
     run it) and measure it without disturbing it.
 
@@ -212,7 +209,6 @@ def _measure(
     inspect about once a second, and confirms readiness with one correct prediction. Before,
     a 16-row /predict and an inspect every 20 ms made a 5.45 GB load 1.9x slower.
     """
-    result = StartResult()
     if started_by_orchestrator is None:
         wall_start = time.time()
         started = time.monotonic()
@@ -223,6 +219,7 @@ def _measure(
     watch = ContainerWatch(engine, container_id)
 
     client = ServiceClient(engine.published_port(container_id))
+    latencies_ms: list[float] = []
     try:
         health_at = poll_until(lambda: client.get("/health").status_code == 200,
                                started=started, deadline=deadline, check_alive=watch.check,
@@ -236,16 +233,13 @@ def _measure(
         outcome = client.predict(model.reference_rows)
         answered_at = time.monotonic()
         _check_prediction(outcome, model)
-        result.values["first_predict_s"] = outcome.seconds
 
         one_row = [model.reference_rows[0]]
         for _ in range(settings.latency_requests):
             latency = client.predict(one_row)
             if latency.status != 200:
                 raise StepFailed(f"/predict answered {latency.status} once warm")
-            result.latencies_ms.append(latency.seconds * 1000)
-        result.values["predict_p50_ms"] = percentile(result.latencies_ms, 0.50)
-        result.values["predict_p95_ms"] = percentile(result.latencies_ms, 0.95)
+            latencies_ms.append(latency.seconds * 1000)
 
         metadata = client.get("/metadata").json()
     finally:
@@ -254,60 +248,49 @@ def _measure(
     story = metadata.get("story", {})
     server_up = story.get("server_up")
     # The service's stamp where it has one (a service image of an older harness has not).
-    result.values["ready_s"] = (server_up - wall_start if server_up is not None
-                                else health_at - started)
+    ready_s = server_up - wall_start if server_up is not None else health_at - started
     load_end = story.get("load_end")
     if lazy or load_end is None:
         # A lazy service loads inside the first request: its return is the moment.
-        result.values["model_ready_s"] = answered_at - started
+        model_ready_s = answered_at - started
     else:
         # Ready when the server is up and the model loaded; then one prediction's latency.
         serving_from = max(load_end, server_up if server_up is not None else load_end)
-        result.values["model_ready_s"] = serving_from - wall_start + outcome.seconds
-    result.values["probe_requests"] = float(story.get("requests_before_loaded", 0))
+        model_ready_s = serving_from - wall_start + outcome.seconds
+    timeline = Timeline({key: value - wall_start for key, value in story.items()
+                         if key in TIMELINE_STAMPS and value is not None})
 
-    _record_memory(engine, container_id, settings, deadline, result)
-
-    if metadata.get("load_s") is not None:
-        result.values["load_s"] = float(metadata["load_s"])
+    transfer = None
     if story.get("downloaded"):
-        transfer_s = story.get("download_active_s") or (
-            story["download_end"] - story["download_start"])
-        result.values["download_s"] = transfer_s
-        result.values["download_mb_per_s"] = story["download_bytes"] / 1e6 / max(transfer_s,
-                                                                                 1e-9)
-        if story.get("client_setup_s") is not None:
-            result.values["client_setup_s"] = float(story["client_setup_s"])
-        if "download_retries" in story:
-            result.values["download_retries"] = float(story["download_retries"])
-    if story.get("verify_s") is not None:
-        result.values["verify_s"] = float(story["verify_s"])
-    result.story = {
-        key: value - wall_start
-        for key, value in story.items()
-        if key in TIMELINE_STAMPS and value is not None
-    }
-    result.story["ready"] = result.values["ready_s"]
-    result.story["model_ready"] = result.values["model_ready_s"]
+        transfer = Transfer(
+            seconds=story.get("download_active_s")
+            or story["download_end"] - story["download_start"],
+            bytes=int(story["download_bytes"]),
+            client_setup_s=(None if story.get("client_setup_s") is None
+                            else float(story["client_setup_s"])),
+            retries=(None if "download_retries" not in story
+                     else int(story["download_retries"])))
+    container_layer = engine.container_size_rw(container_id)
+    cache_bytes = engine.volume_bytes(start.cache_volume) if start.cache_volume else 0
+    result = StartMeasurement(
+        ready_s=ready_s, model_ready_s=model_ready_s, first_predict_s=outcome.seconds,
+        probe_requests=int(story.get("requests_before_loaded", 0)), latencies_ms=latencies_ms,
+        timeline=timeline,
+        disk=DiskParts(container_layer, cache_bytes, start.host_model_bytes),
+        load_s=None if metadata.get("load_s") is None else float(metadata["load_s"]),
+        verify_s=None if story.get("verify_s") is None else float(story["verify_s"]),
+        transfer=transfer)
+    _record_memory(engine, container_id, settings, deadline, result)
     if settings.load_duration_s > 0:
         before = engine.memory_stats(container_id).anon_bytes
         load = run_load(engine.published_port(container_id), model.reference_rows[0],
                         settings.load_duration_s, settings.load_concurrency)
-        result.values.update(load.values())
         after = engine.memory_stats(container_id).anon_bytes
-        result.values["load_anon_growth_bytes"] = after - before
+        result.load = SustainedLoad(load, before, after)
         if load.errors:
             result.remarks.append(f"{load.errors} of {load.requests} requests under load "
                                   f"failed; the first: {load.first_error}")
-    container_layer = engine.container_size_rw(container_id)
-    cache_bytes = engine.volume_bytes(start.cache_volume) if start.cache_volume else 0
-    result.values["disk_bytes"] = container_layer + cache_bytes + start.host_model_bytes
     return result
-
-
-# The service's epoch stamps that the start-up timeline shows, relative to container start.
-TIMELINE_STAMPS = ("process_start", "server_up", "download_start", "download_end",
-                   "load_start", "load_end")
 
 
 class ContainerWatch:
@@ -352,7 +335,7 @@ def _check_prediction(outcome: PredictOutcome, model: ModelArtifact) -> None:
 
 
 def _record_memory(engine: Engine, container_id: str, settings: TrialSettings, deadline: float,
-                   result: StartResult) -> None:
+                   result: StartMeasurement) -> None:
     """Memory at rest: the cgroup's anonymous memory apart from its page cache, and the
     server processes' PSS/USS/peak RSS from the host; what cannot be read is recorded as not
     measured, with the reason."""
@@ -364,21 +347,15 @@ def _record_memory(engine: Engine, container_id: str, settings: TrialSettings, d
            and len(processes.children) < settings.workers and time.monotonic() < deadline):
         time.sleep(0.2)
         processes = process_tree_memory(pid, container_id)
-    memory = engine.memory_stats(container_id)
-    result.values["mem_working_set_bytes"] = memory.working_set_bytes
-    result.values["mem_anon_bytes"] = memory.anon_bytes
-    result.values["mem_page_cache_bytes"] = memory.page_cache_bytes
-    if memory.peak_bytes is not None:
-        result.values["mem_cgroup_peak_bytes"] = memory.peak_bytes
-    else:
+    result.memory = engine.memory_stats(container_id)
+    if result.memory.peak_bytes is None:
         result.unmeasured["mem_cgroup_peak_bytes"] = (
             "cgroup v2: the engine's stats have no peak (memory.peak is not reported)")
     if isinstance(processes, ProcessMemory):
-        result.values["server_pss_bytes"] = processes.pss_bytes
-        result.values["server_uss_bytes"] = processes.uss_bytes
-        result.values["server_rss_peak_bytes"] = processes.rss_peak_bytes
-        if settings.workers > 1:
-            result.workers = list(processes.children)
+        # Per-worker memory only where there are workers (a single server's children are
+        # not workers).
+        result.processes = (processes if settings.workers > 1
+                            else dataclasses.replace(processes, children=()))
     else:
         for metric in ("server_pss_bytes", "server_uss_bytes", "server_rss_peak_bytes"):
             result.unmeasured[metric] = processes

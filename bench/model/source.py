@@ -14,7 +14,7 @@ from typing import Any
 
 from bench.errors import UsageError
 from bench.fsutil import write_atomic
-from bench.hashing import cached_sha256
+from bench.model.hashing import cached_sha256
 from bench.progress import Progress
 from datos.model_generator import REFERENCE_ROWS, generate_model
 

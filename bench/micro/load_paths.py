@@ -4,7 +4,7 @@ Each path names the file it reads (made once and cached) and the function that l
 decompression and the sharded loader are the service's own code (docker/service/codecs_io.py
 and sharded.py, imported by file path), so the numbers are about what the containers run.
 
-``python -m bench.load_paths PATH FILE`` loads FILE one way in this fresh process and prints
+``python -m bench.micro.load_paths PATH FILE`` loads FILE one way in this fresh process and prints
 JSON with the seconds and the process's memory before, at the peak and after: peak RSS is a
 per-process high-water mark, so every path needs its own process.
 """
@@ -139,9 +139,9 @@ def _dump_skops(model: Any, path: Path) -> None:
 
 def make_files(model_path: Path, sha256: str, cache: Path) -> dict[str, tuple[Path, float]]:
     """Every file a path reads -> (file, seconds it took to make it); cached by model hash."""
-    from bench.compression import compress_model, parse_codec
-    from bench.flat_forest import convert
-    from bench.sharding import auto_shards, repack
+    from bench.model.compression import compress_model, parse_codec
+    from bench.model.flat_forest import convert
+    from bench.model.sharding import auto_shards, repack
 
     files: dict[str, tuple[Path, float]] = {"raw": (model_path, 0.0)}
     for label in ("gzip9", "zstd3", "zstd9", "lz4"):

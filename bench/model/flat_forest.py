@@ -15,8 +15,8 @@ import numpy as np
 
 from bench.errors import UsageError
 from bench.fsutil import write_atomic
-from bench.load_paths import service_module
-from bench.sharding import forest_and_step
+from bench.micro.load_paths import service_module
+from bench.model.sharding import forest_and_step
 
 
 @dataclass(frozen=True)

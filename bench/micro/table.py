@@ -2,7 +2,7 @@
 bytes with a warm page cache, with the file's size, decompress-only and unpickle seconds,
 and the fresh-process peak memory. Reads pytest-benchmark's JSON; writes <json>.md beside it.
 
-    python -m bench.micro_table results/micro/<stamp>.json
+    python -m bench.micro.table results/micro/<stamp>.json
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def render(document: dict[str, Any]) -> str:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1 or not Path(argv[0]).is_file():
-        print("usage: python -m bench.micro_table RESULTS.json (written by `nox -s micro`)",
+        print("usage: python -m bench.micro.table RESULTS.json (written by `nox -s micro`)",
               file=sys.stderr)
         return 2
     source = Path(argv[0])

@@ -1,0 +1,165 @@
+"""Containers, and the networks and volumes they use: create, start, inspect, measure,
+remove."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+
+from bench.engine.connection import EngineConnection
+from bench.engine.types import (
+    LOG_TAIL_LINES,
+    ContainerSpec,
+    ContainerState,
+    Labels,
+    MemoryStats,
+)
+from bench.errors import StepFailed
+from bench.fsutil import tree_bytes
+
+
+class ContainerJobs(EngineConnection):
+    def create_network(self, name: str, labels: Labels) -> str:
+        network = self._client.networks.create(name, driver="bridge", labels=dict(labels))
+        return str(network.id)
+
+    def create_volume(self, name: str, labels: Labels) -> str:
+        return str(self._client.volumes.create(name=name, labels=dict(labels)).name)
+
+    def remove_volume(self, name: str) -> None:
+        with contextlib.suppress(docker.errors.NotFound):
+            self._client.volumes.get(name).remove(force=True)
+
+    def volume_bytes(self, name: str) -> int:
+        """Bytes in a named volume: read from its mountpoint when this host can (a local
+        engine, as root), else the engine's own figure (`docker system df -v`), so that a
+        remote engine or a non-root harness never reads an unreadable folder as 0 bytes."""
+        mountpoint = Path(self._client.volumes.get(name).attrs.get("Mountpoint", "") or "/-")
+        if mountpoint.is_dir() and os.access(mountpoint, os.R_OK | os.X_OK):
+            return tree_bytes(mountpoint)
+        for volume in self._api.df().get("Volumes") or []:
+            if volume.get("Name") == name:
+                return int((volume.get("UsageData") or {}).get("Size") or 0)
+        raise StepFailed(f"the engine does not know volume {name}")
+
+    # -- containers ---------------------------------------------------------------------
+
+    def create_container(self, spec: ContainerSpec) -> str:
+        mounts = [docker.types.Mount(m.target, m.source, type="bind", read_only=m.read_only)
+                  for m in spec.binds]
+        mounts += [docker.types.Mount(v.target, v.volume, type="volume", read_only=v.read_only)
+                   for v in spec.volumes]
+        host_config: dict[str, Any] = {
+            "mounts": mounts,
+            "port_bindings": (
+                {spec.container_port: ("127.0.0.1", None)} if spec.container_port else {}
+            ),
+            "mem_limit": spec.memory_limit_bytes,
+            # No swap on top of the limit: a load that does not fit is OOM-killed, not slowed.
+            "memswap_limit": spec.memory_limit_bytes,
+            "nano_cpus": int(spec.cpus * 1e9) if spec.cpus else None,
+            "network_mode": spec.network,
+        }
+        if spec.hardened:
+            host_config.update(
+                read_only=True, tmpfs={"/tmp": "rw,size=64m"}, cap_drop=["ALL"],
+                security_opt=["no-new-privileges:true"],
+            )
+        networking = None
+        if spec.network:
+            networking = self._api.create_networking_config(
+                {spec.network: self._api.create_endpoint_config(aliases=list(spec.network_aliases))}
+            )
+        container = self._api.create_container(
+            spec.image, command=list(spec.command) if spec.command else None, name=spec.name,
+            environment=dict(spec.env), labels=dict(spec.labels), user=spec.user,
+            ports=[spec.container_port] if spec.container_port else None,
+            host_config=self._api.create_host_config(**host_config),
+            networking_config=networking,
+        )
+        return str(container["Id"])
+
+    def start_container(self, container_id: str) -> None:
+        self._api.start(container_id)
+
+    def published_port(self, container_id: str, container_port: int = 8000) -> int:
+        for _ in range(100):
+            attrs = self._api.inspect_container(container_id)
+            bindings = (attrs["NetworkSettings"]["Ports"] or {}).get(f"{container_port}/tcp")
+            if bindings:
+                return int(bindings[0]["HostPort"])
+            if attrs["State"]["Status"] not in ("created", "running"):
+                break
+            time.sleep(0.05)
+        raise StepFailed(f"container {container_id[:12]} published no port {container_port}",
+                         self.logs_tail(container_id))
+
+    def container_address(self, container_id: str, network: str) -> str | None:
+        """The container's IP on a bridge network (reachable from this host, when local)."""
+        networks = self._api.inspect_container(container_id)["NetworkSettings"]["Networks"]
+        address = (networks.get(network) or {}).get("IPAddress")
+        return str(address) if address else None
+
+    def container_inspect(self, container_id: str) -> dict[str, Any]:
+        return dict(self._api.inspect_container(container_id))
+
+    def container_state(self, container_id: str) -> ContainerState:
+        state = self._api.inspect_container(container_id)["State"]
+        exit_code = state.get("ExitCode")
+        return ContainerState(
+            status=str(state.get("Status", "")),
+            exit_code=None if state.get("Running") else exit_code,
+            oom_killed=bool(state.get("OOMKilled")),
+            error=str(state.get("Error", "")),
+        )
+
+    def container_pid(self, container_id: str) -> int:
+        return int(self._api.inspect_container(container_id)["State"]["Pid"])
+
+    def container_size_rw(self, container_id: str) -> int:
+        # docker-py's inspect_container has no `size` flag; the API has (GET ...?size=1).
+        url = self._api._url("/containers/{0}/json", container_id)
+        attrs = self._api._result(self._api._get(url, params={"size": 1}), json=True)
+        return int(attrs.get("SizeRw") or 0)
+
+    def memory_stats(self, container_id: str) -> MemoryStats:
+        stats = self._api.stats(container_id, stream=False, one_shot=True)
+        memory = stats.get("memory_stats", {})
+        detail = memory.get("stats", {})
+        inactive = detail.get("total_inactive_file", detail.get("inactive_file", 0))
+        peak = memory.get("max_usage")
+        # cgroup v1 names (hierarchical totals) first, then cgroup v2's.
+        anon = detail.get("total_rss", detail.get("anon", 0))
+        cache = detail.get("total_cache", detail.get("file", 0))
+        return MemoryStats(int(memory.get("usage", 0)), int(inactive),
+                           None if peak is None else int(peak), int(anon), int(cache))
+
+    def logs_tail(self, container_id: str, lines: int = LOG_TAIL_LINES) -> str:
+        try:
+            raw = self._api.logs(container_id, tail=lines)
+        except docker.errors.APIError:
+            return ""
+        return bytes(raw).decode("utf-8", "replace").strip()
+
+    def exec_in(self, container_id: str, command: Sequence[str]) -> tuple[int, str]:
+        exec_id = self._api.exec_create(container_id, list(command))
+        output = self._api.exec_start(exec_id)
+        code = self._api.exec_inspect(exec_id)["ExitCode"]
+        return int(code), bytes(output).decode("utf-8", "replace")
+
+    def remove_container(self, container_id: str) -> None:
+        try:
+            self._api.remove_container(container_id, force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as error:
+            if "already in progress" not in str(error):
+                raise
+

@@ -1,0 +1,100 @@
+"""Housekeeping by label: what a run (or every run) left in the engine, and its removal.
+Used by `clean`, the sweep of dead runs and every exit path of a run."""
+
+from __future__ import annotations
+
+import time
+
+import docker.errors
+
+from bench.engine.containers import ContainerJobs
+from bench.engine.swarm import SwarmJobs
+from bench.engine.types import KEEP_LABEL, OWNER_PID_LABEL, RUN_LABEL
+
+
+class Housekeeping(SwarmJobs, ContainerJobs):
+    def labelled(self, label: str) -> dict[str, list[str]]:
+        """Names of every container, image, volume and network carrying ``label``."""
+        selector = {"label": label}
+        return {
+            "containers": [c.name for c in self._client.containers.list(all=True, filters=selector)],
+            "images": [i.short_id for i in self._client.images.list(filters=selector)],
+            "volumes": [v.name for v in self._client.volumes.list(filters=selector)],
+            "networks": [n.name for n in self._client.networks.list(filters=selector)],
+        }
+
+
+    def remove_labelled(self, label: str, *, images: bool = True) -> dict[str, int]:
+        """Remove everything carrying ``label`` (services and containers first: they hold
+        the rest)."""
+        selector = {"label": label}
+        removed = {"containers": 0, "images": 0, "volumes": 0, "networks": 0}
+        if self.swarm_active():
+            for service in self._api.services(filters=selector):
+                self.remove_service(str(service["ID"]))
+            self._wait_for_no_containers(selector)
+        for container in self._client.containers.list(all=True, filters=selector):
+            self.remove_container(str(container.id))
+            removed["containers"] += 1
+        for network in self._client.networks.list(filters=selector):
+            try:
+                network.remove()
+                removed["networks"] += 1
+            except docker.errors.APIError:
+                pass
+        for volume in self._client.volumes.list(filters=selector):
+            self.remove_volume(str(volume.name))
+            removed["volumes"] += 1
+        if images:
+            # A build step container that is still stopping holds its parent image for a
+            # moment: retry a few times rather than leave a labelled image behind.
+            for attempt in range(5):
+                leftover = self._client.images.list(filters=selector)
+                for image in leftover:
+                    try:
+                        self._api.remove_image(image.id, force=True, noprune=False)
+                        removed["images"] += 1
+                    except docker.errors.APIError:
+                        pass
+                if not self._client.images.list(filters=selector):
+                    break
+                for container in self._client.containers.list(all=True, filters=selector):
+                    self.remove_container(str(container.id))
+                time.sleep(0.5 * (attempt + 1))
+        return removed
+
+    def _wait_for_no_containers(self, selector: dict[str, str], timeout_s: float = 60) -> None:
+        """Swarm removes a service's task containers asynchronously: wait for them."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and self._client.containers.list(filters=selector):
+            time.sleep(0.3)
+
+    def run_labels(self, selector: str) -> set[str]:
+        """Distinct values of the run label on objects matching ``selector`` (for sweeps)."""
+        found: set[str] = set()
+        for container in self._client.containers.list(all=True, filters={"label": selector}):
+            found.add(container.labels.get(RUN_LABEL, ""))
+        for image in self._client.images.list(filters={"label": selector}):
+            found.add(image.labels.get(RUN_LABEL, ""))
+        for volume in self._client.volumes.list(filters={"label": selector}):
+            found.add((volume.attrs.get("Labels") or {}).get(RUN_LABEL, ""))
+        for network in self._client.networks.list(filters={"label": selector}):
+            found.add((network.attrs.get("Labels") or {}).get(RUN_LABEL, ""))
+        found.discard("")
+        return found
+
+    def owner_pids(self, run_id: str) -> set[int]:
+        pids: set[int] = set()
+        selector = {"label": f"{RUN_LABEL}={run_id}"}
+        for container in self._client.containers.list(all=True, filters=selector):
+            pids.add(int(container.labels.get(OWNER_PID_LABEL, "0")))
+        for image in self._client.images.list(filters=selector):
+            pids.add(int(image.labels.get(OWNER_PID_LABEL, "0")))
+        for network in self._client.networks.list(filters=selector):
+            pids.add(int((network.attrs.get("Labels") or {}).get(OWNER_PID_LABEL, "0")))
+        return pids
+
+    def keeps(self, run_id: str) -> bool:
+        images = self._client.images.list(filters={"label": f"{RUN_LABEL}={run_id}"})
+        return any(image.labels.get(KEEP_LABEL) == "1" for image in images)
+

@@ -1,0 +1,88 @@
+"""Images: inspect, size, history, pull, import, remove; and BuildKit's build cache."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import docker.errors
+
+from bench.engine.build import docker_cli_candidates
+from bench.engine.connection import EngineConnection
+from bench.errors import StepFailed
+
+
+class ImageJobs(EngineConnection):
+
+    def image_inspect(self, ref: str) -> dict[str, Any] | None:
+        try:
+            return dict(self._api.inspect_image(ref))
+        except docker.errors.ImageNotFound:
+            return None
+
+    def image_bytes(self, ref: str) -> int:
+        attrs = self.image_inspect(ref)
+        if attrs is None:
+            raise StepFailed(f"image {ref} not found")
+        return int(attrs["Size"])
+
+    def image_history(self, ref: str) -> list[dict[str, Any]]:
+        return list(self._api.history(ref))
+
+    def save_image(self, ref: str, destination: Path) -> None:
+        """Write `docker save` of an image to a file (for layer scans in tests)."""
+        with destination.open("wb") as handle:
+            for chunk in self._client.images.get(ref).save(named=True):
+                handle.write(chunk)
+
+    def try_pull(self, ref: str) -> bool:
+        try:
+            self._client.images.pull(ref)
+            return True
+        except docker.errors.APIError:
+            return False
+
+    def import_rootfs(self, tar_path: Path, tag: str, changes: Sequence[str]) -> str:
+        """`docker import` through the CLI: docker-py's chunked upload is refused by 20.10."""
+        candidates = docker_cli_candidates()
+        if not candidates:
+            raise StepFailed("no docker CLI on PATH to import the base image")
+        command = [candidates[0], "import"]
+        for change in changes:
+            command += ["--change", change]
+        result = subprocess.run([*command, str(tar_path), tag], capture_output=True, text=True)
+        attrs = self.image_inspect(tag)
+        if result.returncode != 0 or attrs is None:
+            raise StepFailed(f"docker import of {tar_path} failed: {result.stderr.strip()}")
+        return str(attrs["Id"])
+
+    def remove_image(self, ref: str) -> bool:
+        """Remove an image if nothing uses it (True when removed)."""
+        try:
+            self._api.remove_image(ref)
+            return True
+        except docker.errors.APIError:
+            return False
+
+    def build_cache(self) -> dict[str, int]:
+        """BuildKit's build cache: entry id -> bytes (`docker system df -v`)."""
+        entries = self._api.df().get("BuildCache") or []
+        return {str(e["ID"]): int(e.get("Size") or 0) for e in entries}
+
+    def prune_build_cache(self, ids: Sequence[str]) -> int:
+        """Remove these build-cache entries (not in use); returns the bytes reclaimed. The
+        engine's prune filter takes one id at a time ("filters expect only one value")."""
+        reclaimed = 0
+        for entry in ids:
+            result = self._api.prune_builds(filters={"id": entry})
+            reclaimed += int(result.get("SpaceReclaimed") or 0)
+        return reclaimed
+
+    def prune_all_build_cache(self) -> int:
+        result = self._api.prune_builds(all=True)
+        return int(result.get("SpaceReclaimed") or 0)
+
+    def tag_exists(self, ref: str) -> bool:
+        return self.image_inspect(ref) is not None

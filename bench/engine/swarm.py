@@ -1,0 +1,66 @@
+"""Swarm mode: a single-node swarm the harness may create (and must leave as it found it),
+and services of N tasks with the same spec as a plain container."""
+
+from __future__ import annotations
+
+import contextlib
+
+import docker
+import docker.errors
+
+from bench.engine.connection import EngineConnection
+from bench.engine.types import ContainerSpec
+
+
+class SwarmJobs(EngineConnection):
+    def swarm_active(self) -> bool:
+        return str(self._client.info().get("Swarm", {}).get("LocalNodeState", "")) == "active"
+
+    def swarm_init(self) -> None:
+        self._client.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
+
+    def swarm_leave(self) -> None:
+        self._client.swarm.leave(force=True)
+
+    def create_service(self, spec: ContainerSpec, replicas: int) -> str:
+        """A swarm service running ``spec`` as ``replicas`` tasks, each publishing its port on
+        an ephemeral host port (host mode), so every task can be probed on its own."""
+        mounts = [docker.types.Mount(m.target, m.source, type="bind", read_only=m.read_only)
+                  for m in spec.binds]
+        mounts += [docker.types.Mount(v.target, v.volume, type="volume", read_only=v.read_only)
+                   for v in spec.volumes]
+        if spec.hardened:
+            mounts.append(docker.types.Mount("/tmp", "", type="tmpfs",
+                                             tmpfs_size=64 * 1024 * 1024))
+        container = docker.types.ContainerSpec(
+            spec.image, command=list(spec.command) if spec.command else None,
+            env=dict(spec.env), labels=dict(spec.labels), mounts=mounts, user=spec.user,
+            read_only=spec.hardened or None, cap_drop=["ALL"] if spec.hardened else None,
+        )
+        resources = (docker.types.Resources(
+            mem_limit=spec.memory_limit_bytes,
+            cpu_limit=int(spec.cpus * 1e9) if spec.cpus else None)
+            if spec.memory_limit_bytes or spec.cpus else None)
+        task = docker.types.TaskTemplate(
+            container, resources=resources,
+            restart_policy=docker.types.RestartPolicy(condition="none"))
+        endpoint = docker.types.EndpointSpec(ports=[
+            {"TargetPort": spec.container_port or 8000, "Protocol": "tcp",
+             "PublishMode": "host"}])
+        created = self._api.create_service(
+            task, name=spec.name, labels=dict(spec.labels),
+            mode=docker.types.ServiceMode("replicated", replicas=replicas),
+            endpoint_spec=endpoint)
+        return str(created["ID"])
+
+    def service_tasks(self, service_id: str) -> list[tuple[str, str]]:
+        """(state, container id) of each task of a service."""
+        tasks = self._api.tasks(filters={"service": service_id})
+        return [(str(t["Status"]["State"]),
+                 str(t["Status"].get("ContainerStatus", {}).get("ContainerID", "")))
+                for t in tasks]
+
+    def remove_service(self, service_id: str) -> None:
+        with contextlib.suppress(docker.errors.NotFound):
+            self._api.remove_service(service_id)
+

@@ -1,0 +1,73 @@
+"""What one measured start returns: typed fields, no metric names. The recorder
+(bench.measure.recorder) is the one place that turns a measurement into stored samples, so
+a field here means one thing and its name in the results is chosen once, there."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bench.engine import MemoryStats
+from bench.measure.load_test import LoadResult
+from bench.measure.probes import ProcessMemory
+from bench.metrics import TIMELINE_STAMPS
+
+__all__ = ["TIMELINE_STAMPS", "DiskParts", "StartMeasurement", "SustainedLoad", "Timeline",
+           "Transfer"]
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Seconds after the container start (host clock, taken just before the start call) at
+    which the service stamped each moment; None where the service did not stamp it."""
+
+    stamps: dict[str, float]
+
+    def at(self, stamp: str) -> float | None:
+        return self.stamps.get(stamp)
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """The in-container download of the registry strategies, from the service's stamps."""
+
+    seconds: float  # time the transfer was active
+    bytes: int
+    client_setup_s: float | None = None
+    retries: int | None = None
+
+
+@dataclass(frozen=True)
+class DiskParts:
+    """What the start occupies on disk besides its image (the recorder adds the image)."""
+
+    container_layer_bytes: int
+    cache_volume_bytes: int
+    host_model_bytes: int
+
+
+@dataclass(frozen=True)
+class SustainedLoad:
+    result: LoadResult
+    anon_before_bytes: int
+    anon_after_bytes: int
+
+
+@dataclass
+class StartMeasurement:
+    """One container's start, as measured by bench.measure.trial."""
+
+    ready_s: float  # container start to the server listening
+    model_ready_s: float  # container start to the first correct prediction
+    first_predict_s: float  # latency of that first prediction
+    probe_requests: int  # requests the service got before its model was loaded
+    latencies_ms: list[float]  # single-row /predict once warm
+    timeline: Timeline
+    disk: DiskParts
+    memory: MemoryStats | None = None  # the cgroup's view at rest
+    processes: ProcessMemory | None = None  # the server processes' view at rest
+    load_s: float | None = None  # the service's own load time
+    verify_s: float | None = None  # SHA-256 check of a downloaded file
+    transfer: Transfer | None = None
+    load: SustainedLoad | None = None  # --load
+    unmeasured: dict[str, str] = field(default_factory=dict)  # metric -> why it is missing
+    remarks: list[str] = field(default_factory=list)  # what the report should say about it

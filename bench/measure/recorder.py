@@ -1,0 +1,152 @@
+"""The one place measurements become samples: it names every stored metric of a build or a
+start, the conditions a start ran under, what N replicas cost together, the disk a start
+occupies (image included) and the start-up timeline (as `at_<stamp>_s` samples, so the
+report reads one source). Trials measure; the runner sequences; this module records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from bench.engine import BuildResult
+from bench.measure.measurement import StartMeasurement
+from bench.measure.probes import percentile
+from bench.metrics import TIMELINE_STAMPS, Sample, timeline_metric
+
+
+def start_condition(condition: str, replicas: int, workers: int, worker_mode: str,
+                    orchestrator: str = "engine", private_caches: bool = False) -> str:
+    """The condition label of a start: the strategy's own, plus replicas, workers, swarm."""
+    parts = [] if condition == "-" else [condition]
+    if orchestrator == "swarm":
+        parts.append("swarm")
+    if replicas > 1:
+        parts.append(f"{replicas} replicas")
+    if workers > 1:
+        parts.append(f"{workers} workers ({worker_mode})")
+    label = ", ".join(parts) or "-"
+    return label + ", private caches" if private_caches else label
+
+
+def start_values(m: StartMeasurement, image_added_bytes: int) -> dict[str, float]:
+    """Every single-valued metric of one container's start."""
+    values: dict[str, float] = {
+        "ready_s": m.ready_s,
+        "model_ready_s": m.model_ready_s,
+        "first_predict_s": m.first_predict_s,
+        "probe_requests": float(m.probe_requests),
+        "disk_bytes": float(m.disk.container_layer_bytes + m.disk.cache_volume_bytes
+                            + m.disk.host_model_bytes + image_added_bytes),
+    }
+    if m.latencies_ms:
+        values["predict_p50_ms"] = percentile(m.latencies_ms, 0.50)
+        values["predict_p95_ms"] = percentile(m.latencies_ms, 0.95)
+    if m.memory is not None:
+        values["mem_working_set_bytes"] = m.memory.working_set_bytes
+        values["mem_anon_bytes"] = m.memory.anon_bytes
+        values["mem_page_cache_bytes"] = m.memory.page_cache_bytes
+        if m.memory.peak_bytes is not None:
+            values["mem_cgroup_peak_bytes"] = m.memory.peak_bytes
+    if m.processes is not None:
+        values["server_pss_bytes"] = m.processes.pss_bytes
+        values["server_uss_bytes"] = m.processes.uss_bytes
+        values["server_rss_peak_bytes"] = m.processes.rss_peak_bytes
+    if m.load_s is not None:
+        values["load_s"] = m.load_s
+    if m.verify_s is not None:
+        values["verify_s"] = m.verify_s
+    if m.transfer is not None:
+        values["download_s"] = m.transfer.seconds
+        values["download_mb_per_s"] = m.transfer.bytes / 1e6 / max(m.transfer.seconds, 1e-9)
+        if m.transfer.client_setup_s is not None:
+            values["client_setup_s"] = m.transfer.client_setup_s
+        if m.transfer.retries is not None:
+            values["download_retries"] = float(m.transfer.retries)
+    if m.load is not None:
+        ok = m.load.result.latencies_ms
+        seconds = m.load.result.seconds
+        values["load_rps"] = len(ok) / seconds if seconds else 0.0
+        values["load_p50_ms"] = percentile(ok, 0.50)
+        values["load_p95_ms"] = percentile(ok, 0.95)
+        values["load_p99_ms"] = percentile(ok, 0.99)
+        values["load_errors"] = float(m.load.result.errors)
+        values["load_anon_growth_bytes"] = float(m.load.anon_after_bytes
+                                                 - m.load.anon_before_bytes)
+    for stamp in TIMELINE_STAMPS:
+        at = m.timeline.at(stamp)
+        if at is not None and stamp != "server_up":  # server_up is ready_s, above
+            values[timeline_metric(stamp)] = at
+    return values
+
+
+def replica_totals(starts: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """What N replicas cost together: the last one ready, and memory summed over them."""
+    totals = {"all_ready_s": max(values["model_ready_s"] for values in starts)}
+    for metric, total in (("server_pss_bytes", "replicas_pss_total_bytes"),
+                          ("mem_working_set_bytes", "replicas_mem_total_bytes")):
+        if all(metric in values for values in starts):
+            totals[total] = sum(values[metric] for values in starts)
+    return totals
+
+
+@dataclass
+class StrategyRecorder:
+    """The samples and notes of one strategy, as the runner hands it what was measured."""
+
+    strategy: str
+    samples: list[Sample] = field(default_factory=list)
+    notes: dict[str, list[dict[str, object]]] = field(default_factory=dict)
+    not_measured: list[dict[str, object]] = field(default_factory=list)
+
+    def _add(self, builder: str, condition: str, trial: int, metric: str, value: float
+             ) -> None:
+        self.samples.append(Sample(self.strategy, builder, condition, trial, metric, value))
+
+    def prepared(self, model_file_bytes: int, extra_metrics: Mapping[str, float]) -> None:
+        for metric, value in extra_metrics.items():
+            self._add("-", "-", 0, metric, value)
+        self._add("-", "-", 0, "model_file_bytes", model_file_bytes)
+
+    def built(self, repetition: int, cold: BuildResult, warm: BuildResult, image_bytes: int,
+              runtime_bytes: int) -> int:
+        """One cold and one warm build of a builder; returns the bytes the image adds."""
+        added = image_bytes - runtime_bytes
+        for metric, value in (("context_bytes", cold.context_bytes),
+                              ("build_cold_s", cold.seconds),
+                              ("build_warm_s", warm.seconds),
+                              ("image_bytes", image_bytes),
+                              ("image_added_bytes", added)):
+            self._add(cold.builder, "-", repetition, metric, value)
+        return added
+
+    def started(self, condition: str, trial: int, starts: Sequence[StartMeasurement],
+                image_added_bytes: int, *, together: bool) -> None:
+        """The containers of one start (one, or N replicas / swarm tasks `together`)."""
+        per_container = [start_values(m, image_added_bytes) for m in starts]
+        for m, values in zip(starts, per_container, strict=True):
+            for metric, value in values.items():
+                self._add("-", condition, trial, metric, value)
+            for latency in m.latencies_ms:
+                self._add("-", condition, trial, "predict_latency_ms", latency)
+            if m.processes is not None:
+                for pss, uss in m.processes.children:
+                    self._add("-", condition, trial, "worker_pss_bytes", pss)
+                    self._add("-", condition, trial, "worker_uss_bytes", uss)
+            for remark in m.remarks:
+                self.notes.setdefault("remarks", []).append(
+                    {"trial": trial, "condition": condition, "remark": remark})
+            for metric, reason in m.unmeasured.items():
+                self.not_measured.append({"metric": metric, "condition": condition,
+                                          "trial": trial, "reason": reason})
+        if together:
+            for metric, value in replica_totals(per_container).items():
+                self._add("-", condition, trial, metric, value)
+
+    def memory_limit(self, condition: str, smallest_ok_bytes: int) -> None:
+        self._add("-", condition, 0, "min_memory_limit_bytes", smallest_ok_bytes)
+
+
+def runtime_sample(build_s: float, cached: bool) -> Sample:
+    return Sample("runtime", "legacy", "cached" if cached else "-", 0, "runtime_build_s",
+                  build_s)

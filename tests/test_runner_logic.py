@@ -1,0 +1,160 @@
+"""The runner's and the trial's logic against the fake engine (tests/fake_engine.py): what is
+recorded, in which order builds run, what happens when a start or a build fails. The same
+paths against the real engine are in tests/integration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.config import RunConfig
+from bench.errors import StepFailed
+from bench.measure import trial
+from bench.measure.recorder import StrategyRecorder, start_condition
+from bench.model.source import ModelArtifact
+from bench.prepare.runtime_image import RuntimeImage
+from bench.progress import Progress
+from bench.results import ResultsStore, load_run
+from bench.runner import BenchmarkRun
+from strategies.base import StartSpec
+from tests.fake_engine import FakeEngine, ServiceBehaviour
+
+SETTINGS = trial.TrialSettings(start_timeout_s=10, latency_requests=5)
+
+
+def fake_engine(model: ModelArtifact, **behaviour: object) -> FakeEngine:
+    return FakeEngine(ServiceBehaviour(list(model.reference_predictions), **behaviour))  # type: ignore[arg-type]
+
+
+def test_a_start_is_measured_from_the_service_stamps_and_its_container_removed(
+        tiny_model: ModelArtifact) -> None:
+    engine = fake_engine(tiny_model, load_s=0.3, downloaded_bytes=50_000_000)
+    start = StartSpec("-", host_model_bytes=1000)
+    measured = trial.run_start(engine, "img", "c", {}, "net", start, tiny_model, SETTINGS)
+
+    assert 0.3 <= measured.model_ready_s < 5
+    assert measured.ready_s < measured.model_ready_s
+    assert measured.timeline.at("load_end") is not None
+    assert measured.timeline.at("load_start") < measured.timeline.at("load_end")  # type: ignore[operator]
+    assert len(measured.latencies_ms) == SETTINGS.latency_requests
+    assert measured.transfer is not None and measured.transfer.bytes == 50_000_000
+    # The fake container has no host process: recorded as not measured, with the reason.
+    assert set(measured.unmeasured) == {"server_pss_bytes", "server_uss_bytes",
+                                        "server_rss_peak_bytes"}
+    assert engine.containers == {} and len(engine.removed_containers) == 1
+
+
+def test_the_recorder_names_every_value_and_adds_the_image_to_the_disk(
+        tiny_model: ModelArtifact) -> None:
+    engine = fake_engine(tiny_model, load_s=0.1)
+    start = StartSpec("-", host_model_bytes=1000)
+    measured = trial.run_start(engine, "img", "c", {}, "net", start, tiny_model, SETTINGS)
+    recorder = StrategyRecorder("volume")
+    recorder.started("-", 1, [measured, measured], image_added_bytes=5000, together=True)
+    values = {s.metric: s.value for s in recorder.samples}
+
+    assert values["disk_bytes"] == 4096 + 1000 + 5000  # container layer + host file + image
+    assert values["at_load_end_s"] == measured.timeline.at("load_end")
+    assert values["all_ready_s"] == measured.model_ready_s
+    assert values["replicas_mem_total_bytes"] == 2 * values["mem_working_set_bytes"]
+    assert [s.metric for s in recorder.samples].count("predict_latency_ms") == 2 * 5
+    assert {row["metric"] for row in recorder.not_measured} == set(measured.unmeasured)
+
+
+@pytest.mark.parametrize(("behaviour", "reason"), [
+    ({"exit_code": 3}, "exited with code 3"),
+    ({"oom_killed": True}, "OOM-killed"),
+    ({"wrong_predictions": True}, "not with the model's predictions"),
+])
+def test_a_start_that_fails_says_why_and_leaves_no_container(
+        tiny_model: ModelArtifact, behaviour: dict[str, object], reason: str) -> None:
+    engine = fake_engine(tiny_model, **behaviour)
+    with pytest.raises(StepFailed, match=reason) as failure:
+        trial.run_replicas(engine, "img", "c", {}, "net", StartSpec("-"), tiny_model, SETTINGS,
+                           replicas=2)
+    assert failure.value.log_tail == "fake service log"
+    assert engine.containers == {} and len(engine.removed_containers) == 2
+
+
+def test_every_start_path_gets_the_same_spec() -> None:
+    settings = trial.TrialSettings(cpus=0.5, memory_limit_bytes=2**30, workers=2,
+                                   worker_mode="preload")
+    spec = trial.container_spec("img", "c", {}, StartSpec("-", env={"A": "1"}), settings)
+    assert (spec.cpus, spec.memory_limit_bytes, spec.hardened) == (0.5, 2**30, True)
+    assert spec.env["MODEL_PRELOAD"] == "1" and spec.env["A"] == "1"
+    assert spec.command is not None and "--preload" in spec.command
+
+
+def test_conditions_name_replicas_workers_swarm_and_private_caches() -> None:
+    assert start_condition("-", 1, 1, "copy") == "-"
+    assert (start_condition("warm cache volume", 3, 2, "preload", "swarm", private_caches=True)
+            == "warm cache volume, swarm, 3 replicas, 2 workers (preload), private caches")
+
+
+def run_with(engine: FakeEngine, tmp_path: Path, model: ModelArtifact,
+             strategies: tuple[str, ...], **options: object) -> BenchmarkRun:
+    """A BenchmarkRun past its setup (no base image, wheels or model training): the
+    strategies run against the fake engine and their results are stored."""
+    config = RunConfig(strategies=strategies, model_path=None, model_size_bytes=model.bytes,
+                       trials=2, builders=("legacy", "buildkit"),
+                       start_timeout_s=10, latency_requests=2, results_root=tmp_path,
+                       **options)  # type: ignore[arg-type]
+    run = BenchmarkRun(config, engine, Progress(quiet=True))
+    run.model, run.network = model, "net"
+    run.runtime = RuntimeImage("runtime:x", "sha256:r", 600_000_000, 1.0, True)
+    store = ResultsStore.create(tmp_path, run.run_id, {"builders": list(config.builders)})
+    run.store = store
+    for strategy in run.strategies:
+        run._run_strategy(strategy, store)
+    store.flush()
+    return run
+
+
+@pytest.fixture
+def buildkit_available(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fake engine builds with any builder; do not ask the machine for BuildKit."""
+    monkeypatch.setattr("bench.engine.build.buildkit_available", lambda: True)
+    monkeypatch.setattr("bench.engine.buildkit_available", lambda: True)
+
+
+@pytest.mark.usefixtures("buildkit_available")
+def test_the_builder_that_builds_first_alternates_and_cold_images_are_removed(
+        tiny_model: ModelArtifact, tmp_path: Path) -> None:
+    engine = fake_engine(tiny_model)
+    run = run_with(engine, tmp_path, tiny_model, ("baked", "volume"))
+
+    cold_builders = [builder for _tag, builder, cold in engine.builds if cold]
+    assert cold_builders == ["legacy", "buildkit", "buildkit", "legacy"]
+    # Every build gives a new image id here, so each superseded cold image is removed.
+    assert len(engine.removed_images) == 4
+    stored = load_run(run.store.folder)  # type: ignore[union-attr]
+    by_metric = {(s.strategy, s.builder, s.metric) for s in stored.samples}
+    assert ("volume", "buildkit", "build_cold_s") in by_metric
+    assert ("baked", "-", "model_ready_s") in by_metric
+    assert stored.document["strategies"]["volume"]["status"] == "ok"
+
+
+@pytest.mark.usefixtures("buildkit_available")
+def test_a_failed_build_is_recorded_and_the_next_strategy_still_runs(
+        tiny_model: ModelArtifact, tmp_path: Path) -> None:
+    engine = fake_engine(tiny_model)
+    engine.failing_builds = {"mlbench-baked-legacy"}
+    run = run_with(engine, tmp_path, tiny_model, ("baked", "volume"))
+
+    document = load_run(run.store.folder).document  # type: ignore[union-attr]
+    baked = document["strategies"]["baked"]
+    assert baked["status"] == "failed" and "fake failure" in baked["failures"][0]["reason"]
+    assert document["strategies"]["volume"]["status"] == "ok"
+    assert run.failed
+
+
+@pytest.mark.usefixtures("buildkit_available")
+def test_a_start_that_fails_stops_that_strategy_after_one_trial(
+        tiny_model: ModelArtifact, tmp_path: Path) -> None:
+    engine = fake_engine(tiny_model, exit_code=1)
+    run = run_with(engine, tmp_path, tiny_model, ("volume",))
+
+    outcome = load_run(run.store.folder).document["strategies"]["volume"]  # type: ignore[union-attr]
+    assert outcome["status"] == "partial"
+    assert [f["phase"] for f in outcome["failures"]] == ["trial 1"]  # not tried again

@@ -79,6 +79,10 @@ _ALL: tuple[Metric, ...] = (
            "container start to the first correct prediction (eager: the service's load end "
            "plus one prediction; lazy: the return of its first request)",
            table="start", chart="startup", wins=True, headline=True),
+    Metric("ready_to_model_ready_s", "s", "start", "Server up to first prediction",
+           "Del servidor a la 1.ª predicción",
+           "what the model costs after the server is up: model_ready_s minus ready_s",
+           table="start", chart="startup", wins=True, headline=True),
     Metric("first_predict_s", "s", "start", "First-prediction latency",
            "Latencia de la 1.ª predicción",
            "latency of the request that returned the first correct prediction "

@@ -34,6 +34,7 @@ def start_values(m: StartMeasurement, image_added_bytes: int) -> dict[str, float
     values: dict[str, float] = {
         "ready_s": m.ready_s,
         "model_ready_s": m.model_ready_s,
+        "ready_to_model_ready_s": m.model_ready_s - m.ready_s,
         "first_predict_s": m.first_predict_s,
         "probe_requests": float(m.probe_requests),
         "disk_bytes": float(m.disk.container_layer_bytes + m.disk.cache_volume_bytes

@@ -16,7 +16,7 @@ import pytest
 from bench.cleanup import run_labels, sweep_stale_runs
 from bench.cli import _builders
 from bench.config import RunConfig
-from bench.engine import RUN_LABEL, Engine
+from bench.engine import RUN_LABEL, DockerEngine, Engine
 from bench.model.source import ModelArtifact
 from bench.paths import cache_dir
 from bench.prepare.context import materialize, raw_data_csv
@@ -112,7 +112,7 @@ def test_context_bytes_equal_the_bytes_the_engine_received(
                           {"datos/modelos/modelo_fifa.joblib": tiny_model.path},
                           raw_data_csv(cache_dir()))
     recorder = BuildBodyRecorder(tmp_path / "docker.sock")
-    proxied = Engine(docker.DockerClient(base_url=f"unix://{tmp_path / 'docker.sock'}",
+    proxied = DockerEngine(docker.DockerClient(base_url=f"unix://{tmp_path / 'docker.sock'}",
                                          timeout=600))
     labels = run_labels("proxy-test", keep=False)
     try:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bench.config import RunConfig
-from bench.engine import RUN_LABEL, BindMount, Engine
+from bench.engine import RUN_LABEL, BindMount, DockerEngine, Engine
 from bench.errors import EngineUnavailable
 from bench.measure.trial import TrialSettings, container_spec
 from bench.model.source import ModelArtifact
@@ -103,7 +103,7 @@ def test_the_engine_stopping_mid_run_keeps_results_and_names_the_fix(
         monkeypatch: pytest.MonkeyPatch) -> None:
     proxy = BuildBodyRecorder(tmp_path / "engine.sock")
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'engine.sock'}")
-    through_proxy = Engine.connect()
+    through_proxy = DockerEngine.connect()
     config = RunConfig(strategies=("volume", "baked"), model_path=None,
                        model_size_bytes=TINY_MODEL_BYTES, trials=1, builders=("legacy",),
                        latency_requests=5, start_timeout_s=60, results_root=tmp_path)

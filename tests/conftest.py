@@ -6,8 +6,9 @@ import importlib
 import os
 import sys
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,3 +71,26 @@ def s3_download() -> types.ModuleType:
     """The service's download module, imported as in the image."""
     load_service({})
     return importlib.import_module("backend.s3_download")
+
+
+# -- the registry fault table: each fault test adds its row; printed at the end of the run ---
+
+FAULT_ROWS: list[tuple[str, str, float, str]] = []
+
+
+@pytest.fixture
+def fault_table() -> Callable[[str, str, float, str], None]:
+    """Record one fault case: (case, outcome, seconds to the outcome, retries)."""
+    def record(case: str, outcome: str, seconds: float, retries: str) -> None:
+        FAULT_ROWS.append((case, outcome, seconds, retries))
+    return record
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not FAULT_ROWS:
+        return
+    terminalreporter.section("registry fault table")
+    terminalreporter.write_line("| case | outcome | time to outcome | retries |")
+    terminalreporter.write_line("|---|---|--:|--:|")
+    for case, outcome, seconds, retries in FAULT_ROWS:
+        terminalreporter.write_line(f"| {case} | {outcome} | {seconds:.2f} s | {retries} |")

@@ -25,7 +25,7 @@ from bench.engine import (
     EngineInfo,
     MemoryStats,
 )
-from bench.engine.types import ENGINE_TIMEOUT_S, LOG_TAIL_LINES, Labels, OnLine
+from bench.engine.types import ENGINE_TIMEOUT_S, LOG_TAIL_LINES, Labels, OnContext, OnLine
 from bench.errors import StepFailed
 
 
@@ -114,7 +114,8 @@ class FakeEngine:
     def build(self, context_dir: Path, dockerfile: str, tag: str, labels: Labels, *,
               builder: str, no_cache: bool, on_line: OnLine = lambda _: None,
               timeout_s: float = ENGINE_TIMEOUT_S,
-              build_args: Mapping[str, str] | None = None) -> BuildResult:
+              build_args: Mapping[str, str] | None = None,
+              on_context: OnContext = lambda _sent, _total: None) -> BuildResult:
         self.builds.append((tag, builder, no_cache))
         if tag.split(":")[0] in self.failing_builds:
             raise StepFailed(f"build of {tag} failed: fake failure", "step 3/7 failed")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import socket
 import subprocess
 import threading
@@ -97,8 +98,9 @@ def _cache_holds_nothing_but_the_lock(tmp_path: Path) -> None:
 
 
 def test_a_server_killed_mid_download_and_restarted_delivers_the_pinned_model(
-        s3_download: Any, tmp_path: Path) -> None:
+        s3_download: Any, tmp_path: Path, fault_table: Any) -> None:
     running = Server(tmp_path, "--bwlimit", "1M")
+    started = time.monotonic()
     try:
         payload, sha = _publish(running, tmp_path, 3 * 1024 * 1024)  # about 3 s at 1 MiB/s
         outcome: dict[str, Any] = {}
@@ -122,42 +124,61 @@ def test_a_server_killed_mid_download_and_restarted_delivers_the_pinned_model(
     report = outcome["report"]
     assert report.downloaded and report.retries >= 1
     assert (tmp_path / "cache" / "m").read_bytes() == payload.read_bytes()
+    fault_table("server killed mid-download, restarted 0.5 s later",
+                "pinned model downloaded and verified", time.monotonic() - started,
+                str(report.retries))
 
 
 @pytest.mark.parametrize("downloader", ["ranged", "boto3"])
 def test_a_server_slower_than_the_budget_fails_in_time_and_leaves_nothing(
-        s3_download: Any, slow_server: Server, tmp_path: Path, downloader: str) -> None:
+        s3_download: Any, slow_server: Server, tmp_path: Path, downloader: str,
+        fault_table: Any) -> None:
     _payload, sha = _publish(slow_server, tmp_path, 4 * 1024 * 1024)  # 16 s at 256 KiB/s
     started = time.monotonic()
-    with pytest.raises(s3_download.DownloadFailed, match="time budget of 2 s"):
+    with pytest.raises(s3_download.DownloadFailed, match="time budget of 2 s") as failure:
         _download(s3_download, slow_server, tmp_path, sha, budget_s=2.0,
                   downloader=downloader)
     assert time.monotonic() - started < 10
     _cache_holds_nothing_but_the_lock(tmp_path)
+    _record_failure(fault_table, f"server at 256 KiB/s, 4 MiB, 2 s budget ({downloader})",
+                    failure.value, started)
 
 
 def test_an_object_truncated_after_the_pin_is_never_loaded(
-        s3_download: Any, server: Server, tmp_path: Path) -> None:
+        s3_download: Any, server: Server, tmp_path: Path, fault_table: Any) -> None:
     payload, sha = _publish(server, tmp_path, 1024 * 1024)
     truncated = tmp_path / "truncated.bin"
     truncated.write_bytes(payload.read_bytes()[:300_000])
     publish_model(server.endpoint, "models", "m.joblib", truncated, sha)  # same pin, fewer bytes
-    with pytest.raises(s3_download.IntegrityError, match="does not match pinned"):
+    started = time.monotonic()
+    with pytest.raises(s3_download.IntegrityError, match="does not match pinned") as failure:
         _download(s3_download, server, tmp_path, sha)
     _cache_holds_nothing_but_the_lock(tmp_path)
+    _record_failure(fault_table, "object truncated after the pin was taken", failure.value,
+                    started)
 
 
 @pytest.mark.parametrize(("case", "status"), [("wrong credentials", 403),
                                                ("missing object", 404),
                                                ("missing bucket", 404)])
 def test_client_errors_fail_at_once_with_the_status(
-        s3_download: Any, server: Server, tmp_path: Path, case: str, status: int) -> None:
+        s3_download: Any, server: Server, tmp_path: Path, case: str, status: int,
+        fault_table: Any) -> None:
     _payload, sha = _publish(server, tmp_path, 64 * 1024)
     arguments = {"wrong credentials": {"secret": "rotated" + SECRET[7:]},
                  "missing object": {"key": "no-such-model.joblib"},
                  "missing bucket": {"bucket": "no-such-bucket"}}[case]
     started = time.monotonic()
-    with pytest.raises(s3_download.DownloadFailed, match=f"HTTP {status}.*after 0 retries"):
+    with pytest.raises(s3_download.DownloadFailed,
+                       match=f"HTTP {status}.*after 0 retries") as failure:
         _download(s3_download, server, tmp_path, sha, **arguments)
     assert time.monotonic() - started < 5  # not retried: a retry cannot fix a 4xx
     _cache_holds_nothing_but_the_lock(tmp_path)
+    _record_failure(fault_table, f"{case} (HTTP {status})", failure.value, started)
+
+
+def _record_failure(fault_table: Any, case: str, error: BaseException, started: float) -> None:
+    """A failed case's row: the one-line reason, and the retries it names."""
+    retries = re.search(r"after (\d+) retr", str(error))
+    fault_table(case, f"refused: {str(error).splitlines()[0][:90]}",
+                time.monotonic() - started, retries.group(1) if retries else "0")

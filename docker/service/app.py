@@ -9,17 +9,24 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .model_holder import ModelHolder, expected_features
+from .model_holder import (
+    ModelHolder,
+    compares_in_float32,
+    expected_features,
+    feature_names,
+    first_step,
+)
 from .settings import load_settings
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -39,7 +46,13 @@ FiniteNumber = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
 
 class PredictRequest(BaseModel):
-    rows: list[list[FiniteNumber]] = Field(min_length=1, max_length=settings.max_batch_rows)
+    """Rows of values in the model's feature order, or (for a model fitted with feature
+    names, as the original service took them) records of named values."""
+
+    rows: list[list[FiniteNumber]] | None = Field(None, min_length=1,
+                                                  max_length=settings.max_batch_rows)
+    records: list[dict[str, FiniteNumber]] | None = Field(None, min_length=1,
+                                                          max_length=settings.max_batch_rows)
 
 
 class PredictResponse(BaseModel):
@@ -68,15 +81,57 @@ async def validation_error(_: Request, error: RequestValidationError) -> JSONRes
     return JSONResponse({"detail": errors}, 422)
 
 
-@app.middleware("http")
-async def limit_body_size(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    holder.note_request()
-    length = request.headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-        return JSONResponse({"detail": f"request body over {MAX_BODY_BYTES} bytes"}, 413)
-    return await call_next(request)
+class _TooLarge(HTTPException):
+    """Raised from the body stream; an HTTPException, so FastAPI's body parsing passes it on
+    (it turns any other error there into a 400)."""
+
+    def __init__(self) -> None:
+        super().__init__(413, detail=f"request body over {MAX_BODY_BYTES} bytes")
+
+
+class BodyLimit:
+    """413 for a body over MAX_BODY_BYTES, by its Content-Length or, for a chunked body
+    without one, as its bytes arrive (found by fuzzing: a 34 MB chunked body was read whole
+    and parsed into 17 M numbers). A pure ASGI middleware, so the stream itself is counted."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        holder.note_request()
+        too_large = JSONResponse({"detail": f"request body over {MAX_BODY_BYTES} bytes"}, 413)
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            await too_large(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > MAX_BODY_BYTES:
+                    raise _TooLarge
+            return message
+
+        async def noted_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, noted_send)
+        except _TooLarge:
+            if not started:
+                await too_large(scope, receive, send)
+
+
+app.add_middleware(BodyLimit)
 
 
 @app.get("/health")
@@ -107,8 +162,9 @@ def predict(request: PredictRequest) -> PredictResponse:
         model = holder.get()
     except Exception as error:
         raise HTTPException(503, detail=f"model unavailable: {error}") from error
+    rows = _rows_of(request, model)
     n_features = expected_features(model)
-    widths = {len(row) for row in request.rows}
+    widths = {len(row) for row in rows}
     if n_features is not None and widths != {n_features}:
         raise HTTPException(
             422, detail=f"each row must have {n_features} features; got rows of {sorted(widths)}"
@@ -116,13 +172,47 @@ def predict(request: PredictRequest) -> PredictResponse:
     if len(widths) != 1:
         raise HTTPException(422, detail="all rows must have the same number of features")
     started = time.perf_counter()
-    batch = np.asarray(request.rows, dtype=np.float64)
+    batch = np.asarray(rows, dtype=np.float64)
     # Trees compare in float32: a finite float64 beyond its range would become inf there
-    # (found by fuzzing: it was a 500).
-    if np.any(np.abs(batch) > FLOAT32_MAX):
+    # (found by fuzzing: it was a 500). Only for them: a linear model takes any finite value.
+    if compares_in_float32(first_step(model)) and np.any(np.abs(batch) > FLOAT32_MAX):
         raise HTTPException(422, detail=f"values must lie within ±{FLOAT32_MAX:.4g} (float32)")
     # Models fitted on a DataFrame accept an array in column order (scikit-learn only warns),
     # which keeps pandas out of the image.
-    values = model.predict(batch)
+    try:
+        values = model.predict(batch)
+    except ValueError as error:  # the model refuses these values (e.g. a step's range check)
+        raise HTTPException(422, detail=f"the model refused the values: {error}") from None
     logging.getLogger("service.predict").debug("predict %.4fs", time.perf_counter() - started)
-    return PredictResponse(predictions=[float(v) for v in np.ravel(values)], n_rows=len(request.rows))
+    return PredictResponse(predictions=[float(v) for v in np.ravel(values)], n_rows=len(rows))
+
+
+def _rows_of(request: PredictRequest, model: Any) -> list[list[float]]:
+    """The request's values as rows in the model's feature order."""
+    if (request.rows is None) == (request.records is None):
+        raise HTTPException(422, detail="send either rows (lists of values) or records "
+                                        "(objects of named values)")
+    if request.rows is not None:
+        return request.rows
+    names = feature_names(model)
+    if names is None:
+        raise HTTPException(422, detail="this model was fitted without feature names: send "
+                                        "rows of values in feature order")
+    assert request.records is not None
+    known = set(names)
+    rows = []
+    for index, record in enumerate(request.records):
+        missing = [name for name in names if name not in record]
+        unknown = sorted(set(record) - known)
+        if missing or unknown:
+            problems = [f"missing {_few(missing)}" if missing else "",
+                        f"unknown {_few(unknown)}" if unknown else ""]
+            raise HTTPException(422, detail=f"records[{index}]: "
+                                            + "; ".join(p for p in problems if p))
+        rows.append([record[name] for name in names])
+    return rows
+
+
+def _few(names: list[str], shown: int = 10) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more

@@ -128,14 +128,16 @@ def _credentials(credentials_file: str) -> dict[str, str]:
     return {}  # boto3 falls back to AWS_* environment variables
 
 
-def _client(endpoint: str, credentials_file: str) -> Any:
+def _client(endpoint: str, credentials_file: str, budget_s: float = DEFAULT_BUDGET_S) -> Any:
     import boto3
     from botocore.config import Config
 
     config = Config(
         # Retries are ours (_Attempts): counted, bounded by the budget, none on a 4xx.
         retries={"total_max_attempts": 1, "mode": "standard"},
-        connect_timeout=10, read_timeout=60,
+        # A read stuck on a dead link ends within the budget, not 60 s later (the budget is
+        # checked as bytes arrive, and no bytes arrive on a dead link).
+        connect_timeout=min(10.0, budget_s), read_timeout=min(60.0, budget_s),
         max_pool_connections=64,
         s3={"addressing_style": "path"},
         # A ranged GET may carry the whole object's checksum header (rclone does): boto3 >= 1.36
@@ -210,7 +212,7 @@ def ensure_downloaded(
 
         attempts = _Attempts(time.monotonic() + budget_s)
         setup_started = time.perf_counter()
-        client = _client(endpoint, credentials_file)
+        client = _client(endpoint, credentials_file, budget_s)
         head = attempts.run(lambda: client.head_object(Bucket=bucket, Key=key),
                             f"HEAD s3://{bucket}/{key}", budget_s)
         size = int(head["ContentLength"])
@@ -294,13 +296,19 @@ def _download_with_transfer_manager(
 ) -> DownloadReport:
     from boto3.s3.transfer import TransferConfig
 
+    # num_download_attempts=1: the transfer manager would retry a timed-out read 5 times on
+    # its own, past the budget and uncounted; the retries are ours (attempts).
     config = TransferConfig(multipart_threshold=chunk_bytes, multipart_chunksize=chunk_bytes,
-                            max_concurrency=max(1, concurrency))
+                            max_concurrency=max(1, concurrency), num_download_attempts=1)
     transfer_start = time.time()
     # The transfer manager calls back as bytes arrive: the budget is checked there (raising
     # in the callback cancels the transfer).
-    client.download_file(bucket, key, partial, Config=config,
-                         Callback=lambda _bytes: attempts.check_deadline(budget_s))
+    # A failed transfer (a read timed out on a dead link, the server restarted) starts
+    # again, counted and within the budget, like a failed range of the ranged downloader.
+    attempts.run(lambda: client.download_file(
+        bucket, key, partial, Config=config,
+        Callback=lambda _bytes: attempts.check_deadline(budget_s)),
+        f"GET s3://{bucket}/{key}", budget_s)
     transfer_end = time.time()
     actual = sha256_of(partial)
     verify_s = time.time() - transfer_end

@@ -1,0 +1,172 @@
+"""The registry download over a bad network: the harness's own S3 server container, its
+link shaped from the host inside the container's network namespace (nsenter; the container
+gets no NET_ADMIN). Packet loss must still deliver the pinned model, verified; a link that
+dies mid-download must fail within the download's time budget with a one-line reason, and
+leave no partial file in the cache.
+
+The kernel here has no sch_netem (`tc qdisc ... netem` answers "Specified qdisc kind is
+unknown"), so loss is an iptables `statistic` drop of what the server sends, the rate a
+`tbf` qdisc, and the delay netem's where the kernel has it."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.cleanup import remove_run, run_labels
+from bench.engine import Engine
+from bench.fsutil import write_atomic
+from bench.paths import REQUIREMENTS_FILE, cache_dir
+from bench.prepare.base_image import ensure_base_image
+from bench.prepare.runtime_image import ensure_runtime_image
+from bench.prepare.wheelhouse import ensure_wheelhouse
+from bench.progress import Progress
+from strategies.s3 import S3Endpoint, publish_model, start_rclone_server
+
+pytestmark = pytest.mark.skipif(
+    any(shutil.which(tool) is None for tool in ("tc", "nsenter", "iptables"))
+    or os.geteuid() != 0,
+    reason="needs tc (iproute2), iptables, nsenter and root to shape the S3 container's link")
+
+
+class ShapedServer:
+    def __init__(self, engine: Engine, endpoint: S3Endpoint) -> None:
+        assert endpoint.container_id is not None and endpoint.bridge_url is not None
+        self.endpoint = endpoint
+        self.url = endpoint.bridge_url  # the host reaches it over the bridge, through eth0
+        self.pid = engine.container_pid(endpoint.container_id)
+
+    def _in_namespace(self, *command: str, check: bool = True) -> bool:
+        done = subprocess.run(["nsenter", "-t", str(self.pid), "-n", *command],
+                              capture_output=True, check=check)
+        return done.returncode == 0
+
+    def rate(self, rate: str) -> None:
+        """Limit what the server sends (its eth0 egress) to `rate`, e.g. 4mbit."""
+        self._in_namespace("tc", "qdisc", "replace", "dev", "eth0", "root", "tbf", "rate",
+                           rate, "burst", "32kbit", "latency", "400ms")
+
+    def delay(self, delay: str) -> bool:
+        """netem delay, where the kernel has netem (False where it has not)."""
+        return self._in_namespace("tc", "qdisc", "replace", "dev", "eth0", "root", "netem",
+                                  "delay", delay, check=False)
+
+    def loss(self, probability: float) -> None:
+        """Drop this share of the packets the server sends, at random."""
+        self._in_namespace("iptables", "-A", "OUTPUT", "-m", "statistic", "--mode", "random",
+                           "--probability", str(probability), "-j", "DROP")
+
+    def cut(self) -> None:
+        """Every packet the server sends is lost from now on."""
+        self._in_namespace("iptables", "-I", "OUTPUT", "-j", "DROP")
+
+    def reset(self) -> None:
+        self._in_namespace("tc", "qdisc", "del", "dev", "eth0", "root", check=False)
+        self._in_namespace("iptables", "-F", "OUTPUT", check=False)
+
+
+@pytest.fixture(scope="module")
+def shaped_server(engine: Engine) -> Iterator[ShapedServer]:
+    progress = Progress(quiet=True)
+    base = ensure_base_image(engine, progress)
+    wheels = ensure_wheelhouse(cache_dir(), REQUIREMENTS_FILE, progress)
+    runtime = ensure_runtime_image(engine, base, wheels, cache_dir(), progress)
+    run_id = f"linkfaults-{secrets.token_hex(3)}"
+    labels = run_labels(run_id, keep=False)
+    try:
+        network = f"mlbench-{run_id}"
+        engine.create_network(network, labels)
+        yield ShapedServer(engine, start_rclone_server(engine, runtime.ref, run_id, network,
+                                                       labels))
+    finally:
+        remove_run(engine, run_id, False, progress)
+
+
+@pytest.fixture
+def server(shaped_server: ShapedServer) -> Iterator[ShapedServer]:
+    yield shaped_server
+    shaped_server.reset()
+
+
+def _publish(server: ShapedServer, tmp_path: Path, size: int) -> tuple[Path, str]:
+    payload = tmp_path / "model.bin"
+    payload.write_bytes(os.urandom(size))
+    sha = hashlib.sha256(payload.read_bytes()).hexdigest()
+    publish_model(server.endpoint, "models", "m.joblib", payload, sha)
+    return payload, sha
+
+
+def _download(module: Any, server: ShapedServer, tmp_path: Path, pin: str, budget_s: float,
+              downloader: str) -> Any:
+    credentials = tmp_path / "credentials"
+    write_atomic(credentials, f"AWS_ACCESS_KEY_ID={server.endpoint.access_key}\n"
+                              f"AWS_SECRET_ACCESS_KEY={server.endpoint.secret_key}\n")
+    return module.ensure_downloaded(
+        endpoint=server.url, bucket="models", key="m.joblib",
+        destination=str(tmp_path / "cache" / "m"), pinned_sha256=pin,
+        credentials_file=str(credentials), concurrency=2, chunk_bytes=512 * 1024,
+        downloader=downloader, budget_s=budget_s)
+
+
+@pytest.mark.parametrize("downloader", ["boto3", "ranged"])
+def test_a_lossy_slow_link_still_delivers_the_pinned_model(
+        s3_download: Any, server: ShapedServer, tmp_path: Path, downloader: str,
+        fault_table: Any) -> None:
+    payload, sha = _publish(server, tmp_path, 4 * 1024 * 1024)
+    delayed = server.delay("20ms")
+    server.loss(0.03)
+    started = time.monotonic()
+    report = _download(s3_download, server, tmp_path, sha, 120.0, downloader)
+    seconds = time.monotonic() - started
+    assert report.downloaded
+    assert (tmp_path / "cache" / "m").read_bytes() == payload.read_bytes()
+    fault_table(f"link losing 3% of packets{', 20 ms delay' if delayed else ''}, 4 MiB "
+                f"({downloader})", "pinned model downloaded and verified", seconds,
+                str(report.retries))
+
+
+@pytest.mark.parametrize("downloader", ["boto3", "ranged"])
+def test_a_link_that_dies_mid_download_fails_within_the_budget_and_leaves_nothing(
+        s3_download: Any, server: ShapedServer, tmp_path: Path, downloader: str,
+        fault_table: Any) -> None:
+    budget_s = 6.0
+    _payload, sha = _publish(server, tmp_path, 4 * 1024 * 1024)
+    server.rate("4mbit")  # 4 MiB take about 8 s: still under way when the link dies
+    outcome: dict[str, Any] = {}
+
+    def download() -> None:
+        try:
+            outcome["report"] = _download(s3_download, server, tmp_path, sha, budget_s,
+                                          downloader)
+        except Exception as error:  # handed to the assertions below
+            outcome["error"] = error
+
+    started = time.monotonic()
+    thread = threading.Thread(target=download)
+    thread.start()
+    time.sleep(1.5)
+    server.cut()  # every packet the server sends is lost from now on
+    thread.join(timeout=120)
+    seconds = time.monotonic() - started
+    assert not thread.is_alive(), "the download hung past any budget"
+    error = outcome.get("error")
+    assert isinstance(error, s3_download.DownloadFailed), outcome
+    assert "time budget" in str(error) and "\n" not in str(error)
+    # The budget bounds the whole download: one stuck read may end at most one read
+    # time-out (bounded by the budget too) after it.
+    assert seconds < 2 * budget_s + 3
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["m.lock"]
+    retries = re.search(r"after (\d+) retr", str(error))
+    fault_table(f"link lost (100% loss) mid-download, {budget_s:.0f} s budget ({downloader})",
+                f"refused: {error}", seconds, retries.group(1) if retries else "0")

@@ -134,3 +134,76 @@ def test_a_model_that_does_not_match_its_pin_is_never_unpickled(
         assert "does not match pinned" in ready.json()["error"]
         assert client.post("/predict", json={"rows": [[1.0] * 110]}).status_code == 503
     assert not marker.exists()
+
+
+def _named_models(folder: Path) -> dict[str, tuple[Path, Any]]:
+    """A linear Pipeline and a forest, both fitted on a DataFrame (so with feature names)."""
+    import joblib
+    import numpy as np
+    import pandas as pd
+    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(200, 4)), columns=["age", "pace", "shot", "pass"])
+    y = frame.to_numpy() @ np.array([1.0, -2.0, 0.5, 3.0])
+    models = {"linear": make_pipeline(StandardScaler(), Ridge()).fit(frame, y),
+              "forest": RandomForestRegressor(n_estimators=3, random_state=0).fit(frame, y)}
+    paths = {}
+    for name, model in models.items():
+        joblib.dump(model, folder / f"{name}.joblib")
+        paths[name] = (folder / f"{name}.joblib", model)
+    return paths
+
+
+def test_a_linear_model_takes_any_finite_float64_and_a_tree_refuses_beyond_float32(
+        tmp_path: Path, service_env: None) -> None:
+    import numpy as np
+
+    row = [1e39, 0.5, -1e300, 2.0]  # finite in float64, beyond float32's range
+    for name, (path, model) in _named_models(tmp_path).items():
+        client, _ = client_for({"MODEL_PATH": str(path), "MODEL_LOADING": "lazy",
+                                "MODEL_CODEC": "none", "MODEL_SHA256": ""})
+        with client:
+            response = client.post("/predict", json={"rows": [row]})
+        if name == "linear":
+            assert response.status_code == 200, response.text
+            expected = model.predict(np.asarray([row]))  # as an array, like the service
+            assert predictions_match(response.json()["predictions"], list(expected))
+        else:
+            assert response.status_code == 422 and "float32" in response.text
+
+
+def test_named_records_predict_like_rows_and_name_what_is_missing_or_unknown(
+        tmp_path: Path, service_env: None) -> None:
+    path, model = _named_models(tmp_path)["linear"]
+    client, _ = client_for({"MODEL_PATH": str(path), "MODEL_LOADING": "lazy",
+                            "MODEL_CODEC": "none", "MODEL_SHA256": ""})
+    record = {"pace": 0.1, "age": 1.5, "pass": -0.3, "shot": 2.0}  # any order
+    with client:
+        by_rows = client.post("/predict", json={"rows": [[1.5, 0.1, 2.0, -0.3]]})
+        by_records = client.post("/predict", json={"records": [record]})
+        missing = client.post("/predict", json={"records": [
+            record, {k: v for k, v in record.items() if k != "shot"}]})
+        unknown = client.post("/predict", json={"records": [{**record, "height": 1.8}]})
+        both = client.post("/predict", json={"rows": [[1, 2, 3, 4]], "records": [record]})
+        names = client.get("/metadata").json()["feature_names"]
+    assert by_records.status_code == 200 and by_rows.status_code == 200
+    assert by_records.json()["predictions"] == by_rows.json()["predictions"]
+    assert missing.status_code == 422 and missing.json()["detail"] == "records[1]: missing shot"
+    assert unknown.status_code == 422 and unknown.json()["detail"] == "records[0]: unknown height"
+    assert both.status_code == 422
+    assert names == ["age", "pace", "shot", "pass"] == list(model.feature_names_in_)
+
+
+def test_records_for_a_model_without_feature_names_are_refused_with_the_fix(
+        tiny_model: ModelArtifact, service_env: None) -> None:
+    client, _ = client_for({"MODEL_PATH": str(tiny_model.path), "MODEL_LOADING": "lazy",
+                            "MODEL_CODEC": "none", "MODEL_SHA256": ""})
+    with client:
+        response = client.post("/predict", json={"records": [{"a": 1.0}]})
+        described = client.get("/metadata").json()
+    assert described["feature_names"] is None  # the synthetic forest is fitted on an array
+    assert response.status_code == 422 and "send rows" in response.json()["detail"]

@@ -221,3 +221,22 @@ def expected_features(model: Any) -> int | None:
     if count is None and hasattr(model, "steps"):
         count = getattr(model.steps[0][1], "n_features_in_", None)
     return None if count is None else int(count)
+
+
+def feature_names(model: Any) -> list[str] | None:
+    """The names the model was fitted with (a DataFrame's columns), if any."""
+    names = getattr(model, "feature_names_in_", None)
+    return None if names is None else [str(name) for name in names]
+
+
+def first_step(model: Any) -> Any:
+    """The estimator that sees the request's values first (a Pipeline's first step)."""
+    return model.steps[0][1] if hasattr(model, "steps") else model
+
+
+def compares_in_float32(estimator: Any) -> bool:
+    """Trees (scikit-learn's and the flat forest) cast their input to float32: a finite
+    float64 beyond its range becomes inf there. A linear model takes any finite float64."""
+    module = type(estimator).__module__
+    return module.startswith(("sklearn.tree", "sklearn.ensemble._forest",
+                              "sklearn.ensemble._gb")) or module.endswith("flat_forest")

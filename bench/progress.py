@@ -1,18 +1,26 @@
-"""Progress display for long steps: one line per step, live updates on a terminal.
+"""Progress display for long steps: one line per step; within a step, free-text updates
+(build logs) or a count of a known total (trees, bytes) with its rate and ETA.
 
-On a terminal an update rewrites the current line; elsewhere (CI logs) updates are printed at
-most every few seconds so logs stay readable.
+On a terminal a count is a tqdm bar and an update rewrites the current line; elsewhere (CI
+logs) both are printed as plain lines at most every few seconds, never going quiet. tqdm
+renders the counts in both cases (its format_meter), so they read the same.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TextIO
+from typing import Any, TextIO
+
+from tqdm import tqdm
 
 NON_TTY_UPDATE_EVERY_S = 5.0
+# One line of a count in a log: "22% 1.20GB/5.40GB [00:30<01:45, 40.0MB/s]".
+LOG_FORMAT = "{percentage:3.0f}% {n_fmt}{unit}/{total_fmt}{unit} [{elapsed}<{remaining}, {rate_fmt}]"
+BAR_FORMAT = "   {l_bar}{bar}| {n_fmt}{unit}/{total_fmt}{unit} [{elapsed}<{remaining}, {rate_fmt}]"
 
 
 class Progress:
@@ -23,6 +31,8 @@ class Progress:
         self._step: str | None = None
         self._step_started = 0.0
         self._last_update = 0.0
+        self._bar: tqdm[Any] | None = None
+        self._lock = threading.Lock()  # counts arrive from transfer threads
 
     def info(self, message: str) -> None:
         if not self.quiet:
@@ -36,6 +46,7 @@ class Progress:
     @contextmanager
     def step(self, title: str) -> Iterator[None]:
         self._step, self._step_started = title, time.monotonic()
+        self._last_update = self._step_started
         self.info(f"-> {title} ...")
         try:
             yield
@@ -45,6 +56,7 @@ class Progress:
         else:
             self.info(f"   {title}: done in {time.monotonic() - self._step_started:.1f}s")
         finally:
+            self._close_bar()
             self._step = None
 
     def update(self, detail: str) -> None:
@@ -60,6 +72,48 @@ class Progress:
             # Only a printed line restarts the wait: updates faster than the interval must
             # not silence the log (a 16-minute training went quiet for 8 minutes).
             self._last_update = now
+
+    def count(self, done: float, total: float, unit: str = "it") -> None:
+        """Where the current step is: `done` of `total` (unit "B" for bytes, shown with SI
+        prefixes), with the rate and the time left."""
+        if self.quiet or self._step is None:
+            return
+        scaled = unit == "B"
+        with self._lock:
+            if self.is_tty:
+                bar = self._bar or tqdm(total=total, unit=unit, unit_scale=scaled,
+                                        unit_divisor=1000, file=self.stream, leave=False,
+                                        dynamic_ncols=True, bar_format=BAR_FORMAT)
+                self._bar = bar
+                bar.total = total
+                bar.update(done - bar.n)
+                return
+            now = time.monotonic()
+            if now - self._last_update >= NON_TTY_UPDATE_EVERY_S or done >= total:
+                line = tqdm.format_meter(done, total, now - self._step_started, unit=unit,
+                                         unit_scale=scaled, unit_divisor=1000,
+                                         bar_format=LOG_FORMAT)
+                print(f"   {line}", file=self.stream, flush=True)
+                self._last_update = now
+
+    def adder(self, total: float, unit: str = "B") -> Callable[[int], None]:
+        """A callback for increments (boto3's transfer Callback, a copy loop) that counts
+        them, from any thread, towards `total`."""
+        done = [0]
+        lock = threading.Lock()
+
+        def add(amount: int) -> None:
+            with lock:
+                done[0] += amount
+                current = done[0]
+            self.count(current, total, unit)
+        return add
+
+    def _close_bar(self) -> None:
+        with self._lock:
+            if self._bar is not None:
+                self._bar.close()
+                self._bar = None
 
     def _clear_line(self) -> None:
         if self.is_tty:

@@ -16,9 +16,12 @@ import datetime
 import secrets
 import shutil
 import subprocess
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+
+from tqdm import tqdm
 
 from bench import disk_plan
 from bench.cleanup import remove_run, run_labels, sigterm_as_interrupt, sweep_stale_runs
@@ -40,6 +43,8 @@ from bench.results import ResultsStore, StrategyOutcome
 from bench.units import format_bytes
 from strategies import resolve
 from strategies.base import Strategy, StrategyContext
+
+format_interval = tqdm.format_interval  # "1:02:03"; the same clock format as the bars
 
 
 def new_run_id() -> str:
@@ -80,8 +85,10 @@ class BenchmarkRun:
                     self.engine.swarm_init()
                     self.created_swarm = True
                 store = self._setup()
-                for strategy in self.strategies:
+                first_started = time.monotonic()
+                for done, strategy in enumerate(self.strategies, start=1):
                     self._run_strategy(strategy, store)
+                    self._say_time_left(done, time.monotonic() - first_started)
                 store.record.status = "incomplete" if self.failed else "complete"
                 store.flush()
                 self.progress.info(f"results: {store.folder}")
@@ -120,6 +127,14 @@ class BenchmarkRun:
                         self.progress.warn(f"could not leave the swarm this run created "
                                            f"({type(error).__name__}): `docker swarm leave "
                                            "--force`")
+
+    def _say_time_left(self, done: int, elapsed_s: float) -> None:
+        """The run's ETA from the plan: strategies left at the mean pace so far."""
+        left = len(self.strategies) - done
+        if left:
+            self.progress.info(f"{done}/{len(self.strategies)} strategies measured in "
+                               f"{format_interval(elapsed_s)}; about "
+                               f"{format_interval(elapsed_s / done * left)} left")
 
     def _read_build_cache(self) -> dict[str, int] | None:
         if "buildkit" not in self.config.builders:
@@ -319,13 +334,15 @@ class BenchmarkRun:
                                         f"{repeat}"):
                     cold = self.engine.build(context, "docker/Dockerfile", tag, self.labels,
                                              builder=builder, no_cache=True,
-                                             build_args=build_args, on_line=self.progress.update)
+                                             build_args=build_args, on_line=self.progress.update,
+                                             on_context=self._context_sent)
                 touch_service_code(context, revision)
                 with self.progress.step(f"[{strategy.name}] warm build ({builder}, one-line "
                                         f"change){repeat}"):
                     warm = self.engine.build(context, "docker/Dockerfile", tag, self.labels,
                                              builder=builder, no_cache=False,
-                                             build_args=build_args, on_line=self.progress.update)
+                                             build_args=build_args, on_line=self.progress.update,
+                                             on_context=self._context_sent)
                 if cold.image_id != warm.image_id:
                     # The tag moved to the warm image; the cold one would hold a second copy
                     # of a model copied in after the code (5.4 GB a strategy at full size).
@@ -336,6 +353,9 @@ class BenchmarkRun:
         self._strategies_built += 1
         self._build_order[strategy.name] = order
         return image, added
+
+    def _context_sent(self, sent: int, total: int) -> None:
+        self.progress.count(sent, total, "B")
 
     def _memory_search(self, strategy: Strategy, ctx: StrategyContext, prepared: Any,
                        image: str, recorder: StrategyRecorder, outcome: StrategyOutcome

@@ -36,7 +36,7 @@ ORIGINAL_HYPERPARAMETERS: dict[str, Any] = {
 TREES_PER_PROGRESS_STEP = 8
 REFERENCE_ROWS = 16
 
-ProgressCallback = Callable[[str], None]
+ProgressCallback = Callable[[int, int], None]  # (trees trained, trees in all)
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def _forest(seed: int, n_estimators: int, max_samples: float | None) -> RandomFo
 
 
 def generate_model(
-    target_bytes: int, seed: int, models_dir: Path, progress: ProgressCallback = lambda _: None
+    target_bytes: int, seed: int, models_dir: Path, progress: ProgressCallback = lambda _done, _total: None
 ) -> GeneratedModel:
     """Return the cached model for (size, seed), training it first if needed."""
     path = model_path(models_dir, target_bytes, seed)
@@ -146,5 +146,5 @@ def _grow(
     for step in range(1, steps + 1):
         model.set_params(n_estimators=min(n_trees, have + step * TREES_PER_PROGRESS_STEP))
         model.fit(x, y)  # warm_start: only the new trees are trained
-        progress(f"trained {model.n_estimators}/{n_trees} trees")
+        progress(model.n_estimators, n_trees)
     return model

@@ -31,7 +31,7 @@ class Compressed(Strategy):
         with ctx.progress.step(f"compressing the model with {self.compression.label} "
                                "(cached after the first time)"):
             packed = compress_model(ctx.model.path, ctx.model.sha256, self.compression, ctx.cache,
-                                    ctx.run_id)
+                                    ctx.run_id, ctx.progress.adder(ctx.model.bytes))
         name = MODEL_NAME_IN_REPO + self.compression.suffix
         return PreparedModel(
             # The repository holds both files, as after the seed's compression script.

@@ -92,7 +92,8 @@ class MmapRegistry(Registry):
         sha = cached_sha256(flat.path, ctx.cache)
         key = f"{ctx.model.sha256[:16]}/{FLAT_NAME}"
         with ctx.progress.step(f"uploading the flat forest to s3://{ctx.options.s3_bucket}/{key}"):
-            upload_s = publish_model(endpoint, ctx.options.s3_bucket, key, flat.path, sha)
+            upload_s = publish_model(endpoint, ctx.options.s3_bucket, key, flat.path, sha,
+                                     ctx.progress.adder(flat.bytes))
         prepared = _prepared(ctx, flat, {
             "MODEL_PATH": f"{CACHE_IN_CONTAINER}/{FLAT_NAME}", "MODEL_SHA256": sha,
             **self._s3_env(ctx, endpoint, key),

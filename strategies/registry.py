@@ -63,7 +63,7 @@ class Registry(Strategy):
         key = f"{ctx.model.sha256[:16]}/{MODEL_NAME_IN_REPO}"
         with ctx.progress.step(f"uploading the model to s3://{options.s3_bucket}/{key}"):
             upload_s = publish_model(endpoint, options.s3_bucket, key, ctx.model.path,
-                                     ctx.model.sha256)
+                                     ctx.model.sha256, ctx.progress.adder(ctx.model.bytes))
         with ctx.progress.step("reference download on the host (boto3 download_file)"):
             reference = reference_download_rate(
                 endpoint, options.s3_bucket, key, ctx.cache / "scratch" / ctx.run_id,

@@ -16,6 +16,7 @@ import sys
 import sysconfig
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,9 +121,10 @@ def s3_client(endpoint: S3Endpoint) -> Any:
     )
 
 
-def publish_model(endpoint: S3Endpoint, bucket: str, key: str, path: Path, sha256: str
-                  ) -> float:
-    """Upload (multipart) with the SHA-256 beside it; returns the upload seconds."""
+def publish_model(endpoint: S3Endpoint, bucket: str, key: str, path: Path, sha256: str,
+                  on_bytes: Callable[[int], None] | None = None) -> float:
+    """Upload (multipart) with the SHA-256 beside it; returns the upload seconds. `on_bytes`
+    is told the bytes sent as they go (boto3's Callback)."""
     from boto3.s3.transfer import TransferConfig
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -131,7 +133,7 @@ def publish_model(endpoint: S3Endpoint, bucket: str, key: str, path: Path, sha25
         _ensure_bucket(client, bucket)
         started = time.perf_counter()
         client.upload_file(
-            str(path), bucket, key, ExtraArgs={"Metadata": {"sha256": sha256}},
+            str(path), bucket, key, ExtraArgs={"Metadata": {"sha256": sha256}}, Callback=on_bytes,
             Config=TransferConfig(multipart_threshold=MULTIPART_CHUNK_BYTES,
                                   multipart_chunksize=MULTIPART_CHUNK_BYTES, max_concurrency=4),
         )
@@ -187,7 +189,8 @@ def _ensure_bucket(client: Any, bucket: str) -> None:
         client.create_bucket(Bucket=bucket)
 
 
-def publish_files(endpoint: S3Endpoint, bucket: str, prefix: str, files: list[Path]) -> float:
+def publish_files(endpoint: S3Endpoint, bucket: str, prefix: str, files: list[Path],
+                  on_bytes: Callable[[int], None] | None = None) -> float:
     """Upload files as prefix/<name>, one object each (sharded models); returns seconds."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -198,8 +201,8 @@ def publish_files(endpoint: S3Endpoint, bucket: str, prefix: str, files: list[Pa
         _ensure_bucket(client, bucket)
         started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=4) as pool:
-            list(pool.map(lambda f: client.upload_file(str(f), bucket, f"{prefix}/{f.name}"),
-                          files))
+            list(pool.map(lambda f: client.upload_file(str(f), bucket, f"{prefix}/{f.name}",
+                                                       Callback=on_bytes), files))
         return time.perf_counter() - started
     except (BotoCoreError, ClientError) as error:
         raise StepFailed(f"cannot publish to {endpoint.host_url} bucket {bucket}: "

@@ -93,7 +93,8 @@ class ShardedRegistry(Registry):
         files = sorted(p for p in packed.folder.iterdir() if p.name != "repack.json")
         with ctx.progress.step(f"uploading {len(files)} shard objects to "
                                f"s3://{ctx.options.s3_bucket}/{prefix}/"):
-            upload_s = publish_files(endpoint, ctx.options.s3_bucket, prefix, files)
+            upload_s = publish_files(endpoint, ctx.options.s3_bucket, prefix, files,
+                                     ctx.progress.adder(sum(f.stat().st_size for f in files)))
         key = f"{prefix}/manifest.json"
         return PreparedModel(
             context_files={f"{MODEL_DIR_IN_REPO}/{MODEL_NAME_IN_REPO}": ctx.model.path},

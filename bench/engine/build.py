@@ -24,7 +24,14 @@ from docker.api.build import process_dockerfile
 from docker.utils import build as build_utils
 
 from bench.engine.connection import EngineConnection
-from bench.engine.types import ENGINE_TIMEOUT_S, LOG_TAIL_LINES, BuildResult, Labels, OnLine
+from bench.engine.types import (
+    ENGINE_TIMEOUT_S,
+    LOG_TAIL_LINES,
+    BuildResult,
+    Labels,
+    OnContext,
+    OnLine,
+)
 from bench.errors import StepFailed
 
 
@@ -35,7 +42,7 @@ class ImageBuilder(Protocol):
 
     def build(self, context_dir: Path, dockerfile: str, tag: str, labels: Labels,
               no_cache: bool, on_line: OnLine, timeout_s: float,
-              build_args: Mapping[str, str]) -> BuildResult: ...
+              build_args: Mapping[str, str], on_context: OnContext) -> BuildResult: ...
 
 
 class BuildJobs(EngineConnection):
@@ -54,13 +61,16 @@ class BuildJobs(EngineConnection):
         on_line: OnLine = lambda _: None,
         timeout_s: float = ENGINE_TIMEOUT_S,
         build_args: Mapping[str, str] | None = None,
+        on_context: OnContext = lambda _sent, _total: None,
     ) -> BuildResult:
-        """Build an image; the time includes packing and sending the context, as a user sees."""
+        """Build an image; the time includes packing and sending the context, as a user sees.
+        `on_line` gets the build's log lines; `on_context` the context bytes sent so far and
+        in all, where the builder streams it (legacy)."""
         chosen = self.builders().get(builder)
         if chosen is None:
             raise ValueError(f"unknown builder {builder!r}")
         return chosen.build(context_dir, dockerfile, tag, labels, no_cache, on_line, timeout_s,
-                            build_args or {})
+                            build_args or {}, on_context)
 
 
 def _built_image(api: docker.APIClient, tag: str, lines: Sequence[str]) -> dict[str, Any]:
@@ -82,14 +92,20 @@ class LegacyBuilder:
 
     def build(self, context_dir: Path, dockerfile: str, tag: str, labels: Labels,
               no_cache: bool, on_line: OnLine, timeout_s: float,
-              build_args: Mapping[str, str]) -> BuildResult:
-        started = time.perf_counter()
+              build_args: Mapping[str, str], on_context: OnContext) -> BuildResult:
         exclude = read_dockerignore(context_dir)
         processed = process_dockerfile(dockerfile, str(context_dir))
+        # The bytes the context will hold (the files the tar will carry, without headers):
+        # the total of the progress bar, counted before the clock starts.
+        total = sum(os.path.getsize(os.path.join(context_dir, name)) for name in
+                    build_utils.exclude_paths(str(context_dir), exclude or [], processed[0])
+                    if os.path.isfile(os.path.join(context_dir, name)))
+        started = time.perf_counter()
         # Packed exactly as `docker build` and docker-py do (the context minus .dockerignore)
         # and streamed to the engine while it is packed, as the docker CLI does: no temp file
         # written and read back first. The bytes the engine received are counted on the way.
-        context = StreamedContext(str(context_dir), exclude, processed)
+        context = StreamedContext(str(context_dir), exclude, processed,
+                                  lambda sent: on_context(sent, max(total, sent)))
         lines: list[str] = []
         image_id = ""
         try:
@@ -129,7 +145,8 @@ class BuildKitBuilder:
 
     def build(self, context_dir: Path, dockerfile: str, tag: str, labels: Labels,
               no_cache: bool, on_line: OnLine, timeout_s: float,
-              build_args: Mapping[str, str]) -> BuildResult:
+              build_args: Mapping[str, str], on_context: OnContext) -> BuildResult:
+        # The CLI streams the context itself; its "transferring context" lines reach on_line.
         command, env = buildkit_command()
         command += ["--progress=plain", "-f", str(context_dir / dockerfile), "-t", tag]
         for key, value in build_args.items():
@@ -154,8 +171,10 @@ class StreamedContext:
     CHUNK_QUEUE = 16  # 16 x up to 1 MiB in memory at most
 
     def __init__(self, root: str, exclude: list[str] | None,
-                 dockerfile: tuple[str | None, str | None]) -> None:
+                 dockerfile: tuple[str | None, str | None],
+                 on_sent: Callable[[int], None] = lambda _: None) -> None:
         self.sent_bytes = 0
+        self._on_sent = on_sent
         self._queue: queue.Queue[bytes | BaseException | None] = queue.Queue(self.CHUNK_QUEUE)
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._pack, args=(root, exclude, dockerfile),
@@ -190,6 +209,7 @@ class StreamedContext:
             if isinstance(item, BaseException):
                 raise item
             self.sent_bytes += len(item)
+            self._on_sent(self.sent_bytes)
             yield item
 
     def close(self) -> None:

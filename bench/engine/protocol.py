@@ -17,6 +17,7 @@ from bench.engine.types import (
     EngineInfo,
     Labels,
     MemoryStats,
+    OnContext,
     OnLine,
 )
 
@@ -42,7 +43,8 @@ class Engine(Protocol):
     def build(self, context_dir: Path, dockerfile: str, tag: str, labels: Labels, *,
               builder: str, no_cache: bool, on_line: OnLine = ...,
               timeout_s: float = ENGINE_TIMEOUT_S,
-              build_args: Mapping[str, str] | None = None) -> BuildResult: ...
+              build_args: Mapping[str, str] | None = None,
+              on_context: OnContext = ...) -> BuildResult: ...
 
     # -- networks, volumes, containers
     def create_network(self, name: str, labels: Labels) -> str: ...

@@ -19,6 +19,7 @@ LOG_TAIL_LINES = 30
 
 Labels = Mapping[str, str]
 OnLine = Callable[[str], None]
+OnContext = Callable[[int, int], None]  # build context bytes sent so far, in all
 
 
 @dataclass(frozen=True)

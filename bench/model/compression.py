@@ -9,10 +9,11 @@ from __future__ import annotations
 import gzip
 import json
 import re
-import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from bench.errors import UsageError
 from bench.fsutil import write_atomic
@@ -61,8 +62,10 @@ class CompressedModel:
         return self.bytes / self.original_bytes
 
 
-def compress_model(source: Path, sha256: str, codec: Codec, cache: Path,
-                   run_id: str) -> CompressedModel:
+def compress_model(source: Path, sha256: str, codec: Codec, cache: Path, run_id: str,
+                   on_bytes: Callable[[int], None] = lambda _: None) -> CompressedModel:
+    """The model compressed with `codec` (cached by content and codec); `on_bytes` is told
+    the bytes read as it goes."""
     target = cache / "compressed" / f"{sha256[:16]}.{codec.label}{codec.suffix}"
     record = target.with_name(target.name + ".json")
     if target.exists() and record.exists():
@@ -75,21 +78,28 @@ def compress_model(source: Path, sha256: str, codec: Codec, cache: Path,
     with source.open("rb") as raw:
         if codec.family == "gzip":
             with gzip.open(partial, "wb", compresslevel=codec.level) as out:
-                shutil.copyfileobj(raw, out, COPY_BUFFER)
+                _copy(raw, out, on_bytes)
         elif codec.family == "zstd":
             import zstandard
 
             with partial.open("wb") as handle, zstandard.ZstdCompressor(
                     level=codec.level).stream_writer(handle) as out:
-                shutil.copyfileobj(raw, out, COPY_BUFFER)
+                _copy(raw, out, on_bytes)
         else:
             import lz4.frame
 
             with lz4.frame.open(partial, "wb", compression_level=codec.level) as out:
-                shutil.copyfileobj(raw, out, COPY_BUFFER)
+                _copy(raw, out, on_bytes)
     seconds = time.perf_counter() - started
     partial.replace(target)
     original = source.stat().st_size
     write_atomic(record, json.dumps({"original_bytes": original, "compress_s": seconds,
                                      "run_id": run_id}))
     return CompressedModel(target, target.stat().st_size, original, seconds, False, run_id)
+
+
+def _copy(source: BinaryIO, target: Any, on_bytes: Callable[[int], None]) -> None:
+    """shutil.copyfileobj, telling `on_bytes` each block's size (for the progress bar)."""
+    while block := source.read(COPY_BUFFER):
+        target.write(block)
+        on_bytes(len(block))

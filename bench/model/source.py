@@ -50,7 +50,8 @@ def synthetic_model(target_bytes: int, seed: int, models_dir: Path, cache: Path,
                     progress: Progress) -> ModelArtifact:
     with progress.step(f"synthetic FIFA RandomForest of {target_bytes / 1e6:.0f} MB "
                        f"(seed {seed}; cached after the first time)"):
-        generated = generate_model(target_bytes, seed, models_dir, progress.update)
+        generated = generate_model(target_bytes, seed, models_dir,
+                                   lambda done, total: progress.count(done, total, "trees"))
     path = Path(generated.path)
     details = {k: v for k, v in asdict(generated).items()
                if k not in ("reference_rows", "reference_predictions", "path")}

@@ -1,4 +1,4 @@
-"""Command line: python -m bench {run,report,compare,model,base-image,clean}.
+"""Command line: python -m bench {run,report,compare,model,base-image,export,clean}.
 
 Every user error is one line naming the problem and the fix; usage errors exit 2.
 """
@@ -200,6 +200,21 @@ def build_parser() -> argparse.ArgumentParser:
                                description="Make the Python 3.11 base image (pulled, or built "
                                "offline with debootstrap), the wheelhouse and the runtime image.")
     base.add_argument("--rebuild", action="store_true", help="rebuild even when cached")
+
+    export = commands.add_parser(
+        "export", help="write a strategy's setup into your project folder",
+        description="Adopt the winner: write the strategy's Dockerfile, .dockerignore, "
+        "compose service (docker-compose --profile STRATEGY up), the runtime Dockerfile, the "
+        "service code and a README of what each file does into DIR (created if missing). "
+        "Files of the same name in DIR are replaced.")
+    export.add_argument("strategy", metavar="STRATEGY",
+                        help="one of: baked, volume, dockerignore, copyall, "
+                             "copyall-dockerignore, compressed-gzip9, compressed-zstd9, "
+                             "compressed-lz4")
+    export.add_argument("folder", type=Path, metavar="DIR", help="your project folder")
+    export.add_argument("--model", type=Path, metavar="PATH",
+                        help="your .joblib model, copied (or compressed) to "
+                             "datos/modelos/ in DIR")
 
     clean = commands.add_parser(
         "clean", help="remove what the harness left in Docker; list and free its caches",
@@ -416,6 +431,17 @@ def _cmd_base_image(args: argparse.Namespace, progress: Progress) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace, progress: Progress) -> int:
+    from bench.export import export
+
+    written = export(args.strategy, args.folder, args.model)
+    for path in written:
+        print(path)
+    print(f"next: cd {args.folder} && docker build -f Dockerfile.runtime -t model-runtime . "
+          f"&& docker-compose --profile {args.strategy} up -d --build")
+    return 0
+
+
 def _cmd_clean(args: argparse.Namespace, progress: Progress) -> int:
     from bench.caches import model_caches
     from bench.engine import CACHE_LABEL, RUN_LABEL, DockerEngine
@@ -446,7 +472,7 @@ def _cmd_clean(args: argparse.Namespace, progress: Progress) -> int:
 
 
 COMMANDS = {"run": _cmd_run, "report": _cmd_report, "compare": _cmd_compare, "model": _cmd_model,
-            "base-image": _cmd_base_image, "clean": _cmd_clean}
+            "base-image": _cmd_base_image, "export": _cmd_export, "clean": _cmd_clean}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
+from types import ModuleType
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DOCKER_DIR = PROJECT_ROOT / "docker"
@@ -23,3 +26,17 @@ def models_dir() -> Path:
 
 def results_dir() -> Path:
     return Path(os.environ.get("MLBENCH_RESULTS", PROJECT_ROOT / "results"))
+
+
+def service_module(name: str) -> ModuleType:
+    """A module of docker/service that has no relative imports, loaded from its file (the
+    harness uses the service's own code where it must agree with it: file formats, codecs)."""
+    full = f"mlbench_service_{name}"
+    if full in sys.modules:
+        return sys.modules[full]
+    spec = importlib.util.spec_from_file_location(full, SERVICE_DIR / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[full] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module

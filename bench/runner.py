@@ -357,6 +357,9 @@ class BenchmarkRun:
     def _context_sent(self, sent: int, total: int) -> None:
         self.progress.count(sent, total, "B")
 
+    def _downloaded(self, received: int, total: int) -> None:
+        self.progress.count(received, total, "B")
+
     def _memory_search(self, strategy: Strategy, ctx: StrategyContext, prepared: Any,
                        image: str, recorder: StrategyRecorder, outcome: StrategyOutcome
                        ) -> None:
@@ -388,7 +391,8 @@ class BenchmarkRun:
             memory_limit_bytes=config.memory_limit_bytes, cpus=config.cpus,
             workers=config.workers, worker_mode=config.worker_mode,
             shared_cache=config.shared_cache, load_duration_s=config.load_duration_s,
-            load_concurrency=config.load_concurrency)
+            load_concurrency=config.load_concurrency,
+            on_download=self._downloaded if config.replicas == 1 else None)
 
     def _trial(self, strategy: Strategy, ctx: StrategyContext, prepared: Any, image: str,
                image_added: int, trial: int, recorder: StrategyRecorder,

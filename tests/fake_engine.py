@@ -254,7 +254,11 @@ def _serve(container: FakeContainer) -> ThreadingHTTPServer:
             if self.path == "/health":
                 self._answer(200, {"status": "ok"})
             elif self.path == "/ready":
-                self._answer(200 if loaded() else 503, {"ready": loaded(), "error": None})
+                body: dict[str, Any] = {"ready": loaded(), "error": None}
+                if behaviour.downloaded_bytes and not loaded():  # as the service reports it
+                    body["download"] = {"received_bytes": behaviour.downloaded_bytes // 2,
+                                        "total_bytes": behaviour.downloaded_bytes}
+                self._answer(200 if loaded() else 503, body)
             elif self.path == "/metadata":
                 story: dict[str, Any] = {"process_start": start + 0.005, "server_up": server_up,
                                          "requests_before_loaded":

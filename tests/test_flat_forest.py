@@ -12,8 +12,8 @@ from sklearn.ensemble import ExtraTreesRegressor, RandomForestRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from bench.micro.load_paths import service_module
 from bench.model.flat_forest import convert, flat_arrays
+from bench.paths import service_module
 
 flat = service_module("flat_forest")
 

@@ -74,23 +74,35 @@ def slow_server(tmp_path: Path) -> Iterator[Server]:
     running.kill()
 
 
-def _publish(server: Server, tmp_path: Path, size: int) -> tuple[Path, str]:
+def publish_random(endpoint: S3Endpoint, tmp_path: Path, size: int) -> tuple[Path, str]:
+    """`size` random bytes published as models/m.joblib with their SHA-256."""
     payload = tmp_path / "model.bin"
     payload.write_bytes(os.urandom(size))
     sha = hashlib.sha256(payload.read_bytes()).hexdigest()
-    publish_model(server.endpoint, "models", "m.joblib", payload, sha)
+    publish_model(endpoint, "models", "m.joblib", payload, sha)
     return payload, sha
 
 
-def _download(module: Any, server: Server, tmp_path: Path, pin: str, *, secret: str = SECRET,
-              key: str = "m.joblib", bucket: str = "models", budget_s: float = 60.0,
-              downloader: str = "ranged") -> Any:
+def download(module: Any, endpoint: S3Endpoint, url: str, tmp_path: Path, pin: str, *,
+             secret: str | None = None, key: str = "m.joblib", bucket: str = "models",
+             budget_s: float = 60.0, downloader: str = "ranged",
+             chunk_bytes: int = 256 * 1024) -> Any:
+    """The service's own download of models/m.joblib into tmp_path/cache/m."""
     credentials = tmp_path / "credentials"
-    write_atomic(credentials, f"AWS_ACCESS_KEY_ID={KEY}\nAWS_SECRET_ACCESS_KEY={secret}\n")
+    write_atomic(credentials, f"AWS_ACCESS_KEY_ID={endpoint.access_key}\n"
+                              f"AWS_SECRET_ACCESS_KEY={secret or endpoint.secret_key}\n")
     return module.ensure_downloaded(
-        endpoint=server.url, bucket=bucket, key=key, destination=str(tmp_path / "cache" / "m"),
+        endpoint=url, bucket=bucket, key=key, destination=str(tmp_path / "cache" / "m"),
         pinned_sha256=pin, credentials_file=str(credentials), concurrency=2,
-        chunk_bytes=256 * 1024, downloader=downloader, budget_s=budget_s)
+        chunk_bytes=chunk_bytes, downloader=downloader, budget_s=budget_s)
+
+
+def _publish(server: Server, tmp_path: Path, size: int) -> tuple[Path, str]:
+    return publish_random(server.endpoint, tmp_path, size)
+
+
+def _download(module: Any, server: Server, tmp_path: Path, pin: str, **options: Any) -> Any:
+    return download(module, server.endpoint, server.url, tmp_path, pin, **options)
 
 
 def _cache_holds_nothing_but_the_lock(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ paths against the real engine are in tests/integration."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,9 @@ def test_a_start_is_measured_from_the_service_stamps_and_its_container_removed(
         tiny_model: ModelArtifact) -> None:
     engine = fake_engine(tiny_model, load_s=0.3, downloaded_bytes=50_000_000)
     start = StartSpec("-", host_model_bytes=1000)
-    measured = trial.run_start(engine, "img", "c", {}, "net", start, tiny_model, SETTINGS)
+    told: list[tuple[int, int]] = []
+    settings = dataclasses.replace(SETTINGS, on_download=lambda r, t: told.append((r, t)))
+    measured = trial.run_start(engine, "img", "c", {}, "net", start, tiny_model, settings)
 
     assert 0.3 <= measured.model_ready_s < 5
     assert measured.ready_s < measured.model_ready_s
@@ -43,6 +46,7 @@ def test_a_start_is_measured_from_the_service_stamps_and_its_container_removed(
     assert set(measured.unmeasured) == {"server_pss_bytes", "server_uss_bytes",
                                         "server_rss_peak_bytes"}
     assert engine.containers == {} and len(engine.removed_containers) == 1
+    assert told and told[0] == (25_000_000, 50_000_000)  # the download's progress, as told
 
 
 def test_the_recorder_names_every_value_and_adds_the_image_to_the_disk(

@@ -57,7 +57,7 @@ def _serve(tmp_path: Path, *extra: str) -> Iterator[S3Endpoint]:
 
 
 def download(endpoint: S3Endpoint, destination: Path, pin: str, tmp_path: Path,
-             downloader: str = "ranged") -> Any:
+             downloader: str = "ranged", on_bytes: Any = None) -> Any:
     from backend.s3_download import ensure_downloaded
 
     credentials = tmp_path / "credentials"
@@ -66,7 +66,24 @@ def download(endpoint: S3Endpoint, destination: Path, pin: str, tmp_path: Path,
     return ensure_downloaded(endpoint=endpoint.host_url, bucket="models", key="m.joblib",
                              destination=str(destination), pinned_sha256=pin,
                              credentials_file=str(credentials), concurrency=4,
-                             chunk_bytes=256 * 1024, downloader=downloader)
+                             chunk_bytes=256 * 1024, downloader=downloader,
+                             **({"on_bytes": on_bytes} if on_bytes else {}))
+
+
+@pytest.mark.parametrize("downloader", ["ranged", "boto3"])
+def test_the_bytes_told_as_they_arrive_add_up_to_the_object(
+        s3_server: S3Endpoint, tmp_path: Path, downloader: str) -> None:
+    """What the progress bar of an in-container download is drawn from (/ready's 503)."""
+    payload = tmp_path / "model.bin"
+    payload.write_bytes(os.urandom(3 * 1024 * 1024 + 5))
+    sha = hashlib.sha256(payload.read_bytes()).hexdigest()
+    publish_model(s3_server, "models", "m.joblib", payload, sha)
+    told: list[tuple[int, int]] = []
+    download(s3_server, tmp_path / "cache" / "m.joblib", sha, tmp_path, downloader,
+             on_bytes=lambda received, total: told.append((received, total)))
+    assert len(told) > 1  # in blocks, as they arrive
+    assert sum(received for received, _ in told) == payload.stat().st_size
+    assert {total for _, total in told} == {payload.stat().st_size}
 
 
 def test_ranged_download_is_verified_and_cached(s3_server: S3Endpoint, tmp_path: Path) -> None:

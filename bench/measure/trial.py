@@ -49,6 +49,9 @@ class TrialSettings:
     hardened: bool = True
     load_duration_s: float = 0.0  # --load: a sustained load after the start is measured
     load_concurrency: int = 4
+    # Told (bytes received, bytes in all) while the service downloads its model: the
+    # progress bar, from what /ready answers (no log reading, no extra request).
+    on_download: Callable[[int, int], None] | None = None
 
 
 def run_start(
@@ -227,7 +230,8 @@ def _measure(
         metadata = client.get("/metadata").json()
         lazy = metadata.get("loading") == "lazy"
         if not lazy:  # eager: wait for the load, asking the cheap /ready
-            poll_until(lambda: _model_ready(client), started=started, deadline=deadline,
+            poll_until(lambda: _model_ready(client, settings.on_download),
+                       started=started, deadline=deadline,
                        check_alive=watch.check, what="the model to load (/ready)")
         # One correct prediction confirms the model serves; a lazy service loads in it.
         outcome = client.predict(model.reference_rows)
@@ -315,13 +319,18 @@ class ContainerWatch:
             raise StepFailed(f"container exited with code {state.exit_code}")
 
 
-def _model_ready(client: ServiceClient) -> bool:
+def _model_ready(client: ServiceClient,
+                 on_download: Callable[[int, int], None] | None = None) -> bool:
     response = client.get("/ready")
     if response.status_code == 200:
         return True
-    error = response.json().get("error")
-    if error:
-        raise StepFailed(f"service cannot load the model: {error}")
+    body = response.json()
+    if body.get("error"):
+        raise StepFailed(f"service cannot load the model: {body['error']}")
+    download = body.get("download")
+    if on_download is not None and download:
+        total = int(download["total_bytes"])
+        on_download(min(int(download["received_bytes"]), total), total)
     return False
 
 

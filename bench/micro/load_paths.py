@@ -19,25 +19,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-from bench.paths import SERVICE_DIR
+from bench.paths import service_module
 
 READ_CHUNK = 8 * 1024 * 1024
-
-
-def service_module(name: str) -> ModuleType:
-    """A module of docker/service that has no relative imports, loaded from its file."""
-    full = f"mlbench_service_{name}"
-    if full in sys.modules:
-        return sys.modules[full]
-    spec = importlib.util.spec_from_file_location(full, SERVICE_DIR / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[full] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
 
 
 def read_bytes(path: Path) -> int:

@@ -15,8 +15,8 @@ import numpy as np
 
 from bench.errors import UsageError
 from bench.fsutil import write_atomic
-from bench.micro.load_paths import service_module
 from bench.model.sharding import forest_and_step
+from bench.paths import service_module
 
 
 @dataclass(frozen=True)

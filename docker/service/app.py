@@ -145,7 +145,11 @@ def ready() -> JSONResponse:
         return JSONResponse({"ready": False, "error": holder.story.error}, 503)
     if holder.loaded or settings.loading == "lazy":
         return JSONResponse({"ready": True, "model_loaded": holder.loaded}, 200)
-    return JSONResponse({"ready": False, "error": None}, 503)
+    waiting: dict[str, Any] = {"ready": False, "error": None}
+    if holder.story.download_total_bytes:  # a download under way: how far it got
+        waiting["download"] = {"received_bytes": holder.story.download_received_bytes,
+                               "total_bytes": holder.story.download_total_bytes}
+    return JSONResponse(waiting, 503)
 
 
 @app.get("/metadata")

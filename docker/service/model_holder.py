@@ -51,6 +51,10 @@ class LoadStory:
     # HTTP requests the service received before its model could serve: the harness's probe
     # must stay a small fraction of what it measures (tests bound this count).
     requests_before_loaded: int = 0
+    # A download under way: bytes received so far (a retried block counts again) and in all,
+    # shown in /ready's 503 so the harness can draw a progress bar without reading logs.
+    download_received_bytes: int = 0
+    download_total_bytes: int | None = None
 
 
 class ModelHolder:
@@ -176,6 +180,7 @@ class ModelHolder:
             chunk_bytes=settings.download_chunk_bytes,
             downloader=settings.downloader,
             budget_s=settings.download_budget_s,
+            on_bytes=self._download_progress,
         )
         if report.downloaded:  # epoch stamps of the transfer alone (setup and verify apart)
             self.story.download_start = report.transfer_start
@@ -186,6 +191,10 @@ class ModelHolder:
         self.story.download_bytes = report.bytes
         self.story.verify_s = report.verify_s
         self.story.verified_sha256 = settings.pinned_sha256
+
+    def _download_progress(self, received: int, total: int) -> None:
+        self.story.download_received_bytes += received  # approximate across threads: a bar
+        self.story.download_total_bytes = total
 
     def _verify_local(self, settings: Settings) -> None:
         started = time.perf_counter()

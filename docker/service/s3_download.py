@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -187,8 +187,10 @@ def ensure_downloaded(
     chunk_bytes: int,
     downloader: str = "boto3",
     budget_s: float = DEFAULT_BUDGET_S,
+    on_bytes: Callable[[int, int], None] = lambda _received, _total: None,
 ) -> DownloadReport:
-    """Make ``destination`` hold the verified object, downloading it only when needed.
+    """Make ``destination`` hold the verified object, downloading it only when needed;
+    ``on_bytes(received, total)`` is told each block's bytes as they arrive (progress).
 
     Replicas sharing a cache volume take an exclusive flock first: one downloads, the others
     wait and then find the verified file. The kernel drops the lock when its holder dies, so
@@ -222,10 +224,11 @@ def ensure_downloaded(
             if downloader == "boto3":
                 report = _download_with_transfer_manager(
                     client, bucket, key, size, partial, pinned_sha256, concurrency,
-                    chunk_bytes, attempts, budget_s)
+                    chunk_bytes, attempts, budget_s, lambda received: on_bytes(received, size))
             else:
                 report = _download_ranged(client, bucket, key, size, partial, pinned_sha256,
-                                          concurrency, chunk_bytes, attempts, budget_s)
+                                          concurrency, chunk_bytes, attempts, budget_s,
+                                          lambda received: on_bytes(received, size))
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(partial)  # never a partial file left in the cache
@@ -237,7 +240,8 @@ def ensure_downloaded(
 
 def _download_ranged(client: Any, bucket: str, key: str, size: int, partial: str,
                      pinned_sha256: str, concurrency: int, chunk_bytes: int,
-                     attempts: _Attempts, budget_s: float) -> DownloadReport:
+                     attempts: _Attempts, budget_s: float,
+                     on_bytes: Callable[[int], None]) -> DownloadReport:
     """Concurrent ranged GETs into ``partial``, hashed while the bytes arrive; a range that
     fails midway is fetched again from its start."""
     fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -256,6 +260,7 @@ def _download_ranged(client: Any, bucket: str, key: str, size: int, partial: str
                 while data := body.read(1024 * 1024):
                     attempts.check_deadline(budget_s)
                     os.pwrite(fd, data, position)
+                    on_bytes(len(data))
                     position += len(data)
                 if position != end + 1:
                     raise OSError(f"short read for range {offset}-{end}: got "
@@ -293,6 +298,7 @@ def _download_ranged(client: Any, bucket: str, key: str, size: int, partial: str
 def _download_with_transfer_manager(
     client: Any, bucket: str, key: str, size: int, partial: str, pinned_sha256: str,
     concurrency: int, chunk_bytes: int, attempts: _Attempts, budget_s: float,
+    on_bytes: Callable[[int], None],
 ) -> DownloadReport:
     from boto3.s3.transfer import TransferConfig
 
@@ -305,10 +311,13 @@ def _download_with_transfer_manager(
     # in the callback cancels the transfer).
     # A failed transfer (a read timed out on a dead link, the server restarted) starts
     # again, counted and within the budget, like a failed range of the ranged downloader.
-    attempts.run(lambda: client.download_file(
-        bucket, key, partial, Config=config,
-        Callback=lambda _bytes: attempts.check_deadline(budget_s)),
-        f"GET s3://{bucket}/{key}", budget_s)
+    def arrived(received: int) -> None:
+        attempts.check_deadline(budget_s)
+        on_bytes(received)
+
+    attempts.run(lambda: client.download_file(bucket, key, partial, Config=config,
+                                              Callback=arrived),
+                 f"GET s3://{bucket}/{key}", budget_s)
     transfer_end = time.time()
     actual = sha256_of(partial)
     verify_s = time.time() - transfer_end

@@ -10,7 +10,6 @@ unknown"), so loss is an iptables `statistic` drop of what the server sends, the
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import secrets
@@ -26,13 +25,9 @@ import pytest
 
 from bench.cleanup import remove_run, run_labels
 from bench.engine import Engine
-from bench.fsutil import write_atomic
-from bench.paths import REQUIREMENTS_FILE, cache_dir
-from bench.prepare.base_image import ensure_base_image
-from bench.prepare.runtime_image import ensure_runtime_image
-from bench.prepare.wheelhouse import ensure_wheelhouse
 from bench.progress import Progress
-from strategies.s3 import S3Endpoint, publish_model, start_rclone_server
+from strategies.s3 import S3Endpoint, start_rclone_server
+from tests.test_registry_faults import download, publish_random
 
 pytestmark = pytest.mark.skipif(
     any(shutil.which(tool) is None for tool in ("tc", "nsenter", "iptables"))
@@ -77,17 +72,14 @@ class ShapedServer:
 
 
 @pytest.fixture(scope="module")
-def shaped_server(engine: Engine) -> Iterator[ShapedServer]:
+def shaped_server(engine: Engine, runtime_ref: str) -> Iterator[ShapedServer]:
     progress = Progress(quiet=True)
-    base = ensure_base_image(engine, progress)
-    wheels = ensure_wheelhouse(cache_dir(), REQUIREMENTS_FILE, progress)
-    runtime = ensure_runtime_image(engine, base, wheels, cache_dir(), progress)
     run_id = f"linkfaults-{secrets.token_hex(3)}"
     labels = run_labels(run_id, keep=False)
     try:
         network = f"mlbench-{run_id}"
         engine.create_network(network, labels)
-        yield ShapedServer(engine, start_rclone_server(engine, runtime.ref, run_id, network,
+        yield ShapedServer(engine, start_rclone_server(engine, runtime_ref, run_id, network,
                                                        labels))
     finally:
         remove_run(engine, run_id, False, progress)
@@ -100,23 +92,13 @@ def server(shaped_server: ShapedServer) -> Iterator[ShapedServer]:
 
 
 def _publish(server: ShapedServer, tmp_path: Path, size: int) -> tuple[Path, str]:
-    payload = tmp_path / "model.bin"
-    payload.write_bytes(os.urandom(size))
-    sha = hashlib.sha256(payload.read_bytes()).hexdigest()
-    publish_model(server.endpoint, "models", "m.joblib", payload, sha)
-    return payload, sha
+    return publish_random(server.endpoint, tmp_path, size)
 
 
 def _download(module: Any, server: ShapedServer, tmp_path: Path, pin: str, budget_s: float,
               downloader: str) -> Any:
-    credentials = tmp_path / "credentials"
-    write_atomic(credentials, f"AWS_ACCESS_KEY_ID={server.endpoint.access_key}\n"
-                              f"AWS_SECRET_ACCESS_KEY={server.endpoint.secret_key}\n")
-    return module.ensure_downloaded(
-        endpoint=server.url, bucket="models", key="m.joblib",
-        destination=str(tmp_path / "cache" / "m"), pinned_sha256=pin,
-        credentials_file=str(credentials), concurrency=2, chunk_bytes=512 * 1024,
-        downloader=downloader, budget_s=budget_s)
+    return download(module, server.endpoint, server.url, tmp_path, pin, budget_s=budget_s,
+                    downloader=downloader, chunk_bytes=512 * 1024)
 
 
 @pytest.mark.parametrize("downloader", ["boto3", "ranged"])

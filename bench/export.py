@@ -1,0 +1,193 @@
+"""Adopt the winner: a strategy's setup written into a user's project folder, and the
+docker-compose file with one service per strategy (compose profiles), both made from the
+strategies' own data (Dockerfile, .dockerignore, how the model reaches the container), so
+what a user copies is what the benchmark measured.
+
+    python -m bench export volume ~/my-service --model modelo_fifa.joblib
+    cd ~/my-service && docker build -f Dockerfile.runtime -t model-runtime . \\
+        && docker-compose --profile volume up -d
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.errors import UsageError
+from bench.fsutil import write_atomic
+from bench.paths import DOCKER_DIR, REQUIREMENTS_FILE, SERVICE_DIR
+from strategies import REGISTRY
+from strategies.base import (
+    MODEL_DIR_IN_CONTAINER,
+    MODEL_DIR_IN_REPO,
+    MODEL_NAME_IN_REPO,
+    Strategy,
+    StrategyOptions,
+)
+from strategies.compressed import Compressed
+
+# What a project needs no harness for: the model reaches the service from the image or a
+# read-only mount. The registry, sharded and mmap strategies need files the harness makes
+# (an S3 server with the pinned object, shards, a flat forest) and are left out.
+EXPORTABLE = ("baked", "volume", "dockerignore", "copyall", "copyall-dockerignore",
+              "compressed-gzip9", "compressed-zstd9", "compressed-lz4")
+RUNTIME_IMAGE_DEFAULT = "model-runtime"
+HARDENING: dict[str, Any] = {"read_only": True, "tmpfs": ["/tmp"], "cap_drop": ["ALL"],
+                             "security_opt": ["no-new-privileges:true"], "user": "10001"}
+
+RUNTIME_DOCKERFILE = """\
+# The runtime every strategy image builds FROM: Python and the service's dependencies.
+#   docker build -f Dockerfile.runtime -t model-runtime .
+FROM python:3.11-slim
+ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+COPY requirements.txt /tmp/requirements.txt
+RUN pip install --no-cache-dir -r /tmp/requirements.txt \\
+ && useradd --uid 10001 --no-create-home --home-dir /app --shell /usr/sbin/nologin app \\
+ && mkdir -p /app/datos/modelos
+WORKDIR /app
+USER 10001
+EXPOSE 8000
+CMD ["python", "-m", "uvicorn", "backend.app:app", "--host", "0.0.0.0", "--port", "8000"]
+"""
+
+
+def exportable() -> dict[str, Strategy]:
+    """Name -> strategy, for the strategies a project can run without the harness."""
+    options = StrategyOptions(codecs=("gzip9", "zstd9", "lz4"))
+    found = {s.name: s for factory in REGISTRY.values() for s in factory(options)}
+    return {name: found[name] for name in EXPORTABLE}
+
+
+def model_file(strategy: Strategy) -> str:
+    """The model's file name in the project (datos/modelos/...)."""
+    if isinstance(strategy, Compressed):
+        return MODEL_NAME_IN_REPO + strategy.compression.suffix
+    return MODEL_NAME_IN_REPO
+
+
+def service(strategy: Strategy, context: str, dockerfile: str) -> dict[str, Any]:
+    """The compose service of a strategy, hardened like the benchmark's containers."""
+    name = model_file(strategy)
+    container_path = f"{MODEL_DIR_IN_CONTAINER}/{name}"
+    entry: dict[str, Any] = {
+        "profiles": [strategy.name],
+        "build": {"context": context, "dockerfile": dockerfile,
+                  "args": {"RUNTIME_IMAGE": f"${{RUNTIME_IMAGE:-{RUNTIME_IMAGE_DEFAULT}}}"}},
+        "image": f"model-service-{strategy.name}",
+        "ports": ["127.0.0.1:${PORT:-8000}:8000"],
+        "environment": {"MODEL_PATH": container_path, "MODEL_LOADING": strategy.loading,
+                        "MODEL_CODEC": strategy.codec},
+        **copy.deepcopy(HARDENING),  # no YAML anchors shared between services
+    }
+    if not strategy.model_in_image:
+        entry["volumes"] = [f"./{MODEL_DIR_IN_REPO}/{name}:{container_path}:ro"]
+    return entry
+
+
+def compose_document(strategies: Sequence[Strategy], context: str,
+                     dockerfile_of: dict[str, str]) -> str:
+    services = {s.name: service(s, context, dockerfile_of[s.name]) for s in strategies}
+    header = ("# One service per loading strategy; start one with its profile:\n"
+              "#   docker-compose --profile volume up -d volume\n"
+              "# Written by bench/export.py from the strategies' data; do not edit by "
+              "hand.\n")
+    body: str = yaml.safe_dump({"services": services}, sort_keys=False)
+    return header + body
+
+
+def repository_compose() -> str:
+    """docker/compose.yaml of this repository: the context is the repository's root."""
+    strategies = list(exportable().values())
+    return compose_document(strategies, "..", {s.name: f"docker/{s.dockerfile}"
+                                               for s in strategies})
+
+
+def export(name: str, folder: Path, model: Path | None) -> list[Path]:
+    """Write the strategy's files into `folder`; returns what was written."""
+    strategies = exportable()
+    if name not in strategies:
+        raise UsageError(f"cannot export {name!r}: choose from {', '.join(EXPORTABLE)} (the "
+                         "registry, sharded and mmap strategies need files the harness makes)")
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{folder} is a file: pass a folder (it is created if missing)")
+    if model is not None and not model.is_file():
+        raise UsageError(f"--model {model} is not a file: pass your .joblib model")
+    strategy = strategies[name]
+    written: dict[str, str | Path] = {
+        "Dockerfile": DOCKER_DIR / strategy.dockerfile,
+        "Dockerfile.runtime": RUNTIME_DOCKERFILE,
+        "requirements.txt": REQUIREMENTS_FILE,
+        "compose.yaml": compose_document([strategy], ".", {name: "Dockerfile"}),
+        "README.md": _readme(strategy),
+    }
+    if strategy.dockerignore is not None:
+        written[".dockerignore"] = DOCKER_DIR / strategy.dockerignore
+    for source in sorted(SERVICE_DIR.glob("*.py")):
+        written[f"backend/{source.name}"] = source
+    if model is not None:
+        written[f"{MODEL_DIR_IN_REPO}/{model_file(strategy)}"] = _model_for(strategy, model,
+                                                                            folder)
+    paths = []
+    for relative, content in written.items():
+        target = folder / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, Path):
+            if content != target:
+                shutil.copyfile(content, target)
+        else:
+            write_atomic(target, content)
+        paths.append(target)
+    return paths
+
+
+def _model_for(strategy: Strategy, model: Path, folder: Path) -> Path:
+    """The model as the strategy's container reads it (compressed where it is)."""
+    if not isinstance(strategy, Compressed):
+        return model
+    from bench.model.compression import compress_model
+    from bench.model.hashing import sha256_file
+
+    scratch = folder / ".export-cache"
+    packed = compress_model(model, sha256_file(model), strategy.compression, scratch, "export")
+    target = folder / MODEL_DIR_IN_REPO / model_file(strategy)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(packed.path, target)
+    shutil.rmtree(scratch, ignore_errors=True)
+    return target
+
+
+def _readme(strategy: Strategy) -> str:
+    name = model_file(strategy)
+    how = ("copied into the image at build time" if strategy.model_in_image else
+           f"mounted read-only from ./{MODEL_DIR_IN_REPO}/{name} at start")
+    in_image = " and the model" if strategy.model_in_image else ""
+    ignore = ("| `.dockerignore` | keeps the model (and notebooks, data) out of the build "
+              "context |\n" if strategy.dockerignore else "")
+    return f"""# Prediction service: the `{strategy.name}` strategy
+
+{strategy.summary}. The model is {how}; the service loads it
+{"on the first request" if strategy.loading == "lazy" else "in the background at start"}.
+Written by `python -m bench export {strategy.name}` from the setup the benchmark measured.
+
+| file | what it does |
+|---|---|
+| `Dockerfile.runtime` | Python and the service's dependencies: the base every build reuses |
+| `Dockerfile` | the service image: `FROM` the runtime, then the code{in_image} |
+{ignore}| `compose.yaml` | the service, hardened (read-only root, no capabilities, non-root) |
+| `backend/` | the prediction service (FastAPI): `/predict`, `/ready`, `/health`, `/metadata` |
+| `{MODEL_DIR_IN_REPO}/{name}` | your model (pass `--model` to export, or put it there) |
+
+    docker build -f Dockerfile.runtime -t {RUNTIME_IMAGE_DEFAULT} .
+    docker-compose --profile {strategy.name} up -d --build
+    curl -s localhost:8000/ready
+    curl -s -X POST localhost:8000/predict -H 'content-type: application/json' \\
+         -d '{{"rows": [[...one value per feature...]]}}'
+
+`/predict` also takes `{{"records": [{{"feature": value, ...}}]}}` for a model fitted on a
+DataFrame (its feature names are in `/metadata`).
+"""

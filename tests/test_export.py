@@ -1,0 +1,59 @@
+"""`python -m bench export` and docker/compose.yaml: made from the strategies' data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bench import cli
+from bench.export import EXPORTABLE, export, repository_compose
+from bench.model.source import ModelArtifact
+from bench.paths import DOCKER_DIR
+
+
+def test_the_repository_compose_file_is_the_one_the_strategies_make() -> None:
+    """docker/compose.yaml is generated: a strategy whose Dockerfile, loading or mounts
+    change makes this fail until the file is written again (`python -c "from bench.export
+    import repository_compose; ..."`, see its header)."""
+    assert (DOCKER_DIR / "compose.yaml").read_text() == repository_compose()
+    services = yaml.safe_load(repository_compose())["services"]
+    assert set(services) == set(EXPORTABLE)
+    assert services["baked"].get("volumes") is None  # the model is in the image
+    assert services["volume"]["volumes"] == [
+        "./datos/modelos/modelo_fifa.joblib:/app/datos/modelos/modelo_fifa.joblib:ro"]
+    assert services["compressed-gzip9"]["environment"]["MODEL_CODEC"] == "gzip"
+    for service in services.values():
+        assert service["read_only"] and service["cap_drop"] == ["ALL"]
+        assert (DOCKER_DIR.parent / service["build"]["dockerfile"]).is_file()
+
+
+def test_export_writes_a_project_that_names_each_file(tiny_model: ModelArtifact,
+                                                      tmp_path: Path) -> None:
+    written = export("compressed-zstd9", tmp_path / "project", tiny_model.path)
+    names = {p.relative_to(tmp_path / "project").as_posix() for p in written}
+    assert {"Dockerfile", "Dockerfile.runtime", "compose.yaml", "README.md",
+            "requirements.txt", "backend/app.py",
+            "datos/modelos/modelo_fifa.joblib.zst"} <= names
+    readme = (tmp_path / "project" / "README.md").read_text()
+    for name in ("Dockerfile.runtime", "compose.yaml", "backend/"):
+        assert f"`{name}`" in readme
+    packed = (tmp_path / "project" / "datos/modelos/modelo_fifa.joblib.zst").read_bytes()
+    assert packed[:4] == b"\x28\xb5\x2f\xfd"  # a zstd frame
+    assert not (tmp_path / "project" / ".export-cache").exists()
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["export", "registry", "DIR"], "cannot export 'registry'"),
+    (["export", "volume", "FILE"], "is a file"),
+    (["export", "volume", "DIR", "--model", "missing.joblib"], "is not a file"),
+])
+def test_export_refuses_bad_input_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                              argv: list[str], message: str) -> None:
+    (tmp_path / "FILE").write_text("x")
+    argv = [str(tmp_path / a) if a in ("DIR", "FILE", "missing.joblib") else a for a in argv]
+    assert cli.main(argv) == 2
+    error = capsys.readouterr().err
+    assert message in error and error.count("\n") == 1
+    assert not (tmp_path / "DIR").exists()  # nothing written

@@ -29,9 +29,14 @@ from bench.config import DROP_CACHES, RunConfig
 from bench.engine import Engine
 from bench.errors import BenchError, EngineUnavailable, StepFailed, UsageError
 from bench.machine import commit_info, engine_metadata, machine_info
-from bench.measure import memory_search
+from bench.measure import inprocess, memory_search
 from bench.measure import trial as trial_module
-from bench.measure.recorder import StrategyRecorder, runtime_sample, start_condition
+from bench.measure.recorder import (
+    StrategyRecorder,
+    in_process_samples,
+    runtime_sample,
+    start_condition,
+)
 from bench.model.source import ModelArtifact, synthetic_model, user_model
 from bench.paths import REQUIREMENTS_FILE, cache_dir, models_dir
 from bench.prepare.base_image import BaseImage, ensure_base_image
@@ -200,6 +205,13 @@ class BenchmarkRun:
             store.record.strategies[name] = StrategyOutcome(name, "skipped",
                                                             notes={"skipped": reason})
             progress.info(f"[{name}] skipped: {reason}")
+        with progress.step("the model's own predict in a fresh process on the host (the "
+                           "in-process reference)"):
+            try:
+                store.add(in_process_samples(inprocess.measure(
+                    "joblib", model.path, model.reference_rows, model.reference_predictions)))
+            except StepFailed as failure:  # a reference, not a strategy: say so, go on
+                progress.warn(f"no in-process reference: {failure}")
         if runtime.build_s == runtime.build_s:  # NaN: cached by a version that kept no time
             store.add([runtime_sample(runtime.build_s, runtime.cached)])
         store.flush()

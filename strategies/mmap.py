@@ -12,7 +12,10 @@ registry path (whole-file SHA-256 pinned) and then maps it.
 
 from __future__ import annotations
 
+import dataclasses
+
 from bench.engine import BindMount
+from bench.measure import inprocess
 from bench.model.flat_forest import FlatModel, convert
 from bench.model.hashing import cached_sha256
 from strategies.base import (
@@ -63,7 +66,13 @@ class Mmap(Strategy):
 
     def prepare(self, ctx: StrategyContext) -> PreparedModel:
         flat = self._flat = _convert(ctx)
-        return _prepared(ctx, flat, {"MODEL_PATH": f"{FLAT_IN_CONTAINER}/{FLAT_NAME}"})
+        prepared = _prepared(ctx, flat, {"MODEL_PATH": f"{FLAT_IN_CONTAINER}/{FLAT_NAME}"})
+        with ctx.progress.step("the flat predictor's own predict in a fresh process "
+                               "(the in-process reference)"):
+            latency = inprocess.measure("flat", flat.path, ctx.model.reference_rows,
+                                        ctx.model.reference_predictions)
+        return dataclasses.replace(prepared, extra_metrics={**prepared.extra_metrics,
+                                                            **latency.metrics()})
 
     def starts(self, ctx: StrategyContext, prepared: PreparedModel, trial: int) -> list[StartSpec]:
         assert self._flat is not None

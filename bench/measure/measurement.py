@@ -61,6 +61,7 @@ class StartMeasurement:
     first_predict_s: float  # latency of that first prediction
     probe_requests: int  # requests the service got before its model was loaded
     latencies_ms: list[float]  # single-row /predict once warm
+    batch_latencies_ms: list[float]  # 100-row /predict once warm
     timeline: Timeline
     disk: DiskParts
     memory: MemoryStats | None = None  # the cgroup's view at rest

@@ -10,9 +10,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bench.engine import BuildResult
+from bench.measure.inprocess import InProcessLatency
 from bench.measure.measurement import StartMeasurement
 from bench.measure.probes import percentile
 from bench.metrics import TIMELINE_STAMPS, Sample, timeline_metric
+
+# The row of the model's own predict in a fresh process on the host (no container).
+IN_PROCESS = "scikit-learn (in-process)"
 
 
 def start_condition(condition: str, replicas: int, workers: int, worker_mode: str,
@@ -43,6 +47,9 @@ def start_values(m: StartMeasurement, image_added_bytes: int) -> dict[str, float
     if m.latencies_ms:
         values["predict_p50_ms"] = percentile(m.latencies_ms, 0.50)
         values["predict_p95_ms"] = percentile(m.latencies_ms, 0.95)
+    if m.batch_latencies_ms:
+        values["predict_100_p50_ms"] = percentile(m.batch_latencies_ms, 0.50)
+        values["predict_100_p95_ms"] = percentile(m.batch_latencies_ms, 0.95)
     if m.memory is not None:
         values["mem_working_set_bytes"] = m.memory.working_set_bytes
         values["mem_anon_bytes"] = m.memory.anon_bytes
@@ -146,6 +153,12 @@ class StrategyRecorder:
 
     def memory_limit(self, condition: str, smallest_ok_bytes: int) -> None:
         self._add("-", condition, 0, "min_memory_limit_bytes", smallest_ok_bytes)
+
+
+def in_process_samples(latency: InProcessLatency) -> list[Sample]:
+    """The model's own predict on the host, the reference for the served latencies."""
+    return [Sample(IN_PROCESS, "-", "-", 0, metric, value)
+            for metric, value in latency.metrics().items()]
 
 
 def runtime_sample(build_s: float, cached: bool) -> Sample:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from bench.engine import ContainerSpec, Engine, VolumeMount
 from bench.errors import StepFailed
+from bench.measure.inprocess import batch_of
 from bench.measure.load_test import run_load
 from bench.measure.measurement import (
     TIMELINE_STAMPS,
@@ -223,6 +224,7 @@ def _measure(
 
     client = ServiceClient(engine.published_port(container_id))
     latencies_ms: list[float] = []
+    batch_latencies_ms: list[float] = []
     try:
         health_at = poll_until(lambda: client.get("/health").status_code == 200,
                                started=started, deadline=deadline, check_alive=watch.check,
@@ -244,6 +246,13 @@ def _measure(
             if latency.status != 200:
                 raise StepFailed(f"/predict answered {latency.status} once warm")
             latencies_ms.append(latency.seconds * 1000)
+        # Batches: what a 100-row request costs next to one row (a fifth as many requests).
+        batch = batch_of(model.reference_rows)
+        for _ in range(max(1, settings.latency_requests // 5)):
+            answer = client.predict(batch)
+            if answer.status != 200:
+                raise StepFailed(f"/predict of {len(batch)} rows answered {answer.status}")
+            batch_latencies_ms.append(answer.seconds * 1000)
 
         metadata = client.get("/metadata").json()
     finally:
@@ -279,7 +288,7 @@ def _measure(
     result = StartMeasurement(
         ready_s=ready_s, model_ready_s=model_ready_s, first_predict_s=outcome.seconds,
         probe_requests=int(story.get("requests_before_loaded", 0)), latencies_ms=latencies_ms,
-        timeline=timeline,
+        batch_latencies_ms=batch_latencies_ms, timeline=timeline,
         disk=DiskParts(container_layer, cache_bytes, start.host_model_bytes),
         load_s=None if metadata.get("load_s") is None else float(metadata["load_s"]),
         verify_s=None if story.get("verify_s") is None else float(story["verify_s"]),

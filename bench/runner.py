@@ -290,6 +290,13 @@ class BenchmarkRun:
                 )
             outcome.notes.update(prepared.notes)
             recorder.prepared(prepared.model_file_bytes, prepared.extra_metrics)
+            if prepared.in_process is not None:
+                kind, path = prepared.in_process
+                with self.progress.step(f"[{strategy.name}] its model's own predict in a fresh "
+                                        "process (the in-process reference)"):
+                    recorder.prepared_reference(inprocess.measure(
+                        kind, path, self.model.reference_rows,
+                        self.model.reference_predictions))
             image, added = self._build(strategy, context, recorder)
             outcome.notes["build_order"] = self._build_order[strategy.name]
             for trial in range(1, self.config.trials + 1):

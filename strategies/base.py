@@ -58,6 +58,9 @@ class PreparedModel:
     model_file_bytes: int  # bytes of the file the container reads
     extra_metrics: Mapping[str, float] = field(default_factory=dict)  # once per strategy
     notes: Mapping[str, str] = field(default_factory=dict)
+    # The format ("joblib" or "flat") and file of the model the service predicts with, when
+    # it is not the user's joblib: the runner times that predict in-process as a reference.
+    in_process: tuple[str, Path] | None = None
 
 
 def cached_note(metric: str, cached: bool, measured_in: str) -> dict[str, str]:

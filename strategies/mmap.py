@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 
 from bench.engine import BindMount
-from bench.measure import inprocess
 from bench.model.flat_forest import FlatModel, convert
 from bench.model.hashing import cached_sha256
 from strategies.base import (
@@ -67,12 +66,8 @@ class Mmap(Strategy):
     def prepare(self, ctx: StrategyContext) -> PreparedModel:
         flat = self._flat = _convert(ctx)
         prepared = _prepared(ctx, flat, {"MODEL_PATH": f"{FLAT_IN_CONTAINER}/{FLAT_NAME}"})
-        with ctx.progress.step("the flat predictor's own predict in a fresh process "
-                               "(the in-process reference)"):
-            latency = inprocess.measure("flat", flat.path, ctx.model.reference_rows,
-                                        ctx.model.reference_predictions)
-        return dataclasses.replace(prepared, extra_metrics={**prepared.extra_metrics,
-                                                            **latency.metrics()})
+        # The flat predictor's own predict is this strategy's in-process reference.
+        return dataclasses.replace(prepared, in_process=("flat", flat.path))
 
     def starts(self, ctx: StrategyContext, prepared: PreparedModel, trial: int) -> list[StartSpec]:
         assert self._flat is not None

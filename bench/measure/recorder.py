@@ -116,6 +116,11 @@ class StrategyRecorder:
             self._add("-", "-", 0, metric, value)
         self._add("-", "-", 0, "model_file_bytes", model_file_bytes)
 
+    def prepared_reference(self, latency: InProcessLatency) -> None:
+        """The predict of the model this strategy serves, timed in-process on the host."""
+        for metric, value in latency.metrics().items():
+            self._add("-", "-", 0, metric, value)
+
     def built(self, repetition: int, cold: BuildResult, warm: BuildResult, image_bytes: int,
               runtime_bytes: int) -> int:
         """One cold and one warm build of a builder; returns the bytes the image adds."""

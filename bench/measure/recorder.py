@@ -15,8 +15,9 @@ from bench.measure.measurement import StartMeasurement
 from bench.measure.probes import percentile
 from bench.metrics import TIMELINE_STAMPS, Sample, timeline_metric
 
-# The row of the model's own predict in a fresh process on the host (no container).
-IN_PROCESS = "scikit-learn (in-process)"
+# The row of the model's own predict in a fresh process on the host (no container): shown
+# as "scikit-learn (in-process)", the condition translated like every other.
+IN_PROCESS = ("scikit-learn", "in-process")
 
 
 def start_condition(condition: str, replicas: int, workers: int, worker_mode: str,
@@ -162,7 +163,8 @@ class StrategyRecorder:
 
 def in_process_samples(latency: InProcessLatency) -> list[Sample]:
     """The model's own predict on the host, the reference for the served latencies."""
-    return [Sample(IN_PROCESS, "-", "-", 0, metric, value)
+    strategy, condition = IN_PROCESS
+    return [Sample(strategy, "-", condition, 0, metric, value)
             for metric, value in latency.metrics().items()]
 
 

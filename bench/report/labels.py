@@ -40,6 +40,7 @@ _TEXT: dict[str, dict[str, str]] = {
     "legacy": {"en": "legacy builder", "es": "builder clásico"},
     "buildkit": {"en": "BuildKit", "es": "BuildKit"},
     "cold cache volume": {"en": "cold cache", "es": "caché fría"},
+    "in-process": {"en": "in-process", "es": "en proceso"},
     "warm cache volume": {"en": "warm cache", "es": "caché caliente"},
     "no prefetch": {"en": "no prefetch", "es": "sin precarga"},
     "prefetch": {"en": "prefetch", "es": "con precarga"},

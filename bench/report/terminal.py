@@ -36,8 +36,11 @@ def comparison_table(view: RunView, labels: Labels) -> str:
     columns = _columns(view, labels)
     rows: list[tuple[str, str]] = []  # (strategy, condition)
     for strategy in view.strategies:
-        conditions = [c for (s, _b, c, m) in view.summaries
-                      if s == strategy and m in HEADLINE_METRICS and c != "-"]
+        measured = [c for (s, _b, c, m) in view.summaries
+                    if s == strategy and m in HEADLINE_METRICS]
+        if not measured:  # a reference row (the in-process predict): not a strategy to rank
+            continue
+        conditions = [c for c in measured if c != "-"]
         rows += [(strategy, c) for c in dict.fromkeys(conditions)] or [(strategy, "-")]
     cells: list[list[str]] = []
     for strategy, condition in rows:

@@ -219,6 +219,18 @@ _ALL: tuple[Metric, ...] = (
            "seconds of SHA-256 verification that delayed the load (hashing that overlapped "
            "the transfer is not counted)", table="model",
            optional="registry strategies (every start)"),
+    Metric("model_image_build_s", "s", "build", "Model image build",
+           "Build de la imagen del modelo",
+           "modelcar: building the FROM-scratch image that holds only the model",
+           table="model", optional="the modelcar strategy"),
+    Metric("model_image_bytes", "bytes", "size", "Model image", "Imagen del modelo",
+           "modelcar: size of the image that holds only the model", table="model",
+           optional="the modelcar strategy"),
+    Metric("model_container_create_s", "s", "start", "Model container created",
+           "Contenedor del modelo creado",
+           "modelcar: creating the (never run) container of the model image, which copies "
+           "the model into the volume the service mounts; before the service starts",
+           table="start", optional="the modelcar strategy"),
     Metric("rollout_bytes", "bytes", "rollout", "Rollout bytes", "Bytes por despliegue",
            "bytes moved to roll out a new model version",
            optional="not produced yet: the rollout measurement (issue 15) will"),

@@ -433,6 +433,10 @@ class BenchmarkRun:
             try:
                 with self.progress.step(title):
                     if config.orchestrator == "swarm":
+                        if start.model_image is not None:
+                            raise StepFailed(f"{strategy.name} mounts a container's volumes "
+                                             "(--volumes-from), which swarm services cannot: "
+                                             "run it without --orchestrator swarm")
                         if strategy.needs_run_network:
                             raise StepFailed(f"{strategy.name} needs the run's bridge network "
                                              "(its S3 server), which swarm tasks cannot join "

@@ -13,6 +13,7 @@ from strategies.base import Strategy, StrategyOptions
 from strategies.compressed import Compressed
 from strategies.dockerignore import CopyAll, CopyAllIgnored, DockerIgnore
 from strategies.mmap import Mmap, MmapRegistry
+from strategies.modelcar import Modelcar
 from strategies.registry import Registry
 from strategies.sharded import Sharded, ShardedRegistry
 from strategies.volume import Volume
@@ -29,6 +30,7 @@ REGISTRY: dict[str, Factory] = {
     "sharded-registry": lambda _: [ShardedRegistry()],
     "mmap": lambda _: [Mmap()],
     "mmap-registry": lambda _: [MmapRegistry()],
+    "modelcar": lambda _: [Modelcar()],
 }
 DEFAULT_STRATEGIES = tuple(REGISTRY)
 # Extra strategies from other modules (your own, or the tests'): "pkg.module,other.module",

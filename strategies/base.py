@@ -79,6 +79,9 @@ class StartSpec:
     volumes: Sequence[VolumeMount] = ()
     host_model_bytes: int = 0  # host files this start reads (for disk_bytes)
     cache_volume: str | None = None  # its size is added to disk_bytes
+    # An image holding only the model under a VOLUME (modelcar): the start creates a
+    # container of it (never run) and the service mounts its volumes read-only.
+    model_image: str | None = None
 
 
 class Strategy:

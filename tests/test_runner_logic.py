@@ -162,3 +162,25 @@ def test_a_start_that_fails_stops_that_strategy_after_one_trial(
     outcome = load_run(run.store.folder).document["strategies"]["volume"]  # type: ignore[union-attr]
     assert outcome["status"] == "partial"
     assert [f["phase"] for f in outcome["failures"]] == ["trial 1"]  # not tried again
+
+
+def test_a_modelcar_start_mounts_a_created_model_container_and_removes_it(
+        tiny_model: ModelArtifact) -> None:
+    engine = fake_engine(tiny_model)
+    created: list[tuple[str, object]] = []
+    create = engine.create_container
+
+    def recording_create(spec: object) -> str:
+        container_id = create(spec)  # type: ignore[arg-type]
+        created.append((container_id, spec))
+        return container_id
+
+    engine.create_container = recording_create  # type: ignore[method-assign]
+    start = StartSpec("-", model_image="model:1")
+    measured = trial.run_replicas(engine, "img", "c", {}, "net", start, tiny_model, SETTINGS,
+                                  replicas=2)
+    (model_id, model_spec), *services = created
+    assert model_spec.image == "model:1" and model_spec.command == ["never-run"]  # type: ignore[attr-defined]
+    assert all(spec.volumes_from == [model_id] for _, spec in services)  # type: ignore[attr-defined]
+    assert all(m.model_container_create_s is not None for m in measured)
+    assert model_id in engine.removed_containers and engine.containers == {}

@@ -66,6 +66,7 @@ class ContainerJobs(EngineConnection):
             "memswap_limit": spec.memory_limit_bytes,
             "nano_cpus": int(spec.cpus * 1e9) if spec.cpus else None,
             "network_mode": spec.network,
+            "volumes_from": [f"{source}:ro" for source in spec.volumes_from] or None,
         }
         if spec.hardened:
             host_config.update(

@@ -73,6 +73,7 @@ class ContainerSpec:
     cpus: float | None = None  # CPU quota (docker run --cpus)
     hardened: bool = True  # non-root, read-only rootfs, no capabilities, no-new-privileges
     user: str | None = None
+    volumes_from: Sequence[str] = ()  # containers whose volumes are mounted, read-only
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ class DiskParts:
     container_layer_bytes: int
     cache_volume_bytes: int
     host_model_bytes: int
+    model_volume_bytes: int = 0  # modelcar: the volume filled from the model image
 
 
 @dataclass(frozen=True)
@@ -70,5 +71,6 @@ class StartMeasurement:
     verify_s: float | None = None  # SHA-256 check of a downloaded file
     transfer: Transfer | None = None
     load: SustainedLoad | None = None  # --load
+    model_container_create_s: float | None = None  # modelcar: creating the model's container
     unmeasured: dict[str, str] = field(default_factory=dict)  # metric -> why it is missing
     remarks: list[str] = field(default_factory=list)  # what the report should say about it

@@ -43,7 +43,8 @@ def start_values(m: StartMeasurement, image_added_bytes: int) -> dict[str, float
         "first_predict_s": m.first_predict_s,
         "probe_requests": float(m.probe_requests),
         "disk_bytes": float(m.disk.container_layer_bytes + m.disk.cache_volume_bytes
-                            + m.disk.host_model_bytes + image_added_bytes),
+                            + m.disk.host_model_bytes + m.disk.model_volume_bytes
+                            + image_added_bytes),
     }
     if m.latencies_ms:
         values["predict_p50_ms"] = percentile(m.latencies_ms, 0.50)
@@ -63,6 +64,8 @@ def start_values(m: StartMeasurement, image_added_bytes: int) -> dict[str, float
         values["server_rss_peak_bytes"] = m.processes.rss_peak_bytes
     if m.load_s is not None:
         values["load_s"] = m.load_s
+    if m.model_container_create_s is not None:
+        values["model_container_create_s"] = m.model_container_create_s
     if m.verify_s is not None:
         values["verify_s"] = m.verify_s
     if m.transfer is not None:

@@ -83,26 +83,63 @@ def run_replicas(
         return [VolumeMount(private, v.target, v.read_only) if v.volume == start.cache_volume
                 else v for v in start.volumes]
 
+    container_ids: list[str] = []
+    model_container: ModelContainer | None = None
+
     def spec_of(index: int) -> ContainerSpec:
         return container_spec(image, name if replicas == 1 else f"{name}-r{index}", labels,
-                              start, settings, network=network, volumes=volumes_of(index))
+                              start, settings, network=network, volumes=volumes_of(index),
+                              volumes_from=[model_container.id] if model_container else [])
 
-    container_ids: list[str] = []
     try:
+        if start.model_image is not None:  # one per node: every replica mounts it
+            model_container = ModelContainer.create(engine, start.model_image, name, labels)
         for index in range(replicas):
             container_ids.append(engine.create_container(spec_of(index)))
         if replicas == 1:
-            return [_measure_or_explain(engine, container_ids[0], start, model, settings)]
-        barrier = threading.Barrier(replicas)
+            measured = [_measure_or_explain(engine, container_ids[0], start, model, settings)]
+        else:
+            barrier = threading.Barrier(replicas)
 
-        def together(container_id: str) -> StartMeasurement:
-            barrier.wait()  # every replica starts at the same moment
-            return _measure_or_explain(engine, container_id, start, model, settings)
+            def together(container_id: str) -> StartMeasurement:
+                barrier.wait()  # every replica starts at the same moment
+                return _measure_or_explain(engine, container_id, start, model, settings)
 
-        return _measure_all(container_ids, together)
+            measured = _measure_all(container_ids, together)
+        if model_container is not None:
+            volume_bytes = model_container.volume_bytes(engine)
+            for m in measured:
+                m.model_container_create_s = model_container.create_s
+                m.disk = dataclasses.replace(m.disk, model_volume_bytes=volume_bytes)
+        return measured
     finally:
         for container_id in container_ids:
             engine.remove_container(container_id)
+        if model_container is not None:
+            engine.remove_container(model_container.id)  # and its volume
+
+
+@dataclass(frozen=True)
+class ModelContainer:
+    """A container of a model-only image (modelcar), created and never run: creating it
+    fills a new volume with the image's model, which the service mounts read-only."""
+
+    id: str
+    create_s: float
+
+    @classmethod
+    def create(cls, engine: Engine, image: str, name: str, labels: Mapping[str, str]
+               ) -> ModelContainer:
+        started = time.perf_counter()
+        container_id = engine.create_container(ContainerSpec(
+            image=image, name=f"{name}-model", labels=labels, container_port=None,
+            command=["never-run"], hardened=False))
+        return cls(container_id, time.perf_counter() - started)
+
+    def volume_bytes(self, engine: Engine) -> int:
+        mounts = engine.container_inspect(self.id).get("Mounts") or []
+        return sum(engine.volume_bytes(str(m["Name"])) for m in mounts
+                   if m.get("Type") == "volume")
 
 
 def run_swarm_service(
@@ -137,7 +174,8 @@ def run_swarm_service(
 
 def container_spec(image: str, name: str, labels: Mapping[str, str], start: StartSpec,
                    settings: TrialSettings, *, network: str | None = None,
-                   volumes: list[VolumeMount] | None = None) -> ContainerSpec:
+                   volumes: list[VolumeMount] | None = None,
+                   volumes_from: list[str] | None = None) -> ContainerSpec:
     """The one place a measured container's spec is made, for plain containers and swarm
     tasks alike (the swarm copy used to drop --cpus)."""
     command, env = worker_command(settings)
@@ -145,7 +183,7 @@ def container_spec(image: str, name: str, labels: Mapping[str, str], start: Star
         image=image, name=name, labels=labels, env={**start.env, **env}, binds=start.binds,
         volumes=list(start.volumes) if volumes is None else volumes, network=network,
         memory_limit_bytes=settings.memory_limit_bytes, cpus=settings.cpus,
-        hardened=settings.hardened, command=command,
+        hardened=settings.hardened, command=command, volumes_from=volumes_from or [],
     )
 
 

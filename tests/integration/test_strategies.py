@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.engine import Engine
+from bench.cleanup import run_labels
+from bench.engine import ContainerSpec, Engine
 from bench.model.source import ModelArtifact
 from bench.results import load_run
 from tests.integration.test_end_to_end import assert_nothing_labelled, run_bench
@@ -151,3 +152,43 @@ def test_mmap_strategies_map_the_flat_forest_and_serve_exact_predictions(
     assert by[("mmap", "-", "model_file_bytes")] < tiny_model.bytes
     assert ("mmap-registry", "cold cache volume", "download_s") in by
     assert_nothing_labelled(engine)
+
+
+def test_modelcar_serves_from_a_read_only_volume_of_the_model_image(
+        engine: Engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
+    volumes_before = set(subprocess.run(["docker", "volume", "ls", "-q"], capture_output=True,
+                                        text=True, check=True).stdout.split())
+    run = run_bench(engine, ("modelcar",), tmp_path, keep=True, trials=1, builders=("legacy",))
+    stored = load_run(tmp_path / run.run_id)
+    assert stored.document["strategies"]["modelcar"]["status"] == "ok"
+    values = {s.metric: s.value for s in stored.samples if s.strategy == "modelcar"}
+    assert values["model_container_create_s"] > 0
+    assert values["model_image_bytes"] >= tiny_model.bytes
+    # The node holds the model twice: in the model image and in the volume filled from it.
+    assert values["disk_bytes"] >= 2 * tiny_model.bytes
+
+    # With the kept images: a service mounting the model container's volumes reads the
+    # model and cannot write there.
+    labels = run_labels(run.run_id, keep=True)
+    tag = run.run_id.lower()
+    model = engine.create_container(ContainerSpec(
+        f"mlbench-modelcar-model:{tag}", f"mlbench-{tag}-check-model", labels,
+        container_port=None, command=["never-run"], hardened=False))
+    service = engine.create_container(ContainerSpec(
+        f"mlbench-modelcar-legacy:{tag}", f"mlbench-{tag}-check-service", labels,
+        container_port=None, command=["python", "-c", "import time; time.sleep(120)"],
+        volumes_from=[model]))
+    engine.start_container(service)
+    read = engine.exec_in(service, ["python", "-c",
+                                    "print(len(open('/models/modelo_fifa.joblib','rb').read()))"])
+    write = engine.exec_in(service, ["python", "-c", "open('/models/x', 'w')"])
+    assert read == (0, f"{tiny_model.bytes}\n")
+    assert write[0] != 0 and "Read-only file system" in write[1]
+
+    cleaned = subprocess.run([sys.executable, "-m", "bench", "clean"], capture_output=True,
+                             text=True, timeout=300)
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert_nothing_labelled(engine)
+    volumes_after = set(subprocess.run(["docker", "volume", "ls", "-q"], capture_output=True,
+                                       text=True, check=True).stdout.split())
+    assert volumes_after <= volumes_before  # the volumes filled from the model image are gone

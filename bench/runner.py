@@ -75,6 +75,7 @@ class BenchmarkRun:
         self.store: ResultsStore | None = None
         self.failed = False
         self.created_swarm = False
+        self.created_gateway_bridge = False
         self._strategies_built = 0
         self._build_cache_before: dict[str, int] | None = None
         self._build_order: dict[str, list[str]] = {}
@@ -87,7 +88,7 @@ class BenchmarkRun:
             try:
                 if self.config.orchestrator == "swarm" and not self.engine.swarm_active():
                     self.progress.info("initialising a single-node swarm (left again at the end)")
-                    self.engine.swarm_init()
+                    self.created_gateway_bridge = self.engine.swarm_init()
                     self.created_swarm = True
                 store = self._setup()
                 first_started = time.monotonic()
@@ -127,7 +128,8 @@ class BenchmarkRun:
                 self._account_build_cache()
                 if self.created_swarm:
                     try:
-                        self.engine.swarm_leave()  # leave the engine as it was found
+                        # Leave the engine as it was found, its gateway bridge included.
+                        self.engine.swarm_leave(self.created_gateway_bridge)
                     except Exception as error:
                         self.progress.warn(f"could not leave the swarm this run created "
                                            f"({type(error).__name__}): `docker swarm leave "

@@ -192,10 +192,10 @@ class FakeEngine:
     def swarm_active(self) -> bool:
         return False
 
-    def swarm_init(self) -> None:
+    def swarm_init(self) -> bool:
         raise NotImplementedError
 
-    def swarm_leave(self) -> None:
+    def swarm_leave(self, remove_gateway_bridge: bool = False) -> None:
         raise NotImplementedError
 
     def create_service(self, spec: ContainerSpec, replicas: int) -> str:

@@ -4,6 +4,7 @@ and services of N tasks with the same spec as a plain container."""
 from __future__ import annotations
 
 import contextlib
+import time
 
 import docker
 import docker.errors
@@ -11,16 +12,35 @@ import docker.errors
 from bench.engine.connection import EngineConnection
 from bench.engine.types import ContainerSpec
 
+GATEWAY_BRIDGE = "docker_gwbridge"
+
 
 class SwarmJobs(EngineConnection):
     def swarm_active(self) -> bool:
         return str(self._client.info().get("Swarm", {}).get("LocalNodeState", "")) == "active"
 
-    def swarm_init(self) -> None:
+    def swarm_init(self) -> bool:
+        """Make this engine a single-node swarm; True when that created the engine's
+        docker_gwbridge network (which leaving the swarm does not remove)."""
+        had_bridge = bool(self._client.networks.list(names=[GATEWAY_BRIDGE]))
         self._client.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
+        return not had_bridge
 
-    def swarm_leave(self) -> None:
+    def swarm_leave(self, remove_gateway_bridge: bool = False) -> None:
+        """Leave the swarm; with `remove_gateway_bridge`, also remove docker_gwbridge, so an
+        engine the harness made a swarm is left as it was found."""
         self._client.swarm.leave(force=True)
+        if not remove_gateway_bridge:
+            return
+        for attempt in range(20):  # its last endpoints go away shortly after the leave
+            networks = self._client.networks.list(names=[GATEWAY_BRIDGE])
+            if not networks:
+                return
+            try:
+                networks[0].remove()
+                return
+            except docker.errors.APIError:
+                time.sleep(0.25 * (attempt + 1))
 
     def create_service(self, spec: ContainerSpec, replicas: int) -> str:
         """A swarm service running ``spec`` as ``replicas`` tasks, each publishing its port on

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,10 @@ def test_preloaded_workers_share_the_model_and_copies_do_not(
 def test_swarm_service_replicas_are_measured_and_the_swarm_is_left_as_found(
         engine: Engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
     was_active = engine.swarm_active()
+    if not was_active:  # a gateway bridge left by an earlier swarm (not ours) would hide ours
+        subprocess.run(["docker", "network", "rm", "docker_gwbridge"], capture_output=True)
+    networks = subprocess.run(["docker", "network", "ls", "--format", "{{.Name}}"],
+                              capture_output=True, text=True, check=True).stdout.split()
     run = run_bench(engine, ("volume",), tmp_path, builders=("legacy",), replicas=2,
                     orchestrator="swarm")
     stored = load_run(tmp_path / run.run_id)
@@ -79,6 +84,9 @@ def test_swarm_service_replicas_are_measured_and_the_swarm_is_left_as_found(
     assert len(ready) == 2 and all_ready == max(ready)
     assert engine.swarm_active() == was_active
     assert_nothing_labelled(engine)
+    left = subprocess.run(["docker", "network", "ls", "--format", "{{.Name}}"],
+                          capture_output=True, text=True, check=True).stdout.split()
+    assert sorted(left) == sorted(networks)  # docker_gwbridge too, when the run made it
 
 
 def test_registry_replicas_with_private_caches_each_download(

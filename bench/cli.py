@@ -143,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--shards", default="auto", metavar="K[,K...]",
                      help="sharded strategy: shard counts, e.g. 1,4,16,64 for a sweep (one "
                           "strategy sharded-kK each); auto = about 4 MB per shard. Needs a "
-                          "RandomForest/ExtraTrees model or a Pipeline ending in one")
+                          "tree ensemble (RandomForest, ExtraTrees, GradientBoosting, "
+                          "HistGradientBoosting) or a Pipeline ending in one")
     run.add_argument("--shard-codec", choices=("zstd3", "none"), default=None,
                      help="sharded strategies: compression of each shard (default: none for "
                           "sharded, read from disk; zstd3 for sharded-registry, downloaded)")

@@ -38,6 +38,9 @@ def main() -> None:
                "final_estimator": type(final).__name__,
                "forest": isinstance(final, ForestRegressor)
                and getattr(final, "n_outputs_", 1) == 1,
+               # Every class the final estimator derives from: the harness decides from these
+               # which strategies can take it apart (bench.model.sharding).
+               "final_bases": [cls.__name__ for cls in type(final).__mro__],
                "reference_rows": rows.tolist(), "reference_predictions": predictions.tolist()},
               sys.stdout)
 

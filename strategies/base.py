@@ -99,14 +99,18 @@ class Strategy:
     # S3 server data, cache volumes (see bench/disk_plan.py).
     disk_model_copies: float = 0.0
     needs_run_network: bool = False  # its containers reach a server on the run's network
-    needs_forest: bool = False  # it takes the forest apart (sharded, mmap)
+    needs_forest: bool = False  # it rewrites a RandomForest/ExtraTrees (mmap)
+    needs_ensemble: bool = False  # it takes a tree ensemble apart, tree by tree (sharded)
 
     def skip_reason(self, model: ModelArtifact) -> str | None:
         """Why this strategy cannot take the model (None: it can)."""
+        kind = model.details.get("final_estimator") or model.details.get("model_class")
         if self.needs_forest and not model.is_forest:
-            kind = model.details.get("final_estimator") or model.details.get("model_class")
             return (f"it needs a single-output RandomForest or ExtraTrees regressor (or a "
                     f"Pipeline ending in one), not {kind}")
+        if self.needs_ensemble and not model.is_tree_ensemble:
+            return (f"it needs a tree ensemble (RandomForest, ExtraTrees, GradientBoosting, "
+                    f"HistGradientBoosting, or a Pipeline ending in one), not {kind}")
         return None
 
     def prepare(self, ctx: StrategyContext) -> PreparedModel:

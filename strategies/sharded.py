@@ -48,7 +48,7 @@ class Sharded(Strategy):
     # From a local disk, decompressing costs more than reading the bytes saves.
     default_codec = "none"
     disk_model_copies = 1.0  # the shards
-    needs_forest = True
+    needs_ensemble = True
 
     def __init__(self, shards: int = 0) -> None:  # 0: about 4 MB per shard
         self.shards = shards
@@ -80,7 +80,7 @@ class Sharded(Strategy):
 class ShardedRegistry(Registry):
     name = "sharded-registry"
     summary = "forest in shards, one S3 object each, streamed into the load at start-up"
-    needs_forest = True
+    needs_ensemble = True
     disk_model_copies = 0.7  # zstd shards on the host and in the S3 server
 
     def prepare(self, ctx: StrategyContext) -> PreparedModel:

@@ -67,8 +67,35 @@ def test_a_pipeline_ending_in_a_forest_is_sharded_and_others_are_refused(
     rebuilt = sharded.load_sharded(sharded.local_reader(str(packed.folder)), "")
     assert np.array_equal(rebuilt.predict_proba(x), pipeline.predict_proba(x))
     linear, sha = _save(LinearRegression().fit(x, y), tmp_path / "l.joblib")
-    with pytest.raises(UsageError, match="RandomForest or ExtraTrees"):
+    with pytest.raises(UsageError, match="need a tree ensemble"):
         repack(linear, sha, 2, "none", tmp_path / "cache", "test")
+
+
+@pytest.mark.parametrize("kind", ["gradient-boosting", "hist-gradient-boosting",
+                                  "pipeline-hist-gradient-boosting"])
+def test_boosting_ensembles_are_sharded_and_predict_exactly_like_the_original(
+        tmp_path: Path, service_env: None, kind: str) -> None:
+    """Beyond forests: a boosting model keeps its trees in another attribute and shape
+    (GradientBoosting: an object array, a row per stage; HistGradientBoosting: a list of
+    lists of TreePredictors); the shards carry them in order and the loader puts them back."""
+    from sklearn.ensemble import GradientBoostingRegressor, HistGradientBoostingRegressor
+
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(300, 5)), rng.normal(size=300)
+    model: Any = {
+        "gradient-boosting": GradientBoostingRegressor(n_estimators=13, random_state=0),
+        "hist-gradient-boosting": HistGradientBoostingRegressor(max_iter=11),
+        "pipeline-hist-gradient-boosting": make_pipeline(
+            StandardScaler(), HistGradientBoostingRegressor(max_iter=9)),
+    }[kind].fit(x, y)
+    path, sha = _save(model, tmp_path / "b.joblib")
+    packed = repack(path, sha, 4, "zstd3", tmp_path / "cache", "test")
+    assert packed.shards == 4
+    sharded = sharded_module()
+    rebuilt = sharded.load_sharded(sharded.local_reader(str(packed.folder)),
+                                   packed.manifest_sha256)
+    assert np.array_equal(rebuilt.predict(x), model.predict(x))
+    assert type(rebuilt) is type(model)
 
 
 def test_a_tampered_shard_is_never_unpickled(tmp_path: Path, service_env: None,

@@ -15,7 +15,7 @@ import numpy as np
 
 from bench.errors import UsageError
 from bench.fsutil import write_atomic
-from bench.model.sharding import forest_and_step
+from bench.model.sharding import ensemble_of
 from bench.paths import service_module
 
 
@@ -77,7 +77,11 @@ def convert(model_path: Path, sha256: str, cache: Path, run_id: str) -> FlatMode
                          True, stored.get("run_id", "unknown"), pre if pre.exists() else None)
     started = time.perf_counter()
     model = joblib.load(model_path)
-    forest, step = forest_and_step(model)
+    ensemble = ensemble_of(model)
+    if ensemble.attribute != "estimators_" or ensemble.container != "list":
+        raise UsageError(f"the flat format takes a RandomForest or ExtraTrees regressor (or a "
+                         f"Pipeline ending in one), not {type(ensemble.estimator).__name__}")
+    forest, step = ensemble.estimator, ensemble.pipeline_step
     arrays = flat_arrays(forest)
     names = getattr(model, "feature_names_in_", None)
     header: dict[str, Any] = {

@@ -1,4 +1,7 @@
-"""Repack a fitted forest into a shell plus K shards of trees (the `sharded` strategies).
+"""Repack a fitted tree ensemble into a shell plus K shards of trees (the `sharded`
+strategies): RandomForest and ExtraTrees (their `estimators_` list), GradientBoosting (its
+`estimators_` array, one row per stage) and HistGradientBoosting (its `_predictors`, one list
+per iteration), or a Pipeline ending in one.
 
 The service's loader (docker/service/sharded.py) rebuilds the estimator shard by shard, so the
 load's peak memory stays near the model's size at rest instead of about twice it. Cached per
@@ -19,7 +22,9 @@ from typing import Any
 from bench.errors import UsageError
 from bench.fsutil import write_atomic
 
-FORMAT = "mlbench-sharded-forest/1"  # the service's sharded.FORMAT
+# The service's sharded.FORMAT; /2 names the attribute that holds the trees and whether it is
+# a list or an array (format /1 was forests only: estimators_, a list).
+FORMAT = "mlbench-sharded-forest/2"
 # The automatic shard count aims at shards of about this size: measured on a 254 MB forest,
 # 16 MB shards peaked at 1.2x the memory at rest, 4 MB shards at 1.03x, at the same load time.
 TARGET_SHARD_BYTES = 4_000_000
@@ -46,18 +51,47 @@ def auto_shards(model_bytes: int) -> int:
     return max(4, math.ceil(model_bytes / TARGET_SHARD_BYTES))
 
 
-def forest_and_step(model: Any) -> tuple[Any, int | None]:
-    """The forest inside a model: the model itself, or the last step of a Pipeline."""
-    from sklearn.ensemble._forest import BaseForest  # the RandomForest/ExtraTrees base class
+@dataclass(frozen=True)
+class Ensemble:
+    """Where a fitted ensemble keeps its trees, in their order."""
 
-    if isinstance(model, BaseForest):
-        return model, None
+    estimator: Any
+    pipeline_step: int | None  # the ensemble's index in a Pipeline, None for a bare model
+    attribute: str  # estimators_ or _predictors
+    container: str  # "list" or "array" (GradientBoosting: an object array, a row per stage)
+
+
+# The ensembles whose trees can be taken apart and put back, by class name of their base.
+ENSEMBLE_BASES = ("BaseForest", "BaseGradientBoosting", "BaseHistGradientBoosting")
+_ATTRIBUTES = {"BaseForest": ("estimators_", "list"),
+               "BaseGradientBoosting": ("estimators_", "array"),
+               "BaseHistGradientBoosting": ("_predictors", "list")}
+
+
+def tree_attribute(estimator: Any) -> tuple[str, str] | None:
+    """(attribute, container) of a shardable ensemble, None for anything else."""
+    from sklearn.ensemble import _forest, _gb
+    from sklearn.ensemble._hist_gradient_boosting import gradient_boosting
+
+    bases = {"BaseForest": _forest.BaseForest, "BaseGradientBoosting": _gb.BaseGradientBoosting,
+             "BaseHistGradientBoosting": gradient_boosting.BaseHistGradientBoosting}
+    for name, base in bases.items():
+        if isinstance(estimator, base):
+            return _ATTRIBUTES[name]
+    return None
+
+
+def ensemble_of(model: Any) -> Ensemble:
+    """The tree ensemble inside a model: the model itself, or the last step of a Pipeline."""
     steps = getattr(model, "steps", None)
-    if steps and isinstance(steps[-1][1], BaseForest):
-        return steps[-1][1], len(steps) - 1
-    raise UsageError(f"the sharded strategies need a RandomForest or ExtraTrees model (or a "
-                     f"Pipeline ending in one), not {type(model).__name__}: leave `sharded` out "
-                     "of --strategies for this model")
+    candidates = [(model, None)] + ([(steps[-1][1], len(steps) - 1)] if steps else [])
+    for estimator, step in candidates:
+        found = tree_attribute(estimator)
+        if found is not None:
+            return Ensemble(estimator, step, *found)
+    raise UsageError(f"the sharded strategies need a tree ensemble (RandomForest, ExtraTrees, "
+                     f"GradientBoosting, HistGradientBoosting, or a Pipeline ending in one), "
+                     f"not {type(model).__name__}: leave `sharded` out of --strategies")
 
 
 def _dump(obj: Any) -> bytes:
@@ -93,12 +127,12 @@ def repack(model_path: Path, sha256: str, shards: int, codec: str, cache: Path,
                             stored.get("run_id", "unknown"))
     started = time.perf_counter()
     model = joblib.load(model_path)
-    forest, step = forest_and_step(model)
-    trees = list(forest.estimators_)
+    ensemble = ensemble_of(model)
+    trees = list(getattr(ensemble.estimator, ensemble.attribute))  # rows of an array
     if shards < 1:
         raise UsageError(f"--shards must be at least 1, not {shards}")
     shards = min(shards, len(trees))
-    forest.estimators_ = []
+    setattr(ensemble.estimator, ensemble.attribute, [])
     folder.mkdir(parents=True, exist_ok=True)
     suffix = ".joblib.zst" if CODECS[codec][0] == "zstd" else ".joblib"
     family = CODECS[codec][0]
@@ -107,8 +141,10 @@ def repack(model_path: Path, sha256: str, shards: int, codec: str, cache: Path,
         (folder / name).write_bytes(data)
         return {"file": name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
 
-    manifest: dict[str, Any] = {"format": FORMAT, "codec": family, "pipeline_step": step,
-                                "n_estimators": len(trees),
+    manifest: dict[str, Any] = {"format": FORMAT, "codec": family,
+                                "pipeline_step": ensemble.pipeline_step,
+                                "attribute": ensemble.attribute,
+                                "container": ensemble.container, "n_estimators": len(trees),
                                 "shell": write("shell.joblib", _dump(model)), "shards": []}
     bounds = [round(i * len(trees) / shards) for i in range(shards + 1)]
     for index in range(shards):

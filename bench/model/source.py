@@ -39,6 +39,15 @@ class ModelArtifact:
         what the sharded and mmap strategies can take apart."""
         return bool(self.details.get("forest", self.kind == "synthetic"))
 
+    @property
+    def is_tree_ensemble(self) -> bool:
+        """A forest or a gradient-boosting ensemble (or a Pipeline ending in one): what the
+        sharded strategies can take apart tree by tree."""
+        from bench.model.sharding import ENSEMBLE_BASES
+
+        bases = set(self.details.get("final_bases", []))
+        return self.is_forest or bool(bases & set(ENSEMBLE_BASES))
+
     def describe(self) -> dict[str, Any]:
         info = asdict(self)
         info["path"] = str(self.path)
@@ -79,7 +88,7 @@ def user_model(path: Path, cache: Path, progress: Progress) -> ModelArtifact:
         raise UsageError(f"{path} is not a joblib/pickle file (unknown header {head[:4]!r}); "
                          "save the model with joblib.dump")
     sha = cached_sha256(path, cache)
-    record = cache / "reference" / f"{sha}.v2.json"  # v2: with the final estimator's kind
+    record = cache / "reference" / f"{sha}.v3.json"  # v3: with the final estimator's bases
     if not record.exists():
         with progress.step(f"reference predictions of {path.name} (loads it once on the host)"):
             result = subprocess.run([sys.executable, "-m", "datos.reference", str(path),
@@ -94,4 +103,5 @@ def user_model(path: Path, cache: Path, progress: Progress) -> ModelArtifact:
                          reference["reference_predictions"],
                          {"model_class": reference["model_class"],
                           "final_estimator": reference.get("final_estimator"),
-                          "forest": reference.get("forest", False)})
+                          "forest": reference.get("forest", False),
+                          "final_bases": reference.get("final_bases", [])})

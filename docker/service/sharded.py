@@ -9,10 +9,12 @@ the manifest before it is unpickled, so nothing unverified is ever executed; wit
 (a trusted read-only mount, like the `volume` strategy's file) nothing is hashed.
 
 Layout (written by the harness's `bench repack`):
-  manifest.json  {"format", "codec", "pipeline_step", "n_estimators", "shell": {...},
-                  "shards": [{"file", "sha256", "bytes", "trees"}, ...]}
-  shell.joblib   the estimator with an empty estimators_ list
-  shard-NNNN.joblib[.zst]   a list of fitted trees, in the original order
+  manifest.json  {"format", "codec", "pipeline_step", "attribute", "container",
+                  "n_estimators", "shell": {...}, "shards": [{"file", "sha256", "bytes",
+                  "trees"}, ...]}
+  shell.joblib   the estimator with its trees attribute emptied
+  shard-NNNN.joblib[.zst]   a list of fitted trees (or of a boosting model's stages), in
+                 the original order
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from typing import Any
 
 import joblib
 
-FORMAT = "mlbench-sharded-forest/1"
+FORMAT = "mlbench-sharded-forest/2"
+FORMATS = ("mlbench-sharded-forest/1", FORMAT)  # /1: forests only (estimators_, a list)
 QUEUE_DEPTH = 1  # decoded shards waiting for the unpickler: bounds memory at a few shards
 FETCH_WINDOW = 2  # shard reads in flight (two GETs keep a network link busy)
 
@@ -115,7 +118,7 @@ def load_sharded(read: Callable[[str], bytes], pinned_manifest_sha256: str,
     manifest_bytes = read("manifest.json")
     _verified(manifest_bytes, pinned_manifest_sha256, "manifest.json", report)
     manifest = json.loads(manifest_bytes)
-    if manifest.get("format") != FORMAT:
+    if manifest.get("format") not in FORMATS:
         raise ValueError(f"not a sharded model (format {manifest.get('format')!r}, "
                          f"expected {FORMAT})")
     codec = manifest["codec"]
@@ -165,5 +168,11 @@ def load_sharded(read: Callable[[str], bytes], pinned_manifest_sha256: str,
     if len(trees) != manifest["n_estimators"]:
         raise IntegrityError(f"rebuilt {len(trees)} trees, the manifest says "
                              f"{manifest['n_estimators']}")
-    forest.estimators_ = trees
+    attribute = manifest.get("attribute", "estimators_")
+    if manifest.get("container") == "array":  # GradientBoosting: an object array, a row a stage
+        import numpy as np
+
+        setattr(forest, attribute, np.asarray(trees, dtype=object))
+    else:
+        setattr(forest, attribute, trees)
     return shell

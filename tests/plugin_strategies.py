@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from strategies.base import PreparedModel, StartSpec, Strategy, StrategyContext
+from strategies.registry import Registry
 
 HERE = Path(__file__).resolve().parent / "docker"
 
@@ -58,10 +59,25 @@ class NeverReady(Strategy):
     dockerfile = str(HERE / "Dockerfile.hang")
 
 
+class RegistryMissingObject(Registry):
+    """The registry strategy whose service asks for an object the bucket does not hold (a
+    model deleted, or a key mistyped, after the deployment was written)."""
+
+    name = "registry-missing-object"
+    summary = "registry with an S3 key that does not exist"
+
+    def prepare(self, ctx: StrategyContext) -> PreparedModel:
+        prepared = super().prepare(ctx)
+        env = {**prepared.env, "S3_KEY": prepared.env["S3_KEY"] + ".deleted"}
+        return PreparedModel(prepared.context_files, env, prepared.model_file_bytes,
+                             prepared.extra_metrics, prepared.notes)
+
+
 STRATEGIES = {
     "never-ready": lambda _: [NeverReady()],
     "broken-build": lambda _: [BrokenBuild()],
     "slow-build": lambda _: [SlowBuild()],
     "crashing-service": lambda _: [CrashingService()],
     "slow-load": lambda _: [SlowLoad()],
+    "registry-missing-object": lambda _: [RegistryMissingObject()],
 }

@@ -51,6 +51,24 @@ def test_a_start_that_never_answers_is_bounded_and_the_run_goes_on(
     assert_nothing_labelled(engine)
 
 
+def test_a_model_missing_from_the_registry_fails_that_start_at_once_and_the_run_goes_on(
+        engine: Engine, tiny_model: ModelArtifact, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A registry fault inside a run: the service says why in /ready, the harness records it
+    as the start's failure (not a time-out), and the next strategy is measured."""
+    monkeypatch.setenv(*next(iter(PLUGINS.items())))
+    started = time.monotonic()
+    run = run_bench(engine, ("registry-missing-object", "volume"), tmp_path,
+                    start_timeout_s=300, builders=("legacy",))
+    assert time.monotonic() - started < 200  # far below the start time-out: no hang
+    stored = load_run(tmp_path / run.run_id)
+    failure = stored.document["strategies"]["registry-missing-object"]["failures"][0]
+    assert "cannot load the model" in failure["reason"] and "404" in failure["reason"]
+    assert "\n" not in failure["reason"]
+    assert stored.document["strategies"]["volume"]["status"] == "ok"
+    assert_nothing_labelled(engine)
+
+
 def test_an_oom_killed_container_is_recorded_as_such(
         engine: Engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
     # Python with scikit-learn imported needs ~130 MB: 48 MB is killed at start-up.

@@ -26,7 +26,7 @@ from tqdm import tqdm
 from bench import disk_plan
 from bench.cleanup import remove_run, run_labels, sigterm_as_interrupt, sweep_stale_runs
 from bench.config import DROP_CACHES, RunConfig
-from bench.engine import Engine
+from bench.engine import BuildResult, Engine
 from bench.errors import BenchError, EngineUnavailable, StepFailed, UsageError
 from bench.machine import commit_info, engine_metadata, machine_info
 from bench.measure import inprocess, memory_search
@@ -346,24 +346,17 @@ class BenchmarkRun:
                 revision += 1
                 order.append(builder)
                 tag = f"mlbench-{strategy.name}-{builder}:{self.run_id.lower()}"
-                build_args = {"RUNTIME_IMAGE": self.runtime.ref}
                 if self.config.drop_caches:
                     drop_page_cache()
                 repeat = ("" if self.config.build_trials == 1
                           else f" {repetition}/{self.config.build_trials}")
-                with self.progress.step(f"[{strategy.name}] cold build ({builder}, no cache)"
-                                        f"{repeat}"):
-                    cold = self.engine.build(context, "docker/Dockerfile", tag, self.labels,
-                                             builder=builder, no_cache=True,
-                                             build_args=build_args, on_line=self.progress.update,
-                                             on_context=self._context_sent)
+                cold = self._build_once(context, tag, builder, True,
+                                        f"[{strategy.name}] cold build ({builder}, no cache)"
+                                        f"{repeat}")
                 touch_service_code(context, revision)
-                with self.progress.step(f"[{strategy.name}] warm build ({builder}, one-line "
-                                        f"change){repeat}"):
-                    warm = self.engine.build(context, "docker/Dockerfile", tag, self.labels,
-                                             builder=builder, no_cache=False,
-                                             build_args=build_args, on_line=self.progress.update,
-                                             on_context=self._context_sent)
+                warm = self._build_once(context, tag, builder, False,
+                                        f"[{strategy.name}] warm build ({builder}, one-line "
+                                        f"change){repeat}")
                 if cold.image_id != warm.image_id:
                     # The tag moved to the warm image; the cold one would hold a second copy
                     # of a model copied in after the code (5.4 GB a strategy at full size).
@@ -374,6 +367,15 @@ class BenchmarkRun:
         self._strategies_built += 1
         self._build_order[strategy.name] = order
         return image, added
+
+    def _build_once(self, context: Path, tag: str, builder: str, no_cache: bool, title: str
+                    ) -> BuildResult:
+        with self.progress.step(title):
+            return self.engine.build(context, "docker/Dockerfile", tag, self.labels,
+                                     builder=builder, no_cache=no_cache,
+                                     build_args={"RUNTIME_IMAGE": self.runtime.ref},
+                                     on_line=self.progress.update,
+                                     on_context=self._context_sent)
 
     def _context_sent(self, sent: int, total: int) -> None:
         self.progress.count(sent, total, "B")

@@ -118,8 +118,12 @@ def export(name: str, folder: Path, model: Path | None) -> list[Path]:
     if model is not None and not model.is_file():
         raise UsageError(f"--model {model} is not a file: pass your .joblib model")
     strategy = strategies[name]
+    # The strategy's own Dockerfile, with the runtime image defaulting to the one
+    # Dockerfile.runtime builds, so a plain `docker build .` works too.
+    dockerfile = (DOCKER_DIR / strategy.dockerfile).read_text().replace(
+        "ARG RUNTIME_IMAGE\n", f"ARG RUNTIME_IMAGE={RUNTIME_IMAGE_DEFAULT}\n")
     written: dict[str, str | Path] = {
-        "Dockerfile": DOCKER_DIR / strategy.dockerfile,
+        "Dockerfile": dockerfile,
         "Dockerfile.runtime": RUNTIME_DOCKERFILE,
         "requirements.txt": REQUIREMENTS_FILE,
         "compose.yaml": compose_document([strategy], ".", {name: "Dockerfile"}),
@@ -168,9 +172,10 @@ def _readme(strategy: Strategy) -> str:
     in_image = " and the model" if strategy.model_in_image else ""
     ignore = ("| `.dockerignore` | keeps the model (and notebooks, data) out of the build "
               "context |\n" if strategy.dockerignore else "")
+    summary = strategy.summary[:1].upper() + strategy.summary[1:]
     return f"""# Prediction service: the `{strategy.name}` strategy
 
-{strategy.summary}. The model is {how}; the service loads it
+{summary}. The model is {how}; the service loads it
 {"on the first request" if strategy.loading == "lazy" else "in the background at start"}.
 Written by `python -m bench export {strategy.name}` from the setup the benchmark measured.
 

@@ -39,6 +39,8 @@ def test_export_writes_a_project_that_names_each_file(tiny_model: ModelArtifact,
     readme = (tmp_path / "project" / "README.md").read_text()
     for name in ("Dockerfile.runtime", "compose.yaml", "backend/"):
         assert f"`{name}`" in readme
+    dockerfile = (tmp_path / "project" / "Dockerfile").read_text()
+    assert "ARG RUNTIME_IMAGE=model-runtime\n" in dockerfile and "COPY backend/" in dockerfile
     packed = (tmp_path / "project" / "datos/modelos/modelo_fifa.joblib.zst").read_bytes()
     assert packed[:4] == b"\x28\xb5\x2f\xfd"  # a zstd frame
     assert not (tmp_path / "project" / ".export-cache").exists()

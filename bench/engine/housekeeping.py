@@ -36,19 +36,27 @@ class Housekeeping(SwarmJobs, ContainerJobs):
         for container in self._client.containers.list(all=True, filters=selector):
             self.remove_container(str(container.id))
             removed["containers"] += 1
-        for network in self._client.networks.list(filters=selector):
-            try:
-                network.remove()
-                removed["networks"] += 1
-            except docker.errors.APIError:
-                pass
+        # A network whose last endpoint is still going away (swarm removes its tasks'
+        # endpoints asynchronously, slower on a busy machine) refuses removal for a moment:
+        # retry a few times rather than leave it behind.
+        for attempt in range(8):
+            networks = self._client.networks.list(filters=selector)
+            for network in networks:
+                try:
+                    network.remove()
+                    removed["networks"] += 1
+                except docker.errors.APIError:
+                    pass
+            if not networks or not self._client.networks.list(filters=selector):
+                break
+            time.sleep(0.25 * (attempt + 1))
         for volume in self._client.volumes.list(filters=selector):
             self.remove_volume(str(volume.name))
             removed["volumes"] += 1
         if images:
             # A build step container that is still stopping holds its parent image for a
             # moment: retry a few times rather than leave a labelled image behind.
-            for attempt in range(5):
+            for attempt in range(8):  # up to 18 s: a busy engine frees layers late
                 leftover = self._client.images.list(filters=selector)
                 for image in leftover:
                     try:

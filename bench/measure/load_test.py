@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 
 import requests
 
-from bench.measure.probes import percentile
-
 BATCH_EVERY = 10  # every tenth request of a client is a batch
 BATCH_ROWS = 100
 REQUEST_TIMEOUT_S = 30.0
@@ -33,16 +31,6 @@ class LoadResult:
     @property
     def requests(self) -> int:
         return len(self.latencies_ms) + self.errors
-
-    def values(self) -> dict[str, float]:
-        ok = self.latencies_ms
-        return {
-            "load_rps": len(ok) / self.seconds if self.seconds else 0.0,
-            "load_p50_ms": percentile(ok, 0.50),
-            "load_p95_ms": percentile(ok, 0.95),
-            "load_p99_ms": percentile(ok, 0.99),
-            "load_errors": float(self.errors),
-        }
 
 
 def run_load(port: int, row: Sequence[float], duration_s: float, concurrency: int

@@ -9,10 +9,6 @@ from dataclasses import dataclass, field
 from bench.engine import MemoryStats
 from bench.measure.load_test import LoadResult
 from bench.measure.probes import ProcessMemory
-from bench.metrics import TIMELINE_STAMPS
-
-__all__ = ["TIMELINE_STAMPS", "DiskParts", "StartMeasurement", "SustainedLoad", "Timeline",
-           "Transfer"]
 
 
 @dataclass(frozen=True)

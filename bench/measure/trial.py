@@ -19,7 +19,6 @@ from bench.errors import StepFailed
 from bench.measure.inprocess import batch_of
 from bench.measure.load_test import run_load
 from bench.measure.measurement import (
-    TIMELINE_STAMPS,
     DiskParts,
     StartMeasurement,
     SustainedLoad,
@@ -34,6 +33,7 @@ from bench.measure.probes import (
     predictions_match,
     process_tree_memory,
 )
+from bench.metrics import TIMELINE_STAMPS
 from bench.model.source import ModelArtifact
 from strategies.base import StartSpec
 

@@ -148,6 +148,26 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--shard-codec", choices=("zstd3", "none"), default=None,
                      help="sharded strategies: compression of each shard (default: none for "
                           "sharded, read from disk; zstd3 for sharded-registry, downloaded)")
+    run.add_argument("--fresh-node", action="store_true",
+                     help="every start on a node that holds nothing of the strategy: its "
+                          "images are removed and pulled by digest from an OCI registry, "
+                          "the model files of bind-mount strategies copied from the model "
+                          "store (an S3 server); model_ready_s then counts from there (the "
+                          "shared runtime image stays on the node)")
+    run.add_argument("--oci-registry", metavar="HOST:PORT",
+                     help="--fresh-node: push to and pull from this registry (the engine must "
+                          "trust it) instead of starting distribution (Debian's "
+                          "docker-registry) for the run")
+    run.add_argument("--rollout", nargs="?", const="", default=None, metavar="NEW.joblib",
+                     help="after its trials, roll each strategy's running service out to a "
+                          "new model version and measure rollout_s and rollout_bytes until it "
+                          "answers with the new predictions (rebuild, compress, upload, push, "
+                          "pull, copy, restart: what the strategy needs). The new version: "
+                          "the synthetic model of seed+1, or NEW.joblib with --model")
+    run.add_argument("--link-rate", metavar="RATE",
+                     help="limit what the harness's OCI registry and S3 servers send to RATE, "
+                          "e.g. 1Gbit or 100Mbit (tc tbf on their link, set from the host; "
+                          "the service containers stay unshaped). Default: loopback speed")
     run.add_argument("--lang", choices=("en", "es"), default="en",
                      help="language of the report written at the end (default en)")
     run.add_argument("--no-report", action="store_true",
@@ -270,6 +290,7 @@ def _builders(choice: str) -> tuple[Builder, ...]:
 def _cmd_run(args: argparse.Namespace, progress: Progress) -> int:
     from bench.config import RunConfig
     from bench.engine import DockerEngine
+    from bench.link import LinkRate
     from bench.paths import results_dir
     from bench.runner import BenchmarkRun
     from strategies.base import StrategyOptions
@@ -280,7 +301,9 @@ def _cmd_run(args: argparse.Namespace, progress: Progress) -> int:
                               download_concurrency=args.download_concurrency,
                               download_chunk_bytes=parse_size(args.download_chunk),
                               downloaders=_downloaders(args.downloader),
-                              shards=_shard_counts(args.shards), shard_codec=args.shard_codec)
+                              shards=_shard_counts(args.shards), shard_codec=args.shard_codec,
+                              link_rate=(None if args.link_rate is None
+                                         else LinkRate.parse(args.link_rate)))
     from strategies import DEFAULT_STRATEGIES
 
     names = (DEFAULT_STRATEGIES if args.strategies is None
@@ -303,6 +326,9 @@ def _cmd_run(args: argparse.Namespace, progress: Progress) -> int:
         memory_search_starts=args.memory_search_starts,
         results_root=args.results or results_dir(), options=options,
         strategies_named=args.strategies is not None,
+        fresh_node=args.fresh_node, oci_registry=args.oci_registry,
+        rollout=args.rollout is not None,
+        rollout_model_path=Path(args.rollout) if args.rollout else None,
     )
     engine = DockerEngine.connect()
     run = BenchmarkRun(config, engine, progress)

@@ -50,6 +50,10 @@ class RunConfig:
     # True when --strategies named them: one that cannot take the model is then a usage
     # error; the default set skips it instead.
     strategies_named: bool = False
+    fresh_node: bool = False  # every start on a node without the strategy's images or files
+    oci_registry: str | None = None  # HOST:PORT of the user's registry (None: start one)
+    rollout: bool = False  # after the trials, roll each strategy out to a new model version
+    rollout_model_path: Path | None = None  # the new version (None: synthetic, seed + 1)
 
     def __post_init__(self) -> None:
         """Usage errors, found before anything is built."""
@@ -77,6 +81,17 @@ class RunConfig:
             from bench.model.source import check_model_path
 
             check_model_path(self.model_path)
+        if self.options.link_rate is not None:
+            from bench.link import check_tools
+
+            check_tools()
+        if self.oci_registry is not None and not (self.fresh_node or self.rollout):
+            raise UsageError("--oci-registry is where --fresh-node and --rollout push and pull: "
+                             "add one of them or leave --oci-registry out")
+        if self.rollout:
+            self._check_rollout()
+        if self.fresh_node or self.rollout:
+            self._check_node_servers()
         _check_results_folder(self.results_root)
         if "buildkit" in self.builders and not buildkit_available():
             raise UsageError("--builder buildkit needs `docker buildx` or a docker client older "
@@ -85,10 +100,41 @@ class RunConfig:
             raise UsageError("--drop-caches needs root (it writes /proc/sys/vm/drop_caches); "
                              "run as root or leave it out")
 
+    def _check_rollout(self) -> None:
+        from bench.model.source import check_model_path
+
+        if self.rollout_model_path is not None:
+            check_model_path(self.rollout_model_path)
+        elif self.model_path is not None:
+            raise UsageError("--rollout with --model needs the new version of your model: "
+                             "--rollout NEW.joblib")
+
+    def _check_node_servers(self) -> None:
+        """--fresh-node and --rollout: a node fetches from an OCI registry and a model store."""
+        if self.orchestrator == "swarm":
+            raise UsageError("--fresh-node and --rollout provision the engine's own node: "
+                             "leave out --orchestrator swarm")
+        if self.oci_registry is None:
+            from bench.oci_registry import registry_binary
+
+            try:
+                registry_binary()
+            except Exception as error:
+                raise UsageError(f"--fresh-node/--rollout: {error}") from None
+        if self.options.s3_endpoint is None:
+            from strategies.s3 import rclone_binary
+
+            try:
+                rclone_binary()  # the model store a fresh node copies model files from
+            except Exception as error:
+                raise UsageError(f"--fresh-node/--rollout: {error}") from None
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["model_path"] = None if self.model_path is None else str(self.model_path)
         data["results_root"] = str(self.results_root)
+        data["rollout_model_path"] = (None if self.rollout_model_path is None
+                                      else str(self.rollout_model_path))
         return data
 
 

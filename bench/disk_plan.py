@@ -31,7 +31,10 @@ class DiskPlan:
 
 
 def estimate(strategies: list[Strategy], model_bytes: int, builders: tuple[str, ...],
-             model_exists: bool, runtime_exists: bool) -> DiskPlan:
+             model_exists: bool, runtime_exists: bool, *, node_servers: bool = False,
+             rollout: bool = False) -> DiskPlan:
+    """`node_servers`: the OCI registry and the model store of --fresh-node/--rollout hold
+    one more copy of what a node fetches; `rollout`: the next version doubles it all."""
     engine = 0 if runtime_exists else RUNTIME_IMAGE_BYTES
     host = 0 if model_exists else model_bytes
     for strategy in strategies:
@@ -39,6 +42,10 @@ def estimate(strategies: list[Strategy], model_bytes: int, builders: tuple[str, 
             # One image per builder; BuildKit also keeps the context it received.
             engine += model_bytes * len(builders) + (model_bytes if "buildkit" in builders else 0)
         host += int(model_bytes * strategy.disk_model_copies)
+        if node_servers:
+            engine += model_bytes  # in the registry's or the store's volume
+    if rollout:  # the next model version and everything made from it
+        engine, host = engine * 2, host * 2 + model_bytes
     return DiskPlan(int(engine * MARGIN), int(host * MARGIN))
 
 

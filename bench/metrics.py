@@ -19,7 +19,7 @@ TABLES = ("build", "start", "model")
 # The bar charts, in order: (file stem, builders shown): "all" builders as series, the
 # "first" builder only (images are alike), or "-" for metrics without a builder.
 CHARTS = (("context", "all"), ("build_time", "all"), ("image", "first"), ("startup", "-"),
-          ("first_predict", "-"), ("memory", "-"), ("disk", "-"))
+          ("first_predict", "-"), ("memory", "-"), ("disk", "-"), ("rollout", "-"))
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,8 @@ class Metric:
         if self.chart is not None and self.chart not in dict(CHARTS):
             raise ValueError(f"metric {self.name}: unknown chart {self.chart!r}")
 
+
+_FRESH = "--fresh-node"
 
 _ALL: tuple[Metric, ...] = (
     # -- builds (per builder) --------------------------------------------------------------
@@ -231,17 +233,50 @@ _ALL: tuple[Metric, ...] = (
            "modelcar: creating the (never run) container of the model image, which copies "
            "the model into the volume the service mounts; before the service starts",
            table="start", optional="the modelcar strategy"),
+    # -- a fresh node (--fresh-node): what a new replica fetches before it starts --------------
+    Metric("push_s", "s", "transfer", "Push to the OCI registry", "Subida al registro OCI",
+           "pushing an image the nodes pull (the service image; modelcar's model image is the "
+           "condition 'model image') to the OCI registry, once per strategy",
+           table="model", optional=_FRESH),
+    Metric("push_bytes", "bytes", "transfer", "Bytes pushed", "Bytes subidos",
+           "bytes the OCI registry received for that push (its link's counters)",
+           table="model", optional=_FRESH),
+    Metric("pull_s", "s", "transfer", "Pull on a fresh node", "Pull en un nodo nuevo",
+           "pulling the start's images by digest onto a node that had none of them (the "
+           "shared runtime image stays on the node)", table="start", chart="startup",
+           optional=_FRESH),
+    Metric("pull_bytes", "bytes", "transfer", "Bytes pulled", "Bytes descargados (pull)",
+           "bytes the OCI registry sent for that pull (its link's counters)", table="start",
+           optional=_FRESH),
+    Metric("node_fetch_s", "s", "transfer", "Model files to the node",
+           "Archivos del modelo al nodo",
+           "bind-mount strategies on a fresh node: copying the model files from the model "
+           "store (the S3 server) to the node", table="start", optional=_FRESH),
+    Metric("node_fetch_bytes", "bytes", "transfer", "Bytes to the node", "Bytes al nodo",
+           "bytes of model files copied to a fresh node", optional=_FRESH),
+    # -- a new model version on a running service (--rollout) -------------------------------
+    Metric("rollout_s", "s", "rollout", "Rollout", "Despliegue",
+           "from the new model file to the running service's first answer with its "
+           "predictions: what the strategy needs (rebuild, compress, upload, push, pull, "
+           "copy, restart)", table="model", chart="rollout", wins=True, optional="--rollout"),
     Metric("rollout_bytes", "bytes", "rollout", "Rollout bytes", "Bytes por despliegue",
-           "bytes moved to roll out a new model version",
-           optional="not produced yet: the rollout measurement (issue 15) will"),
+           "bytes through the OCI registry, the model store and the strategy's S3 server "
+           "(up from the build machine plus down to the node) during the rollout",
+           table="model", wins=True, optional="--rollout"),
 )
 
 # The start-up timeline: the service's epoch stamps (docker/service model_holder.LoadStory),
-# stored per start as seconds after the container start, one metric each. "server_up" is
-# ready_s itself, and the timeline's end is model_ready_s.
-TIMELINE_STAMPS = ("process_start", "server_up", "download_start", "download_end",
-                   "load_start", "load_end")
+# and on a fresh node (--fresh-node) the harness's own moments before the container started;
+# stored per start as seconds after the start's 0, one metric each. "server_up" is ready_s
+# itself, and the timeline's end is model_ready_s.
+SERVICE_STAMPS = ("process_start", "server_up", "download_start", "download_end",
+                  "load_start", "load_end")
+NODE_STAMPS = ("pull_end", "node_fetch_end", "container_start")
+TIMELINE_STAMPS = NODE_STAMPS + SERVICE_STAMPS
 _TIMELINE = (
+    ("pull_end", "Images pulled", "Imágenes descargadas", _FRESH),
+    ("node_fetch_end", "Model files on the node", "Archivos del modelo en el nodo", _FRESH),
+    ("container_start", "Container started", "Contenedor arrancado", _FRESH),
     ("process_start", "Server process started", "Proceso del servidor iniciado", None),
     ("download_start", "Download started", "Descarga iniciada", "registry strategies"),
     ("download_end", "Download ended", "Descarga terminada", "registry strategies"),
@@ -257,8 +292,9 @@ def timeline_metric(stamp: str) -> str:
 
 _ALL += tuple(
     Metric(timeline_metric(stamp), "s", "start", en, es,
-           f"seconds from the container start to the service's {stamp} stamp (the start-up "
-           "timeline chart)", optional=optional)
+           f"seconds from the start's 0 (the container start; on a fresh node the moment its "
+           f"provisioning began) to the {stamp} stamp (the start-up timeline chart)",
+           optional=optional)
     for stamp, en, es, optional in _TIMELINE)
 
 METRICS: dict[str, Metric] = {metric.name: metric for metric in _ALL}

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench.errors import BenchError
 from bench.fsutil import write_atomic
-from bench.metrics import METRICS, TIMELINE_STAMPS, Sample, timeline_metric
+from bench.metrics import METRICS, SERVICE_STAMPS, Sample, timeline_metric
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -132,7 +132,7 @@ def _timeline_samples(document: dict[str, Any]) -> list[Sample]:
     for name, outcome in document.get("strategies", {}).items():
         for entry in outcome.get("notes", {}).get("timelines", []):
             for stamp, value in entry["phases_s"].items():
-                if stamp in TIMELINE_STAMPS and stamp != "server_up":
+                if stamp in SERVICE_STAMPS and stamp != "server_up":
                     samples.append(Sample(name, "-", entry["condition"], int(entry["trial"]),
                                           timeline_metric(stamp), float(value)))
     return samples

@@ -31,6 +31,8 @@ from bench.errors import BenchError, EngineUnavailable, StepFailed, UsageError
 from bench.machine import commit_info, engine_metadata, machine_info
 from bench.measure import inprocess, memory_search
 from bench.measure import trial as trial_module
+from bench.measure.fresh_node import MODEL_REPOSITORY, FreshNode
+from bench.measure.measurement import StartMeasurement
 from bench.measure.recorder import (
     StrategyRecorder,
     in_process_samples,
@@ -38,6 +40,7 @@ from bench.measure.recorder import (
     start_condition,
 )
 from bench.model.source import ModelArtifact, synthetic_model, user_model
+from bench.oci_registry import external_registry, start_oci_registry
 from bench.paths import REQUIREMENTS_FILE, cache_dir, models_dir
 from bench.prepare.base_image import BaseImage, ensure_base_image
 from bench.prepare.context import materialize, raw_data_csv, touch_service_code
@@ -46,8 +49,9 @@ from bench.prepare.wheelhouse import ensure_wheelhouse
 from bench.progress import Progress
 from bench.results import ResultsStore, StrategyOutcome
 from bench.units import format_bytes
-from strategies import resolve
-from strategies.base import Strategy, StrategyContext
+from strategies import new_instance, resolve
+from strategies.base import PreparedModel, StartSpec, Strategy, StrategyContext
+from strategies.s3 import external_endpoint, start_rclone_server
 
 format_interval = tqdm.format_interval  # "1:02:03"; the same clock format as the bars
 
@@ -76,6 +80,7 @@ class BenchmarkRun:
         self.failed = False
         self.created_swarm = False
         self.created_gateway_bridge = False
+        self.node: FreshNode | None = None  # --fresh-node: where each start is provisioned
         self._strategies_built = 0
         self._build_cache_before: dict[str, int] | None = None
         self._build_order: dict[str, list[str]] = {}
@@ -200,6 +205,10 @@ class BenchmarkRun:
         self.model, self.runtime = model, runtime
         self.network = f"mlbench-{self.run_id}"
         self.engine.create_network(self.network, self.labels)
+        if self.config.fresh_node or self.config.rollout:
+            self.node = self._fresh_node()
+        if self.config.rollout:
+            self.next_version = self._next_version()
         store = ResultsStore.create(self.config.results_root, self.run_id,
                                     self._metadata(base, runtime, model))
         self.store = store
@@ -220,6 +229,29 @@ class BenchmarkRun:
         progress.info(f"run {self.run_id}: {len(self.strategies)} strategies, "
                       f"{self.config.trials} trials, model {model.bytes / 1e6:.1f} MB")
         return store
+
+    def _next_version(self) -> ModelArtifact:
+        """The model version a rollout brings: the user's, or the synthetic seed + 1."""
+        if self.config.rollout_model_path is not None:
+            return user_model(self.config.rollout_model_path, self.cache, self.progress)
+        return synthetic_model(self.model.bytes if self.config.model_path is None
+                               else self.config.model_size_bytes,
+                               self.config.seed + 1, models_dir(), self.cache, self.progress)
+
+    def _fresh_node(self) -> FreshNode:
+        """The OCI registry and the model store a fresh node fetches from."""
+        options = self.config.options
+        with self.progress.step("starting the OCI registry and the model store for "
+                                "--fresh-node"):
+            registry = (external_registry(self.config.oci_registry) if self.config.oci_registry
+                        else start_oci_registry(self.engine, self.runtime.ref, self.run_id,
+                                                self.network, self.labels, options.link_rate))
+            store = (external_endpoint(options.s3_endpoint) if options.s3_endpoint
+                     else start_rclone_server(self.engine, self.runtime.ref, self.run_id,
+                                              self.network, dict(self.labels),
+                                              options.link_rate, alias="modelstore"))
+        return FreshNode(self.engine, registry, store, options.s3_bucket,
+                         self.cache / "scratch" / self.run_id, self.run_id)
 
     def _skip_what_does_not_apply(self, model: ModelArtifact) -> dict[str, str]:
         """Strategies that cannot take this model are skipped with the reason; naming one
@@ -243,7 +275,9 @@ class BenchmarkRun:
             model_bytes = self.config.model_size_bytes
             exists = model_path(models_dir(), model_bytes, self.config.seed).exists()
         plan = disk_plan.estimate(self.strategies, model_bytes, self.config.builders, exists,
-                                  bool(self.engine.labelled(CACHE_LABEL)["images"]))
+                                  bool(self.engine.labelled(CACHE_LABEL)["images"]),
+                                  node_servers=self.config.fresh_node or self.config.rollout,
+                                  rollout=self.config.rollout)
         engine_root = Path(self.engine.info().docker_root_dir or "/var/lib/docker")
         if not engine_root.exists():  # a remote engine: only the local side can be checked
             engine_root = self.cache
@@ -270,6 +304,12 @@ class BenchmarkRun:
             "build_page_cache": (
                 "dropped before every cold build" if self.config.drop_caches else
                 "warm; the builder that builds first alternates between strategies"),
+            "link_rate": (str(self.config.options.link_rate) if self.config.options.link_rate
+                          else "loopback (not shaped)"),
+            "fresh_node": (
+                "every start: the strategy's images removed and pulled by digest from the OCI "
+                "registry, bind-mounted model files copied from the model store; the shared "
+                "runtime image stays on the node" if self.config.fresh_node else "no"),
             "git": commit_info(),
             "config": self.config.to_json(),
         }
@@ -300,6 +340,14 @@ class BenchmarkRun:
                         kind, path, self.model.reference_rows,
                         self.model.reference_predictions))
             image, added = self._build(strategy, context, recorder)
+            if self.node is not None:
+                self.node.on_push = lambda repository, pinned: recorder.pushed(
+                    "model image" if repository == MODEL_REPOSITORY else "service image",
+                    pinned.push.seconds, pinned.push.bytes)
+            if self.node is not None and self.config.fresh_node:
+                with self.progress.step(f"[{strategy.name}] pushing the image to the OCI "
+                                        "registry"):
+                    image = self.node.pin(image, f"mlbench-{strategy.name}").ref
             outcome.notes["build_order"] = self._build_order[strategy.name]
             for trial in range(1, self.config.trials + 1):
                 if not self._trial(strategy, ctx, prepared, image, added, trial, recorder,
@@ -307,6 +355,8 @@ class BenchmarkRun:
                     break  # a start that fails once fails again: go on with the next strategy
             if self.config.find_memory_limit and not outcome.failures:
                 self._memory_search(strategy, ctx, prepared, image, recorder, outcome)
+            if self.config.rollout and not outcome.failures:
+                self._rollout(strategy, ctx, prepared, image, recorder, outcome)
             outcome.status = "ok" if not outcome.failures else "partial"
         except BenchError as failure:  # prepare or build failed: record it, go on
             outcome.status = "failed"
@@ -389,7 +439,7 @@ class BenchmarkRun:
         peaks = [s.value for s in recorder.samples
                  if s.metric in ("mem_cgroup_peak_bytes", "server_rss_peak_bytes")]
         high = int(max(peaks, default=2e9) * 1.5) + 64 * 1024 * 1024
-        start = strategy.starts(ctx, prepared, 0)[0]
+        start = self._as_on_node(strategy.starts(ctx, prepared, 0)[0])
 
         def try_limit(limit: int) -> None:
             settings = dataclasses.replace(self._trial_settings(), latency_requests=1,
@@ -405,6 +455,70 @@ class BenchmarkRun:
         if found.smallest_ok is not None:
             recorder.memory_limit(start.condition, found.smallest_ok)
 
+    def _rollout(self, strategy: Strategy, ctx: StrategyContext, prepared: PreparedModel,
+                 image: str, recorder: StrategyRecorder, outcome: StrategyOutcome) -> None:
+        """Roll a running service of this strategy out to the next model version: from the
+        moment the new model file exists to the first answer with its predictions, doing
+        what the strategy needs (prepare: compress, convert, shard, upload, build the model
+        image; rebuild the image if it carries the model; push; on the node, pull what
+        changed and copy the new files; replace the container). The bytes are what crossed
+        the links of the OCI registry, the model store and the strategy's own S3 server."""
+        assert self.node is not None
+        node = self.node
+        settings = dataclasses.replace(self._trial_settings(), latency_requests=1,
+                                       on_download=None)
+        name = f"mlbench-{self.run_id.lower()}-{strategy.name}-rollout"
+        current = self._as_on_node(strategy.starts(ctx, prepared, 0)[0])
+        new_strategy = new_instance(strategy, self.config.options)
+        new_strategy.adopt_servers(strategy)  # the same S3 server, a new object in it
+        new_ctx = dataclasses.replace(ctx, model=self.next_version)
+        fetch = None
+        try:
+            with self.progress.step(f"[{strategy.name}] rollout: the current version serves"):
+                running = trial_module.start_service(self.engine, image, f"{name}-v1",
+                                                     self.labels, self.network, current,
+                                                     self.model, settings)
+            try:
+                with self.progress.step(f"[{strategy.name}] rollout to the next model version"):
+                    wire_before = node.wire_bytes() + new_strategy.wire_bytes()
+                    began = time.monotonic()
+                    new_prepared = new_strategy.prepare(new_ctx)
+                    new_image = image
+                    if strategy.image_carries_model:
+                        context = materialize(
+                            self.cache / "contexts" / self.run_id / f"{strategy.name}-v2",
+                            strategy.dockerfile, strategy.dockerignore,
+                            new_prepared.context_files,
+                            raw_data_csv(self.cache, self.config.seed), self.labels)
+                        new_image = f"mlbench-{strategy.name}-v2:{self.run_id.lower()}"
+                        self._build_once(context, new_image, self.config.builders[0], False,
+                                         f"[{strategy.name}] rollout build")
+                    start = new_strategy.starts(new_ctx, new_prepared, 1)[0]
+                    ref, start, fetch = node.provision(
+                        new_image, start, f"{name}-v2",
+                        on_node={image, *filter(None, [current.model_image])})
+                    running.stop()
+                    served = trial_module.run_start(self.engine, ref, f"{name}-v2",
+                                                    self.labels, self.network, start,
+                                                    self.next_version, settings, fetch)
+                    seconds = fetch.started[0] + served.model_ready_s - began
+                    moved = node.wire_bytes() + new_strategy.wire_bytes() - wire_before
+            finally:
+                running.stop()
+            recorder.rolled_out(seconds, moved)
+            outcome.notes["rollout"] = {"to_model_sha256": self.next_version.sha256,
+                                        "pull_s": fetch.pull_s, "node_fetch_s": fetch.fetch_s,
+                                        "restart_to_first_prediction_s": served.model_ready_s
+                                        - (fetch.fetched_at - fetch.started[0])}
+        except StepFailed as failure:
+            outcome.failures.append({"phase": "rollout", "reason": str(failure),
+                                     "log_tail": failure.log_tail})
+            self.progress.warn(f"[{strategy.name}] rollout failed: {failure}")
+        finally:
+            if fetch is not None:
+                node.release(fetch)
+            new_strategy.teardown(new_ctx)
+
     def _trial_settings(self) -> trial_module.TrialSettings:
         """The one place a start's settings derive from the run's options (the memory search
         used to build its own and drop --workers)."""
@@ -417,12 +531,36 @@ class BenchmarkRun:
             load_concurrency=config.load_concurrency,
             on_download=self._downloaded if config.replicas == 1 else None)
 
+    def _as_on_node(self, start: StartSpec) -> StartSpec:
+        """A start outside the trials (memory search, rollout) after fresh-node trials:
+        the images are on the node under their pinned references only."""
+        if self.node is None or start.model_image is None:
+            return start
+        return dataclasses.replace(start, model_image=self.node.current_ref(start.model_image))
+
+    def _start_on_node(self, image: str, name: str, start: StartSpec,
+                       settings: trial_module.TrialSettings) -> list[StartMeasurement]:
+        """One start of plain containers; on a fresh node, provisioned first."""
+        if self.node is None or not self.config.fresh_node:
+            return trial_module.run_replicas(self.engine, image, name, self.labels,
+                                             self.network, start, self.model, settings,
+                                             self.config.replicas)
+        ref, start, fetch = self.node.provision(image, start, name)
+        try:
+            return trial_module.run_replicas(self.engine, ref, name, self.labels, self.network,
+                                             start, self.model, settings,
+                                             self.config.replicas, fetch)
+        finally:
+            self.node.release(fetch)
+
     def _trial(self, strategy: Strategy, ctx: StrategyContext, prepared: Any, image: str,
                image_added: int, trial: int, recorder: StrategyRecorder,
                outcome: StrategyOutcome) -> bool:
         settings = self._trial_settings()
         config = self.config
         for index, start in enumerate(strategy.starts(ctx, prepared, trial)):
+            if self.config.fresh_node and start.reuses_node_state:
+                continue  # a fresh node has no earlier start's state
             if config.drop_caches:
                 drop_page_cache()
             name = f"mlbench-{self.run_id.lower()}-{strategy.name}-t{trial}-{index}"
@@ -431,7 +569,8 @@ class BenchmarkRun:
             condition = start_condition(
                 start.condition, config.replicas, config.workers, config.worker_mode,
                 config.orchestrator, private_caches=(config.replicas > 1 and bool(
-                    start.cache_volume) and not config.shared_cache))
+                    start.cache_volume) and not config.shared_cache),
+                fresh_node=self.config.fresh_node)
             if condition != start.condition:
                 title += f" [{condition}]"
             try:
@@ -449,9 +588,7 @@ class BenchmarkRun:
                             self.engine, image, name, self.labels, start, self.model, settings,
                             config.replicas)
                     else:
-                        starts = trial_module.run_replicas(
-                            self.engine, image, name, self.labels, self.network, start,
-                            self.model, settings, config.replicas)
+                        starts = self._start_on_node(image, name, start, settings)
             except StepFailed as failure:
                 outcome.failures.append({"phase": f"trial {trial}", "condition": condition,
                                          "reason": str(failure), "log_tail": failure.log_tail})

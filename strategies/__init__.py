@@ -56,3 +56,13 @@ def check_names(names: list[str]) -> None:
 def resolve(names: list[str], options: StrategyOptions) -> list[Strategy]:
     check_names(names)
     return [strategy for name in names for strategy in REGISTRY[name](options)]
+
+
+def new_instance(strategy: Strategy, options: StrategyOptions) -> Strategy:
+    """Another instance of the same strategy, with state of its own (a rollout prepares a
+    second model version with it while the first one's servers still serve)."""
+    for factory in REGISTRY.values():
+        for candidate in factory(options):
+            if candidate.name == strategy.name:
+                return candidate
+    raise KeyError(f"strategy {strategy.name} is not registered")

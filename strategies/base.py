@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.engine import BindMount, Engine, VolumeMount
+from bench.link import LinkRate
 from bench.model.source import ModelArtifact
 from bench.progress import Progress
 
@@ -34,6 +35,7 @@ class StrategyOptions:
     downloaders: tuple[str, ...] = ("boto3",)  # registry: one strategy per downloader
     shards: tuple[int, ...] = (0,)  # sharded strategies: 0 = automatic (about 4 MB each)
     shard_codec: str | None = None  # None: none from a volume, zstd3 over the network
+    link_rate: LinkRate | None = None  # what the harness's servers may send (None: loopback)
 
 
 @dataclass(frozen=True)
@@ -75,13 +77,18 @@ class StartSpec:
 
     condition: str
     env: Mapping[str, str] = field(default_factory=dict)
-    binds: Sequence[BindMount] = ()
+    binds: Sequence[BindMount] = ()  # besides the model's (credentials)
+    # The model's files on the node, mounted read-only: what --fresh-node fetches anew.
+    model_binds: Sequence[BindMount] = ()
     volumes: Sequence[VolumeMount] = ()
     host_model_bytes: int = 0  # host files this start reads (for disk_bytes)
     cache_volume: str | None = None  # its size is added to disk_bytes
     # An image holding only the model under a VOLUME (modelcar): the start creates a
     # container of it (never run) and the service mounts its volumes read-only.
     model_image: str | None = None
+    # It depends on an earlier start's state on the node (a warm cache volume): a fresh
+    # node has none, so --fresh-node leaves it out.
+    reuses_node_state: bool = False
 
 
 class Strategy:
@@ -129,8 +136,16 @@ class Strategy:
         repo_path = f"{MODEL_DIR_IN_REPO}/{Path(container_path).name}"
         host_file = prepared.context_files[repo_path]
         return [StartSpec("-", env=prepared.env,
-                          binds=[BindMount(str(host_file), container_path, read_only=True)],
+                          model_binds=[BindMount(str(host_file), container_path)],
                           host_model_bytes=prepared.model_file_bytes)]
+
+    def wire_bytes(self) -> int:
+        """Bytes the strategy's own servers have moved so far (a rollout counts them)."""
+        return 0
+
+    def adopt_servers(self, other: Strategy) -> None:
+        """Use the servers `other` (the same strategy) started, instead of starting its own:
+        a rollout publishes the new version where the running one came from."""
 
     def teardown(self, ctx: StrategyContext) -> None:
         """Release what prepare() started (servers, buckets). Labelled objects go anyway."""

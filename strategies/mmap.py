@@ -74,7 +74,7 @@ class Mmap(Strategy):
         # The folder, so that a Pipeline's pinned preprocessing file comes along.
         bind = BindMount(str(self._flat.path.parent), FLAT_IN_CONTAINER)
         return [StartSpec(condition, env={**prepared.env, "MODEL_PREFETCH": flag},
-                          binds=[bind], host_model_bytes=self._flat.bytes)
+                          model_binds=[bind], host_model_bytes=self._flat.bytes)
                 for condition, flag in PREFETCH_CONDITIONS.items()]
 
 

@@ -56,6 +56,8 @@ class Registry(Strategy):
         self._endpoint: S3Endpoint | None = None
         self._volumes: list[str] = []
         self._credentials: Path | None = None
+        self._reference_bytes = 0
+        self._adopted: S3Endpoint | None = None  # another instance's server (a rollout)
 
     def prepare(self, ctx: StrategyContext) -> PreparedModel:
         options = ctx.options
@@ -65,9 +67,11 @@ class Registry(Strategy):
             upload_s = publish_model(endpoint, options.s3_bucket, key, ctx.model.path,
                                      ctx.model.sha256, ctx.progress.adder(ctx.model.bytes))
         with ctx.progress.step("reference download on the host (boto3 download_file)"):
+            sent_before = self._sent()
             reference = reference_download_rate(
                 endpoint, options.s3_bucket, key, ctx.cache / "scratch" / ctx.run_id,
                 options.download_concurrency, options.download_chunk_bytes)
+            self._reference_bytes = self._sent() - sent_before  # not the model's way
         return PreparedModel(
             context_files={f"datos/modelos/{MODEL_NAME_IN_REPO}": ctx.model.path},
             env={"MODEL_PATH": f"{CACHE_IN_CONTAINER}/{MODEL_NAME_IN_REPO}",
@@ -81,16 +85,26 @@ class Registry(Strategy):
             notes={"s3_endpoint": endpoint.host_url, "bucket": options.s3_bucket, "key": key},
         )
 
+    def adopt_servers(self, other: Strategy) -> None:
+        if isinstance(other, Registry):
+            self._adopted = other._endpoint
+
     def _connect(self, ctx: StrategyContext) -> S3Endpoint:
-        """The S3 server (started here unless --s3-endpoint) and the credentials file."""
-        if ctx.options.s3_endpoint:
+        """The S3 server (started here unless --s3-endpoint or adopted) and the credentials
+        file."""
+        if self._adopted is not None:
+            endpoint = self._adopted
+        elif ctx.options.s3_endpoint:
             endpoint = external_endpoint(ctx.options.s3_endpoint)
         else:
             with ctx.progress.step("starting the S3 server (rclone serve s3)"):
                 endpoint = start_rclone_server(ctx.engine, ctx.runtime_image, ctx.run_id,
-                                               ctx.network, dict(ctx.labels))
+                                               ctx.network, dict(ctx.labels),
+                                               ctx.options.link_rate)
         self._endpoint = endpoint
-        self._credentials = ctx.cache / "secrets" / f"{ctx.run_id}-{self.name}.env"
+        # Its own file (a rollout's second instance must not remove the first one's).
+        suffix = "" if self._adopted is None else "-next"
+        self._credentials = ctx.cache / "secrets" / f"{ctx.run_id}-{self.name}{suffix}.env"
         self._credentials.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._credentials.write_text(f"AWS_ACCESS_KEY_ID={endpoint.access_key}\n"
                                      f"AWS_SECRET_ACCESS_KEY={endpoint.secret_key}\n")
@@ -98,6 +112,20 @@ class Registry(Strategy):
         if os.geteuid() == 0:
             os.chown(self._credentials, 10001, 10001)  # the service user, and nobody else
         return endpoint
+
+    def _sent(self) -> int:
+        server = self._endpoint.server if self._endpoint else None
+        return server.counters().sent if server is not None else 0
+
+    def wire_bytes(self) -> int:
+        """What its S3 server received (uploads) and sent (downloads), the host's reference
+        download left out; 0 for an external endpoint, whose link is unread."""
+        endpoint = self._endpoint or self._adopted
+        server = endpoint.server if endpoint is not None else None
+        if server is None:
+            return 0
+        counters = server.counters()
+        return counters.received + counters.sent - self._reference_bytes
 
     @staticmethod
     def _s3_env(ctx: StrategyContext, endpoint: S3Endpoint, key: str) -> dict[str, str]:
@@ -117,13 +145,14 @@ class Registry(Strategy):
         binds = [self._credentials_bind()]
         return [
             StartSpec(condition, env=prepared.env, binds=binds, volumes=volumes,
-                      cache_volume=volume)
-            for condition in ("cold cache volume", "warm cache volume")
+                      cache_volume=volume, reuses_node_state=warm)
+            for condition, warm in (("cold cache volume", False), ("warm cache volume", True))
         ]
 
     def teardown(self, ctx: StrategyContext) -> None:
         self._drop_volumes(ctx)
-        if self._endpoint is not None and self._endpoint.container_id:
+        if (self._endpoint is not None and self._endpoint.container_id
+                and self._adopted is None):  # an adopted server is its starter's to remove
             ctx.engine.remove_container(self._endpoint.container_id)
         if self._credentials is not None:
             self._credentials.unlink(missing_ok=True)

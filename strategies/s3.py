@@ -14,7 +14,6 @@ import secrets
 import shutil
 import sys
 import sysconfig
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,10 +22,10 @@ from typing import Any
 
 import requests
 
-from bench.engine import ContainerSpec, Engine, VolumeMount
+from bench.engine import Engine
 from bench.errors import BenchError, StepFailed
-from bench.fsutil import link_or_copy
-from bench.paths import DOCKER_DIR
+from bench.link import LinkRate
+from bench.server_container import DATA_IN_CONTAINER, ServerContainer, start_server
 
 SERVER_PORT = 8080
 SERVER_ALIAS = "s3"
@@ -44,6 +43,7 @@ class S3Endpoint:
     # host's reference download goes there, not through docker-proxy's published port
     # (which halves the rate and would make the reference slower than what it checks).
     bridge_url: str | None = None
+    server: ServerContainer | None = None  # the container, where the harness started it
 
 
 def rclone_binary() -> Path:
@@ -60,41 +60,22 @@ def rclone_binary() -> Path:
 
 
 def start_rclone_server(engine: Engine, runtime_image: str, run_id: str, network: str,
-                        labels: dict[str, str]) -> S3Endpoint:
-    tag = f"mlbench-s3server:{run_id.lower()}"
-    with tempfile.TemporaryDirectory(prefix="mlbench-s3server-") as scratch:
-        context = Path(scratch)
-        shutil.copyfile(DOCKER_DIR / "Dockerfile.s3server", context / "Dockerfile")
-        link_or_copy(rclone_binary(), context / "rclone")
-        engine.build(context, "Dockerfile", tag, labels, builder="legacy", no_cache=False,
-                     build_args={"RUNTIME_IMAGE": runtime_image})
+                        labels: dict[str, str], link_rate: LinkRate | None = None,
+                        alias: str = SERVER_ALIAS) -> S3Endpoint:
+    """An S3 server answering as `alias` on the run's network (the registry strategies'
+    `s3`; --fresh-node's model store has a name of its own)."""
     access_key, secret_key = secrets.token_hex(10), secrets.token_hex(20)
-    volume = engine.create_volume(f"mlbench-{run_id.lower()}-s3data", labels)
-    container_id = engine.create_container(ContainerSpec(
-        image=tag, name=f"mlbench-{run_id.lower()}-s3", labels=labels,
-        # /cache belongs to the image's non-root user, so a new volume there is writable.
-        volumes=[VolumeMount(volume, "/cache")], network=network,
-        network_aliases=[SERVER_ALIAS], container_port=SERVER_PORT, user="10001",
+    server = start_server(
+        engine, runtime_image, run_id, network, labels, role=alias,
+        dockerfile="Dockerfile.s3server", files={"rclone": rclone_binary()}, port=SERVER_PORT,
+        alias=alias, link_rate=link_rate,
         command=["serve", "s3", "--auth-key", f"{access_key},{secret_key}",
-                 "--addr", f"0.0.0.0:{SERVER_PORT}", "--config", "/dev/null", "/cache"],
-    ))
-    engine.start_container(container_id)
-    port = engine.published_port(container_id, SERVER_PORT)
-    host_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            requests.get(host_url, timeout=1)
-            break
-        except requests.RequestException:
-            time.sleep(0.1)
-    else:
-        raise StepFailed("rclone serve s3 did not answer within 60 s",
-                         engine.logs_tail(container_id))
-    address = engine.container_address(container_id, network)
-    bridge_url = f"http://{address}:{SERVER_PORT}" if address else None
-    return S3Endpoint(host_url, f"http://{SERVER_ALIAS}:{SERVER_PORT}", access_key, secret_key,
-                      container_id, bridge_url)
+                 "--addr", f"0.0.0.0:{SERVER_PORT}", "--config", "/dev/null",
+                 DATA_IN_CONTAINER])
+    bridge_url = (f"http://{server.bridge_address}:{SERVER_PORT}" if server.bridge_address
+                  else None)
+    return S3Endpoint(server.host_url, f"http://{alias}:{SERVER_PORT}", access_key,
+                      secret_key, server.container_id, bridge_url, server)
 
 
 def external_endpoint(url: str) -> S3Endpoint:
@@ -147,6 +128,19 @@ def publish_model(endpoint: S3Endpoint, bucket: str, key: str, path: Path, sha25
     return seconds
 
 
+def direct_endpoint(endpoint: S3Endpoint) -> S3Endpoint:
+    """The server's address on the run's bridge where the host reaches it (a local engine),
+    as the service containers do: through its own (possibly shaped) link, not docker-proxy's
+    published port, which halves the rate."""
+    if endpoint.bridge_url:
+        try:
+            requests.get(endpoint.bridge_url, timeout=2)
+            return dataclasses.replace(endpoint, host_url=endpoint.bridge_url)
+        except requests.RequestException:
+            pass
+    return endpoint
+
+
 def reference_download_rate(endpoint: S3Endpoint, bucket: str, key: str, scratch: Path,
                             concurrency: int, chunk_bytes: int) -> float:
     """MB/s of boto3's own transfer manager (download_file) fetching the object on the host
@@ -156,14 +150,7 @@ def reference_download_rate(endpoint: S3Endpoint, bucket: str, key: str, scratch
     from boto3.s3.transfer import TransferConfig
     from botocore.exceptions import BotoCoreError, ClientError
 
-    direct = endpoint
-    if endpoint.bridge_url:
-        try:  # reachable where the engine is local; otherwise the published port it is
-            requests.get(endpoint.bridge_url, timeout=2)
-            direct = dataclasses.replace(endpoint, host_url=endpoint.bridge_url)
-        except requests.RequestException:
-            pass
-    client = s3_client(direct)
+    client = s3_client(direct_endpoint(endpoint))
     size = int(client.head_object(Bucket=bucket, Key=key)["ContentLength"])
     scratch.mkdir(parents=True, exist_ok=True)
     target = scratch / "reference-download"

@@ -73,7 +73,7 @@ class Sharded(Strategy):
     def starts(self, ctx: StrategyContext, prepared: PreparedModel, trial: int) -> list[StartSpec]:
         assert self._packed is not None
         return [StartSpec("-", env=prepared.env,
-                          binds=[BindMount(str(self._packed.folder), SHARDS_IN_CONTAINER)],
+                          model_binds=[BindMount(str(self._packed.folder), SHARDS_IN_CONTAINER)],
                           host_model_bytes=self._packed.total_bytes)]
 
 

@@ -95,9 +95,18 @@ class FakeEngine:
     def import_rootfs(self, tar_path: Path, tag: str, changes: Sequence[str]) -> str:
         raise NotImplementedError
 
-    def remove_image(self, ref: str) -> bool:
+    def remove_image(self, ref: str, every_name: bool = False) -> bool:
         self.removed_images.append(ref)
         return True
+
+    def tag_image(self, image: str, ref: str) -> None:
+        raise NotImplementedError
+
+    def push_image(self, ref: str) -> str:
+        raise NotImplementedError
+
+    def pull_image(self, ref: str) -> None:
+        raise NotImplementedError
 
     def tag_exists(self, ref: str) -> bool:
         return True

@@ -45,7 +45,8 @@ class SlowLoad(Strategy):
         (start,) = Volume().starts(ctx, prepared, trial)
         return [StartSpec("-", env={**start.env,
                                     "MLBENCH_TEST_LOAD_DELAY_S": str(self.LOAD_DELAY_S)},
-                          binds=start.binds, host_model_bytes=start.host_model_bytes)]
+                          model_binds=start.model_binds,
+                          host_model_bytes=start.host_model_bytes)]
 
     def prepare(self, ctx: StrategyContext) -> PreparedModel:
         from strategies.volume import Volume

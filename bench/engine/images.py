@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import docker.errors
+from docker.utils import parse_repository_tag
 
 from bench.engine.build import docker_cli_candidates
 from bench.engine.connection import EngineConnection
@@ -44,6 +45,32 @@ class ImageJobs(EngineConnection):
         except docker.errors.APIError:
             return False
 
+    def tag_image(self, image: str, ref: str) -> None:
+        repository, tag = parse_repository_tag(ref)
+        self._api.tag(image, repository, tag)
+
+    def push_image(self, ref: str) -> str:
+        """Push repository:tag to its registry; returns the manifest digest the registry
+        stored (what a node pulls by)."""
+        repository, tag = parse_repository_tag(ref)
+        digest = ""
+        for event in self._api.push(repository, tag=tag, stream=True, decode=True):
+            if "error" in event:
+                raise StepFailed(f"push of {ref} failed: {event['error']}")
+            digest = (event.get("aux") or {}).get("Digest", digest)
+        if not digest:
+            raise StepFailed(f"push of {ref} ended without a digest from the registry")
+        return str(digest)
+
+    def pull_image(self, ref: str) -> None:
+        """Pull an image (repository@sha256:... pins it)."""
+        try:
+            for event in self._api.pull(ref, stream=True, decode=True):
+                if "error" in event:
+                    raise StepFailed(f"pull of {ref} failed: {event['error']}")
+        except docker.errors.APIError as error:
+            raise StepFailed(f"pull of {ref} failed: {error.explanation or error}") from None
+
     def import_rootfs(self, tar_path: Path, tag: str, changes: Sequence[str]) -> str:
         """`docker import` through the CLI: docker-py's chunked upload is refused by 20.10."""
         candidates = docker_cli_candidates()
@@ -58,10 +85,11 @@ class ImageJobs(EngineConnection):
             raise StepFailed(f"docker import of {tar_path} failed: {result.stderr.strip()}")
         return str(attrs["Id"])
 
-    def remove_image(self, ref: str) -> bool:
-        """Remove an image if nothing uses it (True when removed)."""
+    def remove_image(self, ref: str, every_name: bool = False) -> bool:
+        """Remove an image if nothing uses it (True when removed). `every_name`: the image
+        itself, under every tag and digest it has (a reference alone untags only it)."""
         try:
-            self._api.remove_image(ref)
+            self._api.remove_image(ref, force=every_name)
             return True
         except docker.errors.APIError:
             return False

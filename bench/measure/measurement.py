@@ -5,6 +5,7 @@ a field here means one thing and its name in the results is chosen once, there."
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bench.engine import MemoryStats
 from bench.measure.load_test import LoadResult
@@ -30,6 +31,22 @@ class Transfer:
     bytes: int
     client_setup_s: float | None = None
     retries: int | None = None
+
+
+@dataclass(frozen=True)
+class NodeFetch:
+    """--fresh-node: what provisioning a node for one start cost, before the container
+    started (bench.measure.fresh_node)."""
+
+    started: tuple[float, float]  # (monotonic, wall) moment provisioning began: the start's 0
+    pull_s: float  # the strategy's images pulled by digest from the OCI registry
+    pull_bytes: int | None  # bytes the registry sent (None: a registry whose link is unread)
+    pulled_at: float  # monotonic moment the pull ended
+    fetch_s: float  # the model files of a bind-mount strategy, from the model store
+    fetch_bytes: int
+    fetched_at: float  # monotonic moment the node was ready for the container
+    images_absent_before: bool  # the pull really started from a node without them
+    node_dir: Path  # the node's copies of the model files, removed after the start
 
 
 @dataclass(frozen=True)
@@ -68,5 +85,6 @@ class StartMeasurement:
     transfer: Transfer | None = None
     load: SustainedLoad | None = None  # --load
     model_container_create_s: float | None = None  # modelcar: creating the model's container
+    node: NodeFetch | None = None  # --fresh-node: provisioning, before the container start
     unmeasured: dict[str, str] = field(default_factory=dict)  # metric -> why it is missing
     remarks: list[str] = field(default_factory=list)  # what the report should say about it

@@ -21,9 +21,13 @@ IN_PROCESS = ("scikit-learn", "in-process")
 
 
 def start_condition(condition: str, replicas: int, workers: int, worker_mode: str,
-                    orchestrator: str = "engine", private_caches: bool = False) -> str:
-    """The condition label of a start: the strategy's own, plus replicas, workers, swarm."""
+                    orchestrator: str = "engine", private_caches: bool = False,
+                    fresh_node: bool = False) -> str:
+    """The condition label of a start: the strategy's own, plus replicas, workers, swarm,
+    a fresh node."""
     parts = [] if condition == "-" else [condition]
+    if fresh_node:
+        parts.append("fresh node")
     if orchestrator == "swarm":
         parts.append("swarm")
     if replicas > 1:
@@ -85,6 +89,12 @@ def start_values(m: StartMeasurement, image_added_bytes: int) -> dict[str, float
         values["load_errors"] = float(m.load.result.errors)
         values["load_anon_growth_bytes"] = float(m.load.anon_after_bytes
                                                  - m.load.anon_before_bytes)
+    if m.node is not None:
+        values["pull_s"] = m.node.pull_s
+        if m.node.pull_bytes is not None:
+            values["pull_bytes"] = float(m.node.pull_bytes)
+        values["node_fetch_s"] = m.node.fetch_s
+        values["node_fetch_bytes"] = float(m.node.fetch_bytes)
     for stamp in TIMELINE_STAMPS:
         at = m.timeline.at(stamp)
         if at is not None and stamp != "server_up":  # server_up is ready_s, above
@@ -159,6 +169,16 @@ class StrategyRecorder:
         if together:
             for metric, value in replica_totals(per_container).items():
                 self._add("-", condition, trial, metric, value)
+
+    def pushed(self, condition: str, seconds: float, moved: int | None) -> None:
+        """An image pushed to the OCI registry for the nodes (--fresh-node)."""
+        self._add("-", condition, 0, "push_s", seconds)
+        if moved is not None:
+            self._add("-", condition, 0, "push_bytes", moved)
+
+    def rolled_out(self, seconds: float, moved_bytes: int) -> None:
+        self._add("-", "-", 0, "rollout_s", seconds)
+        self._add("-", "-", 0, "rollout_bytes", moved_bytes)
 
     def memory_limit(self, condition: str, smallest_ok_bytes: int) -> None:
         self._add("-", condition, 0, "min_memory_limit_bytes", smallest_ok_bytes)

@@ -20,6 +20,7 @@ from bench.measure.inprocess import batch_of
 from bench.measure.load_test import run_load
 from bench.measure.measurement import (
     DiskParts,
+    NodeFetch,
     StartMeasurement,
     SustainedLoad,
     Timeline,
@@ -33,7 +34,7 @@ from bench.measure.probes import (
     predictions_match,
     process_tree_memory,
 )
-from bench.metrics import TIMELINE_STAMPS
+from bench.metrics import SERVICE_STAMPS
 from bench.model.source import ModelArtifact
 from strategies.base import StartSpec
 
@@ -58,13 +59,16 @@ class TrialSettings:
 def run_start(
     engine: Engine, image: str, name: str, labels: Mapping[str, str], network: str,
     start: StartSpec, model: ModelArtifact, settings: TrialSettings,
+    node: NodeFetch | None = None,
 ) -> StartMeasurement:
-    return run_replicas(engine, image, name, labels, network, start, model, settings, 1)[0]
+    return run_replicas(engine, image, name, labels, network, start, model, settings, 1,
+                        node)[0]
 
 
 def run_replicas(
     engine: Engine, image: str, name: str, labels: Mapping[str, str], network: str,
     start: StartSpec, model: ModelArtifact, settings: TrialSettings, replicas: int,
+    node: NodeFetch | None = None,
 ) -> list[StartMeasurement]:
     """Start `replicas` containers of one image at the same moment and measure each.
 
@@ -97,13 +101,15 @@ def run_replicas(
         for index in range(replicas):
             container_ids.append(engine.create_container(spec_of(index)))
         if replicas == 1:
-            measured = [_measure_or_explain(engine, container_ids[0], start, model, settings)]
+            measured = [_measure_or_explain(engine, container_ids[0], start, model, settings,
+                                            node=node)]
         else:
             barrier = threading.Barrier(replicas)
 
             def together(container_id: str) -> StartMeasurement:
                 barrier.wait()  # every replica starts at the same moment
-                return _measure_or_explain(engine, container_id, start, model, settings)
+                return _measure_or_explain(engine, container_id, start, model, settings,
+                                           node=node)
 
             measured = _measure_all(container_ids, together)
         if model_container is not None:
@@ -117,6 +123,54 @@ def run_replicas(
             engine.remove_container(container_id)
         if model_container is not None:
             engine.remove_container(model_container.id)  # and its volume
+
+
+@dataclass
+class RunningService:
+    """A service left running (the version a rollout replaces), with its model container."""
+
+    engine: Engine
+    container_id: str
+    model_container: ModelContainer | None
+
+    def stop(self) -> None:
+        """Remove it (again: a no-op)."""
+        if self.container_id:
+            self.engine.remove_container(self.container_id)
+            self.container_id = ""
+        if self.model_container is not None:
+            self.engine.remove_container(self.model_container.id)
+            self.model_container = None
+
+
+def start_service(engine: Engine, image: str, name: str, labels: Mapping[str, str],
+                  network: str, start: StartSpec, model: ModelArtifact,
+                  settings: TrialSettings) -> RunningService:
+    """Start one container and return once it serves the model's predictions; it keeps
+    running until stopped (on failure it is removed)."""
+    model_container = (ModelContainer.create(engine, start.model_image, name, labels)
+                       if start.model_image is not None else None)
+    service = RunningService(engine, "", model_container)
+    try:
+        service.container_id = engine.create_container(container_spec(
+            image, name, labels, start, settings, network=network,
+            volumes_from=[model_container.id] if model_container else []))
+        started = time.monotonic()
+        engine.start_container(service.container_id)
+        watch = ContainerWatch(engine, service.container_id)
+        client = ServiceClient(engine.published_port(service.container_id))
+        try:
+            poll_until(lambda: predictions_match(
+                client.predict(model.reference_rows).body.get("predictions", []),
+                model.reference_predictions), started=started,
+                deadline=started + settings.start_timeout_s, check_alive=watch.check,
+                what="the model's predictions")
+        finally:
+            client.close()
+        return service
+    except BaseException:
+        service.stop()
+        raise
 
 
 @dataclass(frozen=True)
@@ -180,7 +234,8 @@ def container_spec(image: str, name: str, labels: Mapping[str, str], start: Star
     tasks alike (the swarm copy used to drop --cpus)."""
     command, env = worker_command(settings)
     return ContainerSpec(
-        image=image, name=name, labels=labels, env={**start.env, **env}, binds=start.binds,
+        image=image, name=name, labels=labels, env={**start.env, **env},
+        binds=[*start.binds, *start.model_binds],
         volumes=list(start.volumes) if volumes is None else volumes, network=network,
         memory_limit_bytes=settings.memory_limit_bytes, cpus=settings.cpus,
         hardened=settings.hardened, command=command, volumes_from=volumes_from or [],
@@ -226,10 +281,11 @@ def worker_command(settings: TrialSettings) -> tuple[list[str] | None, dict[str,
 
 def _measure_or_explain(engine: Engine, container_id: str, start: StartSpec,
                         model: ModelArtifact, settings: TrialSettings,
-                        started_by_orchestrator: tuple[float, float] | None = None
-                        ) -> StartMeasurement:
+                        started_by_orchestrator: tuple[float, float] | None = None,
+                        node: NodeFetch | None = None) -> StartMeasurement:
     try:
-        return _measure(engine, container_id, start, model, settings, started_by_orchestrator)
+        return _measure(engine, container_id, start, model, settings, started_by_orchestrator,
+                        node)
     except StepFailed as failure:
         state = engine.container_state(container_id)
         reason = str(failure)
@@ -241,6 +297,7 @@ def _measure_or_explain(engine: Engine, container_id: str, start: StartSpec,
 def _measure(
     engine: Engine, container_id: str, start: StartSpec, model: ModelArtifact,
     settings: TrialSettings, started_by_orchestrator: tuple[float, float] | None = None,
+    node: NodeFetch | None = None,
 ) -> StartMeasurement:
     """Start the container (or take the (monotonic, wall) moment an orchestrator was asked to
     run it) and measure it without disturbing it.
@@ -258,6 +315,9 @@ def _measure(
     else:
         started, wall_start = started_by_orchestrator
     deadline = started + settings.start_timeout_s
+    container_started = started
+    if node is not None:  # a fresh node: the clock runs from the moment provisioning began
+        started, wall_start = node.started
     watch = ContainerWatch(engine, container_id)
 
     client = ServiceClient(engine.published_port(container_id))
@@ -308,8 +368,12 @@ def _measure(
         # Ready when the server is up and the model loaded; then one prediction's latency.
         serving_from = max(load_end, server_up if server_up is not None else load_end)
         model_ready_s = serving_from - wall_start + outcome.seconds
-    timeline = Timeline({key: value - wall_start for key, value in story.items()
-                         if key in TIMELINE_STAMPS and value is not None})
+    stamps = {key: value - wall_start for key, value in story.items()
+              if key in SERVICE_STAMPS and value is not None}
+    if node is not None:
+        stamps |= {"pull_end": node.pulled_at - started, "node_fetch_end": node.fetched_at
+                   - started, "container_start": container_started - started}
+    timeline = Timeline(stamps)
 
     transfer = None
     if story.get("downloaded"):
@@ -329,6 +393,9 @@ def _measure(
         batch_latencies_ms=batch_latencies_ms, timeline=timeline,
         disk=DiskParts(container_layer, cache_bytes, start.host_model_bytes),
         load_s=None if metadata.get("load_s") is None else float(metadata["load_s"]),
+        node=node,
+        remarks=[] if node is None or node.images_absent_before else [
+            "the node still held the image after its removal: the pull was not a fresh one"],
         verify_s=None if story.get("verify_s") is None else float(story["verify_s"]),
         transfer=transfer)
     _record_memory(engine, container_id, settings, deadline, result)

@@ -151,7 +151,9 @@ def render_bar_chart(view: RunView, spec: ChartSpec, labels: Labels) -> Figure |
 
 # Lanes within a row, so phases that overlap (a streamed download under the load) both show.
 SEGMENTS = (  # label key, lane, start phase, end phase, colour
-    ("seg_container", 0, None, "process_start", "#bdbdbd"),
+    ("seg_pull", 1, None, "pull_end", "#D55E00"),  # a fresh node (--fresh-node)
+    ("seg_node_fetch", 1, "pull_end", "node_fetch_end", "#F0E442"),
+    ("seg_container", 0, "container_start", "process_start", "#bdbdbd"),
     ("seg_server", 0, "process_start", "ready", "#56B4E9"),
     ("seg_download", 1, "download_start", "download_end", "#E69F00"),
     ("seg_load", 2, "load_start", "load_end", "#009E73"),
@@ -184,7 +186,8 @@ def render_timeline(view: RunView, labels: Labels) -> Figure | None:
     used: dict[str, str] = {}
     for index, (_strategy, _condition, phases) in enumerate(rows):
         for key, lane, start_name, end_name, colour in SEGMENTS:
-            start = 0.0 if start_name is None else phases.get(start_name)
+            start = 0.0 if start_name is None else phases.get(
+                start_name, 0.0 if start_name == "container_start" else None)
             end = phases.get(end_name)
             if start is None or end is None:
                 continue

@@ -43,6 +43,9 @@ _TEXT: dict[str, dict[str, str]] = {
     "in-process": {"en": "in-process", "es": "en proceso"},
     "warm cache volume": {"en": "warm cache", "es": "caché caliente"},
     "no prefetch": {"en": "no prefetch", "es": "sin precarga"},
+    "fresh node": {"en": "fresh node", "es": "nodo nuevo"},
+    "service image": {"en": "service image", "es": "imagen del servicio"},
+    "model image": {"en": "model image", "es": "imagen del modelo"},
     "prefetch": {"en": "prefetch", "es": "con precarga"},
     # axes
     "axis_bytes": {"en": "size", "es": "tamaño"},
@@ -62,9 +65,13 @@ _TEXT: dict[str, dict[str, str]] = {
                             "es": "Latencia de la primera predicción correcta"},
     "chart_memory": {"en": "Memory of the service", "es": "Memoria del servicio"},
     "chart_disk": {"en": "Host disk per strategy", "es": "Disco del host por estrategia"},
+    "chart_rollout": {"en": "Rollout of a new model version",
+                      "es": "Despliegue de una nueva versión del modelo"},
     "chart_timeline": {"en": "Start-up timeline (median of trials)",
                        "es": "Cronología del arranque (mediana de ensayos)"},
     # timeline segments
+    "seg_pull": {"en": "image pull (fresh node)", "es": "pull de imágenes (nodo nuevo)"},
+    "seg_node_fetch": {"en": "model files to the node", "es": "archivos del modelo al nodo"},
     "seg_container": {"en": "container start", "es": "arranque del contenedor"},
     "seg_server": {"en": "server up", "es": "servidor arriba"},
     "seg_download": {"en": "download", "es": "descarga"},

@@ -38,7 +38,10 @@ def cell(summary: Summary | None) -> str:
 
 
 def row_label(labels: Labels, strategy: str, condition: str) -> str:
-    return strategy if condition == "-" else f"{strategy} ({labels(condition)})"
+    if condition == "-":
+        return strategy
+    # Conditions compose ("cold cache volume, fresh node"): each part translated.
+    return f"{strategy} ({', '.join(labels(part) for part in condition.split(', '))})"
 
 
 def build_tables(view: RunView, labels: Labels) -> list[Table]:

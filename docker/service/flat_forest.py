@@ -27,7 +27,7 @@ import hashlib
 import json
 import os
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +38,7 @@ FORMAT = "mlbench-flat-forest/1"
 ALIGN = 4096
 NODE_ARRAYS = ("left", "right", "feature", "value", "missing_left")
 ROWS_PER_CHUNK = 512  # rows traversed at once: bounds the (rows x trees) index arrays
+OnPass = Callable[[np.ndarray], None]
 
 
 class FlatForestError(ValueError):
@@ -120,17 +121,18 @@ class FlatForest:
     def n_estimators(self) -> int:
         return int(self.roots.shape[0])
 
-    def predict(self, rows: Any) -> np.ndarray:
-        """What the forest's predict returns for these rows, exactly."""
+    def predict(self, rows: Any, on_pass: OnPass | None = None) -> np.ndarray:
+        """What the forest's predict returns for these rows, exactly. ``on_pass`` is told
+        the nodes every pass visits (bench/micro/flat_profile.py counts pages with it)."""
         # scikit-learn validates X as float32 and compares it, promoted, with the float64
         # threshold: the same two casts here give the same comparisons.
         x = np.asarray(rows, dtype=np.float32).astype(np.float64)
         if x.ndim != 2 or x.shape[1] != self.n_features:
             raise ValueError(f"expected rows of {self.n_features} features, got shape {x.shape}")
-        return np.concatenate([self._predict_chunk(x[start:start + ROWS_PER_CHUNK])
+        return np.concatenate([self._predict_chunk(x[start:start + ROWS_PER_CHUNK], on_pass)
                                for start in range(0, x.shape[0], ROWS_PER_CHUNK)])
 
-    def _predict_chunk(self, x: np.ndarray) -> np.ndarray:
+    def _predict_chunk(self, x: np.ndarray, on_pass: OnPass | None = None) -> np.ndarray:
         n_rows, n_trees = x.shape[0], self.n_estimators
         # One walker per (row, tree), row-major: walker w is row w // n_trees. Every walker
         # goes down one level per pass, all at once; a pass gathers only the walkers still
@@ -139,6 +141,8 @@ class FlatForest:
         live = np.arange(node.size)
         while live.size:
             at = node[live]
+            if on_pass is not None:
+                on_pass(at)
             left = self.left[at]
             inner = left != -1
             live, at, left = live[inner], at[inner], left[inner]

@@ -1,0 +1,95 @@
+"""A link that is not loopback: `--link-rate` limits what the harness's servers (the OCI
+registry, the S3 server) send, so pulls and downloads travel at a network's rate while the
+service containers and the probes stay unshaped.
+
+The limit is a tbf qdisc on the server container's eth0 egress, set from the host inside the
+container's network namespace (`nsenter -t PID -n tc ...`): no container gets NET_ADMIN.
+The bytes a server sent are read from the host as well, from /proc/PID/net/dev, which shows
+the interfaces of PID's network namespace: what really crossed the link, not what a client
+reports.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.errors import StepFailed, UsageError
+
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?)(bit|bps)?\s*$", re.IGNORECASE)
+_SCALE = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9}
+# The queue may hold this long a burst before tbf drops; tc's own examples use 50 ms.
+LATENCY = "50ms"
+
+
+@dataclass(frozen=True)
+class LinkRate:
+    bits_per_s: int
+
+    @classmethod
+    def parse(cls, text: str) -> LinkRate:
+        """'1Gbit', '100Mbit', '500kbit' (tc's decimal units; "bps" means bytes, as in tc)."""
+        match = _RATE.match(text)
+        if not match:
+            raise UsageError(f"--link-rate {text!r} is not a rate: pass e.g. 1Gbit or 100Mbit")
+        number, prefix, unit = match.groups()
+        bits = float(number) * _SCALE[prefix.lower()] * (8 if (unit or "").lower() == "bps"
+                                                          else 1)
+        if bits < 64_000:
+            raise UsageError(f"--link-rate {text} is below 64kbit: a model would take days")
+        return cls(int(bits))
+
+    @property
+    def bytes_per_s(self) -> float:
+        return self.bits_per_s / 8
+
+    def __str__(self) -> str:
+        for prefix, scale in (("G", 10**9), ("M", 10**6), ("k", 10**3)):
+            if self.bits_per_s >= scale and self.bits_per_s % scale == 0:
+                return f"{self.bits_per_s // scale}{prefix}bit"
+        return f"{self.bits_per_s}bit"
+
+
+def check_tools() -> None:
+    """Usage error, before anything is built, where the host cannot shape a link."""
+    missing = [tool for tool in ("tc", "nsenter") if shutil.which(tool) is None]
+    if missing:
+        raise UsageError(f"--link-rate needs {' and '.join(missing)} on the host: "
+                         "apt-get install iproute2 util-linux, or leave --link-rate out")
+    if os.geteuid() != 0:
+        raise UsageError("--link-rate needs root (tc in a container's network namespace): "
+                         "run as root or leave it out")
+
+
+def shape_egress(pid: int, rate: LinkRate, device: str = "eth0") -> None:
+    """Limit what the container of `pid` sends on `device` to `rate`."""
+    # A burst of 1/100 s of traffic (at least 32 KiB): tbf needs one timer tick's worth
+    # (rate / HZ) to reach its rate at all, and more than that only lets bursts through.
+    burst = max(32 * 1024, int(rate.bytes_per_s / 100))
+    command = ["nsenter", "-t", str(pid), "-n", "tc", "qdisc", "replace", "dev", device,
+               "root", "tbf", "rate", f"{rate.bits_per_s}bit", "burst", str(burst),
+               "latency", LATENCY]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise StepFailed(f"cannot shape the link ({' '.join(command[4:])}): "
+                         f"{done.stderr.strip()}")
+
+
+@dataclass(frozen=True)
+class InterfaceBytes:
+    received: int
+    sent: int
+
+
+def interface_bytes(pid: int, device: str = "eth0") -> InterfaceBytes:
+    """The counters of `device` in the network namespace of `pid`, read from the host."""
+    for line in Path(f"/proc/{pid}/net/dev").read_text().splitlines()[2:]:
+        name, _, fields = line.partition(":")
+        if name.strip() == device:
+            columns = fields.split()  # 8 receive columns, then the transmit ones
+            return InterfaceBytes(received=int(columns[0]), sent=int(columns[8]))
+    raise StepFailed(f"no interface {device} in the network namespace of process {pid}")

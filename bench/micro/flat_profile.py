@@ -1,0 +1,90 @@
+"""Where the flat forest's predict spends its time, measured (issue 14's missed targets).
+
+``python -m bench.micro.flat_profile --model-size 5.45GB`` maps the cached flat file of the
+synthetic model (converting it first if needed) and, for 1 row and for 100 rows of the
+model's reference rows, measures in this process:
+
+- passes (tree levels walked), node visits (one per walker and level) and the median time of
+  a warm predict, hence nanoseconds per node visit: flat across row counts when the walk is
+  bound by random reads of the mapped arrays, not by numpy's per-pass overhead;
+- the distinct 4 KiB pages the predict touches in the file's layout (one array per field:
+  a node visit reads `left`, and at a split `feature`, `value` and `right`, each in its own
+  page) against a layout of one 20-byte record per node: after `--drop-caches` each page is
+  a read from disk, so pages, not bytes, set the cold first prediction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.measure.inprocess import batch_of
+from bench.model.flat_forest import convert
+from bench.model.source import synthetic_model
+from bench.paths import cache_dir, models_dir, service_module
+from bench.progress import Progress
+from bench.units import parse_size
+
+PAGE = 4096
+RECORD_BYTES = 20  # left, right (int32), feature (int16 + 2 padding), value (float64)
+REPEATS = 7
+
+
+def profile(flat_path: Path, rows: list[list[float]]) -> dict[str, Any]:
+    module = service_module("flat_forest")
+    forest = module.FlatForest.open(str(flat_path))
+    offsets = {name: spec["offset"] for name, spec in forest.header["arrays"].items()}
+    visited: list[np.ndarray] = []
+    forest.predict(rows, on_pass=visited.append)  # the traced walk
+    every = np.concatenate(visited)
+    inner = every[np.asarray(forest.left)[every] != -1]
+    leaves = every[np.asarray(forest.left)[every] == -1]
+
+    def pages(name: str, nodes: np.ndarray) -> set[int]:
+        itemsize = np.dtype(forest.header["arrays"][name]["dtype"]).itemsize
+        return set(((offsets[name] + nodes * itemsize) // PAGE).tolist())
+
+    per_array = {"left": pages("left", every), "right": pages("right", inner),
+                 "feature": pages("feature", inner),
+                 "value": pages("value", inner) | pages("value", leaves)}
+    times = []
+    for _ in range(REPEATS):
+        started = time.perf_counter()
+        forest.predict(rows)
+        times.append(time.perf_counter() - started)
+    seconds = statistics.median(times)
+    return {
+        "rows": len(rows), "trees": forest.n_estimators, "passes": len(visited),
+        "node_visits": int(every.size), "predict_ms": seconds * 1000,
+        "ns_per_node_visit": seconds / every.size * 1e9,
+        "pages_per_array": {name: len(found) for name, found in per_array.items()},
+        "pages_touched": sum(len(found) for found in per_array.values()),
+        "pages_touched_one_record_per_node": len(set((every * RECORD_BYTES // PAGE).tolist())),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.micro.flat_profile",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model-size", default="64MB", help="synthetic model (default 64MB)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    progress = Progress()
+    model = synthetic_model(parse_size(args.model_size), args.seed, models_dir(), cache_dir(),
+                            progress)
+    flat = convert(model.path, model.sha256, cache_dir(), "flat-profile")
+    rows = model.reference_rows
+    report = {"model_bytes": model.bytes, "flat_bytes": flat.bytes, "nodes": flat.nodes,
+              "one_row": profile(flat.path, rows[:1]),
+              "hundred_rows": profile(flat.path, batch_of(rows))}
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

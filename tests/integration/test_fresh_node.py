@@ -1,0 +1,148 @@
+"""A fresh node and a rollout on the real engine, with a real OCI registry (distribution,
+Debian's docker-registry) and a real S3 model store, on tiny models."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench.cleanup import remove_run, run_labels
+from bench.engine import Engine
+from bench.link import LinkRate
+from bench.measure.fresh_node import FreshNode
+from bench.model.source import ModelArtifact
+from bench.oci_registry import start_oci_registry
+from bench.progress import Progress
+from bench.results import load_run
+from strategies.base import StartSpec
+from strategies.s3 import direct_endpoint, publish_files, s3_client, start_rclone_server
+from tests.integration.test_end_to_end import assert_nothing_labelled, run_bench
+
+pytestmark = [
+    pytest.mark.engine,
+    pytest.mark.skipif(shutil.which("docker-registry") is None,
+                       reason="needs Debian's docker-registry (apt-get install docker-registry)"),
+]
+
+
+@pytest.fixture
+def servers(engine: Engine, runtime_ref: str, tmp_path: Path) -> Iterator[FreshNode]:
+    run_id = f"freshnode-{secrets.token_hex(3)}"
+    labels = run_labels(run_id, keep=False)
+    try:
+        network = f"mlbench-{run_id}"
+        engine.create_network(network, labels)
+        registry = start_oci_registry(engine, runtime_ref, run_id, network, labels)
+        store = start_rclone_server(engine, runtime_ref, run_id, network, dict(labels),
+                                    alias="modelstore")
+        yield FreshNode(engine, registry, store, "models", tmp_path, run_id)
+    finally:
+        remove_run(engine, run_id, False, Progress(quiet=True))
+
+
+def test_a_fresh_node_pulls_an_image_it_did_not_hold_and_fetches_the_model_files(
+        engine: Engine, servers: FreshNode, runtime_ref: str, tmp_path: Path) -> None:
+    # An image of its own on top of the runtime (a layer of 3 MB of random bytes), and a
+    # model file for a bind mount.
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "payload").write_bytes(secrets.token_bytes(3_000_000))
+    (context / "Dockerfile").write_text("ARG RUNTIME_IMAGE\nFROM ${RUNTIME_IMAGE}\n"
+                                        "COPY payload /app/payload\n")
+    labels = run_labels(f"freshnode-img-{secrets.token_hex(3)}", keep=False)
+    tag = f"mlbench-freshnode-test:{secrets.token_hex(3)}"
+    engine.build(context, "Dockerfile", tag, labels, builder="legacy", no_cache=True,
+                 build_args={"RUNTIME_IMAGE": runtime_ref})
+    model = tmp_path / "model.joblib"
+    model.write_bytes(secrets.token_bytes(500_000))
+    from bench.engine import BindMount
+
+    start = StartSpec("-", model_binds=[BindMount(str(model), "/app/model.joblib")])
+    try:
+        pinned = servers.pin(tag, "mlbench-freshnode-test")
+        assert pinned.push.bytes is not None and pinned.push.bytes >= 3_000_000
+        assert engine.image_inspect(pinned.ref) is not None  # on the node before
+        ref, rewritten, fetch = servers.provision(tag, start, "t1")
+        assert ref == pinned.ref and fetch.images_absent_before
+        assert engine.image_inspect(ref) is not None  # and pulled again
+        # What crossed the registry's link: at least the layer (gzip cannot shrink random
+        # bytes), not the runtime layers the node kept.
+        assert fetch.pull_bytes is not None
+        assert 3_000_000 <= fetch.pull_bytes < engine.image_bytes(runtime_ref)
+        (bind,) = rewritten.model_binds
+        assert Path(bind.source).read_bytes() == model.read_bytes()
+        assert Path(bind.source) != model and fetch.fetch_bytes == model.stat().st_size
+        assert fetch.started[0] < fetch.pulled_at <= fetch.fetched_at
+        servers.release(fetch)
+        assert not Path(bind.source).exists()
+        # A reference already on the node (a running version, in a rollout) is kept.
+        _ref, _start, kept = servers.provision(pinned.ref, StartSpec("-"), "t2",
+                                               on_node={pinned.ref})
+        assert kept.pull_s == 0 and kept.pull_bytes == 0
+    finally:
+        engine.remove_image(tag, every_name=True)
+
+
+def test_a_shaped_link_runs_at_the_asked_rate(
+        engine: Engine, runtime_ref: str, tmp_path: Path) -> None:
+    run_id = f"linkrate-{secrets.token_hex(3)}"
+    labels = run_labels(run_id, keep=False)
+    rate = LinkRate.parse("40Mbit")
+    try:
+        network = f"mlbench-{run_id}"
+        engine.create_network(network, labels)
+        endpoint = start_rclone_server(engine, runtime_ref, run_id, network, dict(labels),
+                                       rate)
+        payload = tmp_path / "payload"
+        payload.write_bytes(secrets.token_bytes(10_000_000))
+        publish_files(endpoint, "models", "rate", [payload])
+        client = s3_client(direct_endpoint(endpoint))
+        started = time.perf_counter()
+        client.download_file("models", "rate/payload", str(tmp_path / "back"))
+        seconds = time.perf_counter() - started
+        measured = payload.stat().st_size / seconds
+        assert abs(measured / rate.bytes_per_s - 1) <= 0.20, (measured, rate.bytes_per_s)
+    finally:
+        remove_run(engine, run_id, False, Progress(quiet=True))
+
+
+def test_fresh_node_starts_and_a_rollout_to_the_next_version(
+        engine: Engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
+    strategies = ("baked", "volume", "registry", "modelcar")
+    run = run_bench(engine, strategies, tmp_path, builders=("legacy",), fresh_node=True,
+                    rollout=True)
+    stored = load_run(tmp_path / run.run_id)
+    assert stored.document["status"] == "complete", stored.document["strategies"]
+    assert run.next_version.reference_predictions != tiny_model.reference_predictions
+    samples = stored.samples
+    for name in strategies:
+        mine = [s for s in samples if s.strategy == name]
+        starts = {s.condition for s in mine if s.metric == "model_ready_s"}
+        assert starts and all("fresh node" in c for c in starts), starts
+        assert "warm cache volume, fresh node" not in starts  # a fresh node has no cache
+        value = {(s.condition, s.metric): s.value for s in mine}
+        for condition in starts:
+            # The clock ran from provisioning: the start includes its pull and fetch.
+            assert value[(condition, "pull_bytes")] > 0
+            assert value[(condition, "model_ready_s")] > (
+                value[(condition, "pull_s")] + value[(condition, "node_fetch_s")])
+            assert value[(condition, "at_container_start_s")] >= value[(condition,
+                                                                        "at_pull_end_s")]
+        # The rollout ended with the next version's predictions (the start checks them).
+        assert value[("-", "rollout_s")] > 0
+        assert value[("-", "rollout_bytes")] > 0
+        assert "rollout" in stored.document["strategies"][name]["notes"]
+    by = {(s.strategy, s.condition, s.metric): s.value for s in samples}
+    # A model in the image travels in the pull; a mounted one is copied to the node.
+    assert by[("baked", "fresh node", "pull_bytes")] >= tiny_model.bytes
+    assert by[("volume", "fresh node", "node_fetch_bytes")] == tiny_model.bytes
+    assert by[("volume", "fresh node", "pull_bytes")] < tiny_model.bytes
+    assert by[("modelcar", "model image", "push_s")] > 0
+    # The volume rollout copies the new file up to the store and down to the node.
+    assert by[("volume", "-", "rollout_bytes")] >= 2 * run.next_version.bytes
+    assert_nothing_labelled(engine)

@@ -51,7 +51,8 @@ class OciRegistry:
         digest = engine.push_image(target)
         seconds = time.perf_counter() - started
         after = self._received()
-        engine.remove_image(target)  # the tag only: the image stays under its own name
+        # The tag stays (labelled like the image, removed with the run): while the image
+        # has a name in this repository, the engine knows it by its pinned digest too.
         moved = None if before is None or after is None else after - before
         return PinnedImage(f"{self.address}/{repository}@{digest}", digest,
                            Transfer(seconds, moved))

@@ -40,7 +40,8 @@ class Modelcar(Strategy):
         context.mkdir(parents=True)
         shutil.copyfile(DOCKER_DIR / "Dockerfile.modelcar", context / "Dockerfile")
         link_or_copy(ctx.model.path, context / MODEL_NAME_IN_REPO)
-        tag = f"mlbench-modelcar-model:{ctx.run_id.lower()}"
+        # Named by the model too: the next version (a rollout) gets an image of its own.
+        tag = f"mlbench-modelcar-model:{ctx.run_id.lower()}-{ctx.model.sha256[:12]}"
         with ctx.progress.step("building the model image (FROM scratch, the model alone)"):
             built = ctx.engine.build(
                 context, "Dockerfile", tag, ctx.labels, builder="legacy", no_cache=True,

@@ -19,6 +19,7 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 
 from bench.engine import Engine
+from bench.errors import StepFailed
 from bench.measure.measurement import NodeFetch
 from bench.oci_registry import OciRegistry, PinnedImage
 from strategies.base import StartSpec
@@ -33,23 +34,31 @@ class FreshNode:
         self._engine, self._registry, self._store = engine, registry, store
         self._bucket, self._scratch, self._run_id = bucket, scratch, run_id
         self._pinned: dict[str, PinnedImage] = {}  # local image or pinned ref -> pinned
+        self._named: dict[str, str] = {}  # the name an image was pinned under -> its id
         self._stored: dict[str, str] = {}  # host model path -> its prefix in the store
         self.on_push: Callable[[str, PinnedImage], None] | None = None
 
     def pin(self, image: str, repository: str) -> PinnedImage:
-        """Push a local image once; afterwards it is known by its digest reference."""
-        if image not in self._pinned:
+        """Push a local image once; afterwards it is known by its digest reference. Known
+        by the image's id, not its name: a tag may move to a new version of the image."""
+        if image in self._pinned:  # a pinned reference names one image for good
+            return self._pinned[image]
+        found = self._engine.image_inspect(image)
+        if found is None:
+            raise StepFailed(f"image {image} is not on the node to be pushed")
+        key = self._named[image] = str(found["Id"])
+        if key not in self._pinned:
             pinned = self._registry.publish(self._engine, image, repository,
-                                            self._run_id.lower())
-            self._pinned[image] = self._pinned[pinned.ref] = pinned
+                                            f"{self._run_id.lower()}-{key[7:19]}")
+            self._pinned[key] = self._pinned[pinned.ref] = pinned
             if self.on_push is not None:
                 self.on_push(repository, pinned)
-        return self._pinned[image]
+        return self._pinned[key]
 
     def current_ref(self, image: str) -> str:
         """How the node knows an image now: by its digest once pushed."""
-        pinned = self._pinned.get(image)
-        return image if pinned is None else pinned.ref
+        key = self._named.get(image)
+        return image if key is None else self._pinned[key].ref
 
     def provision(self, image: str, start: StartSpec, name: str,
                   on_node: Collection[str] = ()) -> tuple[str, StartSpec, NodeFetch]:
@@ -65,9 +74,11 @@ class FreshNode:
                 for ref, repository in wanted}
         stored = [self._store_files(Path(bind.source)) for bind in start.model_binds]
         moment = (time.monotonic(), time.time())
-        fetched_images = [self._pinned[ref] for ref in refs if ref not in on_node]
+        fetched_images = [self._pinned[ref] for ref in refs.values() if ref not in on_node]
         for each in fetched_images:
-            self._engine.remove_image(each.ref, every_name=True)
+            found = self._engine.image_inspect(each.ref)
+            if found is not None:  # by its id: every tag and digest of it goes
+                self._engine.remove_image(str(found["Id"]), every_name=True)
         absent = all(self._engine.image_inspect(each.ref) is None for each in fetched_images)
         pull_s, pull_bytes = 0.0, 0  # type: float, int | None
         for each in fetched_images:

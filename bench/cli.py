@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--orchestrator", choices=("engine", "swarm"), default="engine",
                      help="engine: plain containers; swarm: each start is a swarm service of "
                           "--replicas tasks (a single-node swarm is created if none exists and "
-                          "left at the end); the registry strategies need `engine` here")
+                          "left at the end; the run's network is then an attachable overlay "
+                          "that the tasks and the S3 server join); modelcar needs `engine`")
     run.add_argument("--workers", type=_positive_int, default=1,
                      help="server worker processes per container (default 1); adds per-worker "
                           "PSS/USS samples")

@@ -204,7 +204,9 @@ class BenchmarkRun:
                                        rebuild=self.config.rebuild_runtime)
         self.model, self.runtime = model, runtime
         self.network = f"mlbench-{self.run_id}"
-        self.engine.create_network(self.network, self.labels)
+        # Under swarm an attachable overlay: the tasks and the S3 server both join it.
+        self.engine.create_network(self.network, self.labels,
+                                   swarm=self.config.orchestrator == "swarm")
         if self.config.fresh_node or self.config.rollout:
             self.node = self._fresh_node()
         if self.config.rollout:
@@ -580,13 +582,9 @@ class BenchmarkRun:
                             raise StepFailed(f"{strategy.name} mounts a container's volumes "
                                              "(--volumes-from), which swarm services cannot: "
                                              "run it without --orchestrator swarm")
-                        if strategy.needs_run_network:
-                            raise StepFailed(f"{strategy.name} needs the run's bridge network "
-                                             "(its S3 server), which swarm tasks cannot join "
-                                             "here: run it without --orchestrator swarm")
                         starts = trial_module.run_swarm_service(
                             self.engine, image, name, self.labels, start, self.model, settings,
-                            config.replicas)
+                            config.replicas, self.network)
                     else:
                         starts = self._start_on_node(image, name, start, settings)
             except StepFailed as failure:

@@ -105,7 +105,6 @@ class Strategy:
     # Host disk the strategy needs besides images, in model sizes: compressed copies, shards,
     # S3 server data, cache volumes (see bench/disk_plan.py).
     disk_model_copies: float = 0.0
-    needs_run_network: bool = False  # its containers reach a server on the run's network
     needs_forest: bool = False  # it rewrites a RandomForest/ExtraTrees (mmap)
     needs_ensemble: bool = False  # it takes a tree ensemble apart, tree by tree (sharded)
 

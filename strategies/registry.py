@@ -38,7 +38,6 @@ class Registry(Strategy):
     dockerfile = "Dockerfile.registry"
     dockerignore = "dockerignore.seed"
     disk_model_copies = 2.0  # the S3 server's copy and one trial's cache volume
-    needs_run_network = True  # the S3 server answers as `s3` on the run's network
 
     # "boto3": boto3's transfer manager (download_file), hashed afterwards: the default, as
     # on the 1 GB model it was at least as fast as the hand-written one (451 vs 399 MB/s, the

@@ -133,7 +133,7 @@ class FakeEngine:
         return BuildResult(image_id, 0.01, context, builder, "")
 
     # -- networks, volumes, containers
-    def create_network(self, name: str, labels: Labels) -> str:
+    def create_network(self, name: str, labels: Labels, swarm: bool = False) -> str:
         return name
 
     def create_volume(self, name: str, labels: Labels) -> str:

@@ -22,6 +22,11 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     (("run", "--bogus"), "unrecognized arguments"),
     (("run", "--shards", "0,x"), "malformed --shards"),
     (("run", "--cpus", "-1"), "out of range"),
+    (("run", "--link-rate", "fast"), "is not a rate: pass e.g. 1Gbit"),
+    (("run", "--link-rate", "10bit"), "below 64kbit"),
+    (("run", "--oci-registry", "127.0.0.1:5000"), "add one of them"),
+    (("run", "--rollout", "--model", __file__), "needs the new version of your model"),
+    (("run", "--fresh-node", "--orchestrator", "swarm"), "leave out --orchestrator swarm"),
 ])
 def test_usage_errors_are_one_line_and_exit_2(args: tuple[str, ...], fragment: str) -> None:
     result = run_cli(*args)

@@ -26,8 +26,12 @@ from bench.fsutil import tree_bytes
 
 
 class ContainerJobs(EngineConnection):
-    def create_network(self, name: str, labels: Labels) -> str:
-        network = self._client.networks.create(name, driver="bridge", labels=dict(labels))
+    def create_network(self, name: str, labels: Labels, swarm: bool = False) -> str:
+        """A bridge; with `swarm`, an attachable overlay, which swarm tasks and plain
+        containers (the harness's servers) both join."""
+        network = self._client.networks.create(
+            name, driver="overlay" if swarm else "bridge", attachable=swarm or None,
+            labels=dict(labels))
         return str(network.id)
 
     def create_volume(self, name: str, labels: Labels) -> str:

@@ -198,11 +198,11 @@ class ModelContainer:
 
 def run_swarm_service(
     engine: Engine, image: str, name: str, labels: Mapping[str, str], start: StartSpec,
-    model: ModelArtifact, settings: TrialSettings, replicas: int,
+    model: ModelArtifact, settings: TrialSettings, replicas: int, network: str | None = None,
 ) -> list[StartMeasurement]:
     """Deploy the strategy as a swarm service of `replicas` tasks and measure every task from
     the moment the service was created: all_ready_s is when the last one serves."""
-    spec = container_spec(image, name, labels, start, settings)
+    spec = container_spec(image, name, labels, start, settings, network=network)
     moment = (time.monotonic(), time.time())
     service_id = engine.create_service(spec, replicas)
     try:
@@ -220,8 +220,16 @@ def run_swarm_service(
             if time.monotonic() > deadline:
                 raise StepFailed(f"timed out waiting for {replicas} swarm tasks to run")
             time.sleep(0.2)
-        return _measure_all(running, lambda cid: _measure_or_explain(
+        measured = _measure_all(running, lambda cid: _measure_or_explain(
             engine, cid, start, model, settings, moment))
+        options = engine.container_inspect(running[0]).get("HostConfig", {}).get(
+            "SecurityOpt") or []
+        if spec.hardened and not any("no-new-privileges" in o for o in options):
+            for m in measured:
+                m.remarks.append("this engine ignored NoNewPrivileges in the swarm service "
+                                 "spec (it needs API 1.46): the tasks ran without "
+                                 "no-new-privileges")
+        return measured
     finally:
         engine.remove_service(service_id)
 

@@ -16,7 +16,6 @@ from bench.errors import UsageError
 from bench.fsutil import write_atomic
 from bench.model.hashing import cached_sha256
 from bench.progress import Progress
-from datos.model_generator import REFERENCE_ROWS, generate_model
 
 JOBLIB_MAGIC_PREFIXES = (b"\x80", b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"\x04\x22\x4d\x18",
                          b"ZF", b"\xfd7zXZ", b"BZh")
@@ -59,6 +58,9 @@ def synthetic_model(target_bytes: int, seed: int, models_dir: Path, cache: Path,
                     progress: Progress) -> ModelArtifact:
     with progress.step(f"synthetic FIFA RandomForest of {target_bytes / 1e6:.0f} MB "
                        f"(seed {seed}; cached after the first time)"):
+        # Imported here: scikit-learn takes a second to import, and `--help` needs none of it.
+        from datos.model_generator import generate_model
+
         generated = generate_model(target_bytes, seed, models_dir,
                                    lambda done, total: progress.count(done, total, "trees"))
     path = Path(generated.path)
@@ -90,6 +92,8 @@ def user_model(path: Path, cache: Path, progress: Progress) -> ModelArtifact:
     sha = cached_sha256(path, cache)
     record = cache / "reference" / f"{sha}.v3.json"  # v3: with the final estimator's bases
     if not record.exists():
+        from datos.model_generator import REFERENCE_ROWS
+
         with progress.step(f"reference predictions of {path.name} (loads it once on the host)"):
             result = subprocess.run([sys.executable, "-m", "datos.reference", str(path),
                                      str(REFERENCE_ROWS)], capture_output=True, text=True)

@@ -12,7 +12,7 @@ import pytest
 from bench.cleanup import run_labels
 from bench.engine import ContainerSpec, Engine
 from bench.model.source import ModelArtifact
-from bench.results import load_run
+from bench.results import StoredRun, load_run
 from tests.integration.test_end_to_end import assert_nothing_labelled, run_bench
 
 pytestmark = pytest.mark.engine
@@ -98,35 +98,27 @@ def test_registry_downloads_once_verifies_and_keeps_credentials_out_of_the_image
     assert_nothing_labelled(engine)
 
 
-def test_sharded_strategies_serve_the_same_predictions_from_disk_and_from_s3(
-        engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
-    run = run_bench(engine, ("sharded", "sharded-registry"), tmp_path, trials=1)
-    stored = load_run(tmp_path / run.run_id)
-    assert stored.document["status"] == "complete", stored.document["strategies"]
-    by = {(s.strategy, s.metric): s.value for s in stored.samples}
-    for name in ("sharded", "sharded-registry"):
-        # model_ready_s exists only once /predict returned the model's own predictions.
-        assert by[(name, "model_ready_s")] >= by[(name, "ready_s")]
-        assert int(stored.document["strategies"][name]["notes"]["shards"]) >= 1
-    # Streamed from S3: every shard was downloaded (zstd: fewer bytes than the model) and
-    # verified; nothing but the container layer stays on disk.
-    assert 0 < by[("sharded-registry", "model_file_bytes")] < tiny_model.bytes
-    assert by[("sharded-registry", "download_s")] > 0 and by[("sharded-registry", "verify_s")] > 0
-    assert by[("sharded-registry", "disk_bytes")] < tiny_model.bytes
+@pytest.fixture(scope="module")
+def every_strategy(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> StoredRun:
+    """One run of every default strategy (one trial, the legacy builder), shared by the
+    tests below that only read its results: one run instead of three (CI time)."""
+    from strategies import DEFAULT_STRATEGIES
+
+    results = tmp_path_factory.mktemp("every-strategy")
+    run = run_bench(engine, DEFAULT_STRATEGIES, results, trials=1, builders=("legacy",))
     assert_nothing_labelled(engine)
+    return load_run(results / run.run_id)
 
 
 def test_every_catalogued_metric_is_produced_or_marked_optional(
-        engine: Engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
+        every_strategy: StoredRun) -> None:
     """The metric catalogue and the measurements cannot drift apart: a default run of every
     strategy produces every metric the catalogue does not mark optional (before,
     mem_cgroup_peak_bytes and server_uss_bytes were stored and shown nowhere, and
     rollout_bytes was defined and never produced)."""
     from bench.metrics import METRICS
-    from strategies import DEFAULT_STRATEGIES
 
-    run = run_bench(engine, DEFAULT_STRATEGIES, tmp_path, trials=1)
-    stored = load_run(tmp_path / run.run_id)
+    stored = every_strategy
     produced = {s.metric for s in stored.samples}
     not_measured = {entry["metric"] for outcome in stored.document["strategies"].values()
                     for entry in outcome["not_measured"]}
@@ -135,15 +127,16 @@ def test_every_catalogued_metric_is_produced_or_marked_optional(
 
 
 def test_mmap_strategies_map_the_flat_forest_and_serve_exact_predictions(
-        engine: Engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
+        every_strategy: StoredRun, tiny_model: ModelArtifact) -> None:
     """The flat forest is served from a read-only mount (without and with prefetch) and after
     a verified download; every start's first prediction was checked against the model's own
     predictions by the trial."""
-    run = run_bench(engine, ("mmap", "mmap-registry"), tmp_path, trials=1,
-                    builders=("legacy",))
-    stored = load_run(tmp_path / run.run_id)
-    assert stored.document["status"] == "complete", stored.document["strategies"]
-    starts = {(s.strategy, s.condition) for s in stored.samples if s.metric == "model_ready_s"}
+    stored = every_strategy
+    for name in ("mmap", "mmap-registry"):
+        assert stored.document["strategies"][name]["status"] == "ok", stored.document[
+            "strategies"][name]
+    starts = {(s.strategy, s.condition) for s in stored.samples if s.metric == "model_ready_s"
+              and s.strategy.startswith("mmap")}
     assert starts == {("mmap", "no prefetch"), ("mmap", "prefetch"),
                       ("mmap-registry", "cold cache volume"),
                       ("mmap-registry", "warm cache volume")}
@@ -151,7 +144,22 @@ def test_mmap_strategies_map_the_flat_forest_and_serve_exact_predictions(
     # Plain arrays take fewer bytes than the pickled forest.
     assert by[("mmap", "-", "model_file_bytes")] < tiny_model.bytes
     assert ("mmap-registry", "cold cache volume", "download_s") in by
-    assert_nothing_labelled(engine)
+
+
+def test_sharded_strategies_serve_the_same_predictions_from_disk_and_from_s3(
+        every_strategy: StoredRun, tiny_model: ModelArtifact) -> None:
+    stored = every_strategy
+    by = {(s.strategy, s.metric): s.value for s in stored.samples}
+    for name in ("sharded", "sharded-registry"):
+        assert stored.document["strategies"][name]["status"] == "ok"
+        # model_ready_s exists only once /predict returned the model's own predictions.
+        assert by[(name, "model_ready_s")] >= by[(name, "ready_s")]
+        assert int(stored.document["strategies"][name]["notes"]["shards"]) >= 1
+    # Streamed from S3: every shard was downloaded (zstd: fewer bytes than the model) and
+    # verified; nothing but the container layer stays on disk.
+    assert 0 < by[("sharded-registry", "model_file_bytes")] < tiny_model.bytes
+    assert by[("sharded-registry", "download_s")] > 0 and by[("sharded-registry", "verify_s")] > 0
+    assert by[("sharded-registry", "disk_bytes")] < tiny_model.bytes
 
 
 def test_modelcar_serves_from_a_read_only_volume_of_the_model_image(
@@ -172,7 +180,8 @@ def test_modelcar_serves_from_a_read_only_volume_of_the_model_image(
     labels = run_labels(run.run_id, keep=True)
     tag = run.run_id.lower()
     model = engine.create_container(ContainerSpec(
-        f"mlbench-modelcar-model:{tag}", f"mlbench-{tag}-check-model", labels,
+        f"mlbench-modelcar-model:{tag}-{tiny_model.sha256[:12]}", f"mlbench-{tag}-check-model",
+        labels,
         container_port=None, command=["never-run"], hardened=False))
     service = engine.create_container(ContainerSpec(
         f"mlbench-modelcar-legacy:{tag}", f"mlbench-{tag}-check-service", labels,

@@ -65,12 +65,14 @@ class Registry(Strategy):
         with ctx.progress.step(f"uploading the model to s3://{options.s3_bucket}/{key}"):
             upload_s = publish_model(endpoint, options.s3_bucket, key, ctx.model.path,
                                      ctx.model.sha256, ctx.progress.adder(ctx.model.bytes))
-        with ctx.progress.step("reference download on the host (boto3 download_file)"):
-            sent_before = self._sent()
-            reference = reference_download_rate(
-                endpoint, options.s3_bucket, key, ctx.cache / "scratch" / ctx.run_id,
-                options.download_concurrency, options.download_chunk_bytes)
-            self._reference_bytes = self._sent() - sent_before  # not the model's way
+        extra = {"upload_s": upload_s}
+        if self._adopted is None:  # a rollout's instance publishes only: no reference run
+            with ctx.progress.step("reference download on the host (boto3 download_file)"):
+                sent_before = self._sent()
+                extra["reference_download_mb_per_s"] = reference_download_rate(
+                    endpoint, options.s3_bucket, key, ctx.cache / "scratch" / ctx.run_id,
+                    options.download_concurrency, options.download_chunk_bytes)
+                self._reference_bytes = self._sent() - sent_before  # not the model's way
         return PreparedModel(
             context_files={f"datos/modelos/{MODEL_NAME_IN_REPO}": ctx.model.path},
             env={"MODEL_PATH": f"{CACHE_IN_CONTAINER}/{MODEL_NAME_IN_REPO}",
@@ -80,7 +82,7 @@ class Registry(Strategy):
                  "DOWNLOAD_CHUNK_BYTES": str(options.download_chunk_bytes),
                  "DOWNLOADER": self.downloader},
             model_file_bytes=ctx.model.bytes,
-            extra_metrics={"upload_s": upload_s, "reference_download_mb_per_s": reference},
+            extra_metrics=extra,
             notes={"s3_endpoint": endpoint.host_url, "bucket": options.s3_bucket, "key": key},
         )
 

@@ -236,9 +236,8 @@ class BenchmarkRun:
         """The model version a rollout brings: the user's, or the synthetic seed + 1."""
         if self.config.rollout_model_path is not None:
             return user_model(self.config.rollout_model_path, self.cache, self.progress)
-        return synthetic_model(self.model.bytes if self.config.model_path is None
-                               else self.config.model_size_bytes,
-                               self.config.seed + 1, models_dir(), self.cache, self.progress)
+        return synthetic_model(self.config.model_size_bytes, self.config.seed + 1,
+                               models_dir(), self.cache, self.progress)
 
     def _fresh_node(self) -> FreshNode:
         """The OCI registry and the model store a fresh node fetches from."""

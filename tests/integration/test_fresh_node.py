@@ -118,6 +118,9 @@ def test_fresh_node_starts_and_a_rollout_to_the_next_version(
                     rollout=True)
     stored = load_run(tmp_path / run.run_id)
     assert stored.document["status"] == "complete", stored.document["strategies"]
+    # The next version: the synthetic model of the same size, seed + 1.
+    assert run.next_version.details["target_bytes"] == tiny_model.details["target_bytes"]
+    assert run.next_version.details["seed"] == tiny_model.details["seed"] + 1
     assert run.next_version.reference_predictions != tiny_model.reference_predictions
     samples = stored.samples
     for name in strategies:

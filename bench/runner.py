@@ -466,6 +466,7 @@ class BenchmarkRun:
         the links of the OCI registry, the model store and the strategy's own S3 server."""
         assert self.node is not None
         node = self.node
+        node.on_push = None  # the rollout's pushes are part of rollout_s, not push_s
         settings = dataclasses.replace(self._trial_settings(), latency_requests=1,
                                        on_download=None)
         name = f"mlbench-{self.run_id.lower()}-{strategy.name}-rollout"

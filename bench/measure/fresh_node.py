@@ -44,8 +44,10 @@ class FreshNode:
         if image in self._pinned:  # a pinned reference names one image for good
             return self._pinned[image]
         found = self._engine.image_inspect(image)
-        if found is None:
-            raise StepFailed(f"image {image} is not on the node to be pushed")
+        if found is None:  # pinned before, and removed from the node by a fresh start since
+            if image not in self._named:
+                raise StepFailed(f"image {image} is not on the node to be pushed")
+            return self._pinned[self._named[image]]
         key = self._named[image] = str(found["Id"])
         if key not in self._pinned:
             pinned = self._registry.publish(self._engine, image, repository,

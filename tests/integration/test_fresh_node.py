@@ -80,6 +80,12 @@ def test_a_fresh_node_pulls_an_image_it_did_not_hold_and_fetches_the_model_files
         assert fetch.started[0] < fetch.pulled_at <= fetch.fetched_at
         servers.release(fetch)
         assert not Path(bind.source).exists()
+        # The next start names the image as the strategy does, though the node now knows it
+        # by its digest only: a fresh node again.
+        _ref, _start, again = servers.provision(tag, start, "t1b")
+        assert again.images_absent_before and again.pull_bytes is not None
+        assert again.pull_bytes >= 3_000_000
+        servers.release(again)
         # A reference already on the node (a running version, in a rollout) is kept.
         _ref, _start, kept = servers.provision(pinned.ref, StartSpec("-"), "t2",
                                                on_node={pinned.ref})

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.engine import Engine
+from bench.engine.types import OnContext
 from bench.errors import BenchError
 from bench.link import LinkRate
 from bench.paths import DOCKER_DIR
@@ -42,13 +43,14 @@ class OciRegistry:
     address: str  # host:port, as the engine reaches it
     server: ServerContainer | None  # the harness's own registry, if it started one
 
-    def publish(self, engine: Engine, image: str, repository: str, tag: str) -> PinnedImage:
+    def publish(self, engine: Engine, image: str, repository: str, tag: str,
+                on_progress: OnContext | None = None) -> PinnedImage:
         """Push a local image as address/repository:tag; returns it pinned by digest."""
         target = f"{self.address}/{repository}:{tag}"
         engine.tag_image(image, target)
         before = self._received()
         started = time.perf_counter()
-        digest = engine.push_image(target)
+        digest = engine.push_image(target, on_progress)
         seconds = time.perf_counter() - started
         after = self._received()
         # The tag stays (labelled like the image, removed with the run): while the image
@@ -57,10 +59,11 @@ class OciRegistry:
         return PinnedImage(f"{self.address}/{repository}@{digest}", digest,
                            Transfer(seconds, moved))
 
-    def pull(self, engine: Engine, pinned: PinnedImage) -> Transfer:
+    def pull(self, engine: Engine, pinned: PinnedImage,
+             on_progress: OnContext | None = None) -> Transfer:
         before = self._sent()
         started = time.perf_counter()
-        engine.pull_image(pinned.ref)
+        engine.pull_image(pinned.ref, on_progress)
         seconds = time.perf_counter() - started
         after = self._sent()
         return Transfer(seconds, None if before is None or after is None else after - before)

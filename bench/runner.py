@@ -251,8 +251,10 @@ class BenchmarkRun:
                      else start_rclone_server(self.engine, self.runtime.ref, self.run_id,
                                               self.network, dict(self.labels),
                                               options.link_rate, alias="modelstore"))
-        return FreshNode(self.engine, registry, store, options.s3_bucket,
+        node = FreshNode(self.engine, registry, store, options.s3_bucket,
                          self.cache / "scratch" / self.run_id, self.run_id)
+        node.on_progress = self._context_sent  # the same byte bar as a build's context
+        return node
 
     def _skip_what_does_not_apply(self, model: ModelArtifact) -> dict[str, str]:
         """Strategies that cannot take this model are skipped with the reason; naming one

@@ -102,10 +102,10 @@ class FakeEngine:
     def tag_image(self, image: str, ref: str) -> None:
         raise NotImplementedError
 
-    def push_image(self, ref: str) -> str:
+    def push_image(self, ref: str, on_progress: OnContext | None = None) -> str:
         raise NotImplementedError
 
-    def pull_image(self, ref: str) -> None:
+    def pull_image(self, ref: str, on_progress: OnContext | None = None) -> None:
         raise NotImplementedError
 
     def tag_exists(self, ref: str) -> bool:

@@ -12,6 +12,7 @@ from docker.utils import parse_repository_tag
 
 from bench.engine.build import docker_cli_candidates
 from bench.engine.connection import EngineConnection
+from bench.engine.types import OnContext
 from bench.errors import StepFailed
 
 
@@ -49,25 +50,30 @@ class ImageJobs(EngineConnection):
         repository, tag = parse_repository_tag(ref)
         self._api.tag(image, repository, tag)
 
-    def push_image(self, ref: str) -> str:
+    def push_image(self, ref: str, on_progress: OnContext | None = None) -> str:
         """Push repository:tag to its registry; returns the manifest digest the registry
-        stored (what a node pulls by)."""
+        stored (what a node pulls by). `on_progress` is told the layers' bytes done and in
+        all, as the engine reports them."""
         repository, tag = parse_repository_tag(ref)
         digest = ""
+        layers = _LayerProgress(on_progress)
         for event in self._api.push(repository, tag=tag, stream=True, decode=True):
             if "error" in event:
                 raise StepFailed(f"push of {ref} failed: {event['error']}")
+            layers.update(event)
             digest = (event.get("aux") or {}).get("Digest", digest)
         if not digest:
             raise StepFailed(f"push of {ref} ended without a digest from the registry")
         return str(digest)
 
-    def pull_image(self, ref: str) -> None:
+    def pull_image(self, ref: str, on_progress: OnContext | None = None) -> None:
         """Pull an image (repository@sha256:... pins it)."""
+        layers = _LayerProgress(on_progress)
         try:
             for event in self._api.pull(ref, stream=True, decode=True):
                 if "error" in event:
                     raise StepFailed(f"pull of {ref} failed: {event['error']}")
+                layers.update(event)
         except docker.errors.APIError as error:
             raise StepFailed(f"pull of {ref} failed: {error.explanation or error}") from None
 
@@ -114,3 +120,21 @@ class ImageJobs(EngineConnection):
 
     def tag_exists(self, ref: str) -> bool:
         return self.image_inspect(ref) is not None
+
+
+class _LayerProgress:
+    """The bytes of a push or pull so far, summed over its layers from the engine's stream
+    (each event names one layer's current and total of the phase it is in)."""
+
+    def __init__(self, on_progress: OnContext | None) -> None:
+        self._on_progress = on_progress
+        self._layers: dict[str, tuple[int, int]] = {}
+
+    def update(self, event: dict[str, Any]) -> None:
+        detail = event.get("progressDetail") or {}
+        if (self._on_progress is None or "total" not in detail or "id" not in event
+                or event.get("status") not in ("Pushing", "Downloading")):
+            return  # extraction reports its own totals: the bar counts the transfer only
+        self._layers[str(event["id"])] = (int(detail.get("current", 0)), int(detail["total"]))
+        self._on_progress(sum(c for c, _ in self._layers.values()),
+                          sum(t for _, t in self._layers.values()))

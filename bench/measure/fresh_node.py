@@ -19,6 +19,7 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 
 from bench.engine import Engine
+from bench.engine.types import OnContext
 from bench.errors import StepFailed
 from bench.measure.measurement import NodeFetch
 from bench.oci_registry import OciRegistry, PinnedImage
@@ -37,6 +38,7 @@ class FreshNode:
         self._named: dict[str, str] = {}  # the name an image was pinned under -> its id
         self._stored: dict[str, str] = {}  # host model path -> its prefix in the store
         self.on_push: Callable[[str, PinnedImage], None] | None = None
+        self.on_progress: OnContext | None = None  # bytes of a push or pull so far
 
     def pin(self, image: str, repository: str) -> PinnedImage:
         """Push a local image once; afterwards it is known by its digest reference. Known
@@ -51,7 +53,8 @@ class FreshNode:
         key = self._named[image] = str(found["Id"])
         if key not in self._pinned:
             pinned = self._registry.publish(self._engine, image, repository,
-                                            f"{self._run_id.lower()}-{key[7:19]}")
+                                            f"{self._run_id.lower()}-{key[7:19]}",
+                                            self.on_progress)
             self._pinned[key] = self._pinned[pinned.ref] = pinned
             if self.on_push is not None:
                 self.on_push(repository, pinned)
@@ -84,7 +87,7 @@ class FreshNode:
         absent = all(self._engine.image_inspect(each.ref) is None for each in fetched_images)
         pull_s, pull_bytes = 0.0, 0  # type: float, int | None
         for each in fetched_images:
-            transfer = self._registry.pull(self._engine, each)
+            transfer = self._registry.pull(self._engine, each, self.on_progress)
             pull_s += transfer.seconds
             pull_bytes = (None if transfer.bytes is None or pull_bytes is None
                           else pull_bytes + transfer.bytes)

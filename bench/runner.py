@@ -500,7 +500,8 @@ class BenchmarkRun:
                     start = new_strategy.starts(new_ctx, new_prepared, 1)[0]
                     ref, start, fetch = node.provision(
                         new_image, start, f"{name}-v2",
-                        on_node={image, *filter(None, [current.model_image])})
+                        on_node={image, *filter(None, [current.model_image])},
+                        publish_anew=True)
                     running.stop()
                     served = trial_module.run_start(self.engine, ref, f"{name}-v2",
                                                     self.labels, self.network, start,

@@ -37,6 +37,7 @@ class FreshNode:
         self._pinned: dict[str, PinnedImage] = {}  # local image or pinned ref -> pinned
         self._named: dict[str, str] = {}  # the name an image was pinned under -> its id
         self._stored: dict[str, str] = {}  # host model path -> its prefix in the store
+        self._published = 0
         self.on_push: Callable[[str, PinnedImage], None] | None = None
         self.on_progress: OnContext | None = None  # bytes of a push or pull so far
 
@@ -66,10 +67,11 @@ class FreshNode:
         return image if key is None else self._pinned[key].ref
 
     def provision(self, image: str, start: StartSpec, name: str,
-                  on_node: Collection[str] = ()) -> tuple[str, StartSpec, NodeFetch]:
+                  on_node: Collection[str] = (), publish_anew: bool = False
+                  ) -> tuple[str, StartSpec, NodeFetch]:
         """Empty the node of the start's images and model files, then fetch them as a new
         node would. Images whose reference is `on_node` (a running version's, in a rollout)
-        stay and are not pulled. Returns the image reference to run, the start rewritten to
+        stay and are not pulled; `publish_anew` (a rollout) uploads the model files again. Returns the image reference to run, the start rewritten to
         the node's copies, and what the fetch cost."""
         # Published first, from the build machine: a node's clock starts after that.
         wanted = [(image, image.rsplit("/", 1)[-1].split("@")[0].split(":")[0])]
@@ -77,7 +79,8 @@ class FreshNode:
             wanted.append((start.model_image, MODEL_REPOSITORY))
         refs = {ref: ref if ref in on_node else self.pin(ref, repository).ref
                 for ref, repository in wanted}
-        stored = [self._store_files(Path(bind.source)) for bind in start.model_binds]
+        stored = [self._store_files(Path(bind.source), publish_anew)
+                  for bind in start.model_binds]
         moment = (time.monotonic(), time.time())
         fetched_images = [self._pinned[ref] for ref in refs.values() if ref not in on_node]
         for each in fetched_images:
@@ -108,13 +111,16 @@ class FreshNode:
             fetch_s=fetched_at - pulled_at, fetch_bytes=fetched, fetched_at=fetched_at,
             images_absent_before=absent, node_dir=node_dir)
 
-    def _store_files(self, source: Path) -> tuple[str, list[Path]]:
-        """Publish a model file, or a folder of them, to the model store (once)."""
+    def _store_files(self, source: Path, anew: bool = False) -> tuple[str, list[Path]]:
+        """Publish a model file, or a folder of them, to the model store: once for the
+        trials; `anew` for a rollout, which pays its own upload (another strategy of the
+        run may have published the same file)."""
         files = (sorted(p for p in source.iterdir() if p.is_file()) if source.is_dir()
                  else [source])
-        prefix = self._stored.get(str(source))
+        prefix = None if anew else self._stored.get(str(source))
         if prefix is None:
-            prefix = self._stored[str(source)] = f"node-store/{len(self._stored)}"
+            self._published += 1
+            prefix = self._stored[str(source)] = f"node-store/{self._published}"
             publish_files(self._store, self._bucket, prefix, files)
         return prefix, files
 

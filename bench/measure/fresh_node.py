@@ -71,8 +71,9 @@ class FreshNode:
                   ) -> tuple[str, StartSpec, NodeFetch]:
         """Empty the node of the start's images and model files, then fetch them as a new
         node would. Images whose reference is `on_node` (a running version's, in a rollout)
-        stay and are not pulled; `publish_anew` (a rollout) uploads the model files again. Returns the image reference to run, the start rewritten to
-        the node's copies, and what the fetch cost."""
+        stay and are not pulled; `publish_anew` (a rollout) uploads the model files again.
+        Returns the image reference to run, the start rewritten to the node's copies, and
+        what the fetch cost."""
         # Published first, from the build machine: a node's clock starts after that.
         wanted = [(image, image.rsplit("/", 1)[-1].split("@")[0].split(":")[0])]
         if start.model_image is not None:

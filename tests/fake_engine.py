@@ -39,6 +39,8 @@ class ServiceBehaviour:
     oom_killed: bool = False
     wrong_predictions: bool = False
     downloaded_bytes: int = 0  # > 0: stamps a download before the load, like the registry
+    # The kernel kills it (OOM) while it answers a 100-row batch: the connection just drops.
+    killed_by_batch: bool = False
 
 
 @dataclass
@@ -290,6 +292,10 @@ def _serve(container: FakeContainer) -> ThreadingHTTPServer:
                 self._answer(503, {"detail": "model is still loading"})
                 return
             rows = len(body["rows"])
+            if behaviour.killed_by_batch and rows >= 100:
+                behaviour.oom_killed = True
+                self.close_connection = True
+                return  # no answer at all: the client sees the connection closed
             answer = behaviour.predictions[:rows]
             if behaviour.wrong_predictions:
                 answer = [value + 1.0 for value in answer]

@@ -70,6 +70,9 @@ def test_the_recorder_names_every_value_and_adds_the_image_to_the_disk(
     ({"exit_code": 3}, "exited with code 3"),
     ({"oom_killed": True}, "OOM-killed"),
     ({"wrong_predictions": True}, "not with the model's predictions"),
+    # Found at 1 GB by the memory search: the connection dropped by a kill during the batch
+    # requests escaped as a requests error and ended the whole run.
+    ({"killed_by_batch": True}, "OOM-killed"),
 ])
 def test_a_start_that_fails_says_why_and_leaves_no_container(
         tiny_model: ModelArtifact, behaviour: dict[str, object], reason: str) -> None:

@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+import requests
+
 from bench.engine import ContainerSpec, Engine, VolumeMount
 from bench.errors import StepFailed
 from bench.measure.inprocess import batch_of
@@ -361,6 +363,8 @@ def _measure(
             batch_latencies_ms.append(answer.seconds * 1000)
 
         metadata = client.get("/metadata").json()
+    except requests.RequestException as error:  # it answered before: it died since
+        raise StepFailed(f"the service stopped answering ({type(error).__name__})") from None
     finally:
         client.close()
 

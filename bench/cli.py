@@ -366,14 +366,25 @@ def _conclude(folder: Path, lang: str, progress: Progress) -> None:
     print(f"\nreport: {files.report}", flush=True)
 
 
+def _started_at(folder: Path) -> str:
+    import json
+
+    try:
+        return str(json.loads((folder / "run.json").read_text())["metadata"]["started_at"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+
+
 def _resolve_run_folder(folder: Path) -> Path:
     from bench.paths import results_dir
 
     if str(folder) == "latest":
-        runs = sorted(p for p in results_dir().iterdir() if (p / "run.json").exists())
+        runs = [p for p in results_dir().iterdir() if (p / "run.json").exists()]
         if not runs:
             raise UsageError(f"no runs in {results_dir()}: run `python -m bench run` first")
-        return runs[-1]
+        # The run that started last, by its own record: by name, the committed
+        # `seed-5.45GB` sorted after every run id.
+        return max(runs, key=_started_at)
     if not (folder / "run.json").is_file():
         raise UsageError(f"{folder} is not a results folder (no run.json): pass a folder "
                          "written by `python -m bench run`, or `latest`")

@@ -48,3 +48,16 @@ def test_help_explains_each_command() -> None:
         result = run_cli(command, "--help")
         assert result.returncode == 0
         assert "usage: python -m bench" in result.stdout
+
+
+def test_latest_is_the_run_that_started_last_not_the_last_name(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A committed folder such as `seed-5.45GB` sorts after every run id by name."""
+    from bench.cli import _resolve_run_folder
+    from tests.stored_runs import metadata, write_run
+
+    monkeypatch.setenv("MLBENCH_RESULTS", str(tmp_path))
+    write_run(tmp_path, "seed-5.45GB", meta=metadata(started_at="2026-11-20T00:00:00+00:00"))
+    newest = write_run(tmp_path, "20261127T090000Z-abcd",
+                       meta=metadata(started_at="2026-11-27T09:00:00+00:00"))
+    assert _resolve_run_folder(Path("latest")) == newest

@@ -3,7 +3,6 @@ remove."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from collections.abc import Sequence
@@ -38,8 +37,19 @@ class ContainerJobs(EngineConnection):
         return str(self._client.volumes.create(name=name, labels=dict(labels)).name)
 
     def remove_volume(self, name: str) -> None:
-        with contextlib.suppress(docker.errors.NotFound):
-            self._client.volumes.get(name).remove(force=True)
+        """Remove a volume; one still held by a swarm task that is going away (swarm removes
+        a service's containers asynchronously) is retried for a while, then left for the
+        run's final sweep rather than failing the run."""
+        for attempt in range(10):
+            try:
+                self._client.volumes.get(name).remove(force=True)
+                return
+            except docker.errors.NotFound:
+                return
+            except docker.errors.APIError as error:
+                if error.status_code != 409:  # 409: in use
+                    raise
+                time.sleep(0.25 * (attempt + 1))
 
     def volume_bytes(self, name: str) -> int:
         """Bytes in a named volume: read from its mountpoint when this host can (a local
@@ -107,7 +117,12 @@ class ContainerJobs(EngineConnection):
                          self.logs_tail(container_id))
 
     def container_address(self, container_id: str, network: str) -> str | None:
-        """The container's IP on a bridge network (reachable from this host, when local)."""
+        """The container's IP on a bridge network (reachable from this host, when local).
+        None on any other driver: an overlay address is not routed to this host, and a
+        request to it would leave through the default route (under swarm, something
+        outside answered the S3 reference download with a 404)."""
+        if self._api.inspect_network(network).get("Driver") != "bridge":
+            return None
         networks = self._api.inspect_container(container_id)["NetworkSettings"]["Networks"]
         address = (networks.get(network) or {}).get("IPAddress")
         return str(address) if address else None

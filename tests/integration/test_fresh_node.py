@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench.cleanup import remove_run, run_labels
-from bench.engine import Engine
+from bench.engine import RUN_LABEL, Engine
 from bench.link import LinkRate
 from bench.measure.fresh_node import FreshNode
 from bench.model.source import ModelArtifact
@@ -54,7 +54,8 @@ def test_a_fresh_node_pulls_an_image_it_did_not_hold_and_fetches_the_model_files
     (context / "payload").write_bytes(secrets.token_bytes(3_000_000))
     (context / "Dockerfile").write_text("ARG RUNTIME_IMAGE\nFROM ${RUNTIME_IMAGE}\n"
                                         "COPY payload /app/payload\n")
-    labels = run_labels(f"freshnode-img-{secrets.token_hex(3)}", keep=False)
+    image_run = f"freshnode-img-{secrets.token_hex(3)}"
+    labels = run_labels(image_run, keep=False)
     tag = f"mlbench-freshnode-test:{secrets.token_hex(3)}"
     engine.build(context, "Dockerfile", tag, labels, builder="legacy", no_cache=True,
                  build_args={"RUNTIME_IMAGE": runtime_ref})
@@ -90,8 +91,9 @@ def test_a_fresh_node_pulls_an_image_it_did_not_hold_and_fetches_the_model_files
         _ref, _start, kept = servers.provision(pinned.ref, StartSpec("-"), "t2",
                                                on_node={pinned.ref})
         assert kept.pull_s == 0 and kept.pull_bytes == 0
-    finally:
-        engine.remove_image(tag, every_name=True)
+    finally:  # by its label: after the pulls the engine knows it by its digest only
+        remove_run(engine, image_run, False, Progress(quiet=True))
+    assert engine.labelled(f"{RUN_LABEL}={image_run}")["images"] == []
 
 
 def test_a_shaped_link_runs_at_the_asked_rate(

@@ -56,7 +56,7 @@ class SwarmJobs(EngineConnection):
             spec.image, command=list(spec.command) if spec.command else None,
             env=dict(spec.env), labels=dict(spec.labels), mounts=mounts, user=spec.user,
             read_only=spec.hardened or None, cap_drop=["ALL"] if spec.hardened else None,
-            # As plain containers get (security_opt). Engines before API 1.46 ignore the
+            # As plain containers get (security_opt). Engine 20.10 (API 1.41) ignores the
             # field: the trial checks the task's container and says so when it is missing.
             privileges={"NoNewPrivileges": True} if spec.hardened else None,
         )

@@ -229,7 +229,7 @@ def run_swarm_service(
         if spec.hardened and not any("no-new-privileges" in o for o in options):
             for m in measured:
                 m.remarks.append("this engine ignored NoNewPrivileges in the swarm service "
-                                 "spec (it needs API 1.46): the tasks ran without "
+                                 "spec (its API has no such field): the tasks ran without "
                                  "no-new-privileges")
         return measured
     finally:

@@ -84,6 +84,10 @@ class InterfaceBytes:
     received: int
     sent: int
 
+    @property
+    def total(self) -> int:
+        return self.received + self.sent
+
 
 def interface_bytes(pid: int, device: str = "eth0") -> InterfaceBytes:
     """The counters of `device` in the network namespace of `pid`, read from the host."""

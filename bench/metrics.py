@@ -74,12 +74,14 @@ _ALL: tuple[Metric, ...] = (
            optional="when the runtime image was built by a harness that kept its build time"),
     # -- start-up and serving (per trial) --------------------------------------------------
     Metric("ready_s", "s", "start", "Server up", "Servidor arriba",
-           "container start to the server listening (the service's own stamp)",
+           "container start to the server listening (the service's own stamp; on a fresh "
+           "node, from the moment its provisioning began)",
            table="start", chart="startup", wins=True),
     Metric("model_ready_s", "s", "start", "First correct prediction",
            "Primera predicción correcta",
            "container start to the first correct prediction (eager: the service's load end "
-           "plus one prediction; lazy: the return of its first request)",
+           "plus one prediction; lazy: the return of its first request; on a fresh node, "
+           "from the moment its provisioning began)",
            table="start", chart="startup", wins=True, headline=True),
     Metric("ready_to_model_ready_s", "s", "start", "Server up to first prediction",
            "Del servidor a la 1.ª predicción",

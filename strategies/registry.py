@@ -125,8 +125,7 @@ class Registry(Strategy):
         server = endpoint.server if endpoint is not None else None
         if server is None:
             return 0
-        counters = server.counters()
-        return counters.received + counters.sent - self._reference_bytes
+        return server.counters().total - self._reference_bytes
 
     @staticmethod
     def _s3_env(ctx: StrategyContext, endpoint: S3Endpoint, key: str) -> dict[str, str]:

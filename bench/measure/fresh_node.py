@@ -17,6 +17,7 @@ import shutil
 import time
 from collections.abc import Callable, Collection
 from pathlib import Path
+from typing import Any
 
 from bench.engine import Engine
 from bench.engine.types import OnContext
@@ -38,6 +39,7 @@ class FreshNode:
         self._named: dict[str, str] = {}  # the name an image was pinned under -> its id
         self._stored: dict[str, str] = {}  # host model path -> its prefix in the store
         self._published = 0
+        self._client: Any = None  # the node's S3 client, made once, before any clock runs
         self.on_push: Callable[[str, PinnedImage], None] | None = None
         self.on_progress: OnContext | None = None  # bytes of a push or pull so far
 
@@ -82,6 +84,10 @@ class FreshNode:
                 for ref, repository in wanted}
         stored = [self._store_files(Path(bind.source), publish_anew)
                   for bind in start.model_binds]
+        if stored and self._client is None:
+            # Client setup (and the probe of the store's bridge address) apart, as
+            # download_s keeps it apart: node_fetch_s is the copy alone.
+            self._client = s3_client(direct_endpoint(self._store))
         moment = (time.monotonic(), time.time())
         fetched_images = [self._pinned[ref] for ref in refs.values() if ref not in on_node]
         for each in fetched_images:
@@ -128,13 +134,12 @@ class FreshNode:
     def _fetch(self, source: Path, prefix: str, files: list[Path], node_dir: Path
                ) -> tuple[Path, int]:
         """Copy a model file, or a folder of them, from the model store to the node."""
-        client = s3_client(direct_endpoint(self._store))
         target = node_dir / source.name
         (target if source.is_dir() else node_dir).mkdir(parents=True, exist_ok=True)
         size = 0
         for file in files:
             local = target / file.name if source.is_dir() else target
-            client.download_file(self._bucket, f"{prefix}/{file.name}", str(local))
+            self._client.download_file(self._bucket, f"{prefix}/{file.name}", str(local))
             size += local.stat().st_size
         return target, size
 
@@ -144,8 +149,7 @@ class FreshNode:
         total = 0
         for server in (self._registry.server, self._store.server):
             if server is not None:
-                counters = server.counters()
-                total += counters.received + counters.sent
+                total += server.counters().total
         return total
 
     def release(self, fetch: NodeFetch) -> None:

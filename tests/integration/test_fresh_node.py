@@ -75,6 +75,10 @@ def test_a_fresh_node_pulls_an_image_it_did_not_hold_and_fetches_the_model_files
         # bytes), not the runtime layers the node kept.
         assert fetch.pull_bytes is not None
         assert 3_000_000 <= fetch.pull_bytes < engine.image_bytes(runtime_ref)
+        # Checked against the registry's own account of the image: the manifest's size of
+        # its top layer (the one the node lacked), plus the manifest, the config and HTTP.
+        layer = _top_layer_bytes(pinned.ref)
+        assert layer <= fetch.pull_bytes <= layer * 1.05 + 256 * 1024
         (bind,) = rewritten.model_binds
         assert Path(bind.source).read_bytes() == model.read_bytes()
         assert Path(bind.source) != model and fetch.fetch_bytes == model.stat().st_size
@@ -94,6 +98,18 @@ def test_a_fresh_node_pulls_an_image_it_did_not_hold_and_fetches_the_model_files
     finally:  # by its label: after the pulls the engine knows it by its digest only
         remove_run(engine, image_run, False, Progress(quiet=True))
     assert engine.labelled(f"{RUN_LABEL}={image_run}")["images"] == []
+
+
+def _top_layer_bytes(ref: str) -> int:
+    """The compressed size of an image's last layer, as its manifest in the registry says."""
+    import requests
+
+    address, _, digest = ref.partition("@")
+    host, _, repository = address.partition("/")
+    manifest = requests.get(f"http://{host}/v2/{repository}/manifests/{digest}", timeout=10,
+                            headers={"Accept": "application/vnd.docker.distribution."
+                                               "manifest.v2+json"}).json()
+    return int(manifest["layers"][-1]["size"])
 
 
 def test_a_shaped_link_runs_at_the_asked_rate(

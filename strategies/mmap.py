@@ -57,7 +57,7 @@ class Mmap(Strategy):
     summary = "forest as flat arrays, mounted read-only and memory-mapped (no load)"
     dockerfile = "Dockerfile.volume"
     dockerignore = "dockerignore.seed"
-    disk_model_copies = 0.3  # the flat file: about 19 bytes a node against 72-80
+    disk_model_copies = 0.25  # the flat file: 16 bytes a node against 72-80
     needs_forest = True
 
     def __init__(self) -> None:

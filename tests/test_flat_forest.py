@@ -12,7 +12,7 @@ from sklearn.ensemble import ExtraTreesRegressor, RandomForestRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from bench.model.flat_forest import convert, flat_arrays
+from bench.model.flat_forest import _preorder, convert, flat_arrays
 from bench.paths import service_module
 
 flat = service_module("flat_forest")
@@ -43,20 +43,25 @@ def _exact(expected: np.ndarray, actual: np.ndarray) -> None:
     RandomForestRegressor(n_estimators=25, random_state=0),  # max_depth=None: deep trees
     RandomForestRegressor(n_estimators=25, max_depth=6, min_samples_leaf=3, random_state=1),
     ExtraTreesRegressor(n_estimators=25, random_state=2),
-])
+    # Best-first trees: scikit-learn does not number them in preorder; the converter must.
+    RandomForestRegressor(n_estimators=25, max_leaf_nodes=40, random_state=3),
+], ids=["deep", "shallow", "extra-trees", "best-first"])
 def test_predictions_equal_scikit_learns_bit_for_bit(forest: Any, tmp_path: Path) -> None:
     x, y = _data()
     forest.fit(x, y)
+    renumbered = [_preorder(tree.tree_.children_left, tree.tree_.children_right) is not None
+                  for tree in forest.estimators_]
+    assert all(renumbered) if forest.max_leaf_nodes else not any(renumbered)
     mapped, _ = _open(forest, tmp_path)
     _exact(forest.predict(x), mapped.predict(x))
     rng = np.random.default_rng(11)
     random_rows = rng.normal(size=(10_000, x.shape[1])) * 1000
     _exact(forest.predict(random_rows), mapped.predict(random_rows))
     # Rows whose values equal split thresholds exactly (as float32 sees them): the `<=` side.
-    arrays = flat_arrays(forest)
-    splits = np.flatnonzero(arrays["left"] != -1)[:500]
+    nodes = flat_arrays(forest)["nodes"]
+    splits = np.flatnonzero(nodes["right"] != flat.LEAF)[:500]
     on_threshold = np.repeat(x[:1], splits.size, axis=0)
-    on_threshold[np.arange(splits.size), arrays["feature"][splits]] = arrays["value"][splits]
+    on_threshold[np.arange(splits.size), nodes["feature"][splits]] = nodes["value"][splits]
     _exact(forest.predict(on_threshold), mapped.predict(on_threshold))
 
 
@@ -90,12 +95,14 @@ def test_the_file_is_small_page_aligned_and_opens_without_pickle(tmp_path: Path)
     x, y = _data()
     forest = RandomForestRegressor(n_estimators=10, random_state=5).fit(x, y)
     mapped, converted = _open(forest, tmp_path)
-    assert converted.bytes / converted.nodes < 24  # ~19 bytes a node plus page padding
+    # 16 bytes a node, plus the header's page, the roots and each array's page padding.
+    assert mapped.nodes.dtype.itemsize == 16
+    assert converted.bytes <= converted.nodes * 16 + 4 * flat.ALIGN
     for spec in mapped.header["arrays"].values():
         assert spec["offset"] % flat.ALIGN == 0
     # Tampered bytes are caught by verify (the header pins every array).
     data = bytearray(converted.path.read_bytes())
-    data[mapped.header["arrays"]["value"]["offset"]] ^= 0xFF
+    data[mapped.header["arrays"]["nodes"]["offset"]] ^= 0xFF
     converted.path.write_bytes(bytes(data))
     with pytest.raises(flat.FlatForestError, match="does not match"):
         flat.FlatForest.open(str(converted.path), verify=True)

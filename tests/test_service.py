@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import pickle
 import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -14,7 +17,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bench.measure.probes import predictions_match
+from bench.model.flat_forest import convert
 from bench.model.source import ModelArtifact
+from bench.paths import SERVICE_DIR
 from tests.conftest import load_service
 
 
@@ -207,3 +212,31 @@ def test_records_for_a_model_without_feature_names_are_refused_with_the_fix(
         described = client.get("/metadata").json()
     assert described["feature_names"] is None  # the synthetic forest is fitted on an array
     assert response.status_code == 422 and "send rows" in response.json()["detail"]
+
+
+# The service imported as in the image (package `backend`) in a fresh interpreter, which then
+# prints the heavy libraries it holds.
+IMPORT_SERVICE = """
+import importlib, importlib.util, sys
+spec = importlib.util.spec_from_file_location(
+    "backend", sys.argv[1] + "/__init__.py", submodule_search_locations=[sys.argv[1]])
+sys.modules["backend"] = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(sys.modules["backend"])
+importlib.import_module("backend.app")
+print(",".join(sorted({name.split(".")[0] for name in sys.modules} & {"sklearn", "scipy"})))
+"""
+
+
+def test_a_flat_service_holds_neither_scikit_learn_nor_scipy(
+        tiny_model: ModelArtifact, tmp_path: Path) -> None:
+    """Each worker and replica holds its imports privately (the model itself is shared page
+    cache): the flat forest's service imports numpy only, a joblib service scikit-learn."""
+    flat = convert(tiny_model.path, tiny_model.sha256, tmp_path, "test")
+    held = {}
+    for model_format, path in (("flat", flat.path), ("joblib", tiny_model.path)):
+        env = {**os.environ, "MODEL_FORMAT": model_format, "MODEL_PATH": str(path),
+               "MODEL_LOADING": "lazy", "MODEL_CODEC": "none", "MODEL_SHA256": ""}
+        held[model_format] = subprocess.run(
+            [sys.executable, "-c", IMPORT_SERVICE, str(SERVICE_DIR)], env=env,
+            capture_output=True, text=True, check=True).stdout.strip()
+    assert held == {"flat": "", "joblib": "scipy,sklearn"}

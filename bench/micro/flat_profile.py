@@ -7,10 +7,11 @@ model's reference rows, measures in this process:
 - passes (tree levels walked), node visits (one per walker and level) and the median time of
   a warm predict, hence nanoseconds per node visit: flat across row counts when the walk is
   bound by random reads of the mapped arrays, not by numpy's per-pass overhead;
-- the distinct 4 KiB pages the predict touches in the file's layout (one array per field:
-  a node visit reads `left`, and at a split `feature`, `value` and `right`, each in its own
-  page) against a layout of one 20-byte record per node: after `--drop-caches` each page is
-  a read from disk, so pages, not bytes, set the cold first prediction.
+- the distinct 4 KiB pages the predict touches in the file (one 16-byte record per node),
+  against the same walk in the first format's layout of one array per field (a visit read
+  `left`, and at a split `feature`, `value` and `right`, each in its own page): after
+  `--drop-caches` each page is a read from disk, so pages, not bytes, set the cold first
+  prediction.
 """
 
 from __future__ import annotations
@@ -32,27 +33,31 @@ from bench.progress import Progress
 from bench.units import parse_size
 
 PAGE = 4096
-RECORD_BYTES = 20  # left, right (int32), feature (int16 + 2 padding), value (float64)
+# The first format's arrays, one per field, in the order they were stored (bytes a node):
+# left and right int32, feature int16, value float64.
+ONE_ARRAY_PER_FIELD = {"left": 4, "right": 4, "feature": 2, "value": 8}
 REPEATS = 7
+
+
+def _pages_one_array_per_field(every: np.ndarray, inner: np.ndarray, nodes: int) -> int:
+    """Pages the same walk touches with one page-aligned array per field."""
+    touched, offset = 0, 0
+    for name, itemsize in ONE_ARRAY_PER_FIELD.items():
+        read = every if name in ("left", "value") else inner  # a leaf reads left and value
+        touched += len(set(((offset + read * itemsize) // PAGE).tolist()))
+        offset += -(-nodes * itemsize // PAGE) * PAGE
+    return touched
 
 
 def profile(flat_path: Path, rows: list[list[float]]) -> dict[str, Any]:
     module = service_module("flat_forest")
     forest = module.FlatForest.open(str(flat_path))
-    offsets = {name: spec["offset"] for name, spec in forest.header["arrays"].items()}
+    spec = forest.header["arrays"]["nodes"]
     visited: list[np.ndarray] = []
     forest.predict(rows, on_pass=visited.append)  # the traced walk
     every = np.concatenate(visited)
-    inner = every[np.asarray(forest.left)[every] != -1]
-    leaves = every[np.asarray(forest.left)[every] == -1]
-
-    def pages(name: str, nodes: np.ndarray) -> set[int]:
-        itemsize = np.dtype(forest.header["arrays"][name]["dtype"]).itemsize
-        return set(((offsets[name] + nodes * itemsize) // PAGE).tolist())
-
-    per_array = {"left": pages("left", every), "right": pages("right", inner),
-                 "feature": pages("feature", inner),
-                 "value": pages("value", inner) | pages("value", leaves)}
+    inner = every[np.asarray(forest.nodes["right"])[every] != module.LEAF]
+    itemsize = forest.nodes.dtype.itemsize
     times = []
     for _ in range(REPEATS):
         started = time.perf_counter()
@@ -63,9 +68,9 @@ def profile(flat_path: Path, rows: list[list[float]]) -> dict[str, Any]:
         "rows": len(rows), "trees": forest.n_estimators, "passes": len(visited),
         "node_visits": int(every.size), "predict_ms": seconds * 1000,
         "ns_per_node_visit": seconds / every.size * 1e9,
-        "pages_per_array": {name: len(found) for name, found in per_array.items()},
-        "pages_touched": sum(len(found) for found in per_array.values()),
-        "pages_touched_one_record_per_node": len(set((every * RECORD_BYTES // PAGE).tolist())),
+        "pages_touched": len(set(((spec["offset"] + every * itemsize) // PAGE).tolist())),
+        "pages_touched_one_array_per_field": _pages_one_array_per_field(
+            every, inner, forest.nodes.shape[0]),
     }
 
 

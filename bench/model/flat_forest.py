@@ -30,8 +30,25 @@ class FlatModel:
     preprocessing: Path | None  # the pinned pickle of a Pipeline's steps before the forest
 
 
+def _preorder(left: np.ndarray, right: np.ndarray) -> np.ndarray | None:
+    """The tree's nodes in depth-first preorder (old index at each new position), or None
+    when they already are: scikit-learn's depth-first builder numbers them so; the best-first
+    one (max_leaf_nodes) does not."""
+    inner = np.flatnonzero(left != -1)
+    if np.array_equal(left[inner], inner + 1):
+        return None
+    order, stack = [], [0]
+    while stack:  # iterative: a max_depth=None tree can be deeper than Python's recursion
+        node = stack.pop()
+        order.append(node)
+        if left[node] != -1:
+            stack += [int(right[node]), int(left[node])]
+    return np.asarray(order, dtype=np.int64)
+
+
 def flat_arrays(forest: Any) -> dict[str, np.ndarray]:
-    """The forest's trees as one set of node arrays with global indices."""
+    """The forest's trees, each in preorder, as one array of node records with global
+    indices (docker/service/flat_forest.py describes the record)."""
     if getattr(forest, "n_outputs_", 1) != 1:
         raise UsageError("the flat forest holds single-output regressors; this forest has "
                          f"{forest.n_outputs_} outputs: leave mmap out of --strategies")
@@ -41,26 +58,30 @@ def flat_arrays(forest: Any) -> dict[str, np.ndarray]:
     total = int(sizes.sum())
     if total >= 2**31:
         raise UsageError(f"a forest of {total} nodes does not fit int32 node indices")
+    module = service_module("flat_forest")
     n_features = int(forest.n_features_in_)
-    feature_dtype = np.int16 if n_features < 2**15 else np.int32
-    left = np.empty(total, np.int32)
-    right = np.empty(total, np.int32)
-    feature = np.empty(total, feature_dtype)
-    value = np.empty(total, np.float64)
-    missing_left = np.zeros(total, np.uint8)
+    nodes = np.zeros(total, module.node_dtype(np.dtype(np.int16 if n_features < 2**15
+                                                       else np.int32)))
     for tree, start, size in zip(trees, roots, sizes, strict=True):
-        end = start + size
-        children_left = tree.children_left
-        is_leaf = children_left == -1
-        left[start:end] = np.where(is_leaf, -1, children_left + start)
-        right[start:end] = np.where(is_leaf, -1, tree.children_right + start)
-        feature[start:end] = np.where(is_leaf, 0, tree.feature)
-        value[start:end] = np.where(is_leaf, tree.value[:, 0, 0], tree.threshold)
+        left, right = tree.children_left, tree.children_right
+        feature, threshold, leaf_value = tree.feature, tree.threshold, tree.value[:, 0, 0]
         missing = getattr(tree, "missing_go_to_left", None)  # scikit-learn >= 1.3
+        order = _preorder(left, right)
+        if order is not None:  # renumber: new position p holds old node order[p]
+            new_index = np.empty_like(order)
+            new_index[order] = np.arange(order.size)
+            right = np.where(right[order] == -1, -1, new_index[right[order]])
+            left, feature, threshold = left[order], feature[order], threshold[order]
+            leaf_value = leaf_value[order]
+            missing = None if missing is None else missing[order]
+        is_leaf = left == -1
+        block = nodes[start:start + size]
+        block["right"] = np.where(is_leaf, module.LEAF, right + start)
+        block["feature"] = np.where(is_leaf, 0, feature)
+        block["value"] = np.where(is_leaf, leaf_value, threshold)
         if missing is not None:
-            missing_left[start:end] = missing
-    return {"left": left, "right": right, "feature": feature, "value": value,
-            "missing_left": missing_left, "roots": roots}
+            block["missing_left"] = missing
+    return {"nodes": nodes, "roots": roots}
 
 
 def convert(model_path: Path, sha256: str, cache: Path, run_id: str) -> FlatModel:
@@ -68,7 +89,8 @@ def convert(model_path: Path, sha256: str, cache: Path, run_id: str) -> FlatMode
     import joblib
     import sklearn
 
-    folder = cache / "flat" / sha256[:16]
+    version = service_module("flat_forest").FORMAT_VERSION
+    folder = cache / "flat" / f"{sha256[:16]}-v{version}"  # a new format converts again
     target, record = folder / "model.flat", folder / "convert.json"
     if target.exists() and record.exists():
         stored = json.loads(record.read_text())
@@ -102,6 +124,6 @@ def convert(model_path: Path, sha256: str, cache: Path, run_id: str) -> FlatMode
                                    "sha256": hashlib.sha256(buffer.getvalue()).hexdigest()}
     service_module("flat_forest").write_flat(str(target), arrays, header)
     seconds = time.perf_counter() - started
-    nodes = int(arrays["left"].size)
+    nodes = int(arrays["nodes"].size)
     write_atomic(record, json.dumps({"nodes": nodes, "convert_s": seconds, "run_id": run_id}))
     return FlatModel(target, target.stat().st_size, nodes, seconds, False, run_id, pre_path)

@@ -26,6 +26,7 @@ from .model_holder import (
     expected_features,
     feature_names,
     first_step,
+    import_model_libraries,
 )
 from .settings import load_settings
 
@@ -35,6 +36,7 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 settings = load_settings()
+import_model_libraries(settings.model_format)
 holder = ModelHolder(settings)
 if settings.preload:
     # Load in the master before gunicorn forks its workers, then freeze the GC's view of the

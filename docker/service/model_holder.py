@@ -17,16 +17,22 @@ from typing import Any
 
 import joblib
 
-# scikit-learn's estimators are imported at start-up, as any real service does: otherwise the
-# first unpickle pays about a second of imports and load_s would not scale with the model.
-import sklearn.ensemble
-import sklearn.pipeline  # noqa: F401
-
 from .codecs_io import open_model_stream
 from .s3_download import IntegrityError, ensure_downloaded, object_reader, sha256_of
 from .settings import Settings
 
 log = logging.getLogger("service.model")
+
+
+def import_model_libraries(model_format: str) -> None:
+    """scikit-learn's estimators are imported at start-up, as any real service does: otherwise
+    the first unpickle pays about a second of imports and load_s would not scale with the
+    model. The flat forest needs numpy only (a Pipeline's pinned preprocessing imports what it
+    needs when it is unpickled): leaving out scikit-learn and SciPy keeps each process's
+    private memory small, and that is what --workers and --replicas multiply."""
+    if model_format != "flat":
+        import sklearn.ensemble
+        import sklearn.pipeline  # noqa: F401
 
 
 @dataclass

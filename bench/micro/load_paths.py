@@ -179,22 +179,25 @@ def _memory() -> dict[str, int]:
     return values
 
 
-def mapped_arrays(model: Any) -> bool:
-    """Whether any tree's node arrays are still backed by the mapped file (memmap)."""
+def _backed_by_memmap(array: Any) -> bool:
     import numpy as np
 
+    while array is not None:
+        if isinstance(array, np.memmap):
+            return True
+        array = getattr(array, "base", None)
+    return False
+
+
+def mapped_arrays(model: Any) -> bool:
+    """Whether any tree's node arrays are still backed by the mapped file (memmap)."""
     flat = getattr(model, "forest", None)  # the flat forest's arrays are the mapped file
     if flat is not None:
-        return isinstance(flat.value, np.memmap)
+        return _backed_by_memmap(flat.nodes)
     forest = model.steps[-1][1] if hasattr(model, "steps") else model
-    for tree in getattr(forest, "estimators_", [])[:3]:
-        for array in (tree.tree_.value, tree.tree_.threshold):
-            base = array
-            while base is not None:
-                if isinstance(base, np.memmap):
-                    return True
-                base = getattr(base, "base", None)
-    return False
+    return any(_backed_by_memmap(array)
+               for tree in getattr(forest, "estimators_", [])[:3]
+               for array in (tree.tree_.value, tree.tree_.threshold))
 
 
 def measure_in_this_process(name: str, file: Path) -> dict[str, Any]:

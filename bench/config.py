@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from bench import page_cache
 from bench.errors import UsageError
 from strategies.base import StrategyOptions
 
@@ -16,7 +17,6 @@ Builder = Literal["legacy", "buildkit"]
 BUILDERS: tuple[Builder, ...] = ("legacy", "buildkit")
 WorkerMode = Literal["copy", "preload"]
 Orchestrator = Literal["engine", "swarm"]
-DROP_CACHES = Path("/proc/sys/vm/drop_caches")
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ class RunConfig:
         if "buildkit" in self.builders and not buildkit_available():
             raise UsageError("--builder buildkit needs `docker buildx` or a docker client older "
                              "than 23 (DOCKER_BUILDKIT=1); install docker-buildx or use legacy")
-        if self.drop_caches and not (DROP_CACHES.exists() and os.access(DROP_CACHES, os.W_OK)):
+        if self.drop_caches and not page_cache.can_drop():
             raise UsageError("--drop-caches needs root (it writes /proc/sys/vm/drop_caches); "
                              "run as root or leave it out")
 

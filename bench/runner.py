@@ -15,7 +15,6 @@ import dataclasses
 import datetime
 import secrets
 import shutil
-import subprocess
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -23,9 +22,9 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bench import disk_plan
+from bench import disk_plan, page_cache
 from bench.cleanup import remove_run, run_labels, sigterm_as_interrupt, sweep_stale_runs
-from bench.config import DROP_CACHES, RunConfig
+from bench.config import RunConfig
 from bench.engine import BuildResult, Engine
 from bench.errors import BenchError, EngineUnavailable, StepFailed, UsageError
 from bench.machine import commit_info, engine_metadata, machine_info
@@ -59,11 +58,6 @@ format_interval = tqdm.format_interval  # "1:02:03"; the same clock format as th
 def new_run_id() -> str:
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"{stamp}-{secrets.token_hex(2)}"
-
-
-def drop_page_cache() -> None:
-    subprocess.run(["sync"], check=False)
-    DROP_CACHES.write_text("3\n")
 
 
 class BenchmarkRun:
@@ -400,7 +394,7 @@ class BenchmarkRun:
                 order.append(builder)
                 tag = f"mlbench-{strategy.name}-{builder}:{self.run_id.lower()}"
                 if self.config.drop_caches:
-                    drop_page_cache()
+                    page_cache.drop()
                 repeat = ("" if self.config.build_trials == 1
                           else f" {repetition}/{self.config.build_trials}")
                 cold = self._build_once(context, tag, builder, True,
@@ -567,7 +561,7 @@ class BenchmarkRun:
             if self.config.fresh_node and start.reuses_node_state:
                 continue  # a fresh node has no earlier start's state
             if config.drop_caches:
-                drop_page_cache()
+                page_cache.drop()
             name = f"mlbench-{self.run_id.lower()}-{strategy.name}-t{trial}-{index}"
             title = f"[{strategy.name}] trial {trial}/{config.trials}"
             title += "" if start.condition == "-" else f" ({start.condition})"

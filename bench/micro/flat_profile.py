@@ -12,12 +12,19 @@ model's reference rows, measures in this process:
   `left`, and at a split `feature`, `value` and `right`, each in its own page): after
   `--drop-caches` each page is a read from disk, so pages, not bytes, set the cold first
   prediction.
+
+With ``--cold`` (root: it drops the page cache), it also times the first one-row prediction
+of a freshly mapped file after dropping the page cache, three times each with the kernel's
+default readahead and with ``MADV_RANDOM`` (fault in only the touched pages), and how many
+bytes the page cache grew by meanwhile: what a cold first prediction reads and what it costs.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import mmap
 import statistics
 import time
 from pathlib import Path
@@ -25,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from bench import page_cache
+from bench.errors import UsageError
 from bench.measure.inprocess import batch_of
 from bench.model.flat_forest import convert
 from bench.model.source import synthetic_model
@@ -37,6 +46,7 @@ PAGE = 4096
 # left and right int32, feature int16, value float64.
 ONE_ARRAY_PER_FIELD = {"left": 4, "right": 4, "feature": 2, "value": 8}
 REPEATS = 7
+COLD_REPEATS = 3
 
 
 def _pages_one_array_per_field(every: np.ndarray, inner: np.ndarray, nodes: int) -> int:
@@ -74,11 +84,45 @@ def profile(flat_path: Path, rows: list[list[float]]) -> dict[str, Any]:
     }
 
 
+def _cold_first_prediction(flat_path: Path, row: list[list[float]], advice: int | None
+                           ) -> dict[str, float]:
+    page_cache.drop()  # nothing of the file may stay mapped here, or its pages stay cached
+    before, started = page_cache.cached_bytes(), time.perf_counter()
+    forest = service_module("flat_forest").FlatForest.open(str(flat_path))
+    if advice is not None:
+        mapped = forest.nodes
+        while not isinstance(mapped, np.memmap):
+            mapped = mapped.base
+        # numpy keeps the mmap object there, and nowhere public
+        mapped._mmap.madvise(advice)  # type: ignore[attr-defined]
+        del mapped
+    forest.predict(row)
+    seconds = time.perf_counter() - started
+    grown = page_cache.cached_bytes() - before
+    del forest
+    gc.collect()  # unmapped before the next drop
+    return {"seconds": seconds, "page_cache_grown_bytes": grown}
+
+
+def cold(flat_path: Path, row: list[list[float]]) -> dict[str, list[dict[str, float]]]:
+    """Readahead and MADV_RANDOM alternate, so a drift of the disk hits both alike."""
+    if not page_cache.can_drop():
+        raise UsageError("--cold drops the page cache: run as root")
+    found: dict[str, list[dict[str, float]]] = {"readahead": [], "madv_random": []}
+    for _ in range(COLD_REPEATS):
+        found["readahead"].append(_cold_first_prediction(flat_path, row, None))
+        found["madv_random"].append(_cold_first_prediction(flat_path, row, mmap.MADV_RANDOM))
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.micro.flat_profile",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--model-size", default="64MB", help="synthetic model (default 64MB)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cold", action="store_true",
+                        help="also the cold first prediction, readahead against MADV_RANDOM "
+                             "(root: drops the page cache)")
     args = parser.parse_args()
     progress = Progress()
     model = synthetic_model(parse_size(args.model_size), args.seed, models_dir(), cache_dir(),
@@ -88,6 +132,8 @@ def main() -> None:
     report = {"model_bytes": model.bytes, "flat_bytes": flat.bytes, "nodes": flat.nodes,
               "one_row": profile(flat.path, rows[:1]),
               "hundred_rows": profile(flat.path, batch_of(rows))}
+    if args.cold:
+        report["cold_one_row"] = cold(flat.path, rows[:1])
     print(json.dumps(report, indent=2))
 
 

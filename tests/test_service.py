@@ -19,8 +19,7 @@ from fastapi.testclient import TestClient
 from bench.measure.probes import predictions_match
 from bench.model.flat_forest import convert
 from bench.model.source import ModelArtifact
-from bench.paths import SERVICE_DIR
-from tests.conftest import load_service
+from tests.conftest import load_service, project_path
 
 
 def client_for(env: dict[str, str]) -> tuple[TestClient, Any]:
@@ -214,15 +213,12 @@ def test_records_for_a_model_without_feature_names_are_refused_with_the_fix(
     assert response.status_code == 422 and "send rows" in response.json()["detail"]
 
 
-# The service imported as in the image (package `backend`) in a fresh interpreter, which then
-# prints the heavy libraries it holds.
+# The service imported as the tests import it (as in the image, package `backend`), in a
+# fresh interpreter, which then prints the heavy libraries it holds.
 IMPORT_SERVICE = """
-import importlib, importlib.util, sys
-spec = importlib.util.spec_from_file_location(
-    "backend", sys.argv[1] + "/__init__.py", submodule_search_locations=[sys.argv[1]])
-sys.modules["backend"] = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(sys.modules["backend"])
-importlib.import_module("backend.app")
+import sys
+from tests.conftest import load_service, project_path
+load_service({})
 print(",".join(sorted({name.split(".")[0] for name in sys.modules} & {"sklearn", "scipy"})))
 """
 
@@ -237,6 +233,6 @@ def test_a_flat_service_holds_neither_scikit_learn_nor_scipy(
         env = {**os.environ, "MODEL_FORMAT": model_format, "MODEL_PATH": str(path),
                "MODEL_LOADING": "lazy", "MODEL_CODEC": "none", "MODEL_SHA256": ""}
         held[model_format] = subprocess.run(
-            [sys.executable, "-c", IMPORT_SERVICE, str(SERVICE_DIR)], env=env,
+            [sys.executable, "-c", IMPORT_SERVICE], cwd=project_path(), env=env,
             capture_output=True, text=True, check=True).stdout.strip()
     assert held == {"flat": "", "joblib": "scipy,sklearn"}

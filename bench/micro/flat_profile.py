@@ -35,6 +35,7 @@ import numpy as np
 from bench import page_cache
 from bench.errors import UsageError
 from bench.measure.inprocess import batch_of
+from bench.micro.load_paths import memmap_of
 from bench.model.flat_forest import convert
 from bench.model.source import synthetic_model
 from bench.paths import cache_dir, models_dir, service_module
@@ -89,13 +90,8 @@ def _cold_first_prediction(flat_path: Path, row: list[list[float]], advice: int 
     page_cache.drop()  # nothing of the file may stay mapped here, or its pages stay cached
     before, started = page_cache.cached_bytes(), time.perf_counter()
     forest = service_module("flat_forest").FlatForest.open(str(flat_path))
-    if advice is not None:
-        mapped = forest.nodes
-        while not isinstance(mapped, np.memmap):
-            mapped = mapped.base
-        # numpy keeps the mmap object there, and nowhere public
-        mapped._mmap.madvise(advice)  # type: ignore[attr-defined]
-        del mapped
+    if advice is not None:  # numpy keeps the mmap object in _mmap, and nowhere public
+        memmap_of(forest.nodes)._mmap.madvise(advice)
     forest.predict(row)
     seconds = time.perf_counter() - started
     grown = page_cache.cached_bytes() - before

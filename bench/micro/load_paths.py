@@ -179,23 +179,24 @@ def _memory() -> dict[str, int]:
     return values
 
 
-def _backed_by_memmap(array: Any) -> bool:
+def memmap_of(array: Any) -> Any:
+    """The np.memmap an array is a view of (walking its bases), or None."""
     import numpy as np
 
     while array is not None:
         if isinstance(array, np.memmap):
-            return True
+            return array
         array = getattr(array, "base", None)
-    return False
+    return None
 
 
 def mapped_arrays(model: Any) -> bool:
     """Whether any tree's node arrays are still backed by the mapped file (memmap)."""
     flat = getattr(model, "forest", None)  # the flat forest's arrays are the mapped file
     if flat is not None:
-        return _backed_by_memmap(flat.nodes)
+        return memmap_of(flat.nodes) is not None
     forest = model.steps[-1][1] if hasattr(model, "steps") else model
-    return any(_backed_by_memmap(array)
+    return any(memmap_of(array) is not None
                for tree in getattr(forest, "estimators_", [])[:3]
                for array in (tree.tree_.value, tree.tree_.threshold))
 

@@ -70,7 +70,8 @@ def flat_arrays(forest: Any) -> dict[str, np.ndarray]:
         if order is not None:  # renumber: new position p holds old node order[p]
             new_index = np.empty_like(order)
             new_index[order] = np.arange(order.size)
-            right = np.where(right[order] == -1, -1, new_index[right[order]])
+            moved = right[order]
+            right = np.where(moved == -1, -1, new_index[moved])
             left, feature, threshold = left[order], feature[order], threshold[order]
             leaf_value = leaf_value[order]
             missing = None if missing is None else missing[order]
@@ -89,8 +90,9 @@ def convert(model_path: Path, sha256: str, cache: Path, run_id: str) -> FlatMode
     import joblib
     import sklearn
 
-    version = service_module("flat_forest").FORMAT_VERSION
-    folder = cache / "flat" / f"{sha256[:16]}-v{version}"  # a new format converts again
+    reader = service_module("flat_forest")
+    # A new format converts again: the folder names the version.
+    folder = cache / "flat" / f"{sha256[:16]}-v{reader.FORMAT_VERSION}"
     target, record = folder / "model.flat", folder / "convert.json"
     if target.exists() and record.exists():
         stored = json.loads(record.read_text())
@@ -122,7 +124,7 @@ def convert(model_path: Path, sha256: str, cache: Path, run_id: str) -> FlatMode
         pre_path.write_bytes(buffer.getvalue())
         header["preprocessing"] = {"file": pre_path.name,
                                    "sha256": hashlib.sha256(buffer.getvalue()).hexdigest()}
-    service_module("flat_forest").write_flat(str(target), arrays, header)
+    reader.write_flat(str(target), arrays, header)
     seconds = time.perf_counter() - started
     nodes = int(arrays["nodes"].size)
     write_atomic(record, json.dumps({"nodes": nodes, "convert_s": seconds, "run_id": run_id}))

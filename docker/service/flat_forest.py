@@ -71,8 +71,8 @@ def write_flat(path: str, arrays: Mapping[str, np.ndarray], header: dict[str, An
         offset = header_room
         for name, array in arrays.items():
             digest = hashlib.sha256(np.ascontiguousarray(array).data).hexdigest()
-            described[name] = {"dtype": np.lib.format.dtype_to_descr(array.dtype), "shape": list(array.shape),
-                               "offset": offset, "sha256": digest}
+            described[name] = {"dtype": np.lib.format.dtype_to_descr(array.dtype),
+                               "shape": list(array.shape), "offset": offset, "sha256": digest}
             offset = _aligned(offset + array.nbytes)
         text = json.dumps({**header, "format": FORMAT, "arrays": described}).encode()
         if len(MAGIC) + 8 + len(text) <= header_room:
@@ -115,8 +115,9 @@ class FlatForest:
             spec = header["arrays"].get(name)
             if spec is None:
                 raise FlatForestError(f"{path} has no array {name!r}")
-            array = np.memmap(path, dtype=np.lib.format.descr_to_dtype(spec["dtype"]), mode="r",
-                              offset=spec["offset"], shape=tuple(spec["shape"]))
+            dtype = np.lib.format.descr_to_dtype(spec["dtype"])
+            array = np.memmap(path, dtype=dtype, mode="r", offset=spec["offset"],
+                              shape=tuple(spec["shape"]))
             if verify and hashlib.sha256(array.data).hexdigest() != spec["sha256"]:
                 raise FlatForestError(f"{path}: array {name} does not match its SHA-256")
             mapped[name] = array.view(np.ndarray)  # numpy's own ops on it, not memmap's

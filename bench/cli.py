@@ -63,6 +63,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_arguments(run)
     run.add_argument("--trials", type=_positive_int, default=3,
                      help="container starts per strategy (default 3); builds run once")
+    run.add_argument("--order", choices=("interleaved", "sequential"), default="interleaved",
+                     help="interleaved (default): builds first, then round r runs trial r of "
+                          "every strategy in an order shuffled per round, so a machine that "
+                          "drifts slows every strategy alike; sequential: every trial of one "
+                          "strategy, then the next (less disk and memory at once, but "
+                          "strategy is confounded with time)")
+    run.add_argument("--order-seed", type=int, default=None, metavar="N",
+                     help="seed of the per-round shuffle (default: random; recorded in "
+                          "run.json, so a run's order can be repeated)")
+    run.add_argument("--no-warmup", action="store_true",
+                     help="count each strategy's first start after its build as a trial; by "
+                          "default it is a warm-up, stored with warmup=true and left out of "
+                          "every statistic")
     run.add_argument("--build-trials", type=_positive_int, default=1,
                      help="cold + warm builds per strategy and builder (default 1); use 3 to "
                           "publish build-time claims: verdicts need the spread of repeated "
@@ -199,8 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
         "metadata. Exits 1 when a --fail-on rule is broken or a value measured in A is "
         "missing in B; exits 2 for runs of a different model, configuration or machine. A "
         "change counts only when it passes the threshold, exceeds a noise floor (absolute "
-        "and relative to the value), and (with repeated trials) the two min-max ranges do "
-        "not overlap.")
+        "and relative to the value), and (with repeated trials) most of B's trials lie beyond "
+        "A's range: one outlying trial neither hides nor makes a regression.")
     compare.add_argument("run_a", type=Path, metavar="RUN_A", help="the baseline run folder")
     compare.add_argument("run_b", type=Path, metavar="RUN_B", help="the run to judge")
     compare.add_argument("--fail-on", action="append", default=[], metavar="RULE",
@@ -312,6 +325,7 @@ def _cmd_run(args: argparse.Namespace, progress: Progress) -> int:
     config = RunConfig(
         strategies=names, model_path=args.model, model_size_bytes=parse_size(args.model_size),
         seed=args.seed, trials=args.trials, build_trials=args.build_trials,
+        order=args.order, order_seed=args.order_seed, warmup=not args.no_warmup,
         replicas=args.replicas, workers=args.workers,
         orchestrator=args.orchestrator, shared_cache=args.replica_cache == "shared",
         worker_mode=args.worker_mode,

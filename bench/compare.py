@@ -5,7 +5,10 @@ specific rule for a metric wins. Timings on shared machines are noisy, so a chan
 when all three hold: the ratio passes the threshold in the worse (or better) direction, the
 difference is above a noise floor (for measured values the smaller of an absolute floor per
 unit and a fraction of the value, so a small value is guarded too; for exact sizes a fraction
-only), and, when both runs have repeated trials, their min–max ranges do not overlap.
+only), and, when both runs have repeated trials, most of B's trials (ceil(2n/3)) lie beyond
+A's range on that side (bench.noise.differs_unpaired). The old third condition, "the two
+min–max ranges do not overlap", let one unaffected trial hide any regression, and one spike
+none could make.
 
 A comparison that cannot be trusted is refused rather than passed: runs of a different model,
 configuration or machine (``--allow-mismatch`` to compare anyway), and a value measured in A
@@ -21,7 +24,7 @@ from typing import Any
 
 from bench.errors import UsageError
 from bench.metrics import METRICS
-from bench.noise import SIZE_TIE_FRACTION, is_exact
+from bench.noise import SIZE_TIE_FRACTION, differs_unpaired, is_exact
 from bench.results import StoredRun
 from bench.summary import Summary, format_value, summarize
 
@@ -92,7 +95,8 @@ def _rule_for(metric: str, rules: Iterable[Rule]) -> Rule | None:
     return chosen[-1] if chosen else None
 
 
-def _judge(a: Summary, b: Summary, rule: Rule | None) -> tuple[str, float, bool, bool]:
+def _judge(a: Summary, b: Summary, rule: Rule | None, values_a: list[float],
+           values_b: list[float]) -> tuple[str, float, bool, bool]:
     metric = METRICS[a.metric]
     stat = rule.stat if rule else "median"
     threshold = rule.threshold if rule else DISPLAY_THRESHOLD
@@ -103,9 +107,8 @@ def _judge(a: Summary, b: Summary, rule: Rule | None) -> tuple[str, float, bool,
     else:
         floor = min(NOISE_FLOOR.get(metric.unit, 0.0), RELATIVE_FLOOR * abs(va))
     big_enough = abs(vb - va) > floor
-    separated = a.n < 2 or b.n < 2
-    if not separated:
-        separated = b.minimum > a.maximum or b.maximum < a.minimum
+    separated = is_exact(a.metric) or differs_unpaired(a.metric, values_a, values_b,
+                                                       1 + threshold)
     grew, shrank = ratio > 1 + threshold, ratio < 1 / (1 + threshold)
     worse_dir, better_dir = (grew, shrank) if metric.lower_is_better else (shrank, grew)
     significant = big_enough and separated
@@ -121,6 +124,15 @@ def _index(run: StoredRun) -> dict[Key, Summary]:
             if s.metric != "predict_latency_ms"}
 
 
+def _values(run: StoredRun) -> dict[Key, list[float]]:
+    """Every measured value per key, warm-ups left out (as the summaries do)."""
+    values: dict[Key, list[float]] = {}
+    for s in run.samples:
+        if not s.warmup:
+            values.setdefault((s.strategy, s.builder, s.condition, s.metric), []).append(s.value)
+    return values
+
+
 def missing_in_b(a: StoredRun, b: StoredRun) -> list[Key]:
     """What A measured and B did not: a dropped strategy or metric must not pass silently."""
     index_b = _index(b)
@@ -129,13 +141,14 @@ def missing_in_b(a: StoredRun, b: StoredRun) -> list[Key]:
 
 def compare(a: StoredRun, b: StoredRun, rules: list[Rule]) -> list[Change]:
     index_a = _index(a)
+    values_a, values_b = _values(a), _values(b)
     changes = []
     for key, sb in _index(b).items():
         sa = index_a.get(key)
         if sa is None:
             continue
         rule = _rule_for(sb.metric, rules)
-        stat, ratio, worse, better = _judge(sa, sb, rule)
+        stat, ratio, worse, better = _judge(sa, sb, rule, values_a[key], values_b[key])
         changes.append(Change(key, sa, sb, stat, ratio, worse, better, rule))
     return changes
 

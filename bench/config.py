@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from bench import page_cache
 from bench.errors import UsageError
+from bench.plan import ORDERS, Order
 from strategies.base import StrategyOptions
 
 Builder = Literal["legacy", "buildkit"]
@@ -26,6 +27,9 @@ class RunConfig:
     model_size_bytes: int
     seed: int = 0
     trials: int = 3
+    order: Order = "interleaved"  # bench.plan: rounds shuffled per round, or one strategy after another
+    order_seed: int | None = None  # None: drawn at random, recorded in run.json
+    warmup: bool = True  # one unrecorded-in-statistics start per strategy after its build
     build_trials: int = 1  # cold + warm builds per builder (3 to publish build claims)
     replicas: int = 1  # containers of a strategy started at the same moment per start
     shared_cache: bool = True  # registry replicas share one cache volume (else one each)
@@ -63,6 +67,8 @@ class RunConfig:
         check_names(list(self.strategies))
         if self.trials < 1 or self.build_trials < 1:
             raise UsageError("--trials and --build-trials must be at least 1")
+        if self.order not in ORDERS:
+            raise UsageError(f"unknown --order {self.order!r}: use {' or '.join(ORDERS)}")
         if self.replicas < 1:
             raise UsageError("--replicas must be at least 1")
         if self.orchestrator not in ("engine", "swarm"):

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 # What a metric is about. "size" and "count" are exact (the same build gives the same bytes);
 # the others vary from trial to trial (bench.noise).
-KINDS = ("build", "start", "size", "memory", "transfer", "rollout", "count", "load")
+# "machine" is the host's own state (the canary before each round, the memory and the model's
+# resident pages before each start): context for the timings, never ranked.
+KINDS = ("build", "start", "size", "memory", "transfer", "rollout", "count", "load", "machine")
 # The comparison tables of the report (and groups of the terminal summary), in order.
 TABLES = ("build", "start", "model")
 # The bar charts, in order: (file stem, builders shown): "all" builders as series, the
@@ -267,6 +269,41 @@ _ALL: tuple[Metric, ...] = (
            table="model", wins=True, optional="--rollout"),
 )
 
+# The row of the machine's own samples (the canary of every round): not a strategy.
+MACHINE_ROW = "machine"
+_CANARY = "every run: before each round (strategy row `machine`)"
+_ALL += (
+    # -- the machine itself: a canary per round, the state before each start ------------------
+    Metric("canary_cpu_s", "s", "machine", "Canary: CPU task", "Canario: tarea de CPU",
+           "SHA-256 of 64 MB already in memory, timed on the host before the round (a fixed "
+           "CPU task: how fast the machine is now)", optional=_CANARY),
+    Metric("canary_read_s", "s", "machine", "Canary: cached read", "Canario: lectura en caché",
+           "a read of a fixed 64 MB file the page cache holds, timed on the host before the "
+           "round (memory bandwidth and the kernel's copy path)", optional=_CANARY),
+    Metric("round_steal_fraction", "ratio", "machine", "CPU steal in the round",
+           "CPU robada en la ronda",
+           "share of CPU time the hypervisor gave to other guests over the round "
+           "(/proc/stat steal): another tenant on the same host", optional=_CANARY),
+    Metric("round_iowait_fraction", "ratio", "machine", "I/O wait in the round",
+           "Espera de E/S en la ronda",
+           "share of CPU time idle waiting for I/O over the round (/proc/stat iowait)",
+           optional=_CANARY),
+    Metric("settle_wait_s", "s", "machine", "Wait for an idle engine", "Espera al motor ocioso",
+           "before a start: seconds until dockerd and containerd were idle and dirty pages "
+           "written back (bench.machine_state)"),
+    Metric("mem_free_before_bytes", "bytes", "machine", "Free memory before the start",
+           "Memoria libre antes del arranque",
+           "MemFree of /proc/meminfo just before the container start"),
+    Metric("mem_available_before_bytes", "bytes", "machine",
+           "Available memory before the start", "Memoria disponible antes del arranque",
+           "MemAvailable of /proc/meminfo just before the container start"),
+    Metric("model_resident_fraction", "ratio", "machine", "Model resident before the start",
+           "Modelo residente antes del arranque",
+           "share of the model files' pages in the page cache just before the start (mincore, "
+           "as util-linux fincore shows): 1 for a warm start, near 0 after --drop-caches",
+           optional="starts whose model files the host can read"),
+)
+
 # The start-up timeline: the service's epoch stamps (docker/service model_holder.LoadStory),
 # and on a fresh node (--fresh-node) the harness's own moments before the container started;
 # stored per start as seconds after the start's 0, one metric each. "server_up" is ready_s
@@ -325,8 +362,17 @@ class Sample:
     trial: int  # build repetition (builds), trial (starts), 0 for once-per-strategy values
     metric: str
     value: float
+    # When a start's sample was measured (schema 4): the round of the run's plan (0: not in
+    # a round; left out, the trial's number, as in a sequential run), the UTC wall clock of
+    # the container start, and whether the start was the strategy's warm-up (stored, never
+    # in a summary).
+    round: int = -1
+    started_at: str = ""
+    warmup: bool = False
 
     def __post_init__(self) -> None:
+        if self.round < 0:
+            object.__setattr__(self, "round", self.trial)
         if self.metric not in METRICS:
             raise ValueError(f"undefined metric {self.metric!r}: define it in bench/metrics.py")
 

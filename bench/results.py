@@ -11,6 +11,12 @@ Schema history:
      samples carry their repetition (1..--build-trials) as trial, not 0; readiness taken from
      the service's own stamps (a version-1 run's start-up figures include the old probe's
      slowdown). Version 1 stays readable: every addition is optional.
+  3: the start-up timeline is stored as samples (at_<stamp>_s), no longer in run.json notes.
+  4: samples.csv gains round (the plan's round, 0 outside rounds), started_at (UTC wall clock
+     of the container start) and warmup (a strategy's warm-up start: stored, never
+     summarised); run.json gains metadata.plan (order, seed, steps) and each strategy's
+     start_key; a `machine` row holds the canary of every round. Schemas 1-3 load with
+     round = trial for starts, no wall clock and no warm-up.
 """
 
 from __future__ import annotations
@@ -30,10 +36,10 @@ from bench.metrics import METRICS, SERVICE_STAMPS, Sample, timeline_metric
 if TYPE_CHECKING:
     import pandas as pd
 
-# 3: the start-up timeline is stored as samples (at_<stamp>_s), no longer in run.json notes.
-SCHEMA_VERSION = 3
-READABLE_SCHEMAS = (1, 2, 3)
-SAMPLE_COLUMNS = ("run_id", "strategy", "builder", "condition", "trial", "metric", "value", "unit")
+SCHEMA_VERSION = 4
+READABLE_SCHEMAS = (1, 2, 3, 4)
+SAMPLE_COLUMNS = ("run_id", "strategy", "builder", "condition", "trial", "metric", "value", "unit",
+                  "round", "started_at", "warmup")
 
 
 @dataclass
@@ -44,6 +50,9 @@ class StrategyOutcome:
     notes: dict[str, Any] = field(default_factory=dict)
     # Metrics a trial could not measure, with the reason: never silently absent.
     not_measured: list[dict[str, Any]] = field(default_factory=list)
+    # Strategies with the same key do the same work at start (identical-work group, the
+    # run's A/A control); None: a start of its own.
+    start_key: str | None = None
 
 
 @dataclass
@@ -92,7 +101,8 @@ def samples_to_csv(run_id: str, samples: list[Sample]) -> str:
     writer.writerow(SAMPLE_COLUMNS)
     for s in samples:
         writer.writerow((run_id, s.strategy, s.builder, s.condition, s.trial, s.metric,
-                         repr(float(s.value)), s.unit))
+                         repr(float(s.value)), s.unit, s.round, s.started_at,
+                         "true" if s.warmup else ""))
     return buffer.getvalue()
 
 
@@ -118,8 +128,14 @@ def load_run(folder: Path) -> StoredRun:
     samples: list[Sample] = []
     with (folder / "samples.csv").open(newline="") as handle:
         for row in csv.DictReader(handle):
-            samples.append(Sample(row["strategy"], row["builder"], row["condition"],
-                                  int(row["trial"]), row["metric"], float(row["value"])))
+            trial = int(row["trial"])
+            # Before schema 4 every strategy's trial t ran in its own block; t is the only
+            # place in time a sample has (round = trial, the block order unknown).
+            round_ = int(row["round"]) if row.get("round") else trial
+            samples.append(Sample(row["strategy"], row["builder"], row["condition"], trial,
+                                  row["metric"], float(row["value"]), round_,
+                                  row.get("started_at") or "",
+                                  row.get("warmup") == "true"))
     if version < 3:
         samples += _timeline_samples(document)
     return StoredRun(folder, document, samples)
@@ -152,10 +168,12 @@ def samples_frame(run_id: str, samples: Iterable[Sample]) -> pd.DataFrame:
     import pandas as pd
 
     rows = [(run_id, s.strategy, s.builder, s.condition, s.trial, s.metric, float(s.value),
-             s.unit, METRICS[s.metric].kind) for s in samples]
+             s.unit, METRICS[s.metric].kind, s.round, s.started_at, s.warmup) for s in samples]
     frame = pd.DataFrame(rows, columns=["run_id", "strategy", "builder", "condition", "trial",
-                                        "metric", "value", "unit", "kind"])
-    frame = frame.astype({"trial": "int64", "value": "float64"})
+                                        "metric", "value", "unit", "kind", "round",
+                                        "started_at", "warmup"])
+    frame = frame.astype({"trial": "int64", "value": "float64", "round": "int64",
+                          "warmup": "bool"})
     for column in _CATEGORICAL:
         frame[column] = pd.Categorical(frame[column],
                                        categories=list(dict.fromkeys(frame[column])))
@@ -187,9 +205,12 @@ def load_runs(runs: Iterable[Path | str | StoredRun]) -> pd.DataFrame:
 
 def summarise_frame(samples: pd.DataFrame) -> pd.DataFrame:
     """Median, min, max, quartiles and n per strategy x builder x condition x metric, in
-    order of first appearance: the one place a summary is computed."""
+    order of first appearance: the one place a summary is computed. Warm-up starts are
+    stored but never summarised."""
     import pandas as pd
 
+    if "warmup" in samples:
+        samples = samples[~samples["warmup"]]
     grouped = samples.groupby(_GROUP, observed=True, sort=False)["value"]
     summary = pd.DataFrame(grouped.agg(n="count", median="median", min="min", max="max",
                                        q1=lambda v: v.quantile(0.25),

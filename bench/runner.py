@@ -1,9 +1,13 @@
 """The benchmark lifecycle, in named phases (as hyperfine does):
 
 setup     sweep leftovers of dead runs, base image, wheelhouse, runtime image, model, network
-prepare   per strategy: its model files and a build context shaped like the user's repository
-measure   cold build, warm build, image size; then N trials of container starts
-conclude  results written after every strategy, so a later failure loses nothing
+open      per strategy: its model files, a build context shaped like the user's repository,
+          cold and warm builds, image size, its warm-up start
+rounds    round r runs trial r of every strategy, in an order shuffled per round from a
+          recorded seed (bench.plan), each round after a canary of the machine, each start
+          after the machine is brought to the same state (bench.machine_state)
+close     per strategy: memory search, rollout, teardown
+conclude  results written after every start, so a later failure loses nothing
 cleanup   every labelled object removed on every exit path (success, error, Ctrl-C, SIGTERM)
 
 The runner only knows the Strategy interface, never a strategy by name.
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import random
 import secrets
 import shutil
 import time
@@ -22,7 +27,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bench import disk_plan, page_cache
+from bench import disk_plan, machine_state, page_cache
+from bench.canary import Canary, CpuTimes
 from bench.cleanup import remove_run, run_labels, sigterm_as_interrupt, sweep_stale_runs
 from bench.config import RunConfig
 from bench.engine import BuildResult, Engine
@@ -33,14 +39,17 @@ from bench.measure import trial as trial_module
 from bench.measure.fresh_node import MODEL_REPOSITORY, FreshNode
 from bench.measure.measurement import StartMeasurement
 from bench.measure.recorder import (
+    Place,
     StrategyRecorder,
     in_process_samples,
     runtime_sample,
     start_condition,
 )
+from bench.metrics import MACHINE_ROW, Sample
 from bench.model.source import ModelArtifact, synthetic_model, user_model
 from bench.oci_registry import external_registry, start_oci_registry
 from bench.paths import REQUIREMENTS_FILE, cache_dir, models_dir
+from bench.plan import Step, plan, trial_order
 from bench.prepare.base_image import BaseImage, ensure_base_image
 from bench.prepare.context import materialize, raw_data_csv, touch_service_code
 from bench.prepare.runtime_image import RuntimeImage, ensure_runtime_image
@@ -49,10 +58,38 @@ from bench.progress import Progress
 from bench.results import ResultsStore, StrategyOutcome
 from bench.units import format_bytes
 from strategies import new_instance, resolve
-from strategies.base import PreparedModel, StartSpec, Strategy, StrategyContext
-from strategies.s3 import external_endpoint, start_rclone_server
+from strategies.base import (
+    MODEL_DIR_IN_CONTAINER,
+    PreparedModel,
+    StartSpec,
+    Strategy,
+    StrategyContext,
+)
+from strategies.s3 import S3Endpoint, external_endpoint, start_rclone_server
 
 format_interval = tqdm.format_interval  # "1:02:03"; the same clock format as the bars
+
+
+
+
+@dataclasses.dataclass
+class StrategyRun:
+    """What one strategy keeps from its opening (prepare, builds) to its closing, across
+    the rounds of an interleaved run."""
+
+    strategy: Strategy
+    ctx: StrategyContext
+    recorder: StrategyRecorder
+    outcome: StrategyOutcome
+    prepared: PreparedModel | None = None
+    image: str = ""
+    image_added: int = 0
+    stopped: bool = False  # prepare, build or a start failed: no more trials
+    torn_down: bool = False
+
+    @property
+    def open(self) -> bool:
+        return self.prepared is not None and not self.stopped
 
 
 def new_run_id() -> str:
@@ -78,6 +115,18 @@ class BenchmarkRun:
         self._strategies_built = 0
         self._build_cache_before: dict[str, int] | None = None
         self._build_order: dict[str, list[str]] = {}
+        self.order_seed = (config.order_seed if config.order_seed is not None
+                           else secrets.randbelow(2**31))
+        self.steps: list[Step] = plan([s.name for s in self.strategies], config.trials,
+                                      config.order, random.Random(self.order_seed),
+                                      warmup=config.warmup)
+        self._runs: dict[str, StrategyRun] = {}
+        self._shared_s3: S3Endpoint | None = None
+        self._canary: Canary | None = None
+        self._round_began: CpuTimes | None = None
+        self._round: int = 0
+        # Brings the machine to a start's state (unit tests with a fake engine swap it).
+        self.settle_machine = machine_state.settle
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -90,10 +139,7 @@ class BenchmarkRun:
                     self.created_gateway_bridge = self.engine.swarm_init()
                     self.created_swarm = True
                 store = self._setup()
-                first_started = time.monotonic()
-                for done, strategy in enumerate(self.strategies, start=1):
-                    self._run_strategy(strategy, store)
-                    self._say_time_left(done, time.monotonic() - first_started)
+                self._dispatch(store)
                 store.record.status = "incomplete" if self.failed else "complete"
                 store.flush()
                 self.progress.info(f"results: {store.folder}")
@@ -116,6 +162,10 @@ class BenchmarkRun:
                     "incomplete); start it again, then `python -m bench clean` removes what "
                     "this run left") from None
             finally:
+                for run in self._runs.values():  # an interrupted run: release what is open
+                    self._teardown(run)
+                if self._canary is not None:
+                    self._canary.remove()
                 try:
                     remove_run(self.engine, self.run_id, self.config.keep, self.progress)
                 except Exception as error:  # the engine is gone: say how to finish the job
@@ -134,13 +184,68 @@ class BenchmarkRun:
                                            f"({type(error).__name__}): `docker swarm leave "
                                            "--force`")
 
-    def _say_time_left(self, done: int, elapsed_s: float) -> None:
-        """The run's ETA from the plan: strategies left at the mean pace so far."""
-        left = len(self.strategies) - done
-        if left:
-            self.progress.info(f"{done}/{len(self.strategies)} strategies measured in "
+    def _dispatch(self, store: ResultsStore) -> None:
+        """Carry out the plan step by step; results are flushed after every start."""
+        first_started = time.monotonic()
+        total = len(self.steps)
+        for done, step in enumerate(self.steps, start=1):
+            if step.kind == "open":
+                self._open(self._new_run(step.strategy, store))
+            elif step.kind == "canary":
+                self._take_canary(step.round, store)
+            elif step.kind == "trial":
+                run = self._runs[step.strategy]
+                if run.open:
+                    self._trial(run, step)
+                    self._sync(run, store)
+            else:
+                self._close(self._runs[step.strategy], store)
+            if step.kind in ("close", "canary"):
+                self._say_time_left(done, total, time.monotonic() - first_started)
+        self._end_round(store)
+
+    def _say_time_left(self, done: int, total: int, elapsed_s: float) -> None:
+        """The run's ETA from the plan: steps left at the mean pace so far."""
+        if done < total:
+            self.progress.info(f"{done}/{total} steps of the plan in "
                                f"{format_interval(elapsed_s)}; about "
-                               f"{format_interval(elapsed_s / done * left)} left")
+                               f"{format_interval(elapsed_s / done * (total - done))} left")
+
+    def _take_canary(self, round_: int, store: ResultsStore) -> None:
+        """The machine's canary before a round, and the CPU steal and iowait of the round
+        that just ended (stored as samples of the `machine` row)."""
+        self._end_round(store)
+        if self._canary is None:
+            self._canary = Canary(self.cache / "scratch" / self.run_id)
+        self._canary.warm()
+        reading = self._canary.measure()
+        stamp = datetime.datetime.now(datetime.UTC).isoformat()
+        store.add([Sample(MACHINE_ROW, "-", "-", round_, metric, value, round_, stamp)
+                   for metric, value in (("canary_cpu_s", reading.cpu_s),
+                                         ("canary_read_s", reading.read_s))])
+        self._round, self._round_began = round_, reading.cpu_times
+        store.flush()
+
+    def _end_round(self, store: ResultsStore) -> None:
+        if self._round_began is None:
+            return
+        now = CpuTimes.read()
+        if now is not None:
+            steal, iowait = now.share_since(self._round_began)
+            store.add([Sample(MACHINE_ROW, "-", "-", self._round, metric, value, self._round)
+                       for metric, value in (("round_steal_fraction", steal),
+                                             ("round_iowait_fraction", iowait))])
+        self._round_began = None
+        store.flush()
+
+    def _shared_s3_server(self) -> S3Endpoint:
+        """The run's one S3 server for every registry strategy, started on first use."""
+        if self._shared_s3 is None:
+            with self.progress.step("starting the run's S3 server (rclone serve s3)"):
+                self._shared_s3 = start_rclone_server(
+                    self.engine, self.runtime.ref, self.run_id, self.network,
+                    dict(self.labels), self.config.options.link_rate)
+        return self._shared_s3
 
     def _read_build_cache(self) -> dict[str, int] | None:
         if "buildkit" not in self.config.builders:
@@ -223,7 +328,8 @@ class BenchmarkRun:
             store.add([runtime_sample(runtime.build_s, runtime.cached)])
         store.flush()
         progress.info(f"run {self.run_id}: {len(self.strategies)} strategies, "
-                      f"{self.config.trials} trials, model {model.bytes / 1e6:.1f} MB")
+                      f"{self.config.trials} trials ({self.config.order}, seed "
+                      f"{self.order_seed}), model {model.bytes / 1e6:.1f} MB")
         return store
 
     def _next_version(self) -> ModelArtifact:
@@ -309,19 +415,35 @@ class BenchmarkRun:
                 "runtime image stays on the node" if self.config.fresh_node else "no"),
             "git": commit_info(),
             "config": self.config.to_json(),
+            # The order trials ran in (bench.plan): with the seed, a run's order repeats.
+            "plan": {"order": self.config.order, "seed": self.order_seed,
+                     "warmup": self.config.warmup,
+                     "rounds": {str(r): names for r, names in trial_order(self.steps).items()}},
         }
 
-    # -- one strategy ---------------------------------------------------------------------
+    # -- one strategy: open, trials, close -------------------------------------------------
 
-    def _run_strategy(self, strategy: Strategy, store: ResultsStore) -> None:
-        outcome = StrategyOutcome(strategy.name)
+    def _new_run(self, name: str, store: ResultsStore) -> StrategyRun:
+        strategy = next(s for s in self.strategies if s.name == name)
+        outcome = StrategyOutcome(strategy.name, start_key=strategy.start_key)
+        if strategy.aa_of:
+            outcome.notes["aa_of"] = strategy.aa_of
         store.record.strategies[strategy.name] = outcome
         ctx = StrategyContext(self.run_id, self.model, self.cache, self.labels, self.network,
-                              self.runtime.ref, self.engine, self.progress, self.config.options)
-        recorder = StrategyRecorder(strategy.name)
+                              self.runtime.ref, self.engine, self.progress, self.config.options,
+                              shared_s3=self._shared_s3_server)
+        run = StrategyRun(strategy, ctx, StrategyRecorder(strategy.name), outcome)
+        self._runs[name] = run
+        return run
+
+    def _open(self, run: StrategyRun) -> None:
+        """Prepare and build; a failure is recorded and the strategy leaves the plan."""
+        strategy, ctx, recorder, outcome = run.strategy, run.ctx, run.recorder, run.outcome
+        assert self.store is not None
         try:
             with self.progress.step(f"[{strategy.name}] prepare ({strategy.summary})"):
                 prepared = strategy.prepare(ctx)
+                run.prepared = prepared
                 context = materialize(
                     self.cache / "contexts" / self.run_id / strategy.name, strategy.dockerfile,
                     strategy.dockerignore, prepared.context_files,
@@ -336,41 +458,69 @@ class BenchmarkRun:
                     recorder.prepared_reference(inprocess.measure(
                         kind, path, self.model.reference_rows,
                         self.model.reference_predictions))
-            image, added = self._build(strategy, context, recorder)
-            if self.node is not None:
+            run.image, run.image_added = self._build(strategy, context, recorder)
+            if self.node is not None and self.config.fresh_node:
                 self.node.on_push = lambda repository, pinned: recorder.pushed(
                     "model image" if repository == MODEL_REPOSITORY else "service image",
                     pinned.push.seconds, pinned.push.bytes)
-            if self.node is not None and self.config.fresh_node:
                 with self.progress.step(f"[{strategy.name}] pushing the image to the OCI "
                                         "registry"):
-                    image = self.node.pin(image, f"mlbench-{strategy.name}").ref
+                    run.image = self.node.pin(run.image, f"mlbench-{strategy.name}").ref
+                self.node.on_push = None  # the next strategy's pushes are its own
             outcome.notes["build_order"] = self._build_order[strategy.name]
-            for trial in range(1, self.config.trials + 1):
-                if not self._trial(strategy, ctx, prepared, image, added, trial, recorder,
-                                   outcome):
-                    break  # a start that fails once fails again: go on with the next strategy
-            if self.config.find_memory_limit and not outcome.failures:
-                self._memory_search(strategy, ctx, prepared, image, recorder, outcome)
-            if self.config.rollout and not outcome.failures:
-                self._rollout(strategy, ctx, prepared, image, recorder, outcome)
-            outcome.status = "ok" if not outcome.failures else "partial"
         except BenchError as failure:  # prepare or build failed: record it, go on
+            run.stopped = True
             outcome.status = "failed"
             outcome.failures.append({"phase": "prepare/build", "reason": str(failure),
                                      "log_tail": getattr(failure, "log_tail", "")})
             self.progress.warn(f"[{strategy.name}] failed: {failure}")
+            self.failed = True
+            self._teardown(run)
         finally:
-            store.add(recorder.samples)
-            for key, entries in recorder.notes.items():
-                outcome.notes.setdefault(key, []).extend(entries)
-            outcome.not_measured.extend(recorder.not_measured)
+            self._sync(run, self.store)
+
+    def _close(self, run: StrategyRun, store: ResultsStore) -> None:
+        """After the last round: memory search, rollout, status, teardown."""
+        outcome = run.outcome
+        if run.prepared is None or outcome.status == "failed":
+            return
+        try:
+            if self.config.find_memory_limit and not outcome.failures:
+                self._memory_search(run.strategy, run.ctx, run.prepared, run.image,
+                                    run.recorder, outcome)
+            if self.config.rollout and not outcome.failures:
+                self._rollout(run.strategy, run.ctx, run.prepared, run.image, run.recorder,
+                              outcome)
+            outcome.status = "ok" if not outcome.failures else "partial"
+        finally:
             if outcome.failures:
                 self.failed = True
-            try:
-                strategy.teardown(ctx)
-            finally:
-                store.flush()
+            self._teardown(run)
+            self._sync(run, store)
+
+    def _teardown(self, run: StrategyRun) -> None:
+        """Release what the strategy's prepare started, once."""
+        if run.torn_down:
+            return
+        run.torn_down = True
+        try:
+            run.strategy.teardown(run.ctx)
+        except Exception as error:  # the run's sweep removes what is labelled anyway
+            self.progress.warn(f"[{run.strategy.name}] teardown: {type(error).__name__}: "
+                               f"{error}")
+
+    @staticmethod
+    def _sync(run: StrategyRun, store: ResultsStore) -> None:
+        """Move what the recorder gathered into the store and write it."""
+        recorder, outcome = run.recorder, run.outcome
+        store.add(recorder.samples)
+        recorder.samples = []
+        for key, entries in recorder.notes.items():
+            outcome.notes.setdefault(key, []).extend(entries)
+        recorder.notes = {}
+        outcome.not_measured.extend(recorder.not_measured)
+        recorder.not_measured = []
+        store.flush()
 
     def _build(self, strategy: Strategy, context: Path, recorder: StrategyRecorder
                ) -> tuple[str, int]:
@@ -433,7 +583,8 @@ class BenchmarkRun:
     def _memory_search(self, strategy: Strategy, ctx: StrategyContext, prepared: Any,
                        image: str, recorder: StrategyRecorder, outcome: StrategyOutcome
                        ) -> None:
-        peaks = [s.value for s in recorder.samples
+        assert self.store is not None
+        peaks = [s.value for s in self.store.record.samples if s.strategy == strategy.name
                  if s.metric in ("mem_cgroup_peak_bytes", "server_rss_peak_bytes")]
         high = int(max(peaks, default=2e9) * 1.5) + 64 * 1024 * 1024
         start = self._as_on_node(strategy.starts(ctx, prepared, 0)[0])
@@ -552,18 +703,40 @@ class BenchmarkRun:
         finally:
             self.node.release(fetch)
 
-    def _trial(self, strategy: Strategy, ctx: StrategyContext, prepared: Any, image: str,
-               image_added: int, trial: int, recorder: StrategyRecorder,
-               outcome: StrategyOutcome) -> bool:
+    def _model_files(self, run: StrategyRun, start: StartSpec) -> list[Path]:
+        """The host files a start reads its model from: what a warm start finds resident."""
+        files = [Path(b.source) for b in start.model_binds]
+        if run.strategy.model_in_image:
+            files += self.engine.host_paths(run.image, MODEL_DIR_IN_CONTAINER)
+        if start.model_image is not None:
+            files += self.engine.host_paths(start.model_image, "/")
+        for volume in start.resident_volumes:
+            path = self.engine.volume_path(volume)
+            if path is not None:
+                files.append(path)
+        return files
+
+    def _settle(self, run: StrategyRun, start: StartSpec) -> machine_state.MachineState:
+        """The same machine state before every start (bench.machine_state)."""
+        files = self._model_files(run, start)
+        state = self.settle_machine(files, cold=self.config.drop_caches,
+                                    can_drop=page_cache.can_drop())
+        if state.page_cache_dropped and self._canary is not None:
+            self._canary.warm()  # the canary's file stays cached: a fixed read, every round
+        return state
+
+    def _trial(self, run: StrategyRun, step: Step) -> None:
+        """One trial of a strategy (all of its starts); a failed start stops its trials."""
+        assert run.prepared is not None
+        strategy, outcome, trial = run.strategy, run.outcome, step.trial
         settings = self._trial_settings()
         config = self.config
-        for index, start in enumerate(strategy.starts(ctx, prepared, trial)):
+        for index, start in enumerate(strategy.starts(run.ctx, run.prepared, trial)):
             if self.config.fresh_node and start.reuses_node_state:
                 continue  # a fresh node has no earlier start's state
-            if config.drop_caches:
-                page_cache.drop()
             name = f"mlbench-{self.run_id.lower()}-{strategy.name}-t{trial}-{index}"
-            title = f"[{strategy.name}] trial {trial}/{config.trials}"
+            where = "warm-up" if step.warmup else f"trial {trial}/{config.trials}"
+            title = f"[{strategy.name}] {where}"
             title += "" if start.condition == "-" else f" ({start.condition})"
             condition = start_condition(
                 start.condition, config.replicas, config.workers, config.worker_mode,
@@ -573,6 +746,8 @@ class BenchmarkRun:
             if condition != start.condition:
                 title += f" [{condition}]"
             try:
+                state = self._settle(run, start)
+                started_at = datetime.datetime.now(datetime.UTC).isoformat()
                 with self.progress.step(title):
                     if config.orchestrator == "swarm":
                         if start.model_image is not None:
@@ -580,15 +755,18 @@ class BenchmarkRun:
                                              "(--volumes-from), which swarm services cannot: "
                                              "run it without --orchestrator swarm")
                         starts = trial_module.run_swarm_service(
-                            self.engine, image, name, self.labels, start, self.model, settings,
-                            config.replicas, self.network)
+                            self.engine, run.image, name, self.labels, start, self.model,
+                            settings, config.replicas, self.network)
                     else:
-                        starts = self._start_on_node(image, name, start, settings)
+                        starts = self._start_on_node(run.image, name, start, settings)
             except StepFailed as failure:
-                outcome.failures.append({"phase": f"trial {trial}", "condition": condition,
+                outcome.failures.append({"phase": where, "condition": condition,
                                          "reason": str(failure), "log_tail": failure.log_tail})
                 self.progress.warn(f"{title} failed: {failure}")
-                return False
-            recorder.started(condition, trial, starts, image_added,
-                             together=config.replicas > 1 or config.orchestrator == "swarm")
-        return True
+                run.stopped = True  # a start that fails once fails again
+                return
+            place = Place(step.round, started_at, step.warmup)
+            run.recorder.started(condition, trial, starts, run.image_added,
+                                 together=config.replicas > 1 or config.orchestrator == "swarm",
+                                 place=place)
+            run.recorder.settled(condition, trial, state, place)

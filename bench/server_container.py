@@ -29,6 +29,7 @@ class ServerContainer:
     pid: int
     host_url: str  # http://127.0.0.1:<published port>, how the host and the engine reach it
     bridge_address: str | None  # its address on the run's network
+    data_volume: str = ""  # the volume it serves its files from (read back before a start)
 
     def counters(self) -> InterfaceBytes:
         """What crossed its link so far (its eth0, read from the host)."""
@@ -71,4 +72,4 @@ def start_server(engine: Engine, runtime_image: str, run_id: str, network: str,
     if link_rate is not None:
         shape_egress(pid, link_rate)
     return ServerContainer(container_id, pid, host_url,
-                           engine.container_address(container_id, network))
+                           engine.container_address(container_id, network), volume)

@@ -16,13 +16,14 @@ from strategies.mmap import Mmap, MmapRegistry
 from strategies.modelcar import Modelcar
 from strategies.registry import Registry
 from strategies.sharded import Sharded, ShardedRegistry
-from strategies.volume import Volume
+from strategies.volume import Volume, VolumeAA
 
 # name on the command line -> factory of one or more strategy instances
 Factory = Callable[[StrategyOptions], list[Strategy]]
 REGISTRY: dict[str, Factory] = {
     "baked": lambda _: [Baked()],
     "volume": lambda _: [Volume()],
+    "volume-aa": lambda _: [VolumeAA()],
     "dockerignore": lambda _: [DockerIgnore(), CopyAll(), CopyAllIgnored()],
     "compressed": lambda options: [Compressed(parse_codec(c)) for c in options.codecs],
     "registry": lambda options: [Registry(d) for d in options.downloaders],

@@ -9,14 +9,18 @@ talks to this interface and never names a strategy.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.engine import BindMount, Engine, VolumeMount
 from bench.link import LinkRate
 from bench.model.source import ModelArtifact
 from bench.progress import Progress
+
+if TYPE_CHECKING:
+    from strategies.s3 import S3Endpoint
 
 MODEL_DIR_IN_REPO = "datos/modelos"
 MODEL_NAME_IN_REPO = "modelo_fifa.joblib"  # the seed repository's file name
@@ -49,6 +53,10 @@ class StrategyContext:
     engine: Engine
     progress: Progress
     options: StrategyOptions
+    # The run's one S3 server, started on first use and shared by every registry strategy
+    # (one copy of each object; all of them live until the last round). None: each strategy
+    # starts its own.
+    shared_s3: Callable[[], S3Endpoint] | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,9 @@ class StartSpec:
     # It depends on an earlier start's state on the node (a warm cache volume): a fresh
     # node has none, so --fresh-node leaves it out.
     reuses_node_state: bool = False
+    # Volumes whose files the start reads (the S3 server's data, a warm cache): a warm start
+    # finds them resident (bench.machine_state), like its bind-mounted files.
+    resident_volumes: Sequence[str] = ()
 
 
 class Strategy:
@@ -107,6 +118,12 @@ class Strategy:
     disk_model_copies: float = 0.0
     needs_forest: bool = False  # it rewrites a RandomForest/ExtraTrees (mmap)
     needs_ensemble: bool = False  # it takes a tree ensemble apart, tree by tree (sharded)
+    # Strategies with the same key do the same work at start (the same code, the same file
+    # through the same mount): their timings differ only by noise, so the run measures its
+    # noise floor on them (the A/A control). None: a start like no other's.
+    start_key: str | None = None
+    # The strategy this one repeats under a second name, as the run's dedicated A/A control.
+    aa_of: str | None = None
 
     def skip_reason(self, model: ModelArtifact) -> str | None:
         """Why this strategy cannot take the model (None: it can)."""

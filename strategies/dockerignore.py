@@ -3,6 +3,7 @@ arrives by a read-only mount. Its effect depends on the builder and the Dockerfi
 matrix variants (COPY . . with and without the .dockerignore) come along."""
 
 from strategies.base import Strategy
+from strategies.volume import BIND_MOUNTED_JOBLIB
 
 
 class DockerIgnore(Strategy):
@@ -10,6 +11,7 @@ class DockerIgnore(Strategy):
     summary = "code-only image (COPY backend/), seed .dockerignore, model mounted"
     dockerfile = "Dockerfile.volume"
     dockerignore = "dockerignore.seed"
+    start_key = BIND_MOUNTED_JOBLIB
 
 
 class CopyAll(Strategy):
@@ -17,6 +19,7 @@ class CopyAll(Strategy):
     summary = "COPY . . without .dockerignore (the model lands in the image), model mounted"
     dockerfile = "Dockerfile.copyall"
     image_carries_model = True  # by accident (the service still reads the mounted file)
+    start_key = BIND_MOUNTED_JOBLIB
 
 
 class CopyAllIgnored(Strategy):
@@ -24,3 +27,4 @@ class CopyAllIgnored(Strategy):
     summary = "COPY . . with the seed .dockerignore, model mounted"
     dockerfile = "Dockerfile.copyall"
     dockerignore = "dockerignore.seed"
+    start_key = BIND_MOUNTED_JOBLIB

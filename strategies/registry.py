@@ -57,6 +57,7 @@ class Registry(Strategy):
         self._credentials: Path | None = None
         self._reference_bytes = 0
         self._adopted: S3Endpoint | None = None  # another instance's server (a rollout)
+        self._owns_server = False  # it started its server, so it removes it
 
     def prepare(self, ctx: StrategyContext) -> PreparedModel:
         options = ctx.options
@@ -97,11 +98,14 @@ class Registry(Strategy):
             endpoint = self._adopted
         elif ctx.options.s3_endpoint:
             endpoint = external_endpoint(ctx.options.s3_endpoint)
+        elif ctx.shared_s3 is not None:
+            endpoint = ctx.shared_s3()
         else:
             with ctx.progress.step("starting the S3 server (rclone serve s3)"):
                 endpoint = start_rclone_server(ctx.engine, ctx.runtime_image, ctx.run_id,
                                                ctx.network, dict(ctx.labels),
                                                ctx.options.link_rate)
+            self._owns_server = True
         self._endpoint = endpoint
         # Its own file (a rollout's second instance must not remove the first one's).
         suffix = "" if self._adopted is None else "-next"
@@ -136,23 +140,32 @@ class Registry(Strategy):
         assert self._credentials is not None
         return BindMount(str(self._credentials), CREDENTIALS_IN_CONTAINER)
 
+    def server_volumes(self) -> tuple[str, ...]:
+        """The S3 server's data volume, where the harness started the server."""
+        server = self._endpoint.server if self._endpoint else None
+        return (server.data_volume,) if server is not None and server.data_volume else ()
+
     def starts(self, ctx: StrategyContext, prepared: PreparedModel, trial: int) -> list[StartSpec]:
         self._drop_volumes(ctx)  # one trial's cache at a time: a 5 GB model per volume
-        volume = ctx.engine.create_volume(f"mlbench-{ctx.run_id.lower()}-cache-t{trial}",
-                                          ctx.labels)
+        # Named by strategy and trial: registry, registry-ranged and mmap-registry run in the
+        # same round, and a name they shared would make one's "cold" cache another's warm one.
+        volume = ctx.engine.create_volume(
+            f"mlbench-{ctx.run_id.lower()}-{self.name}-cache-t{trial}", ctx.labels)
         self._volumes.append(volume)
         volumes = [VolumeMount(volume, CACHE_IN_CONTAINER)]
         binds = [self._credentials_bind()]
+        served = self.server_volumes()
         return [
             StartSpec(condition, env=prepared.env, binds=binds, volumes=volumes,
-                      cache_volume=volume, reuses_node_state=warm)
+                      cache_volume=volume, reuses_node_state=warm,
+                      resident_volumes=(*served, volume) if warm else served)
             for condition, warm in (("cold cache volume", False), ("warm cache volume", True))
         ]
 
     def teardown(self, ctx: StrategyContext) -> None:
         self._drop_volumes(ctx)
         if (self._endpoint is not None and self._endpoint.container_id
-                and self._adopted is None):  # an adopted server is its starter's to remove
+                and self._owns_server):  # an adopted or shared server is its starter's
             ctx.engine.remove_container(self._endpoint.container_id)
         if self._credentials is not None:
             self._credentials.unlink(missing_ok=True)

@@ -106,4 +106,5 @@ class ShardedRegistry(Registry):
         )
 
     def starts(self, ctx: StrategyContext, prepared: PreparedModel, trial: int) -> list[StartSpec]:
-        return [StartSpec("-", env=prepared.env, binds=[self._credentials_bind()])]
+        return [StartSpec("-", env=prepared.env, binds=[self._credentials_bind()],
+                          resident_volumes=self.server_volumes())]

@@ -3,8 +3,22 @@ No .dockerignore, as in the seed: what the builder receives depends on the build
 
 from strategies.base import Strategy
 
+# One start for volume, dockerignore, copyall and copyall-dockerignore: the same code and the
+# same joblib file bind-mounted read-only (in copyall the mount hides the image's copy).
+BIND_MOUNTED_JOBLIB = "code image + bind-mounted joblib"
+
 
 class Volume(Strategy):
     name = "volume"
     summary = "code-only image, model bind-mounted read-only"
     dockerfile = "Dockerfile.volume"
+    start_key = BIND_MOUNTED_JOBLIB
+
+
+class VolumeAA(Volume):
+    """The A/A control: `volume` again under a second name, measured as a strategy of its own
+    in every round. Whatever separates it from `volume` is the run's noise."""
+
+    name = "volume-aa"
+    summary = "A/A control: volume repeated under a second name (identical work)"
+    aa_of = "volume"

@@ -82,6 +82,12 @@ class FakeEngine:
     def image_inspect(self, ref: str) -> dict[str, Any] | None:
         return {"Id": ref, "Size": self.image_size}
 
+    def host_paths(self, ref: str, path: str) -> list[Path]:
+        return []  # a fake engine keeps no layers on the host
+
+    def volume_path(self, name: str) -> Path | None:
+        return None
+
     def image_bytes(self, ref: str) -> int:
         return self.image_size
 

@@ -16,6 +16,7 @@ from bench.report.claims import evaluate, load_claims
 from bench.report.document import winners_markdown
 from bench.report.labels import LANGUAGES, Labels
 from bench.report.view import RunView
+from bench.metrics import Sample
 from bench.results import load_run
 from tests.stored_runs import MODEL_BYTES, metadata, write_run
 
@@ -182,13 +183,18 @@ def test_verdicts_at_the_seeds_size_use_the_measured_values(tmp_path: Path) -> N
 
 def test_winners_are_declared_only_beyond_noise(tmp_path: Path) -> None:
     """Found: identical BuildKit builds of 88-130 ms were ranked best and runner-up."""
-    view = RunView.of(load_run(write_run(tmp_path, "run")))
+    def slower_gzip(samples: list[Sample]) -> list[Sample]:
+        return [dataclasses.replace(x, value=x.value * 1.3)
+                if (x.strategy, x.metric) == ("compressed-gzip9", "model_ready_s") else x
+                for x in samples]
+
+    view = RunView.of(load_run(write_run(tmp_path, "run", edit=slower_gzip)))
     rows = {line.split(" | ")[0].lstrip("| "): line
             for line in winners_markdown(view, Labels("en")).splitlines()[2:]}
     # Every strategy builds in 0.3 s under BuildKit (one build each): a tie, no winner.
     assert "tie within noise" in rows["Cold build (BuildKit)"]
-    # Start-up: volume and dockerignore have the same trials: tied; gzip (0.1 s slower in
-    # every trial, ranges apart) is the runner-up, not part of the tie.
+    # Start-up: volume and dockerignore have the same trials: tied; gzip (1.4x slower in
+    # every round, beyond the rule's 10% minimum) is the runner-up, not part of the tie.
     leader = rows["First correct prediction"].split(" | ")[1]
     assert "tie within noise" in leader and "compressed" not in leader
     # Context under legacy: 50 KB vs 28 MB vs 102 MB are exact sizes: a clear winner.

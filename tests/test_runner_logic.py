@@ -11,6 +11,7 @@ import pytest
 
 from bench.config import RunConfig
 from bench.errors import StepFailed
+from bench.machine_state import MachineState
 from bench.measure import trial
 from bench.measure.recorder import StrategyRecorder, start_condition
 from bench.model.source import ModelArtifact
@@ -108,14 +109,19 @@ def run_with(engine: FakeEngine, tmp_path: Path, model: ModelArtifact,
                        start_timeout_s=10, latency_requests=2, results_root=tmp_path,
                        **options)  # type: ignore[arg-type]
     run = BenchmarkRun(config, engine, Progress(quiet=True))
+    run.settle_machine = settled_at_once
     run.model, run.network = model, "net"
     run.runtime = RuntimeImage("runtime:x", "sha256:r", 600_000_000, 1.0, True)
     store = ResultsStore.create(tmp_path, run.run_id, {"builders": list(config.builders)})
     run.store = store
-    for strategy in run.strategies:
-        run._run_strategy(strategy, store)
+    run._dispatch(store)
     store.flush()
     return run
+
+
+def settled_at_once(files: object, *, cold: bool, can_drop: bool) -> MachineState:
+    """The fake engine's starts need no idle engine and no page cache dropped."""
+    return MachineState(0.0, True, 1, 1, None, False)
 
 
 @pytest.fixture
@@ -164,7 +170,7 @@ def test_a_start_that_fails_stops_that_strategy_after_one_trial(
 
     outcome = load_run(run.store.folder).document["strategies"]["volume"]  # type: ignore[union-attr]
     assert outcome["status"] == "partial"
-    assert [f["phase"] for f in outcome["failures"]] == ["trial 1"]  # not tried again
+    assert [f["phase"] for f in outcome["failures"]] == ["warm-up"]  # not tried again
 
 
 def test_a_modelcar_start_mounts_a_created_model_container_and_removes_it(

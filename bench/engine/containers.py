@@ -51,6 +51,14 @@ class ContainerJobs(EngineConnection):
                     raise
                 time.sleep(0.25 * (attempt + 1))
 
+    def volume_path(self, name: str) -> Path | None:
+        """The volume's folder on this host, where the host can read it (a local engine)."""
+        try:
+            mountpoint = Path(self._client.volumes.get(name).attrs.get("Mountpoint", "") or "/-")
+        except docker.errors.NotFound:
+            return None
+        return mountpoint if mountpoint.is_dir() and os.access(mountpoint, os.R_OK) else None
+
     def volume_bytes(self, name: str) -> int:
         """Bytes in a named volume: read from its mountpoint when this host can (a local
         engine, as root), else the engine's own figure (`docker system df -v`), so that a

@@ -24,6 +24,26 @@ class ImageJobs(EngineConnection):
         except docker.errors.ImageNotFound:
             return None
 
+    def host_paths(self, ref: str, path: str) -> list[Path]:
+        """Where `path` of an image's or a container's filesystem lies on this host: one path
+        per layer that holds it (overlay2's upper and lower folders). Empty when the storage
+        driver or a remote engine does not expose its layers: the caller then has nothing to
+        read back, and says so through what mincore finds."""
+        try:
+            attrs = self._api.inspect_image(ref)
+        except docker.errors.NotFound:
+            try:
+                attrs = self._api.inspect_container(ref)
+            except docker.errors.NotFound:
+                return []
+        driver = attrs.get("GraphDriver") or {}
+        if driver.get("Name") != "overlay2":
+            return []
+        data = driver.get("Data") or {}
+        layers = [data.get("UpperDir") or "", *(data.get("LowerDir") or "").split(":")]
+        found = [Path(layer) / path.lstrip("/") for layer in layers if layer]
+        return [p for p in found if p.exists()]
+
     def image_bytes(self, ref: str) -> int:
         attrs = self.image_inspect(ref)
         if attrs is None:

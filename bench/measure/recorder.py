@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bench.engine import BuildResult
+from bench.machine_state import MachineState
 from bench.measure.inprocess import InProcessLatency
 from bench.measure.measurement import StartMeasurement
 from bench.measure.probes import percentile
@@ -112,6 +113,19 @@ def replica_totals(starts: Sequence[Mapping[str, float]]) -> dict[str, float]:
     return totals
 
 
+@dataclass(frozen=True)
+class Place:
+    """Where a start sits in the run: its round, the UTC wall clock of its start, and
+    whether it was the strategy's warm-up."""
+
+    round: int = -1  # -1: the trial's number (bench.metrics.Sample)
+    started_at: str = ""
+    warmup: bool = False
+
+
+NOWHERE = Place()
+
+
 @dataclass
 class StrategyRecorder:
     """The samples and notes of one strategy, as the runner hands it what was measured."""
@@ -121,9 +135,10 @@ class StrategyRecorder:
     notes: dict[str, list[dict[str, object]]] = field(default_factory=dict)
     not_measured: list[dict[str, object]] = field(default_factory=list)
 
-    def _add(self, builder: str, condition: str, trial: int, metric: str, value: float
-             ) -> None:
-        self.samples.append(Sample(self.strategy, builder, condition, trial, metric, value))
+    def _add(self, builder: str, condition: str, trial: int, metric: str, value: float,
+             place: Place = NOWHERE) -> None:
+        self.samples.append(Sample(self.strategy, builder, condition, trial, metric, value,
+                                   place.round, place.started_at, place.warmup))
 
     def prepared(self, model_file_bytes: int, extra_metrics: Mapping[str, float]) -> None:
         for metric, value in extra_metrics.items():
@@ -144,31 +159,49 @@ class StrategyRecorder:
                               ("build_warm_s", warm.seconds),
                               ("image_bytes", image_bytes),
                               ("image_added_bytes", added)):
-            self._add(cold.builder, "-", repetition, metric, value)
+            # Repetition r of every strategy's builds is paired as round r by the noise rule.
+            self._add(cold.builder, "-", repetition, metric, value, Place(round=repetition))
         return added
 
     def started(self, condition: str, trial: int, starts: Sequence[StartMeasurement],
-                image_added_bytes: int, *, together: bool) -> None:
+                image_added_bytes: int, *, together: bool, place: Place = NOWHERE) -> None:
         """The containers of one start (one, or N replicas / swarm tasks `together`)."""
         per_container = [start_values(m, image_added_bytes) for m in starts]
         for m, values in zip(starts, per_container, strict=True):
             for metric, value in values.items():
-                self._add("-", condition, trial, metric, value)
+                self._add("-", condition, trial, metric, value, place)
             for latency in m.latencies_ms:
-                self._add("-", condition, trial, "predict_latency_ms", latency)
+                self._add("-", condition, trial, "predict_latency_ms", latency, place)
             if m.processes is not None:
                 for pss, uss in m.processes.children:
-                    self._add("-", condition, trial, "worker_pss_bytes", pss)
-                    self._add("-", condition, trial, "worker_uss_bytes", uss)
+                    self._add("-", condition, trial, "worker_pss_bytes", pss, place)
+                    self._add("-", condition, trial, "worker_uss_bytes", uss, place)
             for remark in m.remarks:
                 self.notes.setdefault("remarks", []).append(
                     {"trial": trial, "condition": condition, "remark": remark})
+            if place.warmup:
+                continue  # what a warm-up could not measure, the trials say
             for metric, reason in m.unmeasured.items():
                 self.not_measured.append({"metric": metric, "condition": condition,
                                           "trial": trial, "reason": reason})
         if together:
             for metric, value in replica_totals(per_container).items():
-                self._add("-", condition, trial, metric, value)
+                self._add("-", condition, trial, metric, value, place)
+
+    def settled(self, condition: str, trial: int, state: MachineState,
+                place: Place = NOWHERE) -> None:
+        """The machine's state a start found (bench.machine_state)."""
+        for metric, value in (("settle_wait_s", state.settle_wait_s),
+                              ("mem_free_before_bytes", state.mem_free_bytes),
+                              ("mem_available_before_bytes", state.mem_available_bytes),
+                              ("model_resident_fraction", state.model_resident_fraction)):
+            if value is not None:
+                self._add("-", condition, trial, metric, float(value), place)
+        if not state.idle:
+            self.notes.setdefault("remarks", []).append(
+                {"trial": trial, "condition": condition,
+                 "remark": f"the engine was still busy after {state.settle_wait_s:.0f} s; "
+                           "the start went ahead"})
 
     def pushed(self, condition: str, seconds: float, moved: int | None) -> None:
         """An image pushed to the OCI registry for the nodes (--fresh-node)."""

@@ -23,6 +23,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
 from bench.metrics import CHARTS, METRICS, TIMELINE_STAMPS, in_chart, timeline_metric
+from bench.report.drift import drift_chart
 from bench.report.labels import Labels
 from bench.report.table import row_label
 from bench.report.view import RunView
@@ -247,6 +248,9 @@ def render_all(view: RunView, labels: Labels, folder: Path, formats: tuple[str, 
     timeline = render_timeline(view, labels)
     if timeline is not None:
         written["timeline"] = save(timeline, folder, "timeline", formats, dpi)
+    drift = drift_chart(view, labels)
+    if drift is not None:
+        written["drift"] = save(drift, folder, "drift", formats, dpi)
     return written
 
 

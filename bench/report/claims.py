@@ -1,10 +1,15 @@
 """The seed document's claims, judged against a stored run with their uncertainty.
 
-The claims live as data in ``seed_claims.toml``. Each claim is evaluated on per-trial values
-(paired by trial or build repetition where both sides have them), giving an interval, not one
-median per side: the min-max of the paired values, or, for a single timing, anything within
-bench.noise.SINGLE_TIMING_FACTOR of it. The verdict is "holds" or "does not hold" only when the
-whole interval is on one side of the seed's figure; otherwise "inconclusive".
+The claims live as data in ``seed_claims.toml``. Each claim is evaluated on per-round values
+(paired by round, or by build repetition, where both sides have them: trial r of each side
+ran in the same round of an interleaved run, never across blocks), with the noise rule of
+bench.noise: with 3 or more pairs the verdict is "holds" when the median of the per-pair
+values meets the seed's figure and ceil(2n/3) of the pairs do too, "does not hold" when the
+median misses it and ceil(2n/3) pairs miss it on the same side, otherwise "inconclusive"; a
+single outlying round decides nothing. With fewer pairs the interval is the min-max of the
+pairs or, for a single timing, anything within bench.noise.SINGLE_TIMING_FACTOR of it, and
+the verdict needs the whole interval on one side. A timing claim of a run whose identical
+work was further apart than bench.report.aa.NOISY_SPREAD is inconclusive: the run is noisy.
 
 When the run's model is more than 10% away from the seed's 5.45 GB, the model's share of each
 quantity is measured directly (the model file's bytes in a context, the load phase's own
@@ -22,7 +27,9 @@ from itertools import product
 from pathlib import Path
 from typing import Any
 
-from bench.noise import is_exact, single_value_factor
+from bench.metrics import METRICS
+from bench.noise import MIN_PAIRED_ROUNDS, is_exact, majority, single_value_factor
+from bench.report import aa
 from bench.report.labels import Labels
 from bench.report.view import RunView
 from bench.summary import format_value
@@ -90,17 +97,14 @@ def scale_factor(model_bytes: float, seed_model_bytes: int) -> float:
 
 def _values(view: RunView, strategy: str, metric: str, builder: str,
             condition: str | None = None) -> Values:
-    """Per-trial values of one metric; condition None takes the first one measured."""
-    found: Values = {}
-    chosen = condition
-    for s in view.samples:
-        if (s.strategy, s.builder, s.metric) != (strategy, builder, metric):
-            continue
-        if chosen is None:
-            chosen = s.condition
-        if s.condition == chosen:
-            found[s.trial] = s.value
-    return found
+    """Per-round values of one metric (warm-ups left out); condition None takes the first
+    one measured."""
+    if condition is None:
+        condition = next((c for (s, b, c, m) in view.rounds
+                          if (s, b, m) == (strategy, builder, metric)), None)
+    if condition is None:
+        return {}
+    return dict(view.rounds.get((strategy, builder, condition, metric), {}))
 
 
 def _median(values: Values) -> float:
@@ -189,6 +193,29 @@ def _interval(kind: str, pairs: list[tuple[float, float]], a_factor: float, b_fa
     return min(corners), max(corners)
 
 
+def _side(claim: dict[str, Any], value: float) -> int:
+    """-1 below what the claim needs, 0 meeting it, +1 above it."""
+    tolerance = float(claim.get("tolerance", 0.0))
+    if claim["expect"] == "at_least":
+        return -1 if value < float(claim["value"]) * (1 - tolerance) else 0
+    if claim["expect"] == "at_most":
+        return 1 if value > float(claim["value"]) * (1 + tolerance) else 0
+    floor, ceiling = (float(x) for x in claim["range"])
+    if value < floor * (1 - tolerance):
+        return -1
+    return 1 if value > ceiling * (1 + tolerance) else 0
+
+
+def _majority_verdict(claim: dict[str, Any], derived: list[float]) -> str:
+    """The noise rule's verdict over n >= 3 paired rounds (see the module's docstring)."""
+    need = majority(len(derived))
+    median_side = _side(claim, statistics.median(derived))
+    sides = [_side(claim, v) for v in derived]
+    if median_side == 0:
+        return "holds" if sides.count(0) >= need else "inconclusive"
+    return "does_not_hold" if sides.count(median_side) >= need else "inconclusive"
+
+
 def _judge(claim: dict[str, Any], low: float, high: float) -> str:
     tolerance = float(claim.get("tolerance", 0.0))
     if claim["expect"] == "at_least":
@@ -240,10 +267,19 @@ def _evaluate_one(view: RunView, claim: dict[str, Any], builder: str, factor: fl
     a_factor = single_value_factor(a.metric)
     b_factor = 1.0 if b is None else single_value_factor(b.metric)
     low, high = _interval(kind, scaled_pairs, a_factor, b_factor)
-    verdict = _judge(claim, low, high)
+    exact = is_exact(a.metric) and (b is None or is_exact(b.metric))
+    if len(scaled_pairs) >= MIN_PAIRED_ROUNDS and not exact:
+        verdict = _majority_verdict(claim, [_derive(kind, x, y) for x, y in scaled_pairs])
+    else:
+        verdict = _judge(claim, low, high)
     reason = ""
+    # The A/A floor is measured on starts; a build claim keeps its own repetitions' rule.
+    timings = [q.metric for q in (a, b) if q is not None and METRICS[q.metric].kind == "start"]
+    noisy = max((aa.floor(view, m, a.builder) for m in timings), default=1.0)
     if claim.get("disk_read") and not cold_cache(view):
         verdict, reason = "inconclusive", "warm_cache_reason"
+    elif noisy > aa.NOISY_SPREAD and verdict != "inconclusive":
+        verdict, reason = "inconclusive", "noisy_run_reason"
     elif verdict == "inconclusive" and len(scaled_pairs) < 2 and not (
             is_exact(a.metric) and (b is None or is_exact(b.metric))):
         reason = "single_timing_reason"

@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.fsutil import write_atomic
-from bench.metrics import METRICS, WINNER_METRICS
-from bench.noise import separated
-from bench.report import charts, table
+from bench.metrics import WINNER_METRICS
+from bench.report import charts, drift, table
 from bench.report.claims import claims_markdown
 from bench.report.labels import Labels
+from bench.report.ranking import Entry, ranking
 from bench.report.view import RunView
 from bench.results import load_run
-from bench.summary import Summary, format_value
+from bench.summary import format_value
 from bench.units import format_bytes
 
 
@@ -25,6 +25,21 @@ class ReportFiles:
     report: Path
     tables: list[Path] = field(default_factory=list)
     charts: dict[str, list[Path]] = field(default_factory=dict)
+
+
+def order_text(view: RunView, labels: Labels) -> str:
+    plan = view.plan
+    text = (labels("order_interleaved").format(seed=plan.get("seed", "?"))
+            if plan.get("order") == "interleaved" else labels("order_sequential"))
+    return text + (labels("warmup_note") if plan.get("warmup") else "")
+
+
+def span_text(view: RunView) -> str:
+    span = drift.run_span(view)
+    if span is None:
+        return "?"
+    first, last, seconds = span
+    return f"{first[:19]}Z – {last[:19]}Z ({seconds / 60:.1f} min)"
 
 
 def environment_rows(meta: dict[str, Any], labels: Labels, trials: int) -> list[tuple[str, str]]:
@@ -64,41 +79,34 @@ def environment_rows(meta: dict[str, Any], labels: Labels, trials: int) -> list[
 
 
 def winners_markdown(view: RunView, labels: Labels) -> str:
-    """Best, runner-up and worst per metric; a best is declared only when its trials separate
-    from the runner-up's (bench.noise, the rule the claim verdicts use), otherwise the
-    strategies within noise of the best are shown as a tie."""
+    """Best, runner-up and worst per metric, from bench.report.ranking: a best is declared
+    alone only when the noise rule separates it from every other; otherwise the tie is
+    shown, and the runner-up is the best strategy outside it."""
     lines = [f"| {labels('metric')} | {labels('best')} | {labels('runner_up')} | "
              f"{labels('worst')} | {labels('worst_over_best')} |", "|---|---|---|---|--:|"]
     for metric in WINNER_METRICS:
         builders = view.builders() if metric in table.BUILD_METRICS else ["-"]
         for builder in builders:
-            entries: list[tuple[str, Summary, list[float]]] = [
-                (table.row_label(labels, s, c), summary, view.raw[(s, b, c, m)])
-                for (s, b, c, m), summary in view.summaries.items()
-                if m == metric and b == builder
-            ]
-            if len(entries) < 2:
+            found = ranking(view, metric, builder)
+            if found is None:
                 continue
-            reverse = not METRICS[metric].lower_is_better
-            entries.sort(key=lambda e: e[1].median, reverse=reverse)
-            best = entries[0]
-            tied = [e for e in entries[1:] if not separated(metric, best[2], e[2])]
-            rest = [e for e in entries[1:] if e not in tied]
             name = labels(metric) + ("" if builder == "-" else f" ({labels(builder)})")
 
-            def show(entry: tuple[str, Summary, list[float]], m: str = metric) -> str:
-                return f"{entry[0]} {format_value(m, entry[1].median)}"
+            def show(entry: Entry | None, m: str = metric) -> str:
+                if entry is None:
+                    return "–"
+                return (f"{table.row_label(labels, entry.strategy, entry.condition)} "
+                        f"{format_value(m, entry.median)}")
 
-            worst = entries[-1]
-            spread = (f"{worst[1].median / best[1].median:,.1f}×"
-                      if best[1].median and separated(metric, best[2], worst[2]) else "–")
-            if tied:
-                leader = (f"{labels('tie')}: " + ", ".join(show(e) for e in [best, *tied]))
+            if len(found.tie) > 1:
+                leader = f"{labels('tie')}: " + ", ".join(show(e) for e in found.tie)
             else:
-                leader = f"**{show(best)}**"
-            runner_up = show(rest[0]) if rest else "–"
-            worst_text = show(worst) if rest else "–"
-            lines.append(f"| {name} | {leader} | {runner_up} | {worst_text} | {spread} |")
+                leader = f"**{show(found.best)}**"
+            factor = found.worst_over_best
+            spread = f"{factor:,.1f}×" if factor is not None else "–"
+            worst = ", ".join(show(e) for e in found.worst_group) or "–"
+            lines.append(f"| {name} | {leader} | {show(found.runner_up)} | {worst} | "
+                         f"{spread} |")
     return "\n".join(lines) + "\n"
 
 
@@ -171,8 +179,16 @@ def render_report(run_folder: Path, lang: str = "en", formats: tuple[str, ...] =
            f"## {labels('environment')}", "", "| | |", "|---|---|"]
     doc += [f"| {k} | {v} |" for k, v in environment_rows(view.metadata, labels,
                                                             int(config.get("trials", 0)))]
-    doc += ["", f"## {labels('winners')}", "", winners_markdown(view, labels),
-            f"## {labels('tables')}", "", f"*{labels('cell_note')}*", "", markdown_tables,
+    doc += [f"| {labels('env_order')} | {order_text(view, labels)} |",
+            f"| {labels('env_duration')} | {span_text(view)} |"]
+    doc += ["", f"## {labels('aa_title')}", "", drift.aa_markdown(view, labels)]
+    canary = drift.canary_markdown(view, labels)
+    if canary:
+        doc += [f"## {labels('canary_title')}", "", canary]
+    slow = drift.slow_rounds_note(view, labels)
+    doc += [f"## {labels('winners')}", "", winners_markdown(view, labels),
+            f"## {labels('tables')}", "", f"*{labels('cell_note')}*", "",
+            *([f"*{slow}*", ""] if slow else []), markdown_tables,
             f"## {labels('claims')}", "", claims_markdown(view, labels),
             f"## {labels('charts')}", ""]
     preferred = "svg" if "svg" in formats else formats[0]

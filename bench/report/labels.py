@@ -151,6 +151,79 @@ _TEXT: dict[str, dict[str, str]] = {
                              "es": "una sola medición por lado: use --build-trials 3 o "
                                    "--trials 3"},
     "tie": {"en": "tie within noise", "es": "empate dentro del ruido"},
+    "noisy_run_reason": {"en": "noisy run: identical work differed beyond 1.15×",
+                         "es": "ejecución ruidosa: el mismo trabajo difirió más de 1,15×"},
+    # the A/A control and the machine's canary
+    "aa_title": {"en": "Noise: identical work (A/A control)",
+                 "es": "Ruido: el mismo trabajo medido dos veces (control A/A)"},
+    "aa_intro": {
+        "en": "These strategies do the same work at start ({members}): whatever separates "
+              "them is the run's noise. Medians of the measured rounds; the spread is max / "
+              "min of the medians, and per round the same over the members measured in it. "
+              "The floor is how far `{control}` (a second name for `{target}`) was from it: "
+              "the median of their per-round ratios. Two strategies differ on a timing only "
+              "when the median of their per-round ratios passes max(1.10, the floor) and at "
+              "least ⌈2n/3⌉ of the n rounds agree on the direction (bench/noise.py); with "
+              "fewer than 3 paired rounds, only a 2× effect decides.",
+        "es": "Estas estrategias hacen el mismo trabajo al arrancar ({members}): lo que las "
+              "separa es el ruido de la ejecución. Medianas de las rondas medidas; la "
+              "dispersión es máx. / mín. de las medianas, y por ronda lo mismo entre las que "
+              "se midieron en ella. El umbral es lo que `{control}` (otro nombre de "
+              "`{target}`) se alejó de ella: la mediana de sus cocientes por ronda. Dos "
+              "estrategias difieren en un tiempo solo cuando la mediana de sus cocientes por "
+              "ronda supera máx.(1,10; el umbral) y al menos ⌈2n/3⌉ de las n rondas coinciden "
+              "en el sentido (bench/noise.py); con menos de 3 rondas emparejadas solo decide "
+              "un efecto de 2×."},
+    "aa_headline": {"en": "Identical work differed by {spread} in {metric} (rounds: {rounds}).",
+                    "es": "El mismo trabajo difirió {spread} en {metric} (rondas: {rounds})."},
+    "aa_noisy": {
+        "en": "**This run is noisy**: identical work differed by {spread} in first correct "
+              "prediction, more than 1.15×; widest rounds: {rounds}. Differences inside that "
+              "floor are ties, and timing claims are inconclusive.",
+        "es": "**Esta ejecución es ruidosa**: el mismo trabajo difirió {spread} en la primera "
+              "predicción correcta, más de 1,15×; rondas más dispersas: {rounds}. Las "
+              "diferencias dentro de ese umbral son empates, y las afirmaciones sobre tiempos "
+              "no son concluyentes."},
+    "aa_none": {"en": "This run has no identical-work group: no noise floor was measured.",
+                "es": "Esta ejecución no tiene grupo de trabajo idéntico: no se midió el "
+                      "umbral de ruido."},
+    "spread": {"en": "spread", "es": "dispersión"},
+    "per_round": {"en": "per round", "es": "por ronda"},
+    "floor": {"en": "floor", "es": "umbral"},
+    "round": {"en": "round", "es": "ronda"},
+    "canary_title": {"en": "The machine during the run (canary)",
+                     "es": "La máquina durante la ejecución (canario)"},
+    "canary_intro": {
+        "en": "Before every round the host hashed 64 MB in memory and read a cached 64 MB "
+              "file; CPU steal and iowait are the kernel's counters over the round. The CPU "
+              "task moved by {drift} across the run (max / min). A round whose task took more "
+              "than 1.5× the run's median is marked ⚠ here, in the tables' note and in the "
+              "drift chart.",
+        "es": "Antes de cada ronda el equipo calculó el SHA-256 de 64 MB en memoria y leyó "
+              "un archivo de 64 MB en caché; la CPU robada y la espera de E/S son los "
+              "contadores del kernel durante la ronda. La tarea de CPU varió {drift} a lo "
+              "largo de la ejecución (máx. / mín.). Una ronda cuya tarea tardó más de 1,5× la "
+              "mediana se marca ⚠ aquí, en la nota de las tablas y en el gráfico de deriva."},
+    "slow_rounds_note": {"en": "⚠ slow rounds (canary above 1.5× its median): {rounds}",
+                         "es": "⚠ rondas lentas (canario por encima de 1,5× su mediana): "
+                               "{rounds}"},
+    "env_order": {"en": "Order of the trials", "es": "Orden de los ensayos"},
+    "order_interleaved": {"en": "interleaved: round r runs trial r of every strategy, "
+                                "shuffled per round (seed {seed})",
+                          "es": "intercalado: la ronda r ejecuta el ensayo r de cada "
+                                "estrategia, en orden barajado por ronda (semilla {seed})"},
+    "order_sequential": {"en": "sequential: every trial of one strategy, then the next "
+                               "(strategy confounded with time)",
+                         "es": "secuencial: todos los ensayos de una estrategia, luego la "
+                               "siguiente (estrategia confundida con el tiempo)"},
+    "warmup_note": {"en": "; the first start after each build is a warm-up, stored, not in "
+                          "the statistics",
+                    "es": "; el primer arranque tras cada build es de calentamiento: se "
+                          "guarda, no entra en las estadísticas"},
+    "env_duration": {"en": "Start, end and duration of the starts",
+                     "es": "Inicio, fin y duración de los arranques"},
+    "chart_drift": {"en": "Drift: each start against the wall clock, the canary beneath",
+                    "es": "Deriva: cada arranque frente a la hora, el canario debajo"},
     "status": {"en": "Run status", "es": "Estado de la ejecución"},
     "env_engine": {"en": "Docker engine", "es": "Motor Docker"},
     "env_storage": {"en": "Storage driver", "es": "Driver de almacenamiento"},

@@ -1,14 +1,12 @@
 """The comparison printed at the end of every run: strategies as rows, the headline metrics
 of the catalogue as columns (build metrics once per builder), medians, and a star on the best
-value of each column and on every value tied with it within noise (bench.noise)."""
+value of each column and on every value tied with it within noise (bench.report.ranking)."""
 
 from __future__ import annotations
 
-import statistics
-
-from bench.metrics import HEADLINE_METRICS, METRICS
-from bench.noise import separated
+from bench.metrics import HEADLINE_METRICS
 from bench.report.labels import Labels
+from bench.report.ranking import ranking
 from bench.report.table import BUILD_METRICS, row_label
 from bench.report.view import RunView
 from bench.summary import format_value
@@ -67,16 +65,10 @@ def comparison_table(view: RunView, labels: Labels) -> str:
 
 def _mark_best(view: RunView, metric: str, builder: str, rows: list[tuple[str, str]],
                cells: list[list[str]], index: int) -> None:
-    values: dict[int, list[float]] = {}
-    for row, (strategy, condition) in enumerate(rows):
-        raw = (view.raw.get((strategy, builder, condition, metric))
-               or view.raw.get((strategy, builder, "-", metric)))
-        if raw:
-            values[row] = raw
-    if len(values) < 2:
+    found = ranking(view, metric, builder, rows)
+    if found is None:
         return
-    sign = 1 if METRICS[metric].lower_is_better else -1
-    best = min(values, key=lambda r: sign * statistics.median(values[r]))
-    for row, raw in values.items():
-        if row == best or not separated(metric, values[best], raw):
+    tied = {(e.strategy, e.condition) for e in found.tie}
+    for row, key in enumerate(rows):
+        if key in tied:
             cells[row][index] += BEST_MARK

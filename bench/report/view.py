@@ -3,11 +3,12 @@ one colour per strategy. Built from the results files only, never from the engin
 
 from __future__ import annotations
 
+import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.metrics import Sample
+from bench.metrics import MACHINE_ROW, Sample
 from bench.results import StoredRun
 from bench.summary import Summary, summarize
 
@@ -23,19 +24,28 @@ class RunView:
     run: StoredRun
     summaries: dict[Key, Summary] = field(default_factory=dict)
     raw: dict[Key, list[float]] = field(default_factory=dict)
+    # Per key, round -> the value of that round (the median where a round has several, as
+    # replicas do): what the noise rule pairs. Warm-up starts are in neither.
+    rounds: dict[Key, dict[int, float]] = field(default_factory=dict)
     strategies: list[str] = field(default_factory=list)
 
     @classmethod
     def of(cls, run: StoredRun) -> RunView:
         view = cls(run)
         raw: dict[Key, list[float]] = defaultdict(list)
-        for s in run.samples:
-            raw[(s.strategy, s.builder, s.condition, s.metric)].append(s.value)
+        by_round: dict[Key, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+        measured = [s for s in run.samples if not s.warmup]
+        for s in measured:
+            key = (s.strategy, s.builder, s.condition, s.metric)
+            raw[key].append(s.value)
+            by_round[key][s.round].append(s.value)
         view.raw = dict(raw)
+        view.rounds = {key: {r: statistics.median(v) for r, v in rounds.items()}
+                       for key, rounds in by_round.items()}
         view.summaries = {(s.strategy, s.builder, s.condition, s.metric): s
-                          for s in summarize(run.samples)}
+                          for s in summarize(measured)}
         order = list(run.document.get("strategies", {}))
-        seen = {s.strategy for s in run.samples} - {"runtime"}
+        seen = {s.strategy for s in run.samples} - {"runtime", MACHINE_ROW}
         view.strategies = [name for name in order if name in seen]
         view.strategies += sorted(seen - set(view.strategies))
         return view
@@ -65,6 +75,16 @@ class RunView:
 
     def conditions(self, strategy: str, metric: str) -> list[str]:
         return [c for (s, _b, c, m) in self.summaries if s == strategy and m == metric]
+
+    def outcome(self, strategy: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.run.document.get("strategies", {}).get(strategy, {})
+        return found
+
+    @property
+    def plan(self) -> dict[str, Any]:
+        """The order the trials ran in (schema 4); older runs ran strategy after strategy."""
+        plan: dict[str, Any] = self.metadata.get("plan") or {"order": "sequential"}
+        return plan
 
     def builders(self) -> list[str]:
         return [b for b in self.metadata.get("builders", []) if isinstance(b, str)]

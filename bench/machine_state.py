@@ -32,7 +32,7 @@ from bench import page_cache
 
 ENGINE_PROCESSES = ("dockerd", "containerd")
 IDLE_CPU_SHARE = 0.05  # of one core, over IDLE_WINDOW_S
-IDLE_WINDOW_S = 1.0
+IDLE_WINDOW_S = 0.5
 DIRTY_LIMIT_BYTES = 64 * 1024 * 1024
 IDLE_TIMEOUT_S = 120.0
 READ_CHUNK = 8 * 1024 * 1024

@@ -415,11 +415,15 @@ class BenchmarkRun:
                 "runtime image stays on the node" if self.config.fresh_node else "no"),
             "git": commit_info(),
             "config": self.config.to_json(),
-            # The order trials ran in (bench.plan): with the seed, a run's order repeats.
-            "plan": {"order": self.config.order, "seed": self.order_seed,
-                     "warmup": self.config.warmup,
-                     "rounds": {str(r): names for r, names in trial_order(self.steps).items()}},
+            "plan": self.plan_record(),
         }
+
+    def plan_record(self) -> dict[str, Any]:
+        """The order trials run in (bench.plan), as run.json stores it: with the seed, a
+        run's order repeats."""
+        return {"order": self.config.order, "seed": self.order_seed,
+                "warmup": self.config.warmup,
+                "rounds": {str(r): names for r, names in trial_order(self.steps).items()}}
 
     # -- one strategy: open, trials, close -------------------------------------------------
 

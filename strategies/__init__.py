@@ -59,6 +59,14 @@ def resolve(names: list[str], options: StrategyOptions) -> list[Strategy]:
     return [strategy for name in names for strategy in REGISTRY[name](options)]
 
 
+def start_keys() -> dict[str, str]:
+    """Strategy name -> its start_key, for the registered strategies that share a start: how
+    the report reads the identical-work group of a run stored before schema 4."""
+    defaults = StrategyOptions()
+    return {strategy.name: strategy.start_key for factory in REGISTRY.values()
+            for strategy in factory(defaults) if strategy.start_key}
+
+
 def new_instance(strategy: Strategy, options: StrategyOptions) -> Strategy:
     """Another instance of the same strategy, with state of its own (a rollout prepares a
     second model version with it while the first one's servers still serve)."""

@@ -16,7 +16,6 @@ from bench.report.claims import evaluate, load_claims
 from bench.report.document import winners_markdown
 from bench.report.labels import LANGUAGES, Labels
 from bench.report.view import RunView
-from bench.metrics import Sample
 from bench.results import load_run
 from tests.stored_runs import MODEL_BYTES, metadata, write_run
 

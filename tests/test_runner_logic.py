@@ -112,7 +112,8 @@ def run_with(engine: FakeEngine, tmp_path: Path, model: ModelArtifact,
     run.settle_machine = settled_at_once
     run.model, run.network = model, "net"
     run.runtime = RuntimeImage("runtime:x", "sha256:r", 600_000_000, 1.0, True)
-    store = ResultsStore.create(tmp_path, run.run_id, {"builders": list(config.builders)})
+    store = ResultsStore.create(tmp_path, run.run_id, {"builders": list(config.builders),
+                                                       "plan": run.plan_record()})
     run.store = store
     run._dispatch(store)
     store.flush()
@@ -193,3 +194,84 @@ def test_a_modelcar_start_mounts_a_created_model_container_and_removes_it(
     assert all(spec.volumes_from == [model_id] for _, spec in services)  # type: ignore[attr-defined]
     assert all(m.model_container_create_s is not None for m in measured)
     assert model_id in engine.removed_containers and engine.containers == {}
+
+
+def test_each_registry_strategy_has_a_cold_cache_of_its_own_in_every_round(
+        tiny_model: ModelArtifact, tmp_path: Path) -> None:
+    """Found: the cache volume was named `mlbench-<run>-cache-t<trial>`: interleaved, the
+    registry strategies of one round would have shared it, one's "cold" cache being the warm
+    cache another just filled."""
+    from strategies.base import PreparedModel, StrategyContext, StrategyOptions
+    from strategies.mmap import MmapRegistry
+    from strategies.registry import Registry
+
+    engine = fake_engine(tiny_model)
+    ctx = StrategyContext("RUN", tiny_model, tmp_path, {}, "net", "rt", engine,
+                          Progress(quiet=True), StrategyOptions())
+    prepared = PreparedModel({}, {"MODEL_PATH": "/cache/m"}, 1)
+    seen: set[str] = set()
+    for strategy in (Registry(), Registry("ranged"), MmapRegistry()):
+        strategy._credentials = tmp_path / "credentials"
+        for round_ in (1, 2):
+            cold, warm = strategy.starts(ctx, prepared, round_)
+            assert cold.cache_volume == warm.cache_volume and cold.cache_volume is not None
+            assert cold.cache_volume not in seen  # new, so empty: cold
+            assert not cold.reuses_node_state and warm.reuses_node_state
+            seen.add(cold.cache_volume)
+    assert len(seen) == 6
+
+
+@pytest.mark.usefixtures("buildkit_available")
+def test_an_interleaved_run_stores_its_plan_warm_ups_rounds_and_canary(
+        tiny_model: ModelArtifact, tmp_path: Path) -> None:
+    engine = fake_engine(tiny_model)
+    run = run_with(engine, tmp_path, tiny_model, ("baked", "volume", "volume-aa"),
+                   order_seed=3)
+    stored = load_run(run.store.folder)  # type: ignore[union-attr]
+    plan = stored.document["metadata"]["plan"]
+    assert plan["order"] == "interleaved" and plan["seed"] == 3
+    assert sorted(plan["rounds"]) == ["0", "1", "2"]
+    starts = [s for s in stored.samples if s.metric == "model_ready_s"]
+    # One warm-up and two trials per strategy; trial r ran in round r, its start stamped.
+    assert sorted((s.strategy, s.round, s.warmup) for s in starts) == sorted(
+        (name, r, r == 0) for name in ("baked", "volume", "volume-aa") for r in (0, 1, 2))
+    assert all(s.round == s.trial and s.started_at for s in starts)
+    # In the stored order: the rounds' starts follow the plan, round after round.
+    by_time = [(s.round, s.strategy) for s in sorted(starts, key=lambda s: s.started_at)]
+    assert by_time == [(int(r), name) for r, names in plan["rounds"].items() for name in names]
+    canary = [s for s in stored.samples if s.strategy == "machine"]
+    assert {s.round for s in canary if s.metric == "canary_cpu_s"} == {1, 2}
+    outcomes = stored.document["strategies"]
+    assert outcomes["volume"]["start_key"] == outcomes["volume-aa"]["start_key"] is not None
+    assert outcomes["volume-aa"]["notes"]["aa_of"] == "volume"
+    assert outcomes["baked"]["start_key"] is None
+
+
+@pytest.mark.usefixtures("buildkit_available")
+def test_an_interrupted_round_keeps_every_finished_start(
+        tiny_model: ModelArtifact, tmp_path: Path) -> None:
+    """Results are flushed after every start: a run cut short in round 2 keeps round 1."""
+    engine = fake_engine(tiny_model)
+    config = RunConfig(strategies=("volume", "volume-aa"), model_path=None,
+                       model_size_bytes=tiny_model.bytes, trials=3, builders=("legacy",),
+                       start_timeout_s=10, latency_requests=2, results_root=tmp_path)
+    run = BenchmarkRun(config, engine, Progress(quiet=True))
+    run.model, run.network = tiny_model, "net"
+    run.runtime = RuntimeImage("runtime:x", "sha256:r", 600_000_000, 1.0, True)
+    starts = 0
+
+    def settle_then_stop(files: object, *, cold: bool, can_drop: bool) -> MachineState:
+        nonlocal starts
+        starts += 1
+        if starts == 5:  # two warm-ups, round 1, then the first start of round 2
+            raise KeyboardInterrupt
+        return settled_at_once(files, cold=cold, can_drop=can_drop)
+
+    run.settle_machine = settle_then_stop
+    store = ResultsStore.create(tmp_path, run.run_id, {"builders": ["legacy"]})
+    run.store = store
+    with pytest.raises(KeyboardInterrupt):
+        run._dispatch(store)
+    on_disk = load_run(store.folder)
+    rounds = {(s.strategy, s.round) for s in on_disk.samples if s.metric == "model_ready_s"}
+    assert rounds == {("volume", 0), ("volume-aa", 0), ("volume", 1), ("volume-aa", 1)}

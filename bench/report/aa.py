@@ -47,9 +47,13 @@ class GroupSpread:
 
 def groups(view: RunView) -> dict[str, list[str]]:
     """start_key -> the strategies of the run that share it (groups of two or more)."""
+    from strategies import start_keys
+
+    # A run stored before schema 4 has no start_key: the registered strategies' own.
+    known = start_keys() if int(view.run.document.get("schema_version", 0)) < 4 else {}
     found: dict[str, list[str]] = {}
     for name in view.strategies:
-        key = view.outcome(name).get("start_key")
+        key = view.outcome(name).get("start_key") or known.get(name)
         if key:
             found.setdefault(str(key), []).append(name)
     return {k: v for k, v in found.items() if len(v) >= 2}

@@ -110,7 +110,13 @@ def run_span(view: RunView) -> tuple[str, str, float] | None:
 def drift_chart(view: RunView, labels: Labels) -> Figure | None:
     """Each strategy's first correct prediction and load per start against the wall clock,
     slow rounds shaded, the canary's CPU task beneath."""
+    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt  # bench.report.charts chose the Agg backend
+    from matplotlib.ticker import FuncFormatter
+
+    from bench.units import format_compact
+
+    seconds = FuncFormatter(lambda value, _pos: format_compact("s", value, "g"))
 
     points: dict[tuple[str, str], list[tuple[datetime.datetime, float]]] = {}
     for s in view.samples:
@@ -134,8 +140,10 @@ def drift_chart(view: RunView, labels: Labels) -> Figure | None:
                 axis.plot([t for t, _ in series], [v for _, v in series], marker="o",
                           markersize=3, linewidth=0.8, color=view.colour(strategy),
                           label=strategy)
-        axis.set_ylabel(f"{labels(metric)} (s)")
+        axis.set_ylabel(labels(metric))
         axis.set_yscale("log")
+        axis.yaxis.set_major_formatter(seconds)
+        axis.yaxis.set_minor_formatter(seconds)
         for t, _v, r in canary:
             if r in slow:
                 later = [u for u in stamps if u > t]
@@ -150,5 +158,6 @@ def drift_chart(view: RunView, labels: Labels) -> Figure | None:
         bottom.axhline(median * 1500, color="#D55E00", linewidth=0.6, linestyle="--")
     bottom.set_ylabel(f"{labels('canary_cpu_s')} (ms)")
     axes[0].set_title(labels("chart_drift"))
-    figure.autofmt_xdate()
+    bottom.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))  # type: ignore[no-untyped-call]
+    bottom.set_xlabel("UTC")
     return figure

@@ -201,3 +201,35 @@ def test_modelcar_serves_from_a_read_only_volume_of_the_model_image(
     volumes_after = set(subprocess.run(["docker", "volume", "ls", "-q"], capture_output=True,
                                        text=True, check=True).stdout.split())
     assert volumes_after <= volumes_before  # the volumes filled from the model image are gone
+
+
+def test_every_strategy_ran_interleaved_with_warm_ups_and_its_own_cold_caches(
+        every_strategy: StoredRun) -> None:
+    """The default run on the real engine: interleaved, a warm-up per strategy (stored,
+    flagged), every cold cache volume really cold (its start downloaded the model: registry
+    and mmap-registry share a round and must not share a cache), the warm starts' model files
+    resident before the start (mincore), the canary stored, the A/A control measured."""
+    import os
+
+    stored = every_strategy
+    plan = stored.document["metadata"]["plan"]
+    assert plan["order"] == "interleaved" and plan["warmup"] is True
+    measured = [s for s in stored.samples if s.metric == "model_ready_s"]
+    names = {s.strategy for s in measured}
+    assert {"volume", "volume-aa", "registry", "mmap-registry"} <= names
+    for name in names:
+        assert {(s.round, s.warmup) for s in measured if s.strategy == name} == {
+            (0, True), (1, False)}, name
+    for name in ("registry", "mmap-registry"):
+        downloads = {(s.condition, s.round) for s in stored.samples
+                     if s.strategy == name and s.metric == "download_s"}
+        assert downloads == {("cold cache volume", 0), ("cold cache volume", 1)}, name
+    resident = {s.strategy: s.value for s in stored.samples
+                if s.metric == "model_resident_fraction" and not s.warmup}
+    if os.geteuid() == 0:  # the page cache is dropped and the model read back as root
+        for name in ("volume", "volume-aa", "dockerignore", "baked", "mmap"):
+            assert resident[name] == 1.0, name
+    assert {s.metric for s in stored.samples if s.strategy == "machine"} == {
+        "canary_cpu_s", "canary_read_s", "round_steal_fraction", "round_iowait_fraction"}
+    outcomes = stored.document["strategies"]
+    assert outcomes["volume-aa"]["notes"]["aa_of"] == "volume"

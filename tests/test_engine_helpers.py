@@ -17,3 +17,14 @@ def test_dockerignore_comments_and_blanks_are_skipped(tmp_path: Path) -> None:
     (tmp_path / ".dockerignore").write_text("# models\n\ndatos/modelos/*.joblib\n.git/\n")
     assert read_dockerignore(tmp_path) == ["datos/modelos/*.joblib", ".git/"]
     assert read_dockerignore(tmp_path / "nowhere") is None
+
+
+def test_no_engine_names_the_install_where_dockerd_is_missing() -> None:
+    """Found on a fresh Debian machine with only the docker client: `nox -s bench` said to
+    start dockerd, which was not there."""
+    from bench.engine.connection import no_engine_message
+
+    missing = no_engine_message("ConnectionError", dockerd="")
+    assert "apt-get install -y docker.io" in missing and missing.count("\n") == 0
+    installed = no_engine_message("ConnectionError", dockerd="/usr/sbin/dockerd")
+    assert "apt-get" not in installed and "dockerd > /tmp/dockerd.log" in installed

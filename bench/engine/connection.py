@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import os
+import shutil
 from typing import Self
 
 import docker
 
 from bench.engine.types import ENGINE_TIMEOUT_S, EngineInfo
 from bench.errors import EngineUnavailable
+
+
+def no_engine_message(error: str, dockerd: str | None = None) -> str:
+    """What to do when no engine answers: start the one installed, or install one first (a
+    fresh Debian machine may have the docker client and no dockerd)."""
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    found = dockerd if dockerd is not None else shutil.which("dockerd")
+    if found:
+        start = ("start one (as root: `dockerd > /tmp/dockerd.log 2>&1 &` or `systemctl "
+                 "start docker`) or set DOCKER_HOST")
+    else:
+        start = ("no dockerd is installed: as root, `apt-get install -y docker.io && dockerd "
+                 "> /tmp/dockerd.log 2>&1 &` (what .ci/run does), or set DOCKER_HOST")
+    return f"no Docker engine answers at {host} ({error}); {start}"
 
 
 class EngineConnection:
@@ -24,12 +39,7 @@ class EngineConnection:
             client = docker.from_env(timeout=ENGINE_TIMEOUT_S)
             client.ping()
         except Exception as error:
-            host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-            raise EngineUnavailable(
-                f"no Docker engine answers at {host} ({type(error).__name__}); start one "
-                "(as root: `dockerd > /tmp/dockerd.log 2>&1 &` or `systemctl start docker`) "
-                "or set DOCKER_HOST"
-            ) from None
+            raise EngineUnavailable(no_engine_message(type(error).__name__)) from None
         return cls(client)
 
     def close(self) -> None:

@@ -33,6 +33,12 @@ def _factor(value: float) -> str:
     return f"{value:.2f}×"
 
 
+def _markdown_table(header: list[str], align: list[str], rows: list[list[str]]) -> list[str]:
+    """A Markdown table; `align` holds "---" (left) or "--:" (right) per column."""
+    return ([f"| {' | '.join(header)} |", f"|{'|'.join(align)}|"]
+            + [f"| {' | '.join(row)} |" for row in rows])
+
+
 def aa_markdown(view: RunView, labels: Labels) -> str:
     spreads = aa.spreads(view)
     if not spreads:
@@ -54,16 +60,14 @@ def aa_markdown(view: RunView, labels: Labels) -> str:
                 lines += ["", labels("aa_noisy").format(
                     spread=_factor(found.spread), rounds=", ".join(map(str, widest)))]
             lines.append("")
-    lines += [f"| {labels('metric')} | {' | '.join(members)} | {labels('spread')} | "
-              f"{labels('per_round')} | {labels('floor')} |",
-              "|---|" + "--:|" * len(members) + "--:|---|--:|"]
-    for found in spreads:
-        cells = [format_value(found.metric, found.medians[m]) if m in found.medians else "–"
-                 for m in members]
-        rounds = " ".join(_factor(v) for v in found.per_round.values())
-        lines.append(f"| {labels(found.metric)} | {' | '.join(cells)} | "
-                     f"{_factor(found.spread)} | {rounds} | "
-                     f"{_factor(aa.floor(view, found.metric))} |")
+    rows = [[labels(found.metric),
+             *(format_value(found.metric, found.medians[m]) if m in found.medians else "–"
+               for m in members),
+             _factor(found.spread), " ".join(_factor(v) for v in found.per_round.values()),
+             _factor(aa.floor(view, found.metric))] for found in spreads]
+    lines += _markdown_table(
+        [labels("metric"), *members, labels("spread"), labels("per_round"), labels("floor")],
+        ["---", *["--:"] * (len(members) + 1), "---", "--:"], rows)
     return "\n".join(lines) + "\n"
 
 
@@ -76,19 +80,17 @@ def canary_markdown(view: RunView, labels: Labels) -> str:
     iowait = canary_by_round(view, "round_iowait_fraction")
     slow = set(slow_rounds(cpu))
     drift = max(cpu.values()) / min(cpu.values()) if min(cpu.values()) > 0 else float("inf")
-    lines = [labels("canary_intro").format(drift=_factor(drift)), "",
-             f"| {labels('round')} | {labels('canary_cpu_s')} | {labels('canary_read_s')} | "
-             f"{labels('round_steal_fraction')} | {labels('round_iowait_fraction')} |",
-             "|--:|--:|--:|--:|--:|"]
-
     def share(values: dict[int, float], r: int) -> str:
         return f"{values[r] * 100:.1f}%" if r in values else "–"
 
-    for r in sorted(cpu):
-        mark = " ⚠" if r in slow else ""
-        lines.append(f"| {r}{mark} | {cpu[r] * 1000:.0f} ms | "
-                     f"{read.get(r, float('nan')) * 1000:.0f} ms | {share(steal, r)} | "
-                     f"{share(iowait, r)} |")
+    rows = [[f"{r}{' ⚠' if r in slow else ''}", f"{cpu[r] * 1000:.0f} ms",
+             f"{read.get(r, float('nan')) * 1000:.0f} ms", share(steal, r), share(iowait, r)]
+            for r in sorted(cpu)]
+    lines = [labels("canary_intro").format(drift=_factor(drift)), "",
+             *_markdown_table([labels(k) for k in ("round", "canary_cpu_s", "canary_read_s",
+                                                   "round_steal_fraction",
+                                                   "round_iowait_fraction")],
+                              ["--:"] * 5, rows)]
     return "\n".join(lines) + "\n"
 
 

@@ -55,14 +55,24 @@ def test_the_recorder_names_every_value_and_adds_the_image_to_the_disk(
     engine = fake_engine(tiny_model, load_s=0.1)
     start = StartSpec("-", host_model_bytes=1000)
     measured = trial.run_start(engine, "img", "c", {}, "net", start, tiny_model, SETTINGS)
+    assert measured.memory is not None
+    # A second replica that was ready later and holds more: the totals must be the last
+    # one ready and the sum (identical replicas could not tell max from min, first or n x).
+    later = dataclasses.replace(
+        measured, model_ready_s=measured.model_ready_s + 2.5,
+        memory=dataclasses.replace(measured.memory,
+                                   usage_bytes=measured.memory.usage_bytes + 7_000_000))
     recorder = StrategyRecorder("volume")
-    recorder.started("-", 1, [measured, measured], image_added_bytes=5000, together=True)
+    recorder.started("-", 1, [measured, later], image_added_bytes=5000, together=True)
     values = {s.metric: s.value for s in recorder.samples}
+    per_container = [s.value for s in recorder.samples if s.metric == "mem_working_set_bytes"]
 
     assert values["disk_bytes"] == 4096 + 1000 + 5000  # container layer + host file + image
     assert values["at_load_end_s"] == measured.timeline.at("load_end")
-    assert values["all_ready_s"] == measured.model_ready_s
-    assert values["replicas_mem_total_bytes"] == 2 * values["mem_working_set_bytes"]
+    assert values["all_ready_s"] == later.model_ready_s
+    assert per_container == [measured.memory.working_set_bytes,
+                             measured.memory.working_set_bytes + 7_000_000]
+    assert values["replicas_mem_total_bytes"] == sum(per_container)
     assert [s.metric for s in recorder.samples].count("predict_latency_ms") == 2 * 5
     assert {row["metric"] for row in recorder.not_measured} == set(measured.unmeasured)
 

@@ -107,12 +107,17 @@ def test_a_signal_during_the_report_leaves_no_half_written_file(tmp_path: Path) 
     deadline = time.monotonic() + 60
     while not list(charts.glob("*.png")) and time.monotonic() < deadline:
         time.sleep(0.05)
+    written = list(charts.glob("*.png"))
+    assert written, "no chart appeared within 60 s: the signal would test an empty folder"
     process.send_signal(signal.SIGINT)
     process.communicate(timeout=120)
     assert process.returncode == 130
     assert ((folder / "run.json").read_bytes(), (folder / "samples.csv").read_bytes()) == before
-    assert not list(charts.glob(".*partial*")) if charts.exists() else True
-    for chart in charts.glob("*.png") if charts.exists() else []:
+    # No temporary file of write_atomic (.table.md.XXXX) or of a chart (.stem.partial.png)
+    # anywhere under the report folder.
+    leftovers = [p for p in (folder / "report-en").rglob(".*")]
+    assert leftovers == []
+    for chart in charts.glob("*.png"):
         assert chart.read_bytes().endswith(b"IEND\xaeB`\x82")  # every PNG there is whole
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from bench.metrics import MACHINE_ROW, Sample
 from bench.report import render_report
 from bench.report.view import RunView
-from bench.results import ResultsStore, StrategyOutcome, load_run
+from bench.results import ResultsStore, RunRecord, StoredRun, StrategyOutcome, load_run
 from tests.stored_runs import metadata
 
 KEY = "code image + bind-mounted joblib"
@@ -80,3 +80,36 @@ def test_the_report_opens_with_identical_work_and_shows_the_drift(tmp_path: Path
     assert "tie within noise" in leader and "gzip9" not in leader and "gzip9" in runner_up
     spanish = render_report(folder, lang="es", formats=("svg",)).report.read_text()
     assert "El mismo trabajo difirió 1.02×" in spanish
+
+
+def test_start_up_unchanged_by_dockerignore_holds_on_identical_work(tmp_path: Path) -> None:
+    """An A/A claim ("start-up ~40 s -> ~40 s with .dockerignore") must come out holds on
+    identical work. Under the old min-max interval one outlying round (1.6x here, as a start
+    right after another strategy's GB layer build loaded 2.8x slower) made it inconclusive;
+    the rule needs ceil(2n/3) rounds, so one round decides nothing."""
+    from bench.report.claims import evaluate, load_claims
+
+    def with_outlier(samples: list[Sample]) -> list[Sample]:
+        return [Sample(s.strategy, s.builder, s.condition, s.trial, s.metric,
+                       s.value * (1.6 if (s.strategy, s.round) == ("dockerignore", 2) else 1),
+                       s.round, s.started_at, s.warmup) for s in samples]
+
+    folder = write_interleaved(tmp_path)
+    stored = load_run(folder)
+    edited = ResultsStore(folder, stored_record(stored, with_outlier(stored.samples)))
+    edited.flush()
+    seed_bytes, claims = load_claims()
+    _factor, results = evaluate(RunView.of(load_run(folder)), claims, seed_bytes)
+    unchanged = next(r for r in results if r.claim["id"] == "startup_unchanged")
+    (evaluation,) = unchanged.evaluations
+    assert evaluation.pairs == 4 and evaluation.high > 1.25  # the outlier is in the interval
+    assert unchanged.verdict == "holds"
+
+
+def stored_record(stored: StoredRun, samples: list[Sample]) -> RunRecord:
+    document = stored.document
+    outcomes = {name: StrategyOutcome(name, o["status"], start_key=o.get("start_key"),
+                                      notes=o.get("notes", {}))
+                for name, o in document["strategies"].items()}
+    return RunRecord(document["run_id"], document["metadata"], document["status"], outcomes,
+                     samples)

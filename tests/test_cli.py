@@ -44,10 +44,20 @@ def test_a_file_that_is_not_joblib_is_refused(tmp_path: Path) -> None:
 
 
 def test_help_explains_each_command() -> None:
-    for command in ("run", "report", "compare", "model", "base-image", "clean"):
+    """Every subcommand says what it does and explains every option it takes."""
+    from bench.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command")
+    for command, sub in commands.choices.items():  # type: ignore[union-attr]
         result = run_cli(command, "--help")
         assert result.returncode == 0
-        assert "usage: python -m bench" in result.stdout
+        assert f"usage: python -m bench {command}" in result.stdout
+        assert sub.description and sub.description.split()[0] in result.stdout, command
+        for action in sub._actions:
+            if action.option_strings and action.dest != "help":
+                assert action.help, f"{command} {action.option_strings[0]} has no help"
+                assert action.option_strings[-1] in result.stdout
 
 
 def test_latest_is_the_run_that_started_last_not_the_last_name(

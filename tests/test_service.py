@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
 import pickle
 import shutil
@@ -216,9 +217,14 @@ def test_records_for_a_model_without_feature_names_are_refused_with_the_fix(
 # The service imported as the tests import it (as in the image, package `backend`), in a
 # fresh interpreter, which then prints the heavy libraries it holds.
 IMPORT_SERVICE = """
+import json
 import sys
+from fastapi.testclient import TestClient
 from tests.conftest import load_service, project_path
-load_service({})
+client = TestClient(load_service({}).app)
+answer = client.post("/predict", json={"rows": json.loads(sys.argv[1])})
+assert answer.status_code == 200, answer.text
+print(json.dumps(answer.json()["predictions"]))
 print(",".join(sorted({name.split(".")[0] for name in sys.modules} & {"sklearn", "scipy"})))
 """
 
@@ -232,7 +238,11 @@ def test_a_flat_service_holds_neither_scikit_learn_nor_scipy(
     for model_format, path in (("flat", flat.path), ("joblib", tiny_model.path)):
         env = {**os.environ, "MODEL_FORMAT": model_format, "MODEL_PATH": str(path),
                "MODEL_LOADING": "lazy", "MODEL_CODEC": "none", "MODEL_SHA256": ""}
-        held[model_format] = subprocess.run(
-            [sys.executable, "-c", IMPORT_SERVICE], cwd=project_path(), env=env,
-            capture_output=True, text=True, check=True).stdout.strip()
+        rows = json.dumps(tiny_model.reference_rows[:2])
+        predictions, modules = subprocess.run(
+            [sys.executable, "-c", IMPORT_SERVICE, rows], cwd=project_path(), env=env,
+            capture_output=True, text=True, check=True).stdout.split("\n")[:2]
+        # Loaded and predicting (lazy: the first /predict loads), the model's own answers.
+        assert json.loads(predictions) == list(tiny_model.reference_predictions[:2])
+        held[model_format] = modules
     assert held == {"flat": "", "joblib": "scipy,sklearn"}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import secrets
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,14 +12,13 @@ import pytest
 
 from bench.cleanup import remove_run, run_labels
 from bench.engine import RUN_LABEL, Engine
-from bench.link import LinkRate
 from bench.measure.fresh_node import FreshNode
 from bench.model.source import ModelArtifact
 from bench.oci_registry import start_oci_registry
 from bench.progress import Progress
 from bench.results import load_run
 from strategies.base import StartSpec
-from strategies.s3 import direct_endpoint, publish_files, s3_client, start_rclone_server
+from strategies.s3 import start_rclone_server
 from tests.integration.test_end_to_end import assert_nothing_labelled, run_bench
 
 pytestmark = [
@@ -110,29 +108,6 @@ def _top_layer_bytes(ref: str) -> int:
                             headers={"Accept": "application/vnd.docker.distribution."
                                                "manifest.v2+json"}).json()
     return int(manifest["layers"][-1]["size"])
-
-
-def test_a_shaped_link_runs_at_the_asked_rate(
-        engine: Engine, runtime_ref: str, tmp_path: Path) -> None:
-    run_id = f"linkrate-{secrets.token_hex(3)}"
-    labels = run_labels(run_id, keep=False)
-    rate = LinkRate.parse("40Mbit")
-    try:
-        network = f"mlbench-{run_id}"
-        engine.create_network(network, labels)
-        endpoint = start_rclone_server(engine, runtime_ref, run_id, network, dict(labels),
-                                       rate)
-        payload = tmp_path / "payload"
-        payload.write_bytes(secrets.token_bytes(10_000_000))
-        publish_files(endpoint, "models", "rate", [payload])
-        client = s3_client(direct_endpoint(endpoint))
-        started = time.perf_counter()
-        client.download_file("models", "rate/payload", str(tmp_path / "back"))
-        seconds = time.perf_counter() - started
-        measured = payload.stat().st_size / seconds
-        assert abs(measured / rate.bytes_per_s - 1) <= 0.20, (measured, rate.bytes_per_s)
-    finally:
-        remove_run(engine, run_id, False, Progress(quiet=True))
 
 
 def test_fresh_node_starts_and_a_rollout_to_the_next_version(

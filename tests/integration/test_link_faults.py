@@ -25,8 +25,15 @@ import pytest
 
 from bench.cleanup import remove_run, run_labels
 from bench.engine import Engine
+from bench.link import LinkRate
 from bench.progress import Progress
-from strategies.s3 import S3Endpoint, start_rclone_server
+from strategies.s3 import (
+    S3Endpoint,
+    direct_endpoint,
+    publish_files,
+    s3_client,
+    start_rclone_server,
+)
 from tests.test_registry_faults import download, publish_random
 
 pytestmark = pytest.mark.skipif(
@@ -160,3 +167,27 @@ def test_a_link_that_dies_mid_download_fails_within_the_budget_and_leaves_nothin
     retries = re.search(r"after (\d+) retr", str(error))
     fault_table(f"link lost (100% loss) mid-download, {budget_s:.0f} s budget ({downloader})",
                 f"refused: {error}", seconds, retries.group(1) if retries else "0")
+
+
+# Here, not beside the fresh node: it needs root and tc, not a registry.
+def test_a_shaped_link_runs_at_the_asked_rate(
+        engine: Engine, runtime_ref: str, tmp_path: Path) -> None:
+    run_id = f"linkrate-{secrets.token_hex(3)}"
+    labels = run_labels(run_id, keep=False)
+    rate = LinkRate.parse("40Mbit")
+    try:
+        network = f"mlbench-{run_id}"
+        engine.create_network(network, labels)
+        endpoint = start_rclone_server(engine, runtime_ref, run_id, network, dict(labels),
+                                       rate)
+        payload = tmp_path / "payload"
+        payload.write_bytes(secrets.token_bytes(10_000_000))
+        publish_files(endpoint, "models", "rate", [payload])
+        client = s3_client(direct_endpoint(endpoint))
+        started = time.perf_counter()
+        client.download_file("models", "rate/payload", str(tmp_path / "back"))
+        seconds = time.perf_counter() - started
+        measured = payload.stat().st_size / seconds
+        assert abs(measured / rate.bytes_per_s - 1) <= 0.20, (measured, rate.bytes_per_s)
+    finally:
+        remove_run(engine, run_id, False, Progress(quiet=True))

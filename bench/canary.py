@@ -3,8 +3,12 @@
 If the same CPU task takes 1.6x longer in round 4 than in round 1, every start in round 4
 ran on a slower machine: the report marks such a round instead of ranking strategies by it.
 The CPU task hashes 64 MB already in memory; the read copies a fixed 64 MB file that the
-page cache holds (memory bandwidth and the kernel's copy path); CPU steal and iowait are
-the kernel's own counters (/proc/stat) over the round that follows.
+page cache holds (memory bandwidth and the kernel's copy path); the memory task gathers 2 M
+random 8-byte values from a 128 MB array (memory latency: what a tree walk and the
+unpickler wait on, and what moved 63-144 ms within a minute here while the hash stayed
+within 45-56 ms); CPU steal and iowait are the kernel's own counters (/proc/stat) over the
+round that follows. The memory task is also taken just before every start, because the
+machine's memory speed moves within a round.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CANARY_BYTES = 64 * 1024 * 1024
+GATHER_ARRAY_BYTES = 128 * 1024 * 1024
+GATHERS = 2_000_000
 PROC_STAT = Path("/proc/stat")
 # A round whose canary took longer than this times the run's median is marked as slow.
 SLOW_ROUND_FACTOR = 1.5
@@ -52,6 +58,7 @@ class CpuTimes:
 class CanaryReading:
     cpu_s: float
     read_s: float
+    memory_s: float
     cpu_times: CpuTimes | None
 
 
@@ -64,6 +71,17 @@ class Canary:
         self._file = scratch / "canary.bin"
         self._file.write_bytes(self._buffer)
         self._file.read_bytes()  # in the page cache from now on
+        import numpy as np  # the harness's own dependency; only the canary needs it here
+
+        rng = np.random.default_rng(0)
+        self._array = rng.integers(0, 2**62, GATHER_ARRAY_BYTES // 8, dtype=np.int64)
+        self._indices = rng.integers(0, self._array.size, GATHERS)
+
+    def memory(self) -> float:
+        """Seconds to gather the fixed random values (memory latency, not bandwidth)."""
+        began = time.perf_counter()
+        self._array[self._indices].sum()
+        return time.perf_counter() - began
 
     def measure(self) -> CanaryReading:
         began = time.perf_counter()
@@ -74,7 +92,7 @@ class Canary:
             while handle.read(8 * 1024 * 1024):
                 pass
         read_s = time.perf_counter() - began
-        return CanaryReading(cpu_s, read_s, CpuTimes.read())
+        return CanaryReading(cpu_s, read_s, self.memory(), CpuTimes.read())
 
     def warm(self) -> None:
         """Read the file back after something dropped the page cache."""

@@ -105,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--drop-caches", action="store_true",
                      help="drop the page cache before every container start (root only): "
                           "cold-cache trials")
+    run.add_argument("--no-cache-reset", action="store_true",
+                     help="warm starts find the page cache as the previous start left it; by "
+                          "default (as root) it is dropped and the start's model files read "
+                          "back before each, so every warm start has the model resident and "
+                          "little else cached")
     run.add_argument("--requests", type=_positive_int, default=50, dest="latency_requests",
                      help="single-row /predict requests per trial for latency (default 50)")
     run.add_argument("--start-timeout", type=float, default=600.0, metavar="SECONDS",
@@ -330,7 +335,8 @@ def _cmd_run(args: argparse.Namespace, progress: Progress) -> int:
         orchestrator=args.orchestrator, shared_cache=args.replica_cache == "shared",
         worker_mode=args.worker_mode,
         builders=_builders(args.builder),
-        drop_caches=args.drop_caches, keep=args.keep, latency_requests=args.latency_requests,
+        drop_caches=args.drop_caches, cache_reset=not args.no_cache_reset, keep=args.keep,
+        latency_requests=args.latency_requests,
         start_timeout_s=args.start_timeout,
         memory_limit_bytes=parse_size(args.memory_limit) if args.memory_limit else None,
         cpus=args.cpus,

@@ -38,6 +38,9 @@ class RunConfig:
     worker_mode: WorkerMode = "copy"  # copy: each loads the model; preload: load, then fork
     builders: tuple[Builder, ...] = ("legacy",)
     drop_caches: bool = False
+    # Warm starts: drop the page cache and read the model back before each (as root), so
+    # every warm start finds the model resident and little else; False: as the last left it.
+    cache_reset: bool = True
     keep: bool = False
     latency_requests: int = 50
     start_timeout_s: float = 600.0

@@ -49,6 +49,7 @@ class MachineState:
     mem_available_bytes: int
     model_resident_fraction: float | None  # None: no model file the host can read
     page_cache_dropped: bool
+    memory_canary_s: float | None = None  # bench.canary's memory task, just before the start
 
 
 def meminfo() -> dict[str, int]:
@@ -164,7 +165,9 @@ def resident_fraction(files: Sequence[Path]) -> float | None:
 
 def settle(model_files: Sequence[Path], *, cold: bool, can_drop: bool,
            timeout_s: float = IDLE_TIMEOUT_S) -> MachineState:
-    """Bring the machine to the start's state (see the module's docstring) and read it."""
+    """Bring the machine to the start's state (see the module's docstring) and read it.
+    `can_drop` False (not root, or --no-cache-reset on a warm run): the page cache stays as
+    the last start left it and the model files are read back on top of it."""
     waited, idle = wait_idle(timeout_s)
     files = files_under(model_files)
     dropped = False

@@ -280,6 +280,14 @@ _ALL += (
     Metric("canary_read_s", "s", "machine", "Canary: cached read", "Canario: lectura en caché",
            "a read of a fixed 64 MB file the page cache holds, timed on the host before the "
            "round (memory bandwidth and the kernel's copy path)", optional=_CANARY),
+    Metric("canary_memory_s", "s", "machine", "Canary: memory latency",
+           "Canario: latencia de memoria",
+           "2 M random 8-byte reads from a 128 MB array, timed on the host before the round "
+           "(memory latency: what a tree walk and the unpickler wait on)", optional=_CANARY),
+    Metric("start_canary_memory_s", "s", "machine", "Memory latency before the start",
+           "Latencia de memoria antes del arranque",
+           "the canary's memory task, timed just before the container start: the machine's "
+           "memory speed moves within a round"),
     Metric("round_steal_fraction", "ratio", "machine", "CPU steal in the round",
            "CPU robada en la ronda",
            "share of CPU time the hypervisor gave to other guests over the round "

@@ -222,7 +222,8 @@ class BenchmarkRun:
         stamp = datetime.datetime.now(datetime.UTC).isoformat()
         store.add([Sample(MACHINE_ROW, "-", "-", round_, metric, value, round_, stamp)
                    for metric, value in (("canary_cpu_s", reading.cpu_s),
-                                         ("canary_read_s", reading.read_s))])
+                                         ("canary_read_s", reading.read_s),
+                                         ("canary_memory_s", reading.memory_s))])
         self._round, self._round_began = round_, reading.cpu_times
         store.flush()
 
@@ -724,10 +725,13 @@ class BenchmarkRun:
         """The same machine state before every start (bench.machine_state)."""
         files = self._model_files(run, start)
         state = self.settle_machine(files, cold=self.config.drop_caches,
-                                    can_drop=page_cache.can_drop())
-        if state.page_cache_dropped and self._canary is not None:
+                                    can_drop=page_cache.can_drop() and (
+                                        self.config.drop_caches or self.config.cache_reset))
+        if self._canary is None:
+            self._canary = Canary(self.cache / "scratch" / self.run_id)
+        if state.page_cache_dropped:
             self._canary.warm()  # the canary's file stays cached: a fixed read, every round
-        return state
+        return dataclasses.replace(state, memory_canary_s=self._canary.memory())
 
     def _trial(self, run: StrategyRun, step: Step) -> None:
         """One trial of a strategy (all of its starts); a failed start stops its trials."""

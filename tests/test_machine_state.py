@@ -50,7 +50,7 @@ def test_no_readable_model_file_is_no_fraction(tmp_path: Path) -> None:
 def test_the_canary_times_fixed_work_and_reads_the_kernel_counters(tmp_path: Path) -> None:
     canary = Canary(tmp_path)
     first = canary.measure()
-    assert first.cpu_s > 0 and first.read_s > 0
+    assert first.cpu_s > 0 and first.read_s > 0 and first.memory_s > 0
     assert first.cpu_times is not None
     busy = sum(range(3_000_000))  # some CPU time between the two readings
     later = CpuTimes.read()

@@ -70,7 +70,7 @@ def test_the_report_opens_with_identical_work_and_shows_the_drift(tmp_path: Path
     assert "This run is noisy" not in report
     assert "drift" in files.charts and files.charts["drift"][0].stat().st_size > 1000
     # Round 3's canary took 2x the median: marked in the canary table and the tables' note.
-    assert "| 3 ⚠ |" in report and "slow rounds (canary above 1.5× its median): 3" in report
+    assert "| 3 ⚠ |" in report and "slow rounds (a canary above 1.5× its median): 3" in report
     assert "interleaved" in report and "seed 42" in report
     # gzip9 is 1.5x slower in every round: separated; the identical three are one tie.
     section = report[report.index("Which strategy wins what"):]

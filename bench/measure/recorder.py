@@ -194,7 +194,8 @@ class StrategyRecorder:
         for metric, value in (("settle_wait_s", state.settle_wait_s),
                               ("mem_free_before_bytes", state.mem_free_bytes),
                               ("mem_available_before_bytes", state.mem_available_bytes),
-                              ("model_resident_fraction", state.model_resident_fraction)):
+                              ("model_resident_fraction", state.model_resident_fraction),
+                              ("start_canary_memory_s", state.memory_canary_s)):
             if value is not None:
                 self._add("-", condition, trial, metric, float(value), place)
         if not state.idle:

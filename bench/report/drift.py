@@ -26,7 +26,9 @@ def canary_by_round(view: RunView, metric: str = "canary_cpu_s") -> dict[int, fl
 
 
 def marked_rounds(view: RunView) -> list[int]:
-    return slow_rounds(canary_by_round(view))
+    """Rounds whose CPU or memory canary took more than 1.5x its run's median."""
+    return sorted(set(slow_rounds(canary_by_round(view)))
+                  | set(slow_rounds(canary_by_round(view, "canary_memory_s"))))
 
 
 def _factor(value: float) -> str:
@@ -76,21 +78,27 @@ def canary_markdown(view: RunView, labels: Labels) -> str:
     if not cpu:
         return ""
     read = canary_by_round(view, "canary_read_s")
+    memory = canary_by_round(view, "canary_memory_s")
     steal = canary_by_round(view, "round_steal_fraction")
     iowait = canary_by_round(view, "round_iowait_fraction")
-    slow = set(slow_rounds(cpu))
-    drift = max(cpu.values()) / min(cpu.values()) if min(cpu.values()) > 0 else float("inf")
+    slow = set(marked_rounds(view))
+
+    def moved(values: dict[int, float]) -> str:
+        low = min(values.values(), default=0.0)
+        return _factor(max(values.values()) / low) if low > 0 else "–"
+
+    def ms(values: dict[int, float], r: int) -> str:
+        return f"{values[r] * 1000:.0f} ms" if r in values else "–"
+
     def share(values: dict[int, float], r: int) -> str:
         return f"{values[r] * 100:.1f}%" if r in values else "–"
 
-    rows = [[f"{r}{' ⚠' if r in slow else ''}", f"{cpu[r] * 1000:.0f} ms",
-             f"{read.get(r, float('nan')) * 1000:.0f} ms", share(steal, r), share(iowait, r)]
-            for r in sorted(cpu)]
-    lines = [labels("canary_intro").format(drift=_factor(drift)), "",
-             *_markdown_table([labels(k) for k in ("round", "canary_cpu_s", "canary_read_s",
-                                                   "round_steal_fraction",
-                                                   "round_iowait_fraction")],
-                              ["--:"] * 5, rows)]
+    rows = [[f"{r}{' ⚠' if r in slow else ''}", ms(cpu, r), ms(read, r), ms(memory, r),
+             share(steal, r), share(iowait, r)] for r in sorted(cpu)]
+    header = [labels(k) for k in ("round", "canary_cpu_s", "canary_read_s", "canary_memory_s",
+                                  "round_steal_fraction", "round_iowait_fraction")]
+    lines = [labels("canary_intro").format(drift=moved(cpu), memory=moved(memory)), "",
+             *_markdown_table(header, ["--:"] * len(header), rows)]
     return "\n".join(lines) + "\n"
 
 
@@ -128,6 +136,9 @@ def drift_chart(view: RunView, labels: Labels) -> Figure | None:
                 (datetime.datetime.fromisoformat(s.started_at), s.value))
     canary = [(datetime.datetime.fromisoformat(s.started_at), s.value, s.round)
               for s in view.samples if s.metric == "canary_cpu_s" and s.started_at]
+    per_start = sorted((datetime.datetime.fromisoformat(s.started_at), s.value)
+                       for s in view.samples
+                       if s.metric == "start_canary_memory_s" and s.started_at)
     if not points:
         return None
     figure, axes = plt.subplots(len(DRIFT_METRICS) + 1, 1, sharex=True,
@@ -158,7 +169,12 @@ def drift_chart(view: RunView, labels: Labels) -> Figure | None:
         bottom.plot([t for t, _v, _r in canary], [v * 1000 for _t, v, _r in canary],
                     marker="s", markersize=3, color="#000000", linewidth=0.8)
         bottom.axhline(median * 1500, color="#D55E00", linewidth=0.6, linestyle="--")
-    bottom.set_ylabel(f"{labels('canary_cpu_s')} (ms)")
+    if per_start:
+        bottom.plot([t for t, _v in per_start], [v * 1000 for _t, v in per_start],
+                    marker=".", markersize=3, linewidth=0, color="#7f7f7f",
+                    label=labels("start_canary_memory_s"))
+        bottom.legend(fontsize=6, loc="upper right", frameon=False)
+    bottom.set_ylabel("ms")
     axes[0].set_title(labels("chart_drift"))
     bottom.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))  # type: ignore[no-untyped-call]
     bottom.set_xlabel("UTC")

@@ -196,16 +196,19 @@ _TEXT: dict[str, dict[str, str]] = {
     "canary_intro": {
         "en": "Before every round the host hashed 64 MB in memory and read a cached 64 MB "
               "file; CPU steal and iowait are the kernel's counters over the round. The CPU "
-              "task moved by {drift} across the run (max / min). A round whose task took more "
-              "than 1.5× the run's median is marked ⚠ here, in the tables' note and in the "
-              "drift chart.",
+              "task moved by {drift} across the run (max / min), the memory task (2 M random "
+              "reads from a 128 MB array, also taken before every start) by {memory}. A "
+              "round whose CPU or memory task took more than 1.5× its median is marked ⚠ "
+              "here, in the tables' note and in the drift chart.",
         "es": "Antes de cada ronda el equipo calculó el SHA-256 de 64 MB en memoria y leyó "
               "un archivo de 64 MB en caché; la CPU robada y la espera de E/S son los "
               "contadores del kernel durante la ronda. La tarea de CPU varió {drift} a lo "
-              "largo de la ejecución (máx. / mín.). Una ronda cuya tarea tardó más de 1,5× la "
-              "mediana se marca ⚠ aquí, en la nota de las tablas y en el gráfico de deriva."},
-    "slow_rounds_note": {"en": "⚠ slow rounds (canary above 1.5× its median): {rounds}",
-                         "es": "⚠ rondas lentas (canario por encima de 1,5× su mediana): "
+              "largo de la ejecución (máx. / mín.), la de memoria (2 M lecturas aleatorias de "
+              "un vector de 128 MB, tomada también antes de cada arranque) {memory}. Una "
+              "ronda cuya tarea de CPU o de memoria tardó más de 1,5× su mediana se marca ⚠ "
+              "aquí, en la nota de las tablas y en el gráfico de deriva."},
+    "slow_rounds_note": {"en": "⚠ slow rounds (a canary above 1.5× its median): {rounds}",
+                         "es": "⚠ rondas lentas (un canario por encima de 1,5× su mediana): "
                                "{rounds}"},
     "env_order": {"en": "Order of the trials", "es": "Orden de los ensayos"},
     "order_interleaved": {"en": "interleaved: round r runs trial r of every strategy, "

@@ -254,6 +254,8 @@ def test_every_strategy_ran_interleaved_with_warm_ups_and_its_own_cold_caches(
         for name in ("volume", "volume-aa", "dockerignore", "baked", "mmap"):
             assert resident[name] == 1.0, name
     assert {s.metric for s in stored.samples if s.strategy == "machine"} == {
-        "canary_cpu_s", "canary_read_s", "round_steal_fraction", "round_iowait_fraction"}
+        "canary_cpu_s", "canary_read_s", "canary_memory_s", "round_steal_fraction",
+        "round_iowait_fraction"}
+    assert all(s.value > 0 for s in stored.samples if s.metric == "start_canary_memory_s")
     outcomes = stored.document["strategies"]
     assert outcomes["volume-aa"]["notes"]["aa_of"] == "volume"

@@ -1,0 +1,57 @@
+"""The committed 1 GB runs (results/interleaving-1GB/): every default strategy, 5 trials,
+interleaved and then sequential, back to back. The rule and the report are tested on what
+the machine really did, not on hand-made numbers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.noise import judge
+from bench.report import aa
+from bench.report.drift import aa_markdown
+from bench.report.labels import Labels
+from bench.report.ranking import ranking
+from bench.report.view import RunView
+from bench.results import load_run
+
+RUNS = Path(__file__).resolve().parents[1] / "results" / "interleaving-1GB"
+IDENTICAL = ("dockerignore", "copyall", "copyall-dockerignore", "volume-aa")
+TIMINGS = ("model_ready_s", "load_s", "ready_s")
+
+
+@pytest.fixture(scope="module", params=["interleaved", "sequential"])
+def view(request: pytest.FixtureRequest) -> RunView:
+    stored = load_run(RUNS / request.param)
+    assert stored.document["metadata"]["plan"]["order"] == request.param
+    assert stored.document["metadata"]["git"]["dirty"] is False
+    return RunView.of(stored)
+
+
+def test_identical_work_is_tied_with_volume_under_the_rule(view: RunView) -> None:
+    """The A/A group comes out tied: no member of the identical-work group is told apart
+    from volume on a start-up timing, with the floor the control measured."""
+    for metric in TIMINGS:
+        floor = aa.floor(view, metric)
+        volume = view.rounds[("volume", "-", "-", metric)]
+        for name in IDENTICAL:
+            other = view.rounds[(name, "-", "-", metric)]
+            assert len(set(volume) & set(other)) == 5
+            assert not judge(metric, volume, other, floor).differs, (name, metric)
+
+
+def test_the_report_says_how_far_identical_work_was_and_flags_a_noisy_run(
+        view: RunView) -> None:
+    (start_up,) = [s for s in aa.spreads(view) if s.metric == "model_ready_s"]
+    assert set(start_up.medians) == {"volume", *IDENTICAL}
+    text = aa_markdown(view, Labels("en"))
+    assert f"Identical work differed by {start_up.spread:.2f}×" in text
+    assert ("This run is noisy" in text) == (start_up.spread > aa.NOISY_SPREAD)
+
+
+def test_no_runner_up_beats_a_tie_member_in_a_real_run(view: RunView) -> None:
+    for metric in ("model_ready_s", "load_s", "predict_p50_ms", "mem_anon_bytes"):
+        found = ranking(view, metric, "-")
+        assert found is not None and found.runner_up is not None
+        assert all(found.runner_up.median >= e.median for e in found.tie), metric

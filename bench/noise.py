@@ -12,9 +12,12 @@ strategies round by round (trial r of each ran in round r, minutes apart at most
 interleaved run) and says they differ only when
 
 - the median of the per-round ratios B/A is beyond max(MIN_EFFECT, the run's A/A floor),
-  the floor being how far identical work was apart in the same run (bench.aa), and
-- at least ceil(2n/3) of the n paired rounds are on the same side of 1 (a single outlying
-  round neither makes nor hides a difference).
+  the floor being how far identical work was apart in the same run (bench.report.aa), and
+- in at least ceil(2n/3) of the n paired rounds the ratio is beyond that round's own floor
+  (how far identical work was apart in that round, where the run measured it; else the
+  run's), on the median's side: a single outlying round neither makes nor hides a
+  difference, and a round in which the machine shook identical work 1.5x apart cannot count
+  a 1.3x ratio as evidence.
 
 With fewer than MIN_PAIRED_ROUNDS paired rounds only several-fold effects decide: the ratio
 of the medians must pass SINGLE_TIMING_FACTOR (SINGLE_MEMORY_FACTOR for memory).
@@ -83,12 +86,10 @@ class Judgement:
         return self.differs and self.ratio < 1
 
 
-def _ratios(a: Rounds, b: Rounds) -> list[float]:
-    return [b[r] / a[r] for r in sorted(set(a) & set(b)) if a[r] > 0 and b[r] >= 0]
-
-
-def judge(metric: str, a: Rounds, b: Rounds, floor: float = 1.0) -> Judgement:
-    """Does B differ from A beyond noise? `floor`: the run's A/A spread for the metric."""
+def judge(metric: str, a: Rounds, b: Rounds, floor: float = 1.0,
+          round_floors: Rounds | None = None) -> Judgement:
+    """Does B differ from A beyond noise? `floor`: the run's A/A spread for the metric;
+    `round_floors`: the same per round, where the run measured it."""
     median_a, median_b = statistics.median(a.values()), statistics.median(b.values())
     ratio_of_medians = median_b / median_a if median_a else (1.0 if median_b == 0 else math.inf)
     if is_exact(metric):
@@ -96,15 +97,20 @@ def judge(metric: str, a: Rounds, b: Rounds, floor: float = 1.0) -> Judgement:
         differs = abs(median_a - median_b) > SIZE_TIE_FRACTION * scale
         return Judgement(differs, ratio_of_medians, 0, 0, 1 + SIZE_TIE_FRACTION)
     threshold = max(min_effect(metric), floor)
-    ratios = _ratios(a, b)
+    paired = {r: b[r] / a[r] for r in sorted(set(a) & set(b)) if a[r] > 0 and b[r] >= 0}
+    ratios = list(paired.values())
     if len(ratios) < MIN_PAIRED_ROUNDS:
         threshold = max(threshold, single_value_factor(metric))
         differs = symmetric(ratio_of_medians) > threshold
         return Judgement(differs, ratio_of_medians, len(ratios), len(ratios), threshold)
     median = statistics.median(ratios)
-    above = sum(1 for r in ratios if r > 1)
-    below = sum(1 for r in ratios if r < 1)
-    agreeing = above if median >= 1 else below
+    floors = round_floors or {}
+
+    def beyond(round_: int, ratio: float) -> bool:
+        needed = max(min_effect(metric), floors.get(round_, floor))
+        return ratio > needed if median >= 1 else ratio < 1 / needed
+
+    agreeing = sum(1 for r, ratio in paired.items() if beyond(r, ratio))
     differs = symmetric(median) > threshold and agreeing >= majority(len(ratios))
     return Judgement(differs, median, len(ratios), agreeing, threshold)
 

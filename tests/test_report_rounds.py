@@ -17,11 +17,11 @@ T0 = datetime.datetime(2026, 12, 1, 9, 0, tzinfo=datetime.UTC)
 
 
 def write_interleaved(root: Path) -> Path:
-    """Four rounds of volume, volume-aa, dockerignore (identical work) and gzip9 (slower);
+    """Five rounds of volume, volume-aa, dockerignore (identical work) and gzip9 (slower);
     round 3 runs on a machine the canary finds 2x slower; a 60 s warm-up of volume."""
     plan = {"order": "interleaved", "seed": 42, "warmup": True,
             "rounds": {str(r): ["volume", "volume-aa", "dockerignore", "gzip9"]
-                       for r in range(5)}}
+                       for r in range(6)}}
     store = ResultsStore.create(root, "run-i", metadata(plan=plan))
     samples: list[Sample] = []
     base = {"volume": 2.00, "volume-aa": 2.02, "dockerignore": 1.99, "gzip9": 3.0}
@@ -31,7 +31,7 @@ def write_interleaved(root: Path) -> Path:
             outcome.notes["aa_of"] = "volume"
         store.record.strategies[name] = outcome
     minute = 0
-    for round_ in range(0, 5):
+    for round_ in range(0, 6):
         canary = 0.080 if round_ == 3 else 0.040
         if round_:
             samples.append(Sample(MACHINE_ROW, "-", "-", round_, "canary_cpu_s", canary,
@@ -56,7 +56,7 @@ def test_warm_ups_are_stored_but_never_summarised(tmp_path: Path) -> None:
     assert any(s.warmup and s.value == 60.0 for s in stored.samples)
     view = RunView.of(stored)
     summary = view.get("volume", "model_ready_s")
-    assert summary is not None and summary.n == 4 and summary.maximum < 60
+    assert summary is not None and summary.n == 5 and summary.maximum < 60
 
 
 def test_the_report_opens_with_identical_work_and_shows_the_drift(tmp_path: Path) -> None:
@@ -102,7 +102,7 @@ def test_start_up_unchanged_by_dockerignore_holds_on_identical_work(tmp_path: Pa
     _factor, results = evaluate(RunView.of(load_run(folder)), claims, seed_bytes)
     unchanged = next(r for r in results if r.claim["id"] == "startup_unchanged")
     (evaluation,) = unchanged.evaluations
-    assert evaluation.pairs == 4 and evaluation.high > 1.25  # the outlier is in the interval
+    assert evaluation.pairs == 5 and evaluation.high > 1.25  # the outlier is in the interval
     assert unchanged.verdict == "holds"
 
 

@@ -7,19 +7,23 @@ separates them is noise, so:
 
 - the *group spread* of a metric is max/min of the group's medians, with the same per round
   (max/min over the members measured in that round);
-- the *floor* of a metric, which the noise rule (bench.noise) must exceed before it calls two
-  strategies different, is the dedicated control's own distance from what it repeats: the
-  median of its per-round ratios, as a factor >= 1. The other members of the group are then a
-  test of the rule, not its input: they must come out tied with it. A run without the
-  control takes the widest pair of its identical-work group; a run without either has no
-  floor (1: the rule's minimum effect alone).
+- the *floor* of a start-up or memory metric, which the noise rule (bench.noise) must exceed
+  before it calls two strategies different, is that group spread: how far identical work
+  was apart in this run. A first version took the control pair's own distance (the median
+  of volume-aa's per-round ratios to volume) alone; on the committed 1 GB runs that one pair
+  said 1.02x for the load while copyall-dockerignore, the same work, was 1.24x from volume in
+  4 of 5 rounds: one pair is too few to measure a floor. `leave_out` gives the floor without
+  one member, so that member can test the rule instead of feeding it;
+- builds are not identical across the group (copyall copies the model into its image), so
+  the floor of a build metric is the dedicated control's distance from what it repeats
+  (volume-aa builds the same Dockerfile as volume). A run without either has no floor (1:
+  the rule's minimum effect alone).
 """
 
 from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
-from itertools import combinations
 
 from bench.noise import is_exact, symmetric
 from bench.report.view import RunView
@@ -110,18 +114,36 @@ def _paired_factor(view: RunView, a: str, b: str, metric: str, builder: str = "-
     return symmetric(statistics.median(ratios)) if ratios else None
 
 
-def floor(view: RunView, metric: str, builder: str = "-") -> float:
+def floor(view: RunView, metric: str, builder: str = "-", leave_out: str | None = None
+          ) -> float:
     """The run's noise floor for `metric`, as a factor >= 1 (see the module's docstring)."""
     if is_exact(metric):
         return 1.0
-    for control, target in controls(view).items():
-        found = _paired_factor(view, target, control, metric, builder)
-        if found is not None:
-            return found
-    widest = 1.0
-    for members in groups(view).values():
-        for a, b in combinations(members, 2):
-            found = _paired_factor(view, a, b, metric, builder)
+    if builder == "-":
+        widest = 1.0
+        for key, members in groups(view).items():
+            kept = [m for m in members if m != leave_out]
+            found = spread(view, key, kept, metric)
             if found is not None:
-                widest = max(widest, found)
-    return widest
+                widest = max(widest, found.spread)
+        return widest
+    for control, target in controls(view).items():
+        paired = _paired_factor(view, target, control, metric, builder)
+        if paired is not None:
+            return paired
+    return 1.0
+
+
+def round_floors(view: RunView, metric: str, leave_out: str | None = None) -> dict[int, float]:
+    """Per round, how far identical work was apart in it (the widest group), for start-up
+    and memory metrics; empty where the run has no group."""
+    if is_exact(metric):
+        return {}
+    found: dict[int, float] = {}
+    for key, members in groups(view).items():
+        measured = spread(view, key, [m for m in members if m != leave_out], metric)
+        if measured is None:
+            continue
+        for round_, value in measured.per_round.items():
+            found[round_] = max(found.get(round_, 1.0), value)
+    return found

@@ -33,6 +33,7 @@ class Ranking:
     ranked: list[Entry]  # best first
     tie: list[Entry]  # the best and those within noise of it (len 1: a clear winner)
     floor: float
+    round_floors: Rounds
 
     @property
     def best(self) -> Entry:
@@ -68,15 +69,21 @@ class Ranking:
                 if not judge(self.metric, worst.rounds, e.rounds).differs]
 
 
-def rank(metric: str, builder: str, entries: list[Entry], floor: float = 1.0) -> Ranking:
+def _differs(metric: str, a: Entry, b: Entry, floor: float, round_floors: Rounds) -> bool:
+    return judge(metric, a.rounds, b.rounds, floor, round_floors).differs
+
+
+def rank(metric: str, builder: str, entries: list[Entry], floor: float = 1.0,
+         round_floors: Rounds | None = None) -> Ranking:
     reverse = not METRICS[metric].lower_is_better
     ranked = sorted(entries, key=lambda e: e.median, reverse=reverse)
     best = ranked[0]
+    floors = dict(round_floors or {})
     last_tied = 0
     for index, entry in enumerate(ranked[1:], start=1):
-        if not judge(metric, best.rounds, entry.rounds, floor).differs:
+        if not _differs(metric, best, entry, floor, floors):
             last_tied = index
-    return Ranking(metric, builder, ranked, ranked[:last_tied + 1], floor)
+    return Ranking(metric, builder, ranked, ranked[:last_tied + 1], floor, floors)
 
 
 def entries(view: RunView, metric: str, builder: str,
@@ -102,4 +109,5 @@ def ranking(view: RunView, metric: str, builder: str,
     found = entries(view, metric, builder, rows)
     if len(found) < 2:
         return None
-    return rank(metric, builder, found, aa.floor(view, metric, builder))
+    floors = aa.round_floors(view, metric) if builder == "-" else {}
+    return rank(metric, builder, found, aa.floor(view, metric, builder), floors)

@@ -85,7 +85,7 @@ def canary_markdown(view: RunView, labels: Labels) -> str:
 
     def moved(values: dict[int, float]) -> str:
         low = min(values.values(), default=0.0)
-        return _factor(max(values.values()) / low) if low > 0 else "–"
+        return _factor(max(values.values()) / low) if low > 0 else labels("not_in_this_run")
 
     def ms(values: dict[int, float], r: int) -> str:
         return f"{values[r] * 1000:.0f} ms" if r in values else "–"

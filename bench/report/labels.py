@@ -213,6 +213,8 @@ _TEXT: dict[str, dict[str, str]] = {
     "slow_rounds_note": {"en": "⚠ slow rounds (a canary above 1.5× its median): {rounds}",
                          "es": "⚠ rondas lentas (un canario por encima de 1,5× su mediana): "
                                "{rounds}"},
+    "not_in_this_run": {"en": "– (not measured in this run)",
+                        "es": "– (no medida en esta ejecución)"},
     "env_order": {"en": "Order of the trials", "es": "Orden de los ensayos"},
     "order_interleaved": {"en": "interleaved: round r runs trial r of every strategy, "
                                 "shuffled per round (seed {seed})",

@@ -122,7 +122,7 @@ def drift_chart(view: RunView, labels: Labels) -> Figure | None:
     slow rounds shaded, the canary's CPU task beneath."""
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt  # bench.report.charts chose the Agg backend
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     from bench.units import format_compact
 
@@ -150,19 +150,22 @@ def drift_chart(view: RunView, labels: Labels) -> Figure | None:
         for strategy in view.strategies:
             series = sorted(points.get((strategy, metric), []))
             if series:
+                # Markers only: a strategy with two conditions (mmap's prefetch, the
+                # registry's caches) would zigzag between them if joined.
                 axis.plot([t for t, _ in series], [v for _, v in series], marker="o",
-                          markersize=3, linewidth=0.8, color=view.colour(strategy),
+                          markersize=2.5, linewidth=0, color=view.colour(strategy),
                           label=strategy)
         axis.set_ylabel(labels(metric))
         axis.set_yscale("log")
+        axis.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
         axis.yaxis.set_major_formatter(seconds)
-        axis.yaxis.set_minor_formatter(seconds)
+        axis.yaxis.set_minor_formatter(NullFormatter())
         for t, _v, r in canary:
             if r in slow:
                 later = [u for u in stamps if u > t]
                 axis.axvspan(t, later[0] if later else t + datetime.timedelta(minutes=1),
                              color="#D55E00", alpha=0.12, linewidth=0)
-    axes[0].legend(fontsize=6, ncol=3, loc="upper right", frameon=False)
+    axes[0].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     bottom = axes[-1]
     if canary:
         median = statistics.median(v for _t, v, _r in canary)

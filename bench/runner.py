@@ -200,7 +200,7 @@ class BenchmarkRun:
                     self._sync(run, store)
             else:
                 self._close(self._runs[step.strategy], store)
-            if step.kind in ("close", "canary"):
+            if step.kind == "canary":  # once a round: the pace of whole rounds
                 self._say_time_left(done, total, time.monotonic() - first_started)
         self._end_round(store)
 
@@ -738,6 +738,8 @@ class BenchmarkRun:
         assert run.prepared is not None
         strategy, outcome, trial = run.strategy, run.outcome, step.trial
         settings = self._trial_settings()
+        if step.warmup:  # not in any statistic: one request confirms it serves, no load
+            settings = dataclasses.replace(settings, latency_requests=1, load_duration_s=0.0)
         config = self.config
         for index, start in enumerate(strategy.starts(run.ctx, run.prepared, trial)):
             if self.config.fresh_node and start.reuses_node_state:

@@ -107,9 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "cold-cache trials")
     run.add_argument("--no-cache-reset", action="store_true",
                      help="warm starts find the page cache as the previous start left it; by "
-                          "default (as root) it is dropped and the start's model files read "
-                          "back before each, so every warm start has the model resident and "
-                          "little else cached")
+                          "default (as root), when free memory is short of twice the model "
+                          "plus 2 GiB, it is dropped before the start, so that the load does "
+                          "not reclaim other files' pages as it allocates; the start's model "
+                          "files are read back either way")
     run.add_argument("--requests", type=_positive_int, default=50, dest="latency_requests",
                      help="single-row /predict requests per trial for latency (default 50)")
     run.add_argument("--start-timeout", type=float, default=600.0, metavar="SECONDS",

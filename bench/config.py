@@ -38,8 +38,8 @@ class RunConfig:
     worker_mode: WorkerMode = "copy"  # copy: each loads the model; preload: load, then fork
     builders: tuple[Builder, ...] = ("legacy",)
     drop_caches: bool = False
-    # Warm starts: drop the page cache and read the model back before each (as root), so
-    # every warm start finds the model resident and little else; False: as the last left it.
+    # Warm starts short of free memory for their load: drop the page cache first (as root);
+    # False: the page cache as the last start left it (bench.machine_state).
     cache_reset: bool = True
     keep: bool = False
     latency_requests: int = 50

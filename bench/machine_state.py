@@ -8,8 +8,9 @@ reclaimed by the unpickler's allocations as it went. So before every start:
 
 1. wait until the engine is idle: dockerd and containerd below IDLE_CPU_SHARE of one core over
    a second, and Dirty + Writeback under DIRTY_LIMIT_BYTES (with a time-out);
-2. for a warm start, drop the page cache (root only) and read the start's model files back,
-   so that "warm" means the model resident and little else cached; for a cold start
+2. for a warm start, read the start's model files back, so that "warm" means the model
+   resident; where free memory is short of what the load may need (load_needs), first drop
+   the page cache (root only), so that little else is cached; for a cold start
    (--drop-caches) drop it and read nothing back;
 3. record MemFree, MemAvailable, the share of the model files' pages resident (mincore, as
    util-linux `fincore` shows) and the wait.
@@ -52,6 +53,17 @@ class MachineState:
     model_resident_fraction: float | None  # None: no model file the host can read
     page_cache_dropped: bool
     memory_canary_s: float | None = None  # bench.canary's memory task, just before the start
+
+
+# A load's peak is about twice the model file (measured on every load path, DESIGN.md 5),
+# plus the service's own memory and room for the harness.
+LOAD_MEMORY_FACTOR = 2.0
+LOAD_MEMORY_MARGIN_BYTES = 2 * 1024**3
+
+
+def load_needs(model_bytes: int) -> int:
+    """Free memory a start may need while its model loads."""
+    return int(LOAD_MEMORY_FACTOR * model_bytes + LOAD_MEMORY_MARGIN_BYTES)
 
 
 def meminfo() -> dict[str, int]:

@@ -299,6 +299,10 @@ _ALL += (
     Metric("settle_wait_s", "s", "machine", "Wait for an idle engine", "Espera al motor ocioso",
            "before a start: seconds until dockerd and containerd were idle and dirty pages "
            "written back (bench.machine_state)"),
+    Metric("page_cache_reset", "count", "machine", "Page cache dropped before the start",
+           "Caché de páginas vaciada antes del arranque",
+           "1 when the page cache was dropped before the start (--drop-caches, or a warm start "
+           "whose free memory was short of twice the model plus 2 GiB), else 0"),
     Metric("mem_free_before_bytes", "bytes", "machine", "Free memory before the start",
            "Memoria libre antes del arranque",
            "MemFree of /proc/meminfo just before the container start"),

@@ -724,9 +724,18 @@ class BenchmarkRun:
     def _settle(self, run: StrategyRun, start: StartSpec) -> machine_state.MachineState:
         """The same machine state before every start (bench.machine_state)."""
         files = self._model_files(run, start)
+        # A warm start gets the page cache dropped (and its model read back) only when free
+        # memory is short of what a load may need: at 5.45 GB, 12-22 GB of image layers in
+        # the page cache made the unpickler reclaim as it allocated and load 2x slower; with
+        # memory to spare, dropping only makes every start read its libraries from disk
+        # again (and charges them to the container: a 48 MB limit then thrashes instead of
+        # being OOM-killed).
+        short = machine_state.meminfo().get("MemFree", 0) < machine_state.load_needs(
+            self.model.bytes)
         state = self.settle_machine(files, cold=self.config.drop_caches,
                                     can_drop=page_cache.can_drop() and (
-                                        self.config.drop_caches or self.config.cache_reset))
+                                        self.config.drop_caches
+                                        or (self.config.cache_reset and short)))
         if self._canary is None:
             self._canary = Canary(self.cache / "scratch" / self.run_id)
         if state.page_cache_dropped:

@@ -195,7 +195,8 @@ class StrategyRecorder:
                               ("mem_free_before_bytes", state.mem_free_bytes),
                               ("mem_available_before_bytes", state.mem_available_bytes),
                               ("model_resident_fraction", state.model_resident_fraction),
-                              ("start_canary_memory_s", state.memory_canary_s)):
+                              ("start_canary_memory_s", state.memory_canary_s),
+                              ("page_cache_reset", float(state.page_cache_dropped))):
             if value is not None:
                 self._add("-", condition, trial, metric, float(value), place)
         if not state.idle:

@@ -465,13 +465,10 @@ class BenchmarkRun:
                         self.model.reference_predictions))
             run.image, run.image_added = self._build(strategy, context, recorder)
             if self.node is not None and self.config.fresh_node:
-                self.node.on_push = lambda repository, pinned: recorder.pushed(
-                    "model image" if repository == MODEL_REPOSITORY else "service image",
-                    pinned.push.seconds, pinned.push.bytes)
+                self._count_pushes_for(run)
                 with self.progress.step(f"[{strategy.name}] pushing the image to the OCI "
                                         "registry"):
                     run.image = self.node.pin(run.image, f"mlbench-{strategy.name}").ref
-                self.node.on_push = None  # the next strategy's pushes are its own
             outcome.notes["build_order"] = self._build_order[strategy.name]
         except BenchError as failure:  # prepare or build failed: record it, go on
             run.stopped = True
@@ -483,6 +480,16 @@ class BenchmarkRun:
             self._teardown(run)
         finally:
             self._sync(run, self.store)
+
+    def _count_pushes_for(self, run: StrategyRun) -> None:
+        """What the node pushes from now on is this strategy's (its service image at its
+        opening, its model image at its first fresh start): interleaved, the strategy whose
+        step runs is set again before every step."""
+        assert self.node is not None
+        recorder = run.recorder
+        self.node.on_push = lambda repository, pinned: recorder.pushed(
+            "model image" if repository == MODEL_REPOSITORY else "service image",
+            pinned.push.seconds, pinned.push.bytes)
 
     def _close(self, run: StrategyRun, store: ResultsStore) -> None:
         """After the last round: memory search, rollout, status, teardown."""
@@ -749,6 +756,8 @@ class BenchmarkRun:
         settings = self._trial_settings()
         if step.warmup:  # not in any statistic: one request confirms it serves, no load
             settings = dataclasses.replace(settings, latency_requests=1, load_duration_s=0.0)
+        if self.node is not None and self.config.fresh_node:
+            self._count_pushes_for(run)
         config = self.config
         for index, start in enumerate(strategy.starts(run.ctx, run.prepared, trial)):
             if self.config.fresh_node and start.reuses_node_state:

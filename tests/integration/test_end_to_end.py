@@ -210,7 +210,8 @@ def interrupt_and_load(process: subprocess.Popen[str], signum: int, tmp_path: Pa
     return stored
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+# SIGINT here, SIGTERM during a start-up wait (test_faults): both signals, half the runs.
+@pytest.mark.parametrize("signum", [signal.SIGINT])
 def test_a_signal_during_a_build_leaves_nothing_and_keeps_results(
         engine: Engine, tiny_model: ModelArtifact, tmp_path: Path, signum: int) -> None:
     process = start_cli(tmp_path, "run", "--strategies", "volume,slow-build", "--model-size",

@@ -117,9 +117,7 @@ class BenchmarkRun:
         self._build_order: dict[str, list[str]] = {}
         self.order_seed = (config.order_seed if config.order_seed is not None
                            else secrets.randbelow(2**31))
-        self.steps: list[Step] = plan([s.name for s in self.strategies], config.trials,
-                                      config.order, random.Random(self.order_seed),
-                                      warmup=config.warmup)
+        self.steps: list[Step] = self._plan()
         self._runs: dict[str, StrategyRun] = {}
         self._shared_s3: S3Endpoint | None = None
         self._canary: Canary | None = None
@@ -183,6 +181,12 @@ class BenchmarkRun:
                         self.progress.warn(f"could not leave the swarm this run created "
                                            f"({type(error).__name__}): `docker swarm leave "
                                            "--force`")
+
+    def _plan(self) -> list[Step]:
+        """The plan of the strategies the run will measure (made again once those that
+        cannot take the model are skipped)."""
+        return plan([s.name for s in self.strategies], self.config.trials, self.config.order,
+                    random.Random(self.order_seed), warmup=self.config.warmup)
 
     def _dispatch(self, store: ResultsStore) -> None:
         """Carry out the plan step by step; results are flushed after every start."""
@@ -298,6 +302,7 @@ class BenchmarkRun:
             self._check_disk()
         model = self._model()
         skipped = self._skip_what_does_not_apply(model)  # before anything is built
+        self.steps = self._plan()
         base = ensure_base_image(self.engine, progress)
         wheels = ensure_wheelhouse(self.cache, REQUIREMENTS_FILE, progress)
         runtime = ensure_runtime_image(self.engine, base, wheels, self.cache, progress,

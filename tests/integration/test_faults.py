@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -138,18 +139,23 @@ def test_the_engine_stopping_mid_run_keeps_results_and_names_the_fix(
                        model_size_bytes=TINY_MODEL_BYTES, trials=1, builders=("legacy",),
                        latency_requests=5, start_timeout_s=60, results_root=tmp_path)
     run = BenchmarkRun(config, through_proxy, Progress(quiet=True))
-    original = BenchmarkRun._run_strategy
+    original = BenchmarkRun._trial
+    measured: list[str] = []
 
-    def then_stop(self: BenchmarkRun, strategy: object, store: object) -> None:
-        original(self, strategy, store)  # type: ignore[arg-type]
-        proxy.cut()  # the engine "stops" after the first strategy
+    def then_stop(self: BenchmarkRun, strategy_run: Any, step: Any) -> None:
+        original(self, strategy_run, step)
+        if not step.warmup:
+            measured.append(step.strategy)
+            proxy.cut()  # the engine "stops" after the first measured start
 
-    monkeypatch.setattr(BenchmarkRun, "_run_strategy", then_stop)
+    monkeypatch.setattr(BenchmarkRun, "_trial", then_stop)
     with pytest.raises(EngineUnavailable, match=r"stopped answering.*bench clean"):
         run.execute()
     stored = load_run(tmp_path / run.run_id)
     assert stored.document["status"] == "incomplete"
-    assert any(s.strategy == "volume" and s.metric == "model_ready_s" for s in stored.samples)
+    # The start measured before the engine stopped is on disk (flushed after every start).
+    assert measured and any(s.strategy == measured[0] and s.metric == "model_ready_s"
+                            and not s.warmup for s in stored.samples)
     # The engine itself never stopped: what the run left is removed by `clean`.
     engine.remove_labelled(f"{RUN_LABEL}={run.run_id}")
     assert_nothing_labelled(engine)

@@ -219,10 +219,9 @@ class BenchmarkRun:
         """The machine's canary before a round, and the CPU steal and iowait of the round
         that just ended (stored as samples of the `machine` row)."""
         self._end_round(store)
-        if self._canary is None:
-            self._canary = Canary(self.cache / "scratch" / self.run_id)
-        self._canary.warm()
-        reading = self._canary.measure()
+        canary = self._the_canary()
+        canary.warm()
+        reading = canary.measure()
         stamp = datetime.datetime.now(datetime.UTC).isoformat()
         store.add([Sample(MACHINE_ROW, "-", "-", round_, metric, value, round_, stamp)
                    for metric, value in (("canary_cpu_s", reading.cpu_s),
@@ -230,6 +229,12 @@ class BenchmarkRun:
                                          ("canary_memory_s", reading.memory_s))])
         self._round, self._round_began = round_, reading.cpu_times
         store.flush()
+
+    def _the_canary(self) -> Canary:
+        """The run's canary, made on first use (its buffers are made once per run)."""
+        if self._canary is None:
+            self._canary = Canary(self.cache / "scratch" / self.run_id)
+        return self._canary
 
     def _end_round(self, store: ResultsStore) -> None:
         if self._round_began is None:
@@ -748,11 +753,10 @@ class BenchmarkRun:
                                     can_drop=page_cache.can_drop() and (
                                         self.config.drop_caches
                                         or (self.config.cache_reset and short)))
-        if self._canary is None:
-            self._canary = Canary(self.cache / "scratch" / self.run_id)
+        canary = self._the_canary()
         if state.page_cache_dropped:
-            self._canary.warm()  # the canary's file stays cached: a fixed read, every round
-        return dataclasses.replace(state, memory_canary_s=self._canary.memory())
+            canary.warm()  # the canary's file stays cached: a fixed read, every round
+        return dataclasses.replace(state, memory_canary_s=canary.memory())
 
     def _trial(self, run: StrategyRun, step: Step) -> None:
         """One trial of a strategy (all of its starts); a failed start stops its trials."""

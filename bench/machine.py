@@ -26,12 +26,29 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def virtualization() -> str:
+    """The hypervisor the machine runs under: `systemd-detect-virt --vm` (kvm, ...; --vm, as a
+    container would otherwise be named instead), else "vm" when the CPU reports a hypervisor,
+    else "none". A report must say when its vCPUs are a VM's."""
+    if shutil.which("systemd-detect-virt"):
+        result = subprocess.run(["systemd-detect-virt", "--vm"], capture_output=True, text=True)
+        if result.stdout.strip():
+            return result.stdout.strip()
+    try:
+        flags = next((line for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("flags")), "")
+    except OSError:
+        return "unknown"
+    return "vm" if " hypervisor" in flags else "none"
+
+
 def machine_info(data_dir: Path) -> dict[str, Any]:
     disk = shutil.disk_usage(data_dir)
     return {
         "hostname": platform.node(),
         "cpu": cpu_model(),
         "logical_cpus": os.cpu_count(),
+        "virtualization": virtualization(),
         "ram_bytes": psutil.virtual_memory().total,
         "kernel": platform.release(),
         "os": platform.platform(),

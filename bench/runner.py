@@ -139,6 +139,8 @@ class BenchmarkRun:
                 store = self._setup()
                 self._dispatch(store)
                 store.record.status = "incomplete" if self.failed else "complete"
+                store.record.metadata["finished_at"] = (
+                    datetime.datetime.now(datetime.UTC).isoformat())
                 store.flush()
                 self.progress.info(f"results: {store.folder}")
                 return store

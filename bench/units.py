@@ -3,9 +3,51 @@ its "5.45 GB" is 5,451,894,798 bytes. Binary units (MiB) are accepted too."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import re
+from collections.abc import Iterator
 
 from bench.errors import UsageError
+
+# How numbers are written: "en" 12,345.6; "es" 12 345,6 (a decimal comma, a thin space between
+# thousands from five digits on, as the RAE and the SI write them). Set for a whole rendering
+# with number_style(); every formatter below writes its digits through number().
+NUMBER_STYLES = ("en", "es")
+_STYLE: contextvars.ContextVar[str] = contextvars.ContextVar("number_style", default="en")
+THIN_SPACE = "\u2009"
+
+
+@contextlib.contextmanager
+def number_style(lang: str) -> Iterator[None]:
+    """Numbers formatted inside the block are written the way `lang` writes them."""
+    if lang not in NUMBER_STYLES:
+        raise ValueError(f"unknown number style {lang!r}")
+    token = _STYLE.set(lang)
+    try:
+        yield
+    finally:
+        _STYLE.reset(token)
+
+
+def number(value: float, spec: str = "") -> str:
+    """`format(value, spec)` in the current style; a "," in spec groups thousands."""
+    text = format(value, spec)
+    if _STYLE.get() == "en":
+        return text
+    # Spanish: every digit run left of the decimal point of five digits or more is grouped by
+    # thin spaces (a four-digit 2026 stays whole), then the decimal point becomes a comma.
+    plain = text.replace(",", "")
+    return re.sub(r"\d+(?:\.\d+)?", _spanish_digits, plain)
+
+
+def _spanish_digits(match: re.Match[str]) -> str:
+    whole, _, fraction = match.group(0).partition(".")
+    if len(whole) >= 5:
+        head = len(whole) % 3 or 3
+        whole = THIN_SPACE.join([whole[:head]] + [whole[i:i + 3]
+                                                  for i in range(head, len(whole), 3)])
+    return whole + ("," + fraction if fraction else "")
 
 _UNITS = {
     "": 1, "B": 1,
@@ -47,14 +89,14 @@ def format_quantity(unit: str, value: float) -> str:
     if unit == "s":
         return format_seconds(value)
     if unit == "ms":
-        return f"{value:.1f} ms"
+        return f"{number(value, '.1f')} ms"
     if unit == "ratio":
-        return f"{value:.3g}×"
+        return f"{number(value, ',.3g' if abs(value) < 1000 else ',.0f')}×"
     if unit == "fraction":
-        return f"{value * 100:.1f} %"
+        return f"{number(value * 100, '.1f')} %"
     if unit == "count":
-        return f"{value:.0f}"
-    return f"{value:.1f} {unit}"
+        return number(value, ",.0f")
+    return f"{number(value, ',.1f')} {unit}"
 
 
 def format_compact(unit: str, value: float, digits: str) -> str:
@@ -62,25 +104,26 @@ def format_compact(unit: str, value: float, digits: str) -> str:
     if unit == "bytes":
         for name, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
             if abs(value) >= scale:
-                return f"{value / scale:{digits}} {name}"
-        return f"{value:{digits}} B"
+                return f"{number(value / scale, digits)} {name}"
+        return f"{number(value, digits)} B"
     if unit == "s":
         if abs(value) >= 1 or value == 0:
-            return f"{value:{digits}} s"
-        return f"{value * 1000:{digits}} ms"
-    return f"{value:{digits}}" if unit in ("ratio", "count", "") else f"{value:{digits}} {unit}"
+            return f"{number(value, digits)} s"
+        return f"{number(value * 1000, digits)} ms"
+    text = number(value, digits)
+    return text if unit in ("ratio", "count", "") else f"{text} {unit}"
 
 
 def format_bytes(count: float) -> str:
     for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
         if abs(count) >= scale:
-            return f"{count / scale:.2f} {unit}"
-    return f"{count:.0f} B"
+            return f"{number(count / scale, '.2f')} {unit}"
+    return f"{number(count, '.0f')} B"
 
 
 def format_seconds(seconds: float) -> str:
     if abs(seconds) >= 60:
-        return f"{int(seconds // 60)}m{seconds % 60:04.1f}s"
+        return f"{int(seconds // 60)}m{number(seconds % 60, '04.1f')}s"
     if abs(seconds) >= 1:
-        return f"{seconds:.2f} s"
-    return f"{seconds * 1000:.1f} ms"
+        return f"{number(seconds, '.2f')} s"
+    return f"{number(seconds * 1000, '.1f')} ms"

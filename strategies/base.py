@@ -124,6 +124,9 @@ class Strategy:
     start_key: str | None = None
     # The strategy this one repeats under a second name, as the run's dedicated A/A control.
     aa_of: str | None = None
+    # The conditions of its starts, in order ("-": one start like no other): the report
+    # has a label for each (tests/test_spanish.py renders them all).
+    conditions: tuple[str, ...] = ("-",)
 
     def skip_reason(self, model: ModelArtifact) -> str | None:
         """Why this strategy cannot take the model (None: it can)."""

@@ -59,6 +59,7 @@ class Mmap(Strategy):
     dockerignore = "dockerignore.seed"
     disk_model_copies = 0.25  # the flat file: 16 bytes a node against 72-80
     needs_forest = True
+    conditions = tuple(PREFETCH_CONDITIONS)
 
     def __init__(self) -> None:
         self._flat: FlatModel | None = None

@@ -38,6 +38,8 @@ class Registry(Strategy):
     dockerfile = "Dockerfile.registry"
     dockerignore = "dockerignore.seed"
     disk_model_copies = 2.0  # the S3 server's copy and one trial's cache volume
+    # Every trial starts twice: on an empty cache volume, then on the one it just filled.
+    conditions = ("cold cache volume", "warm cache volume")
 
     # "boto3": boto3's transfer manager (download_file), hashed afterwards: the default, as
     # on the 1 GB model it was at least as fast as the hand-written one (451 vs 399 MB/s, the
@@ -159,7 +161,7 @@ class Registry(Strategy):
             StartSpec(condition, env=prepared.env, binds=binds, volumes=volumes,
                       cache_volume=volume, reuses_node_state=warm,
                       resident_volumes=(*served, volume) if warm else served)
-            for condition, warm in (("cold cache volume", False), ("warm cache volume", True))
+            for condition, warm in zip(self.conditions, (False, True), strict=True)
         ]
 
     def teardown(self, ctx: StrategyContext) -> None:

@@ -79,7 +79,7 @@ def test_the_report_opens_with_identical_work_and_shows_the_drift(tmp_path: Path
     leader, runner_up = winners.split(" | ")[1:3]
     assert "tie within noise" in leader and "gzip9" not in leader and "gzip9" in runner_up
     spanish = render_report(folder, lang="es", formats=("svg",)).report.read_text()
-    assert "El mismo trabajo difirió 1.02×" in spanish
+    assert "El mismo trabajo difirió 1,02×" in spanish
 
 
 def test_start_up_unchanged_by_dockerignore_holds_on_identical_work(tmp_path: Path) -> None:

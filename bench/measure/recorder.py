@@ -35,8 +35,9 @@ def start_condition(condition: str, replicas: int, workers: int, worker_mode: st
         parts.append(f"{replicas} replicas")
     if workers > 1:
         parts.append(f"{workers} workers ({worker_mode})")
-    label = ", ".join(parts) or "-"
-    return label + ", private caches" if private_caches else label
+    if private_caches:
+        parts.append("private caches")
+    return ", ".join(parts) or "-"
 
 
 def start_values(m: StartMeasurement, image_added_bytes: int) -> dict[str, float]:

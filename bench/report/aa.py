@@ -63,6 +63,11 @@ def groups(view: RunView) -> dict[str, list[str]]:
     return {k: v for k, v in found.items() if len(v) >= 2}
 
 
+def identical(view: RunView, a: str, b: str) -> bool:
+    """Whether two strategies of the run do identical work at start (one A/A group)."""
+    return any(a in members and b in members for members in groups(view).values())
+
+
 def controls(view: RunView) -> dict[str, str]:
     """The dedicated A/A controls of the run: control -> the strategy it repeats."""
     found = {}

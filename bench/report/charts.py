@@ -27,7 +27,7 @@ from bench.report.drift import drift_chart
 from bench.report.labels import Labels
 from bench.report.table import row_label
 from bench.report.view import RunView
-from bench.units import format_compact
+from bench.units import format_compact, number
 
 matplotlib.rcParams.update({"svg.fonttype": "none", "font.size": 8, "axes.titlesize": 10,
                             "axes.spines.top": False, "axes.spines.right": False})
@@ -201,7 +201,7 @@ def render_timeline(view: RunView, labels: Labels) -> Figure | None:
                            facecolors=colour)
             used[key] = colour
         if "model_ready" in phases:
-            ax.annotate(f"{phases['model_ready']:.2f} s", (phases["model_ready"], index + 0.2),
+            ax.annotate(f"{number(phases['model_ready'], '.2f')} s", (phases["model_ready"], index + 0.2),
                         xytext=(3, 0), textcoords="offset points", va="center", fontsize=6.5)
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels([row_label(labels, s, c) for s, c, _p in rows])

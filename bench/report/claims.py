@@ -20,6 +20,7 @@ are used as they are.
 
 from __future__ import annotations
 
+import fnmatch
 import statistics
 import tomllib
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from bench.report import aa
 from bench.report.labels import Labels
 from bench.report.view import RunView
 from bench.summary import format_value
-from bench.units import format_bytes, format_quantity
+from bench.units import format_bytes, format_quantity, number
 
 CLAIMS_FILE = Path(__file__).with_name("seed_claims.toml")
 KINDS = ("value", "ratio", "reduction", "difference")
@@ -95,16 +96,25 @@ def scale_factor(model_bytes: float, seed_model_bytes: int) -> float:
     return seed_model_bytes / model_bytes
 
 
+def condition_matches(wanted: str | None, condition: str) -> bool:
+    """A claim's condition names parts ("cold cache volume, * replicas"); a start's condition
+    matches when each part matches one of its own parts (fnmatch: "*" for a count). None
+    matches any condition."""
+    if wanted is None:
+        return True
+    parts = condition.split(", ")
+    return all(any(fnmatch.fnmatchcase(p, w) for p in parts) for w in wanted.split(", "))
+
+
 def _values(view: RunView, strategy: str, metric: str, builder: str,
             condition: str | None = None) -> Values:
-    """Per-round values of one metric (warm-ups left out); condition None takes the first
-    one measured."""
-    if condition is None:
-        condition = next((c for (s, b, c, m) in view.rounds
-                          if (s, b, m) == (strategy, builder, metric)), None)
-    if condition is None:
+    """Per-round values of one metric (warm-ups left out) under the first condition that
+    matches (None: the first measured)."""
+    found = next((c for (s, b, c, m) in view.rounds if (s, b, m) == (strategy, builder, metric)
+                  and condition_matches(condition, c)), None)
+    if found is None:
         return {}
-    return dict(view.rounds.get((strategy, builder, condition, metric), {}))
+    return dict(view.rounds.get((strategy, builder, found, metric), {}))
 
 
 def _median(values: Values) -> float:
@@ -278,7 +288,9 @@ def _evaluate_one(view: RunView, claim: dict[str, Any], builder: str, factor: fl
     noisy = max((aa.floor(view, m, a.builder) for m in timings), default=1.0)
     if claim.get("disk_read") and not cold_cache(view):
         verdict, reason = "inconclusive", "warm_cache_reason"
-    elif noisy > aa.NOISY_SPREAD and verdict != "inconclusive":
+    elif (noisy > aa.NOISY_SPREAD and verdict != "inconclusive"
+          # A claim about identical work is judged on the noise itself: its own pairs.
+          and not (b is not None and aa.identical(view, a.strategy, b.strategy))):
         verdict, reason = "inconclusive", "noisy_run_reason"
     elif verdict == "inconclusive" and len(scaled_pairs) < 2 and not (
             is_exact(a.metric) and (b is None or is_exact(b.metric))):
@@ -303,8 +315,16 @@ def expectation_text(claim: dict[str, Any]) -> str:
         sign = "≥" if claim["expect"] == "at_least" else "≤"
         text = f"{sign} {format_quantity(unit, float(claim['value']))}"
     if claim.get("tolerance"):
-        text += f" (±{float(claim['tolerance']) * 100:.0f}%)"
+        text += f" (±{number(float(claim['tolerance']) * 100, '.0f')} %)"
     return text
+
+
+def measured_as(claim: dict[str, Any], labels: Labels) -> str:
+    """The metric(s) a claim is judged on, named as the tables name them: the seed's "Tiempo
+    de startup" is this report's first correct prediction."""
+    names = dict.fromkeys(labels(side["metric"]).lower()
+                          for side in (claim["a"], claim.get("b")) if side)
+    return " / ".join(names)
 
 
 def claims_markdown(view: RunView, labels: Labels, path: Path = CLAIMS_FILE) -> str:
@@ -316,7 +336,7 @@ def claims_markdown(view: RunView, labels: Labels, path: Path = CLAIMS_FILE) -> 
                                               target=format_bytes(seed_bytes))
         size_header = labels("at_seed_size_measured")
     else:
-        note = labels("scaling_note").format(factor=factor, target=format_bytes(seed_bytes),
+        note = labels("scaling_note").format(factor=number(factor, ".1f"), target=format_bytes(seed_bytes),
                                              model=format_bytes(model_bytes))
         size_header = labels("scaled")
     cache = labels("cold_cache_note" if cold_cache(view) else "warm_cache_note")
@@ -326,8 +346,10 @@ def claims_markdown(view: RunView, labels: Labels, path: Path = CLAIMS_FILE) -> 
     for result in results:
         claim = result.claim
         unit = claim["unit"]
-        seed = claim.get(f"seed_{labels.lang}") or claim["seed_en"]
+        seed = labels("quoted").format(text=claim.get(f"seed_{labels.lang}")
+                                       or claim["seed_en"])
         seed += f" <br>*{expectation_text(claim)}*"
+        seed += " <br>" + labels("measured_as").format(metrics=measured_as(claim, labels))
         if claim.get(f"note_{labels.lang}"):
             seed += f" <br>{claim[f'note_{labels.lang}']}"
 
@@ -341,8 +363,11 @@ def claims_markdown(view: RunView, labels: Labels, path: Path = CLAIMS_FILE) -> 
                          f"{format_quantity(unit, e.high)}]")
             return f"{text}, n={e.pairs}"
 
+        missing = labels("not_measured")
+        if claim.get("needs"):
+            missing += " (" + labels("claim_needs").format(flags=f"`{claim['needs']}`") + ")"
         measured = "<br>".join(f"{prefix(e)}{format_quantity(unit, e.measured)} ({e.detail})"
-                               for e in result.evaluations) or labels("not_measured")
+                               for e in result.evaluations) or missing
         scaled = "<br>".join(f"{prefix(e)}{interval(e)}" for e in result.evaluations) or "–"
         verdict = f"**{labels(result.verdict)}**"
         if len(result.evaluations) > 1 or any(e.reason for e in result.evaluations):

@@ -3,6 +3,8 @@ every chart, written next to the tables and charts it embeds. Reads only the sto
 
 from __future__ import annotations
 
+import datetime
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,12 +13,13 @@ from bench.fsutil import write_atomic
 from bench.metrics import WINNER_METRICS
 from bench.report import charts, drift, table
 from bench.report.claims import claims_markdown
+from bench.report.decision import decision_markdown
 from bench.report.labels import Labels
 from bench.report.ranking import Entry, ranking
 from bench.report.view import RunView
 from bench.results import load_run
 from bench.summary import format_value
-from bench.units import format_bytes
+from bench.units import format_bytes, format_quantity, format_seconds, number, number_style
 
 
 @dataclass
@@ -39,7 +42,43 @@ def span_text(view: RunView) -> str:
     if span is None:
         return "?"
     first, last, seconds = span
-    return f"{first[:19]}Z – {last[:19]}Z ({seconds / 60:.1f} min)"
+    return f"{first[:19]}Z – {last[:19]}Z ({number(seconds / 60, '.1f')} min)"
+
+
+def machine_text(machine: dict[str, Any], labels: Labels) -> str:
+    kind = machine.get("virtualization")
+    virt = (labels("virt_unknown") if not kind or kind == "unknown" else
+            labels("virt_none") if kind == "none" else labels("virt_vm").format(kind=kind))
+    return labels("machine_text").format(cpus=machine.get("logical_cpus", "?"), virt=virt)
+
+
+def shared_text(view: RunView, labels: Labels) -> str:
+    """Whether other tenants shared the machine, from the kernel's steal counter per round."""
+    steal = drift.canary_by_round(view, "round_steal_fraction")
+    if not steal:
+        return labels("shared_unknown")
+    if max(steal.values()) <= 0.001:
+        return labels("shared_none")
+    return labels("shared_steal").format(
+        high=format_quantity("fraction", max(steal.values())),
+        median=format_quantity("fraction", statistics.median(steal.values())))
+
+
+def run_text(meta: dict[str, Any]) -> str:
+    start, end = meta.get("started_at"), meta.get("finished_at")
+    if not start:
+        return "?"
+    if not end:
+        return f"{str(start)[:19]}Z – ?"
+    seconds = (datetime.datetime.fromisoformat(end)
+               - datetime.datetime.fromisoformat(start)).total_seconds()
+    return f"{str(start)[:19]}Z – {str(end)[:19]}Z ({format_seconds(seconds)})"
+
+
+def citable(meta: dict[str, Any]) -> bool:
+    """A run is citable only from a committed tree: its commit names what was measured."""
+    git = meta.get("git", {})
+    return bool(git.get("commit")) and not git.get("dirty")
 
 
 def environment_rows(meta: dict[str, Any], labels: Labels, trials: int) -> list[tuple[str, str]]:
@@ -55,7 +94,8 @@ def environment_rows(meta: dict[str, Any], labels: Labels, trials: int) -> list[
     if model.get("n_features"):
         model_text += f", {model['n_features']} {labels('features')}"
     rows = [
-        ("env_started", str(meta.get("started_at", "?"))),
+        ("env_run", run_text(meta)),
+        ("env_machine", machine_text(machine, labels)),
         ("env_engine", f"Docker {engine.get('server_version', '?')} (API "
                        f"{engine.get('api_version', '?')}), cgroup v{engine.get('cgroup_version', '?')}"),
         ("env_storage", str(engine.get("storage_driver", "?"))),
@@ -73,7 +113,7 @@ def environment_rows(meta: dict[str, Any], labels: Labels, trials: int) -> list[
          else labels("cache_warm")),
         ("env_trials", str(trials)),
         ("env_commit", f"{str(git.get('commit', '?'))[:12]}"
-                       f"{' (dirty)' if git.get('dirty') else ''}"),
+                       f"{' (' + labels('dirty_tree') + ')' if git.get('dirty') else ''}"),
     ]
     return [(labels(key), value) for key, value in rows]
 
@@ -103,7 +143,7 @@ def winners_markdown(view: RunView, labels: Labels) -> str:
             else:
                 leader = f"**{show(found.best)}**"
             factor = found.worst_over_best
-            spread = f"{factor:,.1f}×" if factor is not None else "–"
+            spread = f"{number(factor, ',.1f')}×" if factor is not None else "–"
             worst = ", ".join(show(e) for e in found.worst_group) or "–"
             lines.append(f"| {name} | {leader} | {show(found.runner_up)} | {worst} | "
                          f"{spread} |")
@@ -156,7 +196,14 @@ def failures_markdown(view: RunView) -> str:
 
 def render_report(run_folder: Path, lang: str = "en", formats: tuple[str, ...] = charts.FORMATS,
                   dpi: int = 300, out: Path | None = None) -> ReportFiles:
-    labels = Labels(lang)
+    """Every file of the report, its numbers written the way `lang` writes them."""
+    with number_style(lang):
+        return _render(run_folder, Labels(lang), formats, dpi, out)
+
+
+def _render(run_folder: Path, labels: Labels, formats: tuple[str, ...], dpi: int,
+            out: Path | None) -> ReportFiles:
+    lang = labels.lang
     view = RunView.of(load_run(run_folder))
     folder = out or run_folder / f"report-{lang}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -169,18 +216,25 @@ def render_report(run_folder: Path, lang: str = "en", formats: tuple[str, ...] =
                        ("table.csv", table.to_csv(view))):
         write_atomic(folder / name, text)
         files.tables.append(folder / name)
-    files.charts = charts.render_all(view, labels, folder / "charts", formats, dpi)
+    # No formats: the text alone (the tests' strict renderings of every stored run).
+    files.charts = charts.render_all(view, labels, folder / "charts", formats, dpi) if formats else {}
 
     config = view.metadata.get("config", {})
     status = view.run.document.get("status", "?")
-    doc = [f"# {labels('report_title')}", "",
+    title = labels("report_title") + (
+        "" if citable(view.metadata) else f" ({labels('not_citable')})")
+    doc = [f"# {title}", "",
            f"{labels('status')}: **{labels('status_' + status)}** · "
            f"{labels('run')} `{view.run.document.get('run_id', '?')}`", "",
            f"## {labels('environment')}", "", "| | |", "|---|---|"]
     doc += [f"| {k} | {v} |" for k, v in environment_rows(view.metadata, labels,
                                                             int(config.get("trials", 0)))]
-    doc += [f"| {labels('env_order')} | {order_text(view, labels)} |",
+    doc += [f"| {labels('env_shared')} | {shared_text(view, labels)} |",
+            f"| {labels('env_order')} | {order_text(view, labels)} |",
             f"| {labels('env_duration')} | {span_text(view)} |"]
+    warmup = labels("reading_warmup") if view.plan.get("warmup") else ""
+    doc += ["", f"## {labels('reading_title')}", "",
+            labels("reading_text").format(n=config.get("trials", "?"), warmup=warmup)]
     doc += ["", f"## {labels('aa_title')}", "", drift.aa_markdown(view, labels)]
     canary = drift.canary_markdown(view, labels)
     if canary:
@@ -190,8 +244,9 @@ def render_report(run_folder: Path, lang: str = "en", formats: tuple[str, ...] =
             f"## {labels('tables')}", "", f"*{labels('cell_note')}*", "",
             *([f"*{slow}*", ""] if slow else []), markdown_tables,
             f"## {labels('claims')}", "", claims_markdown(view, labels),
+            f"## {labels('decision_title')}", "", decision_markdown(view, labels),
             f"## {labels('charts')}", ""]
-    preferred = "svg" if "svg" in formats else formats[0]
+    preferred = "svg" if "svg" in formats or not formats else formats[0]
     for stem, paths in files.charts.items():
         chosen = next((p for p in paths if p.suffix == f".{preferred}"), paths[0])
         doc += [f"![{labels('chart_' + stem)}]({chosen.relative_to(folder).as_posix()})", ""]

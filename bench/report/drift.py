@@ -14,6 +14,7 @@ from bench.report import aa
 from bench.report.labels import Labels
 from bench.report.view import RunView
 from bench.summary import format_value
+from bench.units import number
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -32,7 +33,7 @@ def marked_rounds(view: RunView) -> list[int]:
 
 
 def _factor(value: float) -> str:
-    return f"{value:.2f}×"
+    return f"{number(value, '.2f')}×"
 
 
 def _markdown_table(header: list[str], align: list[str], rows: list[list[str]]) -> list[str]:
@@ -46,10 +47,11 @@ def aa_markdown(view: RunView, labels: Labels) -> str:
     if not spreads:
         return labels("aa_none") + "\n"
     controls = aa.controls(view)
-    control, target = next(iter(controls.items()), ("–", "–"))
+    control = "".join(labels("aa_control").format(control=c, target=t)
+                      for c, t in controls.items())
     members = sorted({m for s in spreads for m in s.medians})
     lines = [labels("aa_intro").format(members=", ".join(f"`{m}`" for m in members),
-                                       control=control, target=target), ""]
+                                       control=control), ""]
     for found in spreads:
         if found.metric == "model_ready_s":
             rounds = ", ".join(f"{r}: {_factor(v)}" for r, v in found.per_round.items())
@@ -88,10 +90,10 @@ def canary_markdown(view: RunView, labels: Labels) -> str:
         return _factor(max(values.values()) / low) if low > 0 else labels("not_in_this_run")
 
     def ms(values: dict[int, float], r: int) -> str:
-        return f"{values[r] * 1000:.0f} ms" if r in values else "–"
+        return f"{number(values[r] * 1000, '.0f')} ms" if r in values else "–"
 
     def share(values: dict[int, float], r: int) -> str:
-        return f"{values[r] * 100:.1f}%" if r in values else "–"
+        return f"{number(values[r] * 100, '.1f')} %" if r in values else "–"
 
     rows = [[f"{r}{' ⚠' if r in slow else ''}", ms(cpu, r), ms(read, r), ms(memory, r),
              share(steal, r), share(iowait, r)] for r in sorted(cpu)]

@@ -40,8 +40,7 @@ def cell(summary: Summary | None) -> str:
 def row_label(labels: Labels, strategy: str, condition: str) -> str:
     if condition == "-":
         return strategy
-    # Conditions compose ("cold cache volume, fresh node"): each part translated.
-    return f"{strategy} ({', '.join(labels(part) for part in condition.split(', '))})"
+    return f"{strategy} ({labels.condition(condition)})"
 
 
 def build_tables(view: RunView, labels: Labels) -> list[Table]:

@@ -10,6 +10,7 @@ from bench.report.ranking import ranking
 from bench.report.table import BUILD_METRICS, row_label
 from bench.report.view import RunView
 from bench.summary import format_value
+from bench.units import number_style
 
 BEST_MARK = "*"
 
@@ -31,6 +32,11 @@ def _columns(view: RunView, labels: Labels) -> list[tuple[str, str, str]]:
 
 
 def comparison_table(view: RunView, labels: Labels) -> str:
+    with number_style(labels.lang):
+        return _comparison_table(view, labels)
+
+
+def _comparison_table(view: RunView, labels: Labels) -> str:
     columns = _columns(view, labels)
     rows: list[tuple[str, str]] = []  # (strategy, condition)
     for strategy in view.strategies:

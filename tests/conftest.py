@@ -112,6 +112,28 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line(f"| {case} | {outcome} | {seconds:.2f} s | {retries} |")
 
 
+# Fixtures that reach the real engine (tests/integration's own fixtures are there by path).
+ENGINE_FIXTURES = frozenset({"engine", "runtime_ref"})
+
+
+def touches_engine(item: pytest.Item) -> bool:
+    fixtures = set(getattr(item, "fixturenames", ()))
+    return (item.get_closest_marker("engine") is not None
+            or item.get_closest_marker("page_cache") is not None
+            or bool(fixtures & ENGINE_FIXTURES) or "integration" in Path(str(item.path)).parts)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`nox -s tests`: -n 2 --dist loadgroup), every test that touches
+    the engine goes to one group, run by one worker in order: they share the engine, the
+    page cache they drop and the objects `bench clean` sweeps. The others spread freely."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        if touches_engine(item):
+            item.add_marker(pytest.mark.xdist_group("engine"))
+
+
 # Under CI=true a skipped test is a failure: CI installs every tool and runs as root, so a
 # skip there means a check silently did not run (the workflow once ran the suite unprivileged,
 # where the link-fault, export and fresh-node tests all skipped and the job stayed green).

@@ -13,6 +13,9 @@ from bench.model.flat_forest import convert
 from bench.model.source import ModelArtifact
 from bench.paths import cache_dir
 
+# The page cache is the host's: dropped here, it would be dropped under the engine's tests.
+pytestmark = pytest.mark.page_cache
+
 
 def test_the_profile_traces_every_tree_and_counts_pages_of_the_file(
         tiny_model: ModelArtifact) -> None:

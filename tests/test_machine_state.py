@@ -11,6 +11,9 @@ import pytest
 from bench import machine_state, page_cache
 from bench.canary import Canary, CpuTimes, slow_rounds
 
+# The page cache is the host's: dropped here, it would be dropped under the engine's tests.
+pytestmark = pytest.mark.page_cache
+
 
 def _file(tmp_path: Path, size: int = 8 * 1024 * 1024) -> Path:
     path = tmp_path / "model.bin"

@@ -179,6 +179,18 @@ def _memory() -> dict[str, int]:
     return values
 
 
+def reset_peak() -> bool:
+    """Reset the process's high-water mark (VmHWM) to its current RSS (Linux clear_refs "5"):
+    without it the peak after a load may be the imports' peak, and a peak "above the RSS
+    before" holds whatever the load did."""
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+    except OSError:
+        return False
+    return True
+
+
 def memmap_of(array: Any) -> Any:
     """The np.memmap an array is a view of (walking its bases), or None."""
     import numpy as np
@@ -207,6 +219,7 @@ def measure_in_this_process(name: str, file: Path) -> dict[str, Any]:
 
     path = BY_NAME[name]
     gc.collect()
+    peak_reset = reset_peak()
     before = _memory()
     started = time.perf_counter()
     result = path.run(file)
@@ -214,7 +227,8 @@ def measure_in_this_process(name: str, file: Path) -> dict[str, Any]:
     gc.collect()
     after = _memory()
     out: dict[str, Any] = {"path": name, "seconds": seconds, "rss_before": before["VmRSS"],
-                           "rss_peak": after["VmHWM"], "rss_after": after["VmRSS"]}
+                           "rss_peak": after["VmHWM"], "rss_after": after["VmRSS"],
+                           "hwm_before": before["VmHWM"], "peak_reset": peak_reset}
     if path.kind == "load":
         out["mapped"] = mapped_arrays(result)
     return out

@@ -55,6 +55,7 @@ class Evaluation:
     verdict: str  # holds | does_not_hold | inconclusive
     detail: str  # the measured quantities, humanised
     reason: str = ""  # why a verdict is inconclusive beyond the interval itself
+    per_round: tuple[tuple[int, float], ...] = ()  # round -> derived value, paired rounds
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,14 @@ def _values(view: RunView, strategy: str, metric: str, builder: str,
     return dict(view.rounds.get((strategy, builder, found, metric), {}))
 
 
+def _group_values(view: RunView, members: list[str], metric: str, builder: str,
+                  condition: str | None) -> Values:
+    """Per round, the median over the members measured in it (one member: its values)."""
+    per_member = [_values(view, m, metric, builder, condition) for m in members]
+    rounds = sorted({r for values in per_member for r in values})
+    return {r: statistics.median(v[r] for v in per_member if r in v) for r in rounds}
+
+
 def _median(values: Values) -> float:
     return statistics.median(values.values())
 
@@ -128,8 +137,14 @@ class _Quantity:
         self.metric = spec["metric"]
         self.strategy = spec["strategy"]
         self.builder = spec.get("builder", builder)
-        self.measured = _values(view, self.strategy, self.metric, self.builder,
-                                spec.get("condition"))
+        self.members = [self.strategy]
+        if spec.get("identical_work"):
+            # Every strategy of the run that does the strategy's work at start: per round
+            # their median, so that one member's slow start in a round is not the claim's.
+            self.members = next((m for m in aa.groups(view).values() if self.strategy in m),
+                                [self.strategy])
+        self.measured = _group_values(view, self.members, self.metric, self.builder,
+                                      spec.get("condition"))
         self.scaled = dict(self.measured)
         part = spec.get("model_part")
         if factor == 1.0 or part is None or not self.measured:
@@ -295,14 +310,19 @@ def _evaluate_one(view: RunView, claim: dict[str, Any], builder: str, factor: fl
     elif verdict == "inconclusive" and len(scaled_pairs) < 2 and not (
             is_exact(a.metric) and (b is None or is_exact(b.metric))):
         reason = "single_timing_reason"
-    parts = [f"{a.strategy} {format_value(a.metric, _median(a.measured))}"]
-    if b is not None:
-        parts.append(f"{b.strategy} {format_value(b.metric, _median(b.measured))}")
+    def side(q: _Quantity) -> str:
+        name = q.strategy if len(q.members) == 1 else "{" + ", ".join(q.members) + "}"
+        return f"{name} {format_value(q.metric, _median(q.measured))}"
+
+    parts = [side(a)] + ([side(b)] if b is not None else [])
+    common = sorted(set(a.scaled) & set(b.scaled)) if b is not None else sorted(a.scaled)
+    per_round = tuple((r, _derive(kind, a.scaled[r], b.scaled[r] if b is not None else 0.0))
+                      for r in common) if len(common) == len(scaled_pairs) else ()
     return Evaluation(
         builder,
         statistics.median(_derive(kind, x, y) for x, y in measured_pairs),
         statistics.median(_derive(kind, x, y) for x, y in scaled_pairs),
-        low, high, len(scaled_pairs), verdict, " → ".join(parts), reason)
+        low, high, len(scaled_pairs), verdict, " → ".join(parts), reason, per_round)
 
 
 def expectation_text(claim: dict[str, Any]) -> str:
@@ -361,7 +381,11 @@ def claims_markdown(view: RunView, labels: Labels, path: Path = CLAIMS_FILE) -> 
             if e.low != e.high:
                 text += (f" [{format_quantity(unit, e.low)} – "
                          f"{format_quantity(unit, e.high)}]")
-            return f"{text}, n={e.pairs}"
+            text += f", n={e.pairs}"
+            if len(e.per_round) >= 2:  # every paired round's own value, as the rule saw it
+                text += "<br>" + labels("per_round") + ": " + ", ".join(
+                    f"{r}: {format_quantity(unit, v)}" for r, v in e.per_round)
+            return text
 
         missing = labels("not_measured")
         if claim.get("needs"):

@@ -64,12 +64,12 @@ def shared_text(view: RunView, labels: Labels) -> str:
         median=format_quantity("fraction", statistics.median(steal.values())))
 
 
-def run_text(meta: dict[str, Any]) -> str:
+def run_text(meta: dict[str, Any], labels: Labels) -> str:
     start, end = meta.get("started_at"), meta.get("finished_at")
     if not start:
         return "?"
-    if not end:
-        return f"{str(start)[:19]}Z – ?"
+    if not end:  # runs stored before finished_at was recorded, or cut short
+        return f"{str(start)[:19]}Z – {labels('end_not_recorded')}"
     seconds = (datetime.datetime.fromisoformat(end)
                - datetime.datetime.fromisoformat(start)).total_seconds()
     return f"{str(start)[:19]}Z – {str(end)[:19]}Z ({format_seconds(seconds)})"
@@ -94,7 +94,7 @@ def environment_rows(meta: dict[str, Any], labels: Labels, trials: int) -> list[
     if model.get("n_features"):
         model_text += f", {model['n_features']} {labels('features')}"
     rows = [
-        ("env_run", run_text(meta)),
+        ("env_run", run_text(meta, labels)),
         ("env_machine", machine_text(machine, labels)),
         ("env_engine", f"Docker {engine.get('server_version', '?')} (API "
                        f"{engine.get('api_version', '?')}), cgroup v{engine.get('cgroup_version', '?')}"),
@@ -157,7 +157,8 @@ def not_measured_markdown(view: RunView, labels: Labels) -> str:
         for entry in outcome.get("not_measured", []):
             key = (name, labels(entry["metric"]), entry["reason"])
             seen.setdefault(key, []).append(int(entry.get("trial", 0)))
-    return "".join(f"- **{name}** {metric}: {reason} (trials {', '.join(map(str, trials))})\n"
+    return "".join(f"- **{name}** {metric}: {reason} ("
+                   + labels("trials_n").format(n=", ".join(map(str, trials))) + ")\n"
                    for (name, metric, reason), trials in seen.items())
 
 
@@ -178,11 +179,12 @@ def skipped_markdown(view: RunView) -> str:
                    if outcome.get("status") == "skipped")
 
 
-def remarks_markdown(view: RunView) -> str:
+def remarks_markdown(view: RunView, labels: Labels) -> str:
     lines = []
     for name, outcome in view.run.document.get("strategies", {}).items():
         for entry in outcome.get("notes", {}).get("remarks", []):
-            lines.append(f"- **{name}** (trial {entry['trial']}): {entry['remark']}\n")
+            trial = labels("trial_n").format(n=entry["trial"])
+            lines.append(f"- **{name}** ({trial}): {entry['remark']}\n")
     return "".join(lines)
 
 
@@ -253,7 +255,7 @@ def _render(run_folder: Path, labels: Labels, formats: tuple[str, ...], dpi: int
     # Sections that appear only when the run has something to say in them.
     for title, text in (("cached_title", cached_markdown(view, labels)),
                         ("skipped_title", skipped_markdown(view)),
-                        ("remarks_title", remarks_markdown(view)),
+                        ("remarks_title", remarks_markdown(view, labels)),
                         ("not_measured_title", not_measured_markdown(view, labels)),
                         ("failures", failures_markdown(view))):
         if text:

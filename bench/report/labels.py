@@ -16,6 +16,8 @@ LANGUAGES = ("en", "es")
 
 _TEXT: dict[str, dict[str, str]] = {
     "not_measured_title": {"en": "Not measured", "es": "No medido"},
+    "trial_n": {"en": "trial {n}", "es": "ensayo {n}"},
+    "trials_n": {"en": "trials {n}", "es": "ensayos {n}"},
     "remarks_title": {"en": "Remarks", "es": "Observaciones"},
     "skipped_title": {"en": "Skipped (they cannot take this model)",
                       "es": "Omitidas (no pueden usar este modelo)"},
@@ -254,6 +256,7 @@ _TEXT: dict[str, dict[str, str]] = {
     "shared_unknown": {"en": "not measured (this run has no canary)",
                        "es": "no medido (esta ejecución no tiene canario)"},
     "env_run": {"en": "Run: start, end, duration", "es": "Ejecución: inicio, fin, duración"},
+    "end_not_recorded": {"en": "end not recorded", "es": "fin no registrado"},
     "dirty_tree": {"en": "with uncommitted changes", "es": "con cambios sin confirmar"},
     "not_citable": {"en": "not citable: measured from a tree with uncommitted changes",
                     "es": "no citable: medido con cambios sin confirmar en el código"},

@@ -25,7 +25,6 @@ from strategies.base import StartSpec
 from tests.conftest import TINY_MODEL_BYTES, project_path
 from tests.integration.socket_proxy import BuildBodyRecorder
 from tests.integration.test_end_to_end import (
-    PLUGINS,
     assert_nothing_labelled,
     interrupt_and_load,
     run_bench,
@@ -36,38 +35,9 @@ from tests.integration.test_end_to_end import (
 pytestmark = pytest.mark.engine
 
 
-def test_a_start_that_never_answers_is_bounded_and_the_run_goes_on(
-        engine: Engine, tiny_model: ModelArtifact, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(*next(iter(PLUGINS.items())))
-    started = time.monotonic()
-    run = run_bench(engine, ("never-ready", "volume"), tmp_path, start_timeout_s=8,
-                    builders=("legacy",))
-    assert time.monotonic() - started < 240
-    stored = load_run(tmp_path / run.run_id)
-    failure = stored.document["strategies"]["never-ready"]["failures"][0]
-    assert "timed out waiting for /health" in failure["reason"]
-    assert stored.document["strategies"]["volume"]["status"] == "ok"
-    assert stored.document["status"] == "incomplete"
-    assert_nothing_labelled(engine)
-
-
-def test_a_model_missing_from_the_registry_fails_that_start_at_once_and_the_run_goes_on(
-        engine: Engine, tiny_model: ModelArtifact, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """A registry fault inside a run: the service says why in /ready, the harness records it
-    as the start's failure (not a time-out), and the next strategy is measured."""
-    monkeypatch.setenv(*next(iter(PLUGINS.items())))
-    started = time.monotonic()
-    run = run_bench(engine, ("registry-missing-object", "volume"), tmp_path,
-                    start_timeout_s=300, builders=("legacy",))
-    assert time.monotonic() - started < 200  # far below the start time-out: no hang
-    stored = load_run(tmp_path / run.run_id)
-    failure = stored.document["strategies"]["registry-missing-object"]["failures"][0]
-    assert "cannot load the model" in failure["reason"] and "404" in failure["reason"]
-    assert "\n" not in failure["reason"]
-    assert stored.document["strategies"]["volume"]["status"] == "ok"
-    assert_nothing_labelled(engine)
+# The never-ready and registry-missing-object strategies run in
+# test_end_to_end.test_failing_strategies_are_recorded_and_the_run_goes_on, with the other
+# failing plugins: one run instead of three.
 
 
 def test_an_oom_killed_container_is_recorded_as_such(

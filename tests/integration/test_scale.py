@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
+import docker
 import pytest
 
 from bench.engine import Engine
@@ -13,6 +15,49 @@ from bench.results import load_run
 from tests.integration.test_end_to_end import assert_nothing_labelled, run_bench
 
 pytestmark = pytest.mark.engine
+
+LIMIT_CPUS = 0.5
+LIMIT_MEMORY = 512_000_000
+
+
+class InspectingEngine:
+    """The real engine, which also reads `docker inspect` of every measured container the
+    moment it runs (plain starts and swarm tasks alike): what the engine was really asked
+    for, not what the harness meant to ask."""
+
+    def __init__(self, engine: Engine, strategies: tuple[str, ...]) -> None:
+        self._engine = engine
+        # A service's image is mlbench-<strategy>-<builder>; the S3 server's is mlbench-s3.
+        self._services = tuple(f"mlbench-{name}-" for name in strategies)
+        self._client = docker.from_env()
+        self.host_configs: dict[str, dict[str, Any]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
+
+    def _inspect(self, container_id: str) -> None:
+        if container_id and container_id not in self.host_configs:
+            attrs = self._client.api.inspect_container(container_id)
+            if str(attrs["Config"]["Image"]).startswith(self._services):
+                self.host_configs[container_id] = attrs["HostConfig"]
+
+    def start_container(self, container_id: str) -> None:
+        self._engine.start_container(container_id)
+        self._inspect(container_id)
+
+    def service_tasks(self, service_id: str) -> list[tuple[str, str]]:
+        tasks = self._engine.service_tasks(service_id)
+        for _state, container_id in tasks:
+            self._inspect(container_id)
+        return tasks
+
+
+def assert_limits(engine: InspectingEngine, starts: int) -> None:
+    """Each measured container ran with --cpus and --memory-limit as the engine reads them."""
+    assert len(engine.host_configs) >= starts
+    for config in engine.host_configs.values():
+        assert config["NanoCpus"] == int(LIMIT_CPUS * 1e9)
+        assert config["Memory"] == LIMIT_MEMORY
 
 
 def test_replicas_start_together_and_registry_replicas_download_once(
@@ -74,9 +119,14 @@ def test_swarm_service_replicas_are_measured_and_the_swarm_is_left_as_found(
         subprocess.run(["docker", "network", "rm", "docker_gwbridge"], capture_output=True)
     networks = subprocess.run(["docker", "network", "ls", "--format", "{{.Name}}"],
                               capture_output=True, text=True, check=True).stdout.split()
-    # The registry's tasks reach its S3 server on the run's attachable overlay network.
-    run = run_bench(engine, ("volume", "registry"), tmp_path, builders=("legacy",), replicas=2,
-                    orchestrator="swarm")
+    # The registry's tasks reach its S3 server on the run's attachable overlay network. The
+    # tasks run with --cpus and a memory limit: swarm's own resource fields (NanoCPUs and
+    # MemoryBytes) must reach every task's container (the swarm copy once dropped --cpus).
+    inspecting = InspectingEngine(engine, ("volume", "registry"))
+    run = run_bench(inspecting, ("volume", "registry"), tmp_path,  # type: ignore[arg-type]
+                    builders=("legacy",), replicas=2, orchestrator="swarm",
+                    cpus=LIMIT_CPUS, memory_limit_bytes=LIMIT_MEMORY)
+    assert_limits(inspecting, starts=2 * 3)  # volume, registry cold and warm: 2 tasks each
     stored = load_run(tmp_path / run.run_id)
     assert stored.document["status"] == "complete", stored.document["strategies"]
     mine = [s for s in stored.samples if s.condition == "swarm, 2 replicas"]
@@ -107,8 +157,13 @@ def test_registry_replicas_with_private_caches_each_download(
 
 def test_a_sustained_load_is_measured_and_a_healthy_service_answers_every_request(
         engine: Engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
-    run = run_bench(engine, ("volume",), tmp_path, builders=("legacy",), load_duration_s=3.0,
-                    load_concurrency=2)
+    """Also the plain start path's limits: --cpus 0.5 and a memory limit reach the engine
+    (docker inspect's NanoCpus and Memory)."""
+    inspecting = InspectingEngine(engine, ("volume",))
+    run = run_bench(inspecting, ("volume",), tmp_path,  # type: ignore[arg-type]
+                    builders=("legacy",), load_duration_s=3.0, load_concurrency=2,
+                    cpus=LIMIT_CPUS, memory_limit_bytes=LIMIT_MEMORY)
+    assert_limits(inspecting, starts=1)
     stored = load_run(tmp_path / run.run_id)
     assert stored.document["status"] == "complete", stored.document["strategies"]
     values = {s.metric: s.value for s in stored.samples if s.trial == 1}

@@ -5,14 +5,17 @@ from __future__ import annotations
 import subprocess
 import sys
 import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from bench.cleanup import run_labels
-from bench.engine import ContainerSpec, Engine
+from bench.engine import RUN_LABEL, ContainerSpec, Engine
 from bench.model.source import ModelArtifact
 from bench.results import StoredRun, load_run
+from bench.runner import BenchmarkRun
 from tests.conftest import require_both_builders
 from tests.integration.test_end_to_end import assert_nothing_labelled, run_bench
 
@@ -20,11 +23,10 @@ pytestmark = pytest.mark.engine
 
 
 def test_dockerignore_matrix_and_compressed_strategies(
-        engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
-    cache_before = set(engine.build_cache())
-    run = run_bench(engine, ("dockerignore", "compressed"), tmp_path)
-    stored = load_run(tmp_path / run.run_id)
-    assert stored.document["status"] == "complete", stored.document["strategies"]
+        every_strategy: StoredRun, tiny_model: ModelArtifact) -> None:
+    stored = every_strategy
+    outcomes = stored.document["strategies"]
+    assert {name: o["status"] for name, o in outcomes.items() if o["status"] != "ok"} == {}
     by = {(s.strategy, s.builder, s.metric): s.value for s in stored.samples}
     builders = stored.document["metadata"]["builders"]
     model_bytes = tiny_model.bytes
@@ -43,34 +45,33 @@ def test_dockerignore_matrix_and_compressed_strategies(
                  and s.metric == "first_predict_s"]
         load = [s.value for s in stored.samples if s.strategy == name and s.metric == "load_s"]
         assert first and load and first[0] >= load[0]
-    assert_nothing_labelled(engine)
     require_both_builders(builders)
-    # The BuildKit cache entries this run added were counted and removed again.
-    grown = stored.document["metadata"]["build_cache"]
-    assert grown["entries"] > 0
-    assert set(engine.build_cache()) - cache_before == set()
+    # The BuildKit cache entries this run added were counted (kept with --keep; a run
+    # without it removes them: test_failing_strategies_are_recorded_and_the_run_goes_on).
+    assert stored.document["metadata"]["build_cache"]["entries"] > 0
 
 
 def test_registry_downloads_once_verifies_and_keeps_credentials_out_of_the_image(
-        engine, tiny_model: ModelArtifact, tmp_path: Path, runtime_ref: str) -> None:
-    run = run_bench(engine, ("registry",), tmp_path, keep=True, trials=1)
-    stored = load_run(tmp_path / run.run_id)
+        every_run: EveryStrategy, tiny_model: ModelArtifact, tmp_path: Path,
+        runtime_ref: str) -> None:
+    run, stored = every_run.run, every_run.stored
     assert stored.document["strategies"]["registry"]["status"] == "ok"
-    cold = {s.metric for s in stored.samples if s.condition == "cold cache volume"}
-    warm = {s.metric for s in stored.samples if s.condition == "warm cache volume"}
+    registry_samples = [s for s in stored.samples if s.strategy == "registry"]
+    cold = {s.metric for s in registry_samples if s.condition == "cold cache volume"}
+    warm = {s.metric for s in registry_samples if s.condition == "warm cache volume"}
     assert {"download_s", "download_mb_per_s", "verify_s", "model_ready_s"} <= cold
     assert "download_s" not in warm and "model_ready_s" in warm  # reused the cached copy
-    assert any(s.metric == "upload_s" for s in stored.samples)
+    assert any(s.metric == "upload_s" for s in registry_samples)
     # Memory split (found: the cgroup figure counted the downloaded file's page cache as
     # RAM): the file just written sits in the page cache, apart from the anonymous memory.
-    values = {(s.condition, s.metric): s.value for s in stored.samples}
+    values = {(s.condition, s.metric): s.value for s in registry_samples}
     assert values[("cold cache volume", "mem_page_cache_bytes")] >= tiny_model.bytes
     assert 0 < values[("cold cache volume", "mem_anon_bytes")] <= values[
         ("cold cache volume", "mem_working_set_bytes")]
     # The host's boto3 reference of the same object was measured in the same run.
     assert values[("-", "reference_download_mb_per_s")] > 0
 
-    (registry,) = run.strategies
+    (registry,) = [s for s in run.strategies if s.name == "registry"]
     endpoint = registry._endpoint  # type: ignore[attr-defined]
     secrets = [endpoint.access_key, endpoint.secret_key]
     images = subprocess.run(
@@ -90,8 +91,6 @@ def test_registry_downloads_once_verifies_and_keeps_credentials_out_of_the_image
             assert secret not in history and secret not in config
             for name, content in files.items():
                 assert secret.encode() not in content, name
-    subprocess.run([sys.executable, "-m", "bench", "clean"], check=True, capture_output=True)
-    assert_nothing_labelled(engine)
 
 
 def own_layer_files(image: str, runtime_image: str, saved: Path) -> dict[str, bytes]:
@@ -122,18 +121,46 @@ def own_layer_files(image: str, runtime_image: str, saved: Path) -> dict[str, by
     return found
 
 
+@dataclass(frozen=True)
+class EveryStrategy:
+    run: BenchmarkRun
+    stored: StoredRun
+    volumes_before: set[str]
+
+
+def _volumes() -> set[str]:
+    return set(subprocess.run(["docker", "volume", "ls", "-q"], capture_output=True, text=True,
+                              check=True).stdout.split())
+
+
 @pytest.fixture(scope="module")
-def every_strategy(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> StoredRun:
-    """One run of every default strategy (one trial, the legacy builder), shared by the
-    tests below that only read its results: one run instead of three (CI time)."""
+def every_run(engine: Engine, tmp_path_factory: pytest.TempPathFactory
+              ) -> Iterator[EveryStrategy]:
+    """One run of every default strategy (one trial, both builders where BuildKit is
+    available, images kept for inspection), shared by every test of this module: one run
+    instead of four (CI time). Its end: `bench clean` removes every image, container and
+    volume it left, and the BuildKit cache it added is pruned."""
     from strategies import DEFAULT_STRATEGIES
 
     results = tmp_path_factory.mktemp("every-strategy")
+    volumes_before, cache_before = _volumes(), set(engine.build_cache())
     # No warm-ups here (CI time: one start less per strategy); the warm-up path on the real
     # engine is test_baked_and_volume_measure_every_metric's.
-    run = run_bench(engine, DEFAULT_STRATEGIES, results, trials=1, builders=("legacy",))
+    run = run_bench(engine, DEFAULT_STRATEGIES, results, trials=1, keep=True)
+    yield EveryStrategy(run, load_run(results / run.run_id), volumes_before)
+    cleaned = subprocess.run([sys.executable, "-m", "bench", "clean"], capture_output=True,
+                             text=True, timeout=300)
+    assert cleaned.returncode == 0, cleaned.stderr
     assert_nothing_labelled(engine)
-    return load_run(results / run.run_id)
+    assert _volumes() <= volumes_before  # the volumes filled from the model image are gone
+    added = [entry for entry in engine.build_cache() if entry not in cache_before]
+    if added:  # kept with the images (--keep); a test run leaves none behind
+        engine.prune_build_cache(added)
+
+
+@pytest.fixture(scope="module")
+def every_strategy(every_run: EveryStrategy) -> StoredRun:
+    return every_run.stored
 
 
 def test_every_catalogued_metric_is_produced_or_marked_optional(
@@ -188,11 +215,10 @@ def test_sharded_strategies_serve_the_same_predictions_from_disk_and_from_s3(
 
 
 def test_modelcar_serves_from_a_read_only_volume_of_the_model_image(
-        engine: Engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
-    volumes_before = set(subprocess.run(["docker", "volume", "ls", "-q"], capture_output=True,
-                                        text=True, check=True).stdout.split())
-    run = run_bench(engine, ("modelcar",), tmp_path, keep=True, trials=1, builders=("legacy",))
-    stored = load_run(tmp_path / run.run_id)
+        engine: Engine, every_run: EveryStrategy, tiny_model: ModelArtifact) -> None:
+    """(The module's run ends with `bench clean`: the volumes filled from the model image
+    go with it, which every_run checks.)"""
+    run, stored = every_run.run, every_run.stored
     assert stored.document["strategies"]["modelcar"]["status"] == "ok"
     values = {s.metric: s.value for s in stored.samples if s.strategy == "modelcar"}
     assert values["model_container_create_s"] > 0
@@ -219,13 +245,6 @@ def test_modelcar_serves_from_a_read_only_volume_of_the_model_image(
     assert read == (0, f"{tiny_model.bytes}\n")
     assert write[0] != 0 and "Read-only file system" in write[1]
 
-    cleaned = subprocess.run([sys.executable, "-m", "bench", "clean"], capture_output=True,
-                             text=True, timeout=300)
-    assert cleaned.returncode == 0, cleaned.stderr
-    assert_nothing_labelled(engine)
-    volumes_after = set(subprocess.run(["docker", "volume", "ls", "-q"], capture_output=True,
-                                       text=True, check=True).stdout.split())
-    assert volumes_after <= volumes_before  # the volumes filled from the model image are gone
 
 
 def test_every_strategy_ran_interleaved_with_its_own_cold_caches(
@@ -260,3 +279,18 @@ def test_every_strategy_ran_interleaved_with_its_own_cold_caches(
     assert all(s.value > 0 for s in stored.samples if s.metric == "start_canary_memory_s")
     outcomes = stored.document["strategies"]
     assert outcomes["volume-aa"]["notes"]["aa_of"] == "volume"
+
+
+def test_no_superseded_cold_image_is_left_on_the_node(every_run: EveryStrategy) -> None:
+    """A warm build moves the tag to a new image; the cold one it replaced (at full size a
+    second copy of the model for baked) is removed at once. The run kept its images: the
+    only untagged images it could have are the cold builds it did not remove."""
+    run_id = every_run.run.run_id
+    tagged = subprocess.run(
+        ["docker", "images", "-q", "--filter", f"label={RUN_LABEL}={run_id}"],
+        capture_output=True, text=True, check=True).stdout.split()
+    dangling = subprocess.run(
+        ["docker", "images", "-q", "--filter", f"label={RUN_LABEL}={run_id}",
+         "--filter", "dangling=true"], capture_output=True, text=True, check=True).stdout.split()
+    assert tagged  # the kept images are there to look at
+    assert dangling == []

@@ -123,6 +123,7 @@ def touches_engine(item: pytest.Item) -> bool:
             or bool(fixtures & ENGINE_FIXTURES) or "integration" in Path(str(item.path)).parts)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker reads the groups into node ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist (`nox -s tests`: -n 2 --dist loadgroup), every test that touches
     the engine goes to one group, run by one worker in order: they share the engine, the

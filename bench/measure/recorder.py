@@ -40,6 +40,14 @@ def start_condition(condition: str, replicas: int, workers: int, worker_mode: st
     return ", ".join(parts) or "-"
 
 
+def node_unmeasured(m: StartMeasurement) -> dict[str, str]:
+    """What a fresh-node start could not count, and why (never silently absent)."""
+    if m.node is not None and m.node.pull_bytes is None:
+        return {"pull_bytes": "the OCI registry is the user's (--oci-registry): the harness "
+                              "reads the bytes of its own registry's link only"}
+    return {}
+
+
 def start_values(m: StartMeasurement, image_added_bytes: int) -> dict[str, float]:
     """Every single-valued metric of one container's start."""
     values: dict[str, float] = {
@@ -182,7 +190,7 @@ class StrategyRecorder:
                     {"trial": trial, "condition": condition, "remark": remark})
             if place.warmup:
                 continue  # what a warm-up could not measure, the trials say
-            for metric, reason in m.unmeasured.items():
+            for metric, reason in {**m.unmeasured, **node_unmeasured(m)}.items():
                 self.not_measured.append({"metric": metric, "condition": condition,
                                           "trial": trial, "reason": reason})
         if together:

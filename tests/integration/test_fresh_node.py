@@ -151,3 +151,50 @@ def test_fresh_node_starts_and_a_rollout_to_the_next_version(
     # The volume rollout copies the new file up to the store and down to the node.
     assert by[("volume", "-", "rollout_bytes")] >= 2 * run.next_version.bytes
     assert_nothing_labelled(engine)
+
+
+def test_a_fresh_node_pulls_from_a_registry_the_harness_did_not_start(
+        engine: Engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
+    """--oci-registry HOST:PORT: the user's registry (here distribution run on the host, as
+    a team's own registry would be). The run pushes to it and pulls from it by digest,
+    leaves it running, and says it cannot count the bytes of a link it does not own."""
+    import socket
+    import subprocess
+    import time
+
+    import requests
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = tmp_path / "registry.yml"
+    config.write_text("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: "
+                      f"{tmp_path / 'storage'}\nhttp:\n  addr: 127.0.0.1:{port}\n")
+    registry = subprocess.Popen([str(shutil.which("docker-registry")), "serve", str(config)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        address = f"127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"http://{address}/v2/", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        run = run_bench(engine, ("volume",), tmp_path / "results", builders=("legacy",),
+                        fresh_node=True, oci_registry=address)
+        stored = load_run(tmp_path / "results" / run.run_id)
+        assert stored.document["status"] == "complete", stored.document["strategies"]
+        value = {s.metric: s.value for s in stored.samples if s.strategy == "volume"
+                 and s.condition == "fresh node"}
+        assert value["pull_s"] > 0 and value["model_ready_s"] > value["pull_s"]
+        unmeasured = {e["metric"] for e in stored.document["strategies"]["volume"][
+            "not_measured"]}
+        assert "pull_bytes" in unmeasured and "pull_bytes" not in value
+        catalog = requests.get(f"http://{address}/v2/_catalog", timeout=5).json()
+        assert any("volume" in name for name in catalog["repositories"]), catalog
+        assert registry.poll() is None  # still serving: the run did not stop it
+        assert_nothing_labelled(engine)
+    finally:
+        registry.terminate()
+        registry.wait(timeout=30)

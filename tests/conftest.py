@@ -120,6 +120,7 @@ def touches_engine(item: pytest.Item) -> bool:
     fixtures = set(getattr(item, "fixturenames", ()))
     return (item.get_closest_marker("engine") is not None
             or item.get_closest_marker("page_cache") is not None
+            or item.get_closest_marker("timing") is not None
             or bool(fixtures & ENGINE_FIXTURES) or "integration" in Path(str(item.path)).parts)
 
 

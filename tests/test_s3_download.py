@@ -17,6 +17,9 @@ from bench.fsutil import write_atomic
 from strategies.s3 import S3Endpoint, publish_model, rclone_binary
 from tests.conftest import load_service
 
+# Rates and time budgets: measured apart from the engine's tests (xdist group).
+pytestmark = pytest.mark.timing
+
 KEY, SECRET = "AKIDMLBENCHTEST00001", "testsecrettestsecrettestsecret0001"
 
 

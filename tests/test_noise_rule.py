@@ -1,7 +1,8 @@
 """The noise rule (bench.noise), the A/A floor (bench.report.aa), who wins
 (bench.report.ranking) and compare, on hand-made rounds and on the committed seed run
-(results/seed-5.45GB-sequential, the seed run measured strategy after strategy before interleaving existed; results/seed-5.45GB is its interleaved re-measurement). Each
-test here failed on the rule it replaced: "min-max ranges do not overlap"."""
+(results/seed-5.45GB-sequential, the seed run measured strategy after strategy before
+interleaving existed; results/seed-5.45GB is its interleaved re-measurement). Each test
+here failed on the rule it replaced: "min-max ranges do not overlap"."""
 
 from __future__ import annotations
 

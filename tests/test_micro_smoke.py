@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,11 @@ def test_micro_benchmarks_run_and_every_load_path_predicts_exactly(tmp_path: Pat
     output = tmp_path / "micro.json"
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "benchmarks/micro", "-q", "-p", "no:cacheprovider",
-         "--model-size", "1MB", "--rounds", "1", f"--benchmark-json={output}"],
+         "-p", "no:xdist", "--model-size", "1MB", "--rounds", "1",
+         f"--benchmark-json={output}"],
+        # Run from an xdist worker (nox -s tests), the inner pytest must not look like one:
+        # pytest-benchmark disables itself there and writes an empty file.
+        env={k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")},
         cwd=project_path(), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     document = json.loads(output.read_text())

@@ -158,8 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="registry strategy: boto3 (boto3's transfer manager, hashed afterwards; the "
                           "default) and/or ranged (concurrent ranged GETs, SHA-256 computed "
                           "while the bytes arrive: the strategy registry-ranged)")
-    run.add_argument("--download-chunk", default="16MB", metavar="SIZE",
-                     help="registry strategy: bytes per ranged GET (default 16MB)")
+    chunk = f"{defaults.download_chunk_bytes // 2**20}MiB"
+    run.add_argument("--download-chunk", default=chunk, metavar="SIZE",
+                     help=f"registry strategy: bytes per ranged GET (default {chunk}, the "
+                          "service's own)")
     run.add_argument("--shards", default="auto", metavar="K[,K...]",
                      help="sharded strategy: shard counts, e.g. 1,4,16,64 for a sweep (one "
                           "strategy sharded-kK each); auto = about 4 MB per shard. Needs a "

@@ -80,8 +80,8 @@ def service(strategy: Strategy, context: str, dockerfile: str) -> dict[str, Any]
                   "args": {"RUNTIME_IMAGE": f"${{RUNTIME_IMAGE:-{RUNTIME_IMAGE_DEFAULT}}}"}},
         "image": f"model-service-{strategy.name}",
         "ports": ["127.0.0.1:${PORT:-8000}:8000"],
-        "environment": {"MODEL_PATH": container_path, "MODEL_LOADING": strategy.loading,
-                        "MODEL_CODEC": strategy.codec},
+        # What the run gives the service, from the same method (strategies/base.py).
+        "environment": strategy.local_env(container_path),
         **copy.deepcopy(HARDENING),  # no YAML anchors shared between services
     }
     if not strategy.model_in_image:

@@ -18,6 +18,7 @@ from bench.engine import BindMount, Engine, VolumeMount
 from bench.link import LinkRate
 from bench.model.source import ModelArtifact
 from bench.progress import Progress
+from bench.service_env import VARIABLE, default_int, service_env
 
 if TYPE_CHECKING:
     from strategies.s3 import S3Endpoint
@@ -34,8 +35,9 @@ class StrategyOptions:
     codecs: tuple[str, ...] = ("gzip9", "zstd9", "lz4")
     s3_endpoint: str | None = None  # None: the harness starts its own S3 server
     s3_bucket: str = "models"
-    download_concurrency: int = 8
-    download_chunk_bytes: int = 16 * 1024 * 1024
+    # The service's own defaults (a run from the CLI and one through the API agree with it).
+    download_concurrency: int = default_int("download_concurrency")
+    download_chunk_bytes: int = default_int("download_chunk_bytes")
     downloaders: tuple[str, ...] = ("boto3",)  # registry: one strategy per downloader
     shards: tuple[int, ...] = (0,)  # sharded strategies: 0 = automatic (about 4 MB each)
     shard_codec: str | None = None  # None: none from a volume, zstd3 over the network
@@ -143,15 +145,19 @@ class Strategy:
         files = {f"{MODEL_DIR_IN_REPO}/{MODEL_NAME_IN_REPO}": ctx.model.path}
         return PreparedModel(
             context_files=files,
-            env={"MODEL_PATH": f"{MODEL_DIR_IN_CONTAINER}/{MODEL_NAME_IN_REPO}",
-                 "MODEL_LOADING": self.loading, "MODEL_CODEC": self.codec},
+            env=self.local_env(f"{MODEL_DIR_IN_CONTAINER}/{MODEL_NAME_IN_REPO}"),
             model_file_bytes=ctx.model.bytes,
         )
+
+    def local_env(self, container_path: str) -> dict[str, str]:
+        """The service's settings when the model is a local file at `container_path` (in the
+        image or mounted): what prepare() gives the run and what `export` writes."""
+        return service_env(model_path=container_path, loading=self.loading, codec=self.codec)
 
     def starts(self, ctx: StrategyContext, prepared: PreparedModel, trial: int) -> list[StartSpec]:
         if self.model_in_image:
             return [StartSpec("-", env=prepared.env)]
-        container_path = prepared.env["MODEL_PATH"]
+        container_path = prepared.env[VARIABLE["model_path"]]
         repo_path = f"{MODEL_DIR_IN_REPO}/{Path(container_path).name}"
         host_file = prepared.context_files[repo_path]
         return [StartSpec("-", env=prepared.env,

@@ -37,8 +37,7 @@ class Compressed(Strategy):
             # The repository holds both files, as after the seed's compression script.
             context_files={f"{MODEL_DIR_IN_REPO}/{MODEL_NAME_IN_REPO}": ctx.model.path,
                            f"{MODEL_DIR_IN_REPO}/{name}": packed.path},
-            env={"MODEL_PATH": f"{MODEL_DIR_IN_CONTAINER}/{name}", "MODEL_LOADING": "lazy",
-                 "MODEL_CODEC": self.codec},
+            env=self.local_env(f"{MODEL_DIR_IN_CONTAINER}/{name}"),
             model_file_bytes=packed.bytes,
             extra_metrics={"compression_ratio": packed.ratio, "compress_s": packed.compress_s},
             notes=cached_note("compress_s", packed.cached, packed.measured_in),

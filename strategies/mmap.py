@@ -17,6 +17,7 @@ import dataclasses
 from bench.engine import BindMount
 from bench.model.flat_forest import FlatModel, convert
 from bench.model.hashing import cached_sha256
+from bench.service_env import service_env
 from strategies.base import (
     MODEL_DIR_IN_CONTAINER,
     MODEL_DIR_IN_REPO,
@@ -31,7 +32,7 @@ from strategies.registry import CACHE_IN_CONTAINER, Registry
 
 FLAT_IN_CONTAINER = f"{MODEL_DIR_IN_CONTAINER}/flat"
 FLAT_NAME = "model.flat"
-PREFETCH_CONDITIONS = {"no prefetch": "", "prefetch": "1"}
+PREFETCH_CONDITIONS = {"no prefetch": False, "prefetch": True}
 
 
 def _convert(ctx: StrategyContext) -> FlatModel:
@@ -43,7 +44,7 @@ def _convert(ctx: StrategyContext) -> FlatModel:
 def _prepared(ctx: StrategyContext, flat: FlatModel, env: dict[str, str]) -> PreparedModel:
     return PreparedModel(
         context_files={f"{MODEL_DIR_IN_REPO}/{MODEL_NAME_IN_REPO}": ctx.model.path},
-        env={"MODEL_FORMAT": "flat", "MODEL_LOADING": "eager", "MODEL_CODEC": "none", **env},
+        env={**service_env(model_format="flat", loading="eager", codec="none"), **env},
         model_file_bytes=flat.bytes,
         extra_metrics={"compression_ratio": flat.bytes / ctx.model.bytes,
                        "compress_s": flat.convert_s},
@@ -66,7 +67,7 @@ class Mmap(Strategy):
 
     def prepare(self, ctx: StrategyContext) -> PreparedModel:
         flat = self._flat = _convert(ctx)
-        prepared = _prepared(ctx, flat, {"MODEL_PATH": f"{FLAT_IN_CONTAINER}/{FLAT_NAME}"})
+        prepared = _prepared(ctx, flat, service_env(model_path=f"{FLAT_IN_CONTAINER}/{FLAT_NAME}"))
         # The flat predictor's own predict is this strategy's in-process reference.
         return dataclasses.replace(prepared, in_process=("flat", flat.path))
 
@@ -74,7 +75,7 @@ class Mmap(Strategy):
         assert self._flat is not None
         # The folder, so that a Pipeline's pinned preprocessing file comes along.
         bind = BindMount(str(self._flat.path.parent), FLAT_IN_CONTAINER)
-        return [StartSpec(condition, env={**prepared.env, "MODEL_PREFETCH": flag},
+        return [StartSpec(condition, env={**prepared.env, **service_env(prefetch=flag)},
                           model_binds=[bind], host_model_bytes=self._flat.bytes)
                 for condition, flag in PREFETCH_CONDITIONS.items()]
 
@@ -100,10 +101,8 @@ class MmapRegistry(Registry):
             upload_s = publish_model(endpoint, ctx.options.s3_bucket, key, flat.path, sha,
                                      ctx.progress.adder(flat.bytes))
         prepared = _prepared(ctx, flat, {
-            "MODEL_PATH": f"{CACHE_IN_CONTAINER}/{FLAT_NAME}", "MODEL_SHA256": sha,
-            **self._s3_env(ctx, endpoint, key),
-            "DOWNLOAD_CONCURRENCY": str(ctx.options.download_concurrency),
-            "DOWNLOAD_CHUNK_BYTES": str(ctx.options.download_chunk_bytes)})
+            **service_env(model_path=f"{CACHE_IN_CONTAINER}/{FLAT_NAME}", pinned_sha256=sha),
+            **self._download_env(ctx, endpoint, key)})
         return PreparedModel(prepared.context_files, prepared.env, prepared.model_file_bytes,
                              {**prepared.extra_metrics, "upload_s": upload_s},
                              {**prepared.notes, "key": key})

@@ -52,8 +52,7 @@ class Modelcar(Strategy):
         prepared = super().prepare(ctx)  # the repository holds the model, as in the seed
         return PreparedModel(
             context_files=prepared.context_files,
-            env={"MODEL_PATH": f"{MODEL_DIR_IN_MODEL_IMAGE}/{MODEL_NAME_IN_REPO}",
-                 "MODEL_LOADING": "eager", "MODEL_CODEC": "none"},
+            env=self.local_env(f"{MODEL_DIR_IN_MODEL_IMAGE}/{MODEL_NAME_IN_REPO}"),
             model_file_bytes=ctx.model.bytes,
             extra_metrics={"model_image_build_s": built.seconds,
                            "model_image_bytes": self._model_image_bytes},

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from bench.engine import BindMount, VolumeMount
+from bench.service_env import service_env
 from strategies.base import (
     MODEL_NAME_IN_REPO,
     PreparedModel,
@@ -78,12 +79,10 @@ class Registry(Strategy):
                 self._reference_bytes = self._sent() - sent_before  # not the model's way
         return PreparedModel(
             context_files={f"datos/modelos/{MODEL_NAME_IN_REPO}": ctx.model.path},
-            env={"MODEL_PATH": f"{CACHE_IN_CONTAINER}/{MODEL_NAME_IN_REPO}",
-                 "MODEL_LOADING": "eager", "MODEL_CODEC": "none",
-                 "MODEL_SHA256": ctx.model.sha256, **self._s3_env(ctx, endpoint, key),
-                 "DOWNLOAD_CONCURRENCY": str(options.download_concurrency),
-                 "DOWNLOAD_CHUNK_BYTES": str(options.download_chunk_bytes),
-                 "DOWNLOADER": self.downloader},
+            env={**service_env(model_path=f"{CACHE_IN_CONTAINER}/{MODEL_NAME_IN_REPO}",
+                               loading="eager", codec="none", pinned_sha256=ctx.model.sha256,
+                               downloader=self.downloader),
+                 **self._download_env(ctx, endpoint, key)},
             model_file_bytes=ctx.model.bytes,
             extra_metrics=extra,
             notes={"s3_endpoint": endpoint.host_url, "bucket": options.s3_bucket, "key": key},
@@ -134,9 +133,12 @@ class Registry(Strategy):
         return server.counters().total - self._reference_bytes
 
     @staticmethod
-    def _s3_env(ctx: StrategyContext, endpoint: S3Endpoint, key: str) -> dict[str, str]:
-        return {"S3_ENDPOINT": endpoint.container_url, "S3_BUCKET": ctx.options.s3_bucket,
-                "S3_KEY": key, "S3_CREDENTIALS_FILE": CREDENTIALS_IN_CONTAINER}
+    def _download_env(ctx: StrategyContext, endpoint: S3Endpoint, key: str) -> dict[str, str]:
+        """Where the service downloads the model from, and how."""
+        return service_env(s3_endpoint=endpoint.container_url, s3_bucket=ctx.options.s3_bucket,
+                           s3_key=key, s3_credentials_file=CREDENTIALS_IN_CONTAINER,
+                           download_concurrency=ctx.options.download_concurrency,
+                           download_chunk_bytes=ctx.options.download_chunk_bytes)
 
     def _credentials_bind(self) -> BindMount:
         assert self._credentials is not None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from bench.engine import BindMount
 from bench.model.sharding import ShardedModel, auto_shards, repack
+from bench.service_env import service_env
 from strategies.base import (
     MODEL_DIR_IN_CONTAINER,
     MODEL_DIR_IN_REPO,
@@ -37,8 +38,8 @@ def _repack(ctx: StrategyContext, shards: int, default_codec: str) -> ShardedMod
 
 
 def _env(packed: ShardedModel, manifest_path: str, pinned: bool) -> dict[str, str]:
-    return {"MODEL_PATH": manifest_path, "MODEL_FORMAT": "sharded", "MODEL_LOADING": "eager",
-            "MODEL_CODEC": "none", "MODEL_SHA256": packed.manifest_sha256 if pinned else ""}
+    return service_env(model_path=manifest_path, model_format="sharded", loading="eager",
+                       codec="none", pinned_sha256=packed.manifest_sha256 if pinned else "")
 
 
 class Sharded(Strategy):
@@ -99,7 +100,7 @@ class ShardedRegistry(Registry):
         return PreparedModel(
             context_files={f"{MODEL_DIR_IN_REPO}/{MODEL_NAME_IN_REPO}": ctx.model.path},
             env={**_env(packed, "/tmp/manifest.json", pinned=True),
-                 **self._s3_env(ctx, endpoint, key)},
+                 **self._download_env(ctx, endpoint, key)},
             model_file_bytes=packed.total_bytes,
             extra_metrics={"upload_s": upload_s},
             notes={"s3_endpoint": endpoint.host_url, "key": key, "shards": str(packed.shards)},

@@ -38,6 +38,7 @@ from bench.measure.probes import (
 )
 from bench.metrics import SERVICE_STAMPS
 from bench.model.source import ModelArtifact
+from bench.service_env import check_read_by_service, service_env
 from strategies.base import StartSpec
 
 
@@ -242,6 +243,7 @@ def container_spec(image: str, name: str, labels: Mapping[str, str], start: Star
                    volumes_from: list[str] | None = None) -> ContainerSpec:
     """The one place a measured container's spec is made, for plain containers and swarm
     tasks alike (the swarm copy used to drop --cpus)."""
+    check_read_by_service(start.env, f"the start {start.condition!r}")
     command, env = worker_command(settings)
     return ContainerSpec(
         image=image, name=name, labels=labels, env={**start.env, **env},
@@ -284,7 +286,7 @@ def worker_command(settings: TrialSettings) -> tuple[list[str] | None, dict[str,
                  "--workers", str(settings.workers), "--worker-class",
                  "uvicorn_worker.UvicornWorker", "--bind", "0.0.0.0:8000",
                  "--worker-tmp-dir", "/tmp", "--timeout", "0"],
-                {"MODEL_PRELOAD": "1"})
+                service_env(preload=True))
     return (["python", "-m", "uvicorn", "backend.app:app", "--host", "0.0.0.0", "--port", "8000",
              "--workers", str(settings.workers)], {})
 

@@ -27,11 +27,11 @@ from bench.metrics import METRICS
 from bench.noise import SIZE_TIE_FRACTION, differs_unpaired, is_exact
 from bench.results import StoredRun
 from bench.summary import Summary, format_value, summarize
+from bench.units import unit_of
 
 STATS = ("median", "min", "max")
-# Differences smaller than these are noise whatever the ratio (a 70 ms build that takes 85 ms),
-# unless the value itself is small: then RELATIVE_FLOOR of it is the floor.
-NOISE_FLOOR = {"s": 0.05, "ms": 2.0, "bytes": 1e6, "MB/s": 5.0, "ratio": 0.01, "count": 1.0}
+# Differences smaller than the unit's noise floor (bench/units.py) are noise whatever the
+# ratio, unless the value itself is small: then RELATIVE_FLOOR of it is the floor.
 RELATIVE_FLOOR = 0.05
 # Fields whose difference makes two runs incomparable (refused without --allow-mismatch).
 MUST_MATCH = ("model.sha256", "config.", "machine.cpu", "machine.logical_cpus",
@@ -105,7 +105,7 @@ def _judge(a: Summary, b: Summary, rule: Rule | None, values_a: list[float],
     if is_exact(a.metric):
         floor = SIZE_TIE_FRACTION * abs(va)
     else:
-        floor = min(NOISE_FLOOR.get(metric.unit, 0.0), RELATIVE_FLOOR * abs(va))
+        floor = min(unit_of(metric.unit).noise_floor, RELATIVE_FLOOR * abs(va))
     big_enough = abs(vb - va) > floor
     separated = is_exact(a.metric) or differs_unpaired(a.metric, values_a, values_b,
                                                        1 + threshold)

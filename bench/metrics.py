@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bench.units import UNITS
+
 # What a metric is about. "size" and "count" are exact (the same build gives the same bytes);
 # the others vary from trial to trial (bench.noise).
 # "machine" is the host's own state (the canary before each round, the memory and the model's
@@ -42,6 +44,9 @@ class Metric:
     optional: str | None = None
 
     def __post_init__(self) -> None:
+        if self.unit not in UNITS:
+            raise ValueError(f"metric {self.name}: unit {self.unit!r} is not one of "
+                             f"{tuple(UNITS)} (bench/units.py)")
         if self.kind not in KINDS:
             raise ValueError(f"metric {self.name}: kind {self.kind!r} is not one of {KINDS}")
         if self.table is not None and self.table not in TABLES:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from bench.errors import UsageError
 
@@ -82,36 +83,75 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
 
 
+@dataclass(frozen=True)
+class Unit:
+    """One unit of measure, declared once: how its values are written in tables and prose,
+    on chart ticks, what a chart axis of it is called, and the absolute difference that is
+    noise whatever the ratio (a 70 ms build that takes 85 ms; `compare` and the report's
+    ties use it)."""
+
+    name: str
+    format: Callable[[float], str]
+    compact: Callable[[float, str], str]  # (value, format spec such as "g" or ".3g")
+    noise_floor: float
+    axis: str | None = None  # the Labels key of a chart axis of it (None: the unit's name)
+
+
+def _suffixed(suffix: str, spec: str = ",.1f") -> Callable[[float], str]:
+    return lambda value: f"{number(value, spec)} {suffix}" if suffix else number(value, spec)
+
+
+def _compact_suffixed(suffix: str) -> Callable[[float, str], str]:
+    return lambda value, digits: (f"{number(value, digits)} {suffix}" if suffix
+                                  else number(value, digits))
+
+
+def _compact_bytes(value: float, digits: str) -> str:
+    for name, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if abs(value) >= scale:
+            return f"{number(value / scale, digits)} {name}"
+    return f"{number(value, digits)} B"
+
+
+def _compact_seconds(value: float, digits: str) -> str:
+    if abs(value) >= 1 or value == 0:
+        return f"{number(value, digits)} s"
+    return f"{number(value * 1000, digits)} ms"
+
+
+def _ratio(value: float) -> str:
+    return f"{number(value, ',.3g' if abs(value) < 1000 else ',.0f')}×"
+
+
+UNITS: dict[str, Unit] = {unit.name: unit for unit in (
+    Unit("s", lambda v: format_seconds(v), _compact_seconds, 0.05, axis="axis_s"),
+    Unit("ms", _suffixed("ms", ".1f"), _compact_suffixed("ms"), 2.0, axis="axis_ms"),
+    Unit("bytes", lambda v: format_bytes(v), _compact_bytes, 1e6, axis="axis_bytes"),
+    Unit("ratio", _ratio, _compact_suffixed(""), 0.01, axis="axis_ratio"),
+    Unit("fraction", lambda v: f"{number(v * 100, '.1f')} %",
+         lambda v, digits: f"{number(v * 100, digits)} %", 0.005),
+    Unit("count", _suffixed("", ",.0f"), _compact_suffixed(""), 1.0),
+    Unit("MB/s", _suffixed("MB/s"), _compact_suffixed("MB/s"), 5.0),
+    Unit("req/s", _suffixed("req/s"), _compact_suffixed("req/s"), 1.0),
+)}
+
+
+def unit_of(name: str) -> Unit:
+    """The declared unit (a metric of an undeclared unit is refused by bench.metrics)."""
+    try:
+        return UNITS[name]
+    except KeyError:
+        raise ValueError(f"unknown unit {name!r}: declare it in bench/units.py UNITS") from None
+
+
 def format_quantity(unit: str, value: float) -> str:
     """The one humanised form of a value of a unit (tables, terminal, claims, labels)."""
-    if unit == "bytes":
-        return format_bytes(value)
-    if unit == "s":
-        return format_seconds(value)
-    if unit == "ms":
-        return f"{number(value, '.1f')} ms"
-    if unit == "ratio":
-        return f"{number(value, ',.3g' if abs(value) < 1000 else ',.0f')}×"
-    if unit == "fraction":
-        return f"{number(value * 100, '.1f')} %"
-    if unit == "count":
-        return number(value, ",.0f")
-    return f"{number(value, ',.1f')} {unit}"
+    return unit_of(unit).format(value)
 
 
 def format_compact(unit: str, value: float, digits: str) -> str:
     """A short form for chart ticks and bar labels: `digits` is a format spec ("g", ".3g")."""
-    if unit == "bytes":
-        for name, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
-            if abs(value) >= scale:
-                return f"{number(value / scale, digits)} {name}"
-        return f"{number(value, digits)} B"
-    if unit == "s":
-        if abs(value) >= 1 or value == 0:
-            return f"{number(value, digits)} s"
-        return f"{number(value * 1000, digits)} ms"
-    text = number(value, digits)
-    return text if unit in ("ratio", "count", "") else f"{text} {unit}"
+    return unit_of(unit).compact(value, digits)
 
 
 def format_bytes(count: float) -> str:

@@ -23,3 +23,26 @@ def test_formatting_picks_readable_units() -> None:
     assert format_bytes(512) == "512 B"
     assert format_seconds(0.0123) == "12.3 ms"
     assert format_seconds(125.0) == "2m05.0s"
+
+
+def test_a_metric_of_an_undeclared_unit_is_refused() -> None:
+    from bench.metrics import Metric
+
+    with pytest.raises(ValueError, match="unit 'furlongs' is not one of"):
+        Metric("x", "furlongs", "time", "X", "X", "x")
+
+
+def test_every_unit_a_metric_uses_writes_itself_and_has_a_noise_floor() -> None:
+    """Found: `compare` had no noise floor for req/s, so 100.2 against 100.0 req/s could be
+    reported as a change; and the chart axis knew four units by name."""
+    from bench.metrics import METRICS
+    from bench.units import UNITS, format_compact, format_quantity, number_style
+
+    used = {m.unit for m in METRICS.values()}
+    assert used <= set(UNITS) and {"req/s", "MB/s", "s", "bytes"} <= used
+    assert all(UNITS[u].noise_floor > 0 for u in used)
+    assert format_quantity("req/s", 1234.56) == "1,234.6 req/s"
+    with number_style("es"):
+        assert format_quantity("req/s", 12345.6) == "12\u2009345,6 req/s"
+        assert format_compact("bytes", 2.5e9, ".3g") == "2,5 GB"
+    assert format_quantity("fraction", 0.034) == "3.4 %"

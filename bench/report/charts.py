@@ -27,7 +27,7 @@ from bench.report.drift import drift_chart
 from bench.report.labels import Labels
 from bench.report.table import row_label
 from bench.report.view import RunView
-from bench.units import format_compact, number
+from bench.units import format_compact, number, unit_of
 
 matplotlib.rcParams.update({"svg.fonttype": "none", "font.size": 8, "axes.titlesize": 10,
                             "axes.spines.top": False, "axes.spines.right": False})
@@ -133,7 +133,8 @@ def render_bar_chart(view: RunView, spec: ChartSpec, labels: Labels) -> Figure |
         tick.set_color(view.colour(strategy))
     ax.invert_yaxis()
     ax.set_xlim(right=(ax.get_xlim()[1] * (3 if log else 1.15)))
-    axis = labels(f"axis_{unit}") if unit in ("bytes", "s", "ms", "ratio") else unit
+    axis_key = unit_of(unit).axis
+    axis = labels(axis_key) if axis_key is not None else unit
     ax.set_xlabel(f"{axis} ({labels('log_scale')})" if log else axis)
     ax.set_title(labels(spec.title_key))
     if count > 1:  # below the plot, where it can never cover a bar

@@ -11,10 +11,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.config import BUILDERS, Builder
 from bench.errors import BenchError, UsageError
 from bench.progress import Progress
-from bench.units import parse_duration, parse_size
+from bench.results.units import parse_duration, parse_size
+from bench.run.config import BUILDERS, Builder
 
 DEFAULT_MODEL_SIZE = "64MB"
 
@@ -310,11 +310,11 @@ def _builders(choice: str) -> tuple[Builder, ...]:
 
 
 def _cmd_run(args: argparse.Namespace, progress: Progress) -> int:
-    from bench.config import RunConfig
     from bench.engine import DockerEngine
-    from bench.link import LinkRate
-    from bench.paths import results_dir
-    from bench.runner import BenchmarkRun
+    from bench.host.paths import results_dir
+    from bench.run.config import RunConfig
+    from bench.run.runner import BenchmarkRun
+    from bench.servers.link import LinkRate
     from strategies.base import StrategyOptions
 
     codecs = tuple(c.strip() for c in args.codec.split(",") if c.strip())
@@ -381,7 +381,7 @@ def _conclude(folder: Path, lang: str, progress: Progress) -> None:
     from bench.report.labels import Labels
     from bench.report.terminal import comparison_table
     from bench.report.view import RunView
-    from bench.results import load_run
+    from bench.results.store import load_run
 
     with progress.step(f"report ({lang})"):
         files = render_report(folder, lang)
@@ -399,7 +399,7 @@ def _started_at(folder: Path) -> str:
 
 
 def _resolve_run_folder(folder: Path) -> Path:
-    from bench.paths import results_dir
+    from bench.host.paths import results_dir
 
     if str(folder) == "latest":
         runs = [p for p in results_dir().iterdir() if (p / "run.json").exists()]
@@ -430,8 +430,8 @@ def _cmd_report(args: argparse.Namespace, progress: Progress) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace, progress: Progress) -> int:
-    from bench import compare
-    from bench.results import load_run
+    from bench.results import compare
+    from bench.results.store import load_run
 
     rules = [compare.parse_rule(text) for text in args.fail_on]
     run_a = load_run(_resolve_run_folder(args.run_a))
@@ -461,8 +461,8 @@ def _cmd_compare(args: argparse.Namespace, progress: Progress) -> int:
 
 
 def _cmd_model(args: argparse.Namespace, progress: Progress) -> int:
+    from bench.host.paths import cache_dir, models_dir
     from bench.model.source import synthetic_model, user_model
-    from bench.paths import cache_dir, models_dir
 
     if args.model is not None:
         artifact = user_model(args.model, cache_dir(), progress)
@@ -475,7 +475,7 @@ def _cmd_model(args: argparse.Namespace, progress: Progress) -> int:
 
 def _cmd_base_image(args: argparse.Namespace, progress: Progress) -> int:
     from bench.engine import DockerEngine
-    from bench.paths import REQUIREMENTS_FILE, cache_dir
+    from bench.host.paths import REQUIREMENTS_FILE, cache_dir
     from bench.prepare.base_image import ensure_base_image
     from bench.prepare.runtime_image import ensure_runtime_image
     from bench.prepare.wheelhouse import ensure_wheelhouse
@@ -505,9 +505,9 @@ def _cmd_export(args: argparse.Namespace, progress: Progress) -> int:
 
 
 def _cmd_clean(args: argparse.Namespace, progress: Progress) -> int:
-    from bench.caches import model_caches
     from bench.engine import CACHE_LABEL, RUN_LABEL, DockerEngine
-    from bench.units import format_bytes
+    from bench.host.caches import model_caches
+    from bench.results.units import format_bytes
 
     engine = DockerEngine.connect()
     try:

@@ -19,8 +19,8 @@ from typing import Any
 import yaml
 
 from bench.errors import UsageError
-from bench.fsutil import write_atomic
-from bench.paths import DOCKER_DIR, REQUIREMENTS_FILE, SERVICE_DIR
+from bench.host.fsutil import write_atomic
+from bench.host.paths import DOCKER_DIR, REQUIREMENTS_FILE, SERVICE_DIR
 from strategies import REGISTRY
 from strategies.base import (
     MODEL_DIR_IN_CONTAINER,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from bench.errors import StepFailed
-from bench.paths import service_module
+from bench.host.paths import service_module
 
 _SETTINGS = service_module("settings")
 

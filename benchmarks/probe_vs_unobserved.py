@@ -15,12 +15,12 @@ from pathlib import Path
 
 import requests
 
-from bench.cleanup import run_labels
 from bench.engine import BindMount, DockerEngine
+from bench.host.paths import cache_dir
 from bench.measure.trial import TrialSettings, container_spec, run_start
 from bench.model.source import user_model
-from bench.paths import cache_dir
 from bench.progress import Progress
+from bench.run.cleanup import run_labels
 from strategies.base import StartSpec
 
 WAIT_S = 75.0

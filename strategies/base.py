@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench.engine import BindMount, Engine, VolumeMount
-from bench.link import LinkRate
 from bench.model.source import ModelArtifact
 from bench.progress import Progress
+from bench.servers.link import LinkRate
 from bench.service_env import VARIABLE, default_int, service_env
 
 if TYPE_CHECKING:
-    from strategies.s3 import S3Endpoint
+    from bench.servers.s3 import S3Endpoint
 
 MODEL_DIR_IN_REPO = "datos/modelos"
 MODEL_NAME_IN_REPO = "modelo_fifa.joblib"  # the seed repository's file name
@@ -100,7 +100,7 @@ class StartSpec:
     # node has none, so --fresh-node leaves it out.
     reuses_node_state: bool = False
     # Volumes whose files the start reads (the S3 server's data, a warm cache): a warm start
-    # finds them resident (bench.machine_state), like its bind-mounted files.
+    # finds them resident (bench.host.machine_state), like its bind-mounted files.
     resident_volumes: Sequence[str] = ()
 
 
@@ -116,7 +116,7 @@ class Strategy:
     model_in_image: bool = False  # False: a bind mount or a download brings the model
     image_carries_model: bool = False  # the image holds the model's bytes (used or not)
     # Host disk the strategy needs besides images, in model sizes: compressed copies, shards,
-    # S3 server data, cache volumes (see bench/disk_plan.py).
+    # S3 server data, cache volumes (see bench/run/disk_plan.py).
     disk_model_copies: float = 0.0
     needs_forest: bool = False  # it rewrites a RandomForest/ExtraTrees (mmap)
     needs_ensemble: bool = False  # it takes a tree ensemble apart, tree by tree (sharded)

@@ -88,7 +88,7 @@ class MmapRegistry(Registry):
 
     def prepare(self, ctx: StrategyContext) -> PreparedModel:
         from bench.errors import StepFailed
-        from strategies.s3 import publish_model
+        from bench.servers.s3 import publish_model
 
         flat = _convert(ctx)
         if flat.preprocessing is not None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import shutil
 
-from bench.fsutil import link_or_copy
-from bench.paths import DOCKER_DIR
+from bench.host.fsutil import link_or_copy
+from bench.host.paths import DOCKER_DIR
 from strategies.base import (
     MODEL_NAME_IN_REPO,
     PreparedModel,

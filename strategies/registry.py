@@ -13,6 +13,13 @@ import os
 from pathlib import Path
 
 from bench.engine import BindMount, VolumeMount
+from bench.servers.s3 import (
+    S3Endpoint,
+    external_endpoint,
+    publish_model,
+    reference_download_rate,
+    start_rclone_server,
+)
 from bench.service_env import service_env
 from strategies.base import (
     MODEL_NAME_IN_REPO,
@@ -20,13 +27,6 @@ from strategies.base import (
     StartSpec,
     Strategy,
     StrategyContext,
-)
-from strategies.s3 import (
-    S3Endpoint,
-    external_endpoint,
-    publish_model,
-    reference_download_rate,
-    start_rclone_server,
 )
 
 CREDENTIALS_IN_CONTAINER = "/run/secrets/s3-credentials"

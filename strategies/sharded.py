@@ -85,7 +85,7 @@ class ShardedRegistry(Registry):
     disk_model_copies = 0.7  # zstd shards on the host and in the S3 server
 
     def prepare(self, ctx: StrategyContext) -> PreparedModel:
-        from strategies.s3 import publish_files
+        from bench.servers.s3 import publish_files
 
         endpoint = self._connect(ctx)
         # Over the network, zstd's 3.4x fewer bytes are worth its decompression.

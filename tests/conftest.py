@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from bench.host.paths import SERVICE_DIR, cache_dir, models_dir
 from bench.model.source import ModelArtifact, synthetic_model
-from bench.paths import SERVICE_DIR, cache_dir, models_dir
 from bench.progress import Progress
 
 pytest_plugins = ["pytester"]  # tests/test_ci.py runs a suite of its own
@@ -38,7 +38,7 @@ def engine() -> Iterator[object]:
 @pytest.fixture(scope="session")
 def runtime_ref(engine: Any) -> str:
     """The harness's runtime image (base + the service's dependencies), made or found."""
-    from bench.paths import REQUIREMENTS_FILE
+    from bench.host.paths import REQUIREMENTS_FILE
     from bench.prepare.base_image import ensure_base_image
     from bench.prepare.runtime_image import ensure_runtime_image
     from bench.prepare.wheelhouse import ensure_wheelhouse

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.metrics import Sample
-from bench.results import ResultsStore, StrategyOutcome
+from bench.results.metrics import Sample
+from bench.results.store import ResultsStore, StrategyOutcome
 
 MODEL_BYTES = 100_000_000
 BUILDERS = ("legacy", "buildkit")

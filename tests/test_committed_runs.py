@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from bench.noise import judge
 from bench.report import aa
 from bench.report.drift import aa_markdown
 from bench.report.labels import Labels
 from bench.report.ranking import ranking
 from bench.report.view import RunView
-from bench.results import load_run
+from bench.results.noise import judge
+from bench.results.store import load_run
 
 RUNS = Path(__file__).resolve().parents[1] / "results" / "interleaving-1GB"
 IDENTICAL = ("dockerignore", "copyall", "copyall-dockerignore", "volume-aa")

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from bench import cli
-from bench import compare as compare_module
-from bench.compare import Rule, compare, metadata_differences, parse_rule
 from bench.errors import UsageError
-from bench.metrics import Sample
-from bench.results import load_run
+from bench.results import compare as compare_module
+from bench.results.compare import Rule, compare, metadata_differences, parse_rule
+from bench.results.metrics import Sample
+from bench.results.store import load_run
 from tests.stored_runs import metadata, write_run
 
 

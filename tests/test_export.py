@@ -9,8 +9,8 @@ import yaml
 
 from bench import cli
 from bench.export import EXPORTABLE, export, repository_compose
+from bench.host.paths import DOCKER_DIR
 from bench.model.source import ModelArtifact
-from bench.paths import DOCKER_DIR
 
 
 def test_the_repository_compose_file_is_the_one_the_strategies_make() -> None:

@@ -12,8 +12,8 @@ from sklearn.ensemble import ExtraTreesRegressor, RandomForestRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from bench.host.paths import service_module
 from bench.model.flat_forest import _preorder, convert, flat_arrays
-from bench.paths import service_module
 
 flat = service_module("flat_forest")
 

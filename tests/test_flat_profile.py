@@ -7,11 +7,11 @@ import math
 
 import pytest
 
-from bench import page_cache
+from bench.host import page_cache
+from bench.host.paths import cache_dir
 from bench.micro import flat_profile
 from bench.model.flat_forest import convert
 from bench.model.source import ModelArtifact
-from bench.paths import cache_dir
 
 # The page cache is the host's: dropped here, it would be dropped under the engine's tests.
 pytestmark = pytest.mark.page_cache

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.errors import UsageError
-from bench.link import LinkRate
+from bench.servers.link import LinkRate
 
 
 @pytest.mark.parametrize(("text", "bits"), [

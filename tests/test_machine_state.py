@@ -1,4 +1,4 @@
-"""The machine's state before a start (bench.machine_state) and the canary (bench.canary),
+"""The machine's state before a start (bench.host.machine_state) and the canary (bench.run.canary),
 on real files and the real kernel counters."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import machine_state, page_cache
-from bench.canary import Canary, CpuTimes, slow_rounds
+from bench.host import machine_state, page_cache
+from bench.run.canary import Canary, CpuTimes, slow_rounds
 
 # The page cache is the host's: dropped here, it would be dropped under the engine's tests.
 pytestmark = pytest.mark.page_cache

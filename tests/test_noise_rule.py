@@ -1,4 +1,4 @@
-"""The noise rule (bench.noise), the A/A floor (bench.report.aa), who wins
+"""The noise rule (bench.results.noise), the A/A floor (bench.report.aa), who wins
 (bench.report.ranking) and compare, on hand-made rounds and on the committed seed run
 (results/seed-5.45GB-sequential, the seed run measured strategy after strategy before
 interleaving existed; results/seed-5.45GB is its interleaved re-measurement). Each test
@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from bench.compare import compare, parse_rule
-from bench.noise import judge
 from bench.report import aa
 from bench.report.document import winners_markdown
 from bench.report.labels import Labels
 from bench.report.ranking import Entry, rank, ranking
 from bench.report.view import RunView
-from bench.results import load_run
+from bench.results.compare import compare, parse_rule
+from bench.results.noise import judge
+from bench.results.store import load_run
 
 SEED_RUN = Path(__file__).resolve().parents[1] / "results" / "seed-5.45GB-sequential"
 IDENTICAL = ("volume", "dockerignore", "copyall", "copyall-dockerignore")

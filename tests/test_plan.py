@@ -1,4 +1,4 @@
-"""The run's plan (bench.plan): interleaved by default, reproducible from its seed."""
+"""The run's plan (bench.run.plan): interleaved by default, reproducible from its seed."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from bench.plan import Step, plan, trial_order
+from bench.run.plan import Step, plan, trial_order
 
 NAMES = ["baked", "volume", "volume-aa", "registry", "mmap-registry", "compressed-gzip9"]
 

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from bench import cli
-from bench.metrics import METRICS, Sample
 from bench.report import render_report
 from bench.report.claims import evaluate, load_claims
 from bench.report.document import winners_markdown
 from bench.report.labels import LANGUAGES, Labels
 from bench.report.view import RunView
-from bench.results import load_run
+from bench.results.metrics import METRICS, Sample
+from bench.results.store import load_run
 from tests.stored_runs import MODEL_BYTES, metadata, write_run
 
 
@@ -94,7 +94,7 @@ def test_every_label_exists_in_every_language() -> None:
 def test_the_catalogue_labels_every_metric_and_titles_every_chart() -> None:
     """Metric names and chart titles come from one catalogue: nothing shown can lack a label
     in either language (before, metrics were listed by hand in five places and drifted)."""
-    from bench.metrics import CHARTS, in_chart
+    from bench.results.metrics import CHARTS, in_chart
 
     for metric in METRICS.values():
         assert metric.en and metric.es and metric.description, metric.name

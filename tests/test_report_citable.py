@@ -17,8 +17,8 @@ from bench.report.decision import NEEDS, decision_markdown
 from bench.report.document import _render, render_report
 from bench.report.labels import Labels, MissingLabel
 from bench.report.view import RunView
-from bench.results import load_run
-from bench.units import THIN_SPACE, format_bytes, format_quantity, number, number_style
+from bench.results.store import load_run
+from bench.results.units import THIN_SPACE, format_bytes, format_quantity, number, number_style
 from strategies import REGISTRY
 from strategies.base import StrategyOptions
 from tests.stored_runs import metadata, write_run

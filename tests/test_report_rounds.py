@@ -6,10 +6,10 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
-from bench.metrics import MACHINE_ROW, Sample
 from bench.report import render_report
 from bench.report.view import RunView
-from bench.results import ResultsStore, RunRecord, StoredRun, StrategyOutcome, load_run
+from bench.results.metrics import MACHINE_ROW, Sample
+from bench.results.store import ResultsStore, RunRecord, StoredRun, StrategyOutcome, load_run
 from tests.stored_runs import metadata
 
 KEY = "code image + bind-mounted joblib"

@@ -4,9 +4,9 @@ from pathlib import Path
 import pytest
 
 from bench.errors import BenchError
-from bench.metrics import Sample
-from bench.results import SCHEMA_VERSION, ResultsStore, load_run
-from bench.summary import summarize
+from bench.results.metrics import Sample
+from bench.results.store import SCHEMA_VERSION, ResultsStore, load_run
+from bench.results.summary import summarize
 
 
 def test_store_round_trips_every_raw_sample(tmp_path: Path) -> None:
@@ -43,7 +43,7 @@ def test_summary_is_median_min_max() -> None:
 def test_results_as_dataframes(tmp_path: Path) -> None:
     import statistics
 
-    from bench.results import load_runs, load_samples, summarise
+    from bench.results.store import load_runs, load_samples, summarise
     from tests.stored_runs import write_run
 
     folder = write_run(tmp_path, "run-a")

@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from bench.config import RunConfig
 from bench.errors import StepFailed
-from bench.machine_state import MachineState
+from bench.host.machine_state import MachineState
 from bench.measure import trial
 from bench.measure.recorder import StrategyRecorder, start_condition
 from bench.model.source import ModelArtifact
 from bench.prepare.runtime_image import RuntimeImage
 from bench.progress import Progress
-from bench.results import ResultsStore, load_run
-from bench.runner import BenchmarkRun
+from bench.results.store import ResultsStore, load_run
+from bench.run.config import RunConfig
+from bench.run.runner import BenchmarkRun
 from strategies.base import StartSpec
 from tests.fake_engine import FakeEngine, ServiceBehaviour
 
@@ -98,9 +98,9 @@ def test_a_start_that_fails_says_why_and_leaves_no_container(
 def test_every_start_path_gets_the_same_spec() -> None:
     settings = trial.TrialSettings(cpus=0.5, memory_limit_bytes=2**30, workers=2,
                                    worker_mode="preload")
-    spec = trial.container_spec("img", "c", {}, StartSpec("-", env={"A": "1"}), settings)
+    spec = trial.container_spec("img", "c", {}, StartSpec("-", env={"MODEL_PATH": "/m"}), settings)
     assert (spec.cpus, spec.memory_limit_bytes, spec.hardened) == (0.5, 2**30, True)
-    assert spec.env["MODEL_PRELOAD"] == "1" and spec.env["A"] == "1"
+    assert spec.env["MODEL_PRELOAD"] == "1" and spec.env["MODEL_PATH"] == "/m"
     assert spec.command is not None and "--preload" in spec.command
 
 

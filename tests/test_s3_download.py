@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from bench.fsutil import write_atomic
-from strategies.s3 import S3Endpoint, publish_model, rclone_binary
+from bench.host.fsutil import write_atomic
+from bench.servers.s3 import S3Endpoint, publish_model, rclone_binary
 from tests.conftest import load_service
 
 # Rates and time budgets: measured apart from the engine's tests (xdist group).

@@ -13,12 +13,12 @@ import yaml
 from bench import cli
 from bench.errors import StepFailed
 from bench.export import EXPORTABLE, exportable, repository_compose
+from bench.host.paths import PROJECT_ROOT, service_module
 from bench.measure import trial
 from bench.model.source import ModelArtifact
-from bench.paths import PROJECT_ROOT, service_module
 from bench.progress import Progress
+from bench.results.units import parse_size
 from bench.service_env import DEFAULT, READ_BY_SERVICE, VARIABLE, default_int, service_env
-from bench.units import parse_size
 from strategies.base import StartSpec, StrategyContext, StrategyOptions
 from tests.fake_engine import FakeEngine, ServiceBehaviour
 

@@ -1,7 +1,7 @@
 import pytest
 
 from bench.errors import UsageError
-from bench.units import format_bytes, format_seconds, parse_size
+from bench.results.units import format_bytes, format_seconds, parse_size
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -26,7 +26,7 @@ def test_formatting_picks_readable_units() -> None:
 
 
 def test_a_metric_of_an_undeclared_unit_is_refused() -> None:
-    from bench.metrics import Metric
+    from bench.results.metrics import Metric
 
     with pytest.raises(ValueError, match="unit 'furlongs' is not one of"):
         Metric("x", "furlongs", "time", "X", "X", "x")
@@ -35,8 +35,8 @@ def test_a_metric_of_an_undeclared_unit_is_refused() -> None:
 def test_every_unit_a_metric_uses_writes_itself_and_has_a_noise_floor() -> None:
     """Found: `compare` had no noise floor for req/s, so 100.2 against 100.0 req/s could be
     reported as a change; and the chart axis knew four units by name."""
-    from bench.metrics import METRICS
-    from bench.units import UNITS, format_compact, format_quantity, number_style
+    from bench.results.metrics import METRICS
+    from bench.results.units import UNITS, format_compact, format_quantity, number_style
 
     used = {m.unit for m in METRICS.values()}
     assert used <= set(UNITS) and {"req/s", "MB/s", "s", "bytes"} <= used

@@ -21,7 +21,7 @@ from bench.engine.types import (
     MemoryStats,
 )
 from bench.errors import StepFailed
-from bench.fsutil import tree_bytes
+from bench.host.fsutil import tree_bytes
 
 
 class ContainerJobs(EngineConnection):

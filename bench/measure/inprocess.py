@@ -71,7 +71,7 @@ def _main(kind: str, model_file: str, rows_json: str) -> None:
     import numpy as np
 
     if kind == "flat":
-        from bench.paths import service_module
+        from bench.host.paths import service_module
 
         model = service_module("flat_forest").open_model(model_file, verify=False,
                                                          prefetch=False)

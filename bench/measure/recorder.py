@@ -10,11 +10,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bench.engine import BuildResult
-from bench.machine_state import MachineState
+from bench.host.machine_state import MachineState
 from bench.measure.inprocess import InProcessLatency
 from bench.measure.measurement import StartMeasurement
 from bench.measure.probes import percentile
-from bench.metrics import TIMELINE_STAMPS, Sample, timeline_metric
+from bench.results.metrics import TIMELINE_STAMPS, Sample, timeline_metric
 
 # The row of the model's own predict in a fresh process on the host (no container): shown
 # as "scikit-learn (in-process)", the condition translated like every other.
@@ -127,7 +127,7 @@ class Place:
     """Where a start sits in the run: its round, the UTC wall clock of its start, and
     whether it was the strategy's warm-up."""
 
-    round: int = -1  # -1: the trial's number (bench.metrics.Sample)
+    round: int = -1  # -1: the trial's number (bench.results.metrics.Sample)
     started_at: str = ""
     warmup: bool = False
 
@@ -199,7 +199,7 @@ class StrategyRecorder:
 
     def settled(self, condition: str, trial: int, state: MachineState,
                 place: Place = NOWHERE) -> None:
-        """The machine's state a start found (bench.machine_state)."""
+        """The machine's state a start found (bench.host.machine_state)."""
         for metric, value in (("settle_wait_s", state.settle_wait_s),
                               ("mem_free_before_bytes", state.mem_free_bytes),
                               ("mem_available_before_bytes", state.mem_available_bytes),

@@ -36,8 +36,8 @@ from bench.measure.probes import (
     predictions_match,
     process_tree_memory,
 )
-from bench.metrics import SERVICE_STAMPS
 from bench.model.source import ModelArtifact
+from bench.results.metrics import SERVICE_STAMPS
 from bench.service_env import check_read_by_service, service_env
 from strategies.base import StartSpec
 

@@ -32,15 +32,15 @@ from typing import Any
 
 import numpy as np
 
-from bench import page_cache
 from bench.errors import UsageError
+from bench.host import page_cache
+from bench.host.paths import cache_dir, models_dir, service_module
 from bench.measure.inprocess import batch_of
 from bench.micro.load_paths import memmap_of
 from bench.model.flat_forest import convert
 from bench.model.source import synthetic_model
-from bench.paths import cache_dir, models_dir, service_module
 from bench.progress import Progress
-from bench.units import parse_size
+from bench.results.units import parse_size
 
 PAGE = 4096
 # The first format's arrays, one per field, in the order they were stored (bytes a node):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.paths import service_module
+from bench.host.paths import service_module
 
 READ_CHUNK = 8 * 1024 * 1024
 

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.fsutil import write_atomic
-from bench.units import format_bytes, format_seconds
+from bench.host.fsutil import write_atomic
+from bench.results.units import format_bytes, format_seconds
 
 
 def _param(bench: dict[str, Any]) -> str:

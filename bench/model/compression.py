@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from bench.errors import UsageError
-from bench.fsutil import write_atomic
+from bench.host.fsutil import write_atomic
 
 _CODEC = re.compile(r"^(gzip|zstd|lz4)(\d*)$")
 DEFAULT_LEVELS = {"gzip": 9, "zstd": 9, "lz4": 0}

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from bench.errors import UsageError
-from bench.fsutil import write_atomic
+from bench.host.fsutil import write_atomic
+from bench.host.paths import service_module
 from bench.model.sharding import ensemble_of
-from bench.paths import service_module
 
 
 @dataclass(frozen=True)

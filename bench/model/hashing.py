@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from bench.fsutil import write_atomic
+from bench.host.fsutil import write_atomic
 
 CHUNK_BYTES = 8 * 1024 * 1024
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import UsageError
-from bench.fsutil import write_atomic
+from bench.host.fsutil import write_atomic
 
 # The service's sharded.FORMAT; /2 names the attribute that holds the trees and whether it is
 # a list or an array (format /1 was forests only: estimators_, a list).

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import UsageError
-from bench.fsutil import write_atomic
+from bench.host.fsutil import write_atomic
 from bench.model.hashing import cached_sha256
 from bench.progress import Progress
 

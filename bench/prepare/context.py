@@ -11,8 +11,8 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from bench.fsutil import link_or_copy, write_atomic
-from bench.paths import DOCKER_DIR, REQUIREMENTS_FILE, SERVICE_DIR
+from bench.host.fsutil import link_or_copy, write_atomic
+from bench.host.paths import DOCKER_DIR, REQUIREMENTS_FILE, SERVICE_DIR
 from datos.synthetic_fifa import generate, write_raw_csv
 
 SERVICE_FILE_TO_EDIT = "backend/app.py"

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.engine import CACHE_LABEL, Engine
-from bench.fsutil import link_or_copy, write_atomic
-from bench.paths import REQUIREMENTS_FILE, RUNTIME_DOCKERFILE
+from bench.host.fsutil import link_or_copy, write_atomic
+from bench.host.paths import REQUIREMENTS_FILE, RUNTIME_DOCKERFILE
 from bench.prepare.base_image import BaseImage
 from bench.progress import Progress
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.fsutil import write_atomic
+from bench.host.fsutil import write_atomic
 from bench.progress import Progress
 
 CONTAINER_PYTHON = "3.11"

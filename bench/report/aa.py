@@ -7,7 +7,7 @@ separates them is noise, so:
 
 - the *group spread* of a metric is max/min of the group's medians, with the same per round
   (max/min over the members measured in that round);
-- the *floor* of a start-up or memory metric, which the noise rule (bench.noise) must exceed
+- the *floor* of a start-up or memory metric, which the noise rule (bench.results.noise) must exceed
   before it calls two strategies different, is that group spread: how far identical work
   was apart in this run. A first version took the control pair's own distance (the median
   of volume-aa's per-round ratios to volume) alone; on the committed 1 GB runs that one pair
@@ -25,8 +25,8 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
-from bench.noise import is_exact, symmetric
 from bench.report.view import RunView
+from bench.results.noise import is_exact, symmetric
 
 # The timings the A/A table opens the report with.
 AA_METRICS = ("model_ready_s", "load_s", "ready_s", "predict_p50_ms")

@@ -22,12 +22,12 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
-from bench.metrics import CHARTS, METRICS, TIMELINE_STAMPS, in_chart, timeline_metric
 from bench.report.drift import drift_chart
 from bench.report.labels import Labels
 from bench.report.table import row_label
 from bench.report.view import RunView
-from bench.units import format_compact, number, unit_of
+from bench.results.metrics import CHARTS, METRICS, TIMELINE_STAMPS, in_chart, timeline_metric
+from bench.results.units import format_compact, number, unit_of
 
 matplotlib.rcParams.update({"svg.fonttype": "none", "font.size": 8, "axes.titlesize": 10,
                             "axes.spines.top": False, "axes.spines.right": False})
@@ -50,7 +50,7 @@ class ChartSpec:
 
 
 def chart_specs(view: RunView) -> list[ChartSpec]:
-    """One bar chart per catalogue chart (bench.metrics.CHARTS), its series the metrics the
+    """One bar chart per catalogue chart (bench.results.metrics.CHARTS), its series the metrics the
     catalogue puts in it, per builder where the chart shows builders."""
     builders = view.builders() or ["legacy"]
     specs = []

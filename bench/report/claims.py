@@ -3,11 +3,11 @@
 The claims live as data in ``seed_claims.toml``. Each claim is evaluated on per-round values
 (paired by round, or by build repetition, where both sides have them: trial r of each side
 ran in the same round of an interleaved run, never across blocks), with the noise rule of
-bench.noise: with 3 or more pairs the verdict is "holds" when the median of the per-pair
+bench.results.noise: with 3 or more pairs the verdict is "holds" when the median of the per-pair
 values meets the seed's figure and ceil(2n/3) of the pairs do too, "does not hold" when the
 median misses it and ceil(2n/3) pairs miss it on the same side, otherwise "inconclusive"; a
 single outlying round decides nothing. With fewer pairs the interval is the min-max of the
-pairs or, for a single timing, anything within bench.noise.SINGLE_TIMING_FACTOR of it, and
+pairs or, for a single timing, anything within bench.results.noise.SINGLE_TIMING_FACTOR of it, and
 the verdict needs the whole interval on one side. A timing claim of a run whose identical
 work was further apart than bench.report.aa.NOISY_SPREAD is inconclusive: the run is noisy.
 
@@ -28,13 +28,13 @@ from itertools import product
 from pathlib import Path
 from typing import Any
 
-from bench.metrics import METRICS
-from bench.noise import MIN_PAIRED_ROUNDS, is_exact, majority, single_value_factor
 from bench.report import aa
 from bench.report.labels import Labels
 from bench.report.view import RunView
-from bench.summary import format_value
-from bench.units import format_bytes, format_quantity, number
+from bench.results.metrics import METRICS
+from bench.results.noise import MIN_PAIRED_ROUNDS, is_exact, majority, single_value_factor
+from bench.results.summary import format_value
+from bench.results.units import format_bytes, format_quantity, number
 
 CLAIMS_FILE = Path(__file__).with_name("seed_claims.toml")
 KINDS = ("value", "ratio", "reduction", "difference")
@@ -208,7 +208,7 @@ def _pairs(a: Values, b: Values | None) -> list[tuple[float, float]]:
 def _interval(kind: str, pairs: list[tuple[float, float]], a_factor: float, b_factor: float
               ) -> tuple[float, float]:
     """Min-max of the derived value over the pairs; a single pair of measured (not exact)
-    values spans every corner of their plausible ranges (bench.noise)."""
+    values spans every corner of their plausible ranges (bench.results.noise)."""
     if len(pairs) >= 2 or a_factor == b_factor == 1.0:
         derived = [_derive(kind, a, b) for a, b in pairs]
         return min(derived), max(derived)

@@ -15,8 +15,8 @@ from bench.report.labels import Labels
 from bench.report.ranking import Entry, Ranking, ranking
 from bench.report.table import BUILD_METRICS, row_label
 from bench.report.view import RunView
-from bench.summary import format_value
-from bench.units import format_quantity
+from bench.results.summary import format_value
+from bench.results.units import format_quantity
 
 
 @dataclass(frozen=True)

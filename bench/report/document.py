@@ -9,17 +9,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.fsutil import write_atomic
-from bench.metrics import WINNER_METRICS
+from bench.host.fsutil import write_atomic
 from bench.report import charts, drift, table
 from bench.report.claims import claims_markdown
 from bench.report.decision import decision_markdown
 from bench.report.labels import Labels
 from bench.report.ranking import Entry, ranking
 from bench.report.view import RunView
-from bench.results import load_run
-from bench.summary import format_value
-from bench.units import format_bytes, format_quantity, format_seconds, number, number_style
+from bench.results.metrics import WINNER_METRICS
+from bench.results.store import load_run
+from bench.results.summary import format_value
+from bench.results.units import format_bytes, format_quantity, format_seconds, number, number_style
 
 
 @dataclass

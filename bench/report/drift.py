@@ -8,13 +8,13 @@ import datetime
 import statistics
 from typing import TYPE_CHECKING
 
-from bench.canary import slow_rounds
-from bench.metrics import MACHINE_ROW
 from bench.report import aa
 from bench.report.labels import Labels
 from bench.report.view import RunView
-from bench.summary import format_value
-from bench.units import number
+from bench.results.metrics import MACHINE_ROW
+from bench.results.summary import format_value
+from bench.results.units import number
+from bench.run.canary import slow_rounds
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -126,7 +126,7 @@ def drift_chart(view: RunView, labels: Labels) -> Figure | None:
     import matplotlib.pyplot as plt  # bench.report.charts chose the Agg backend
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    from bench.units import format_compact
+    from bench.results.units import format_compact
 
     seconds = FuncFormatter(lambda value, _pos: format_compact("s", value, "g"))
 

@@ -1,6 +1,6 @@
 """Every word the report prints, in English and Spanish (the seminar report is in Spanish).
 
-One table, looked up by key; metric names come from the metric catalogue (bench/metrics.py).
+One table, looked up by key; metric names come from the metric catalogue (bench/results/metrics.py).
 A key missing in a language falls back to English, and a key missing everywhere is shown as
 itself.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from bench.metrics import METRICS
+from bench.results.metrics import METRICS
 
 LANGUAGES = ("en", "es")
 
@@ -288,7 +288,7 @@ _TEXT: dict[str, dict[str, str]] = {
               "The floor is the spread: how far identical work was apart in this run.{control} "
               "Two strategies differ on a timing only "
               "when the median of their per-round ratios passes max(1.10, the floor) and at "
-              "least ⌈2n/3⌉ of the n rounds agree on the direction (bench/noise.py); with "
+              "least ⌈2n/3⌉ of the n rounds agree on the direction (bench/results/noise.py); with "
               "fewer than 3 paired rounds, only a 2× effect decides.",
         "es": "Estas estrategias hacen el mismo trabajo al arrancar ({members}): lo que las "
               "separa es el ruido de la ejecución. Medianas de las rondas medidas; la "
@@ -297,7 +297,7 @@ _TEXT: dict[str, dict[str, str]] = {
               "trabajo en esta ejecución.{control} Dos "
               "estrategias difieren en un tiempo solo cuando la mediana de sus cocientes por "
               "ronda supera máx.(1,10; el umbral) y al menos ⌈2n/3⌉ de las n rondas coinciden "
-              "en el sentido (bench/noise.py); con menos de 3 rondas emparejadas solo decide "
+              "en el sentido (bench/results/noise.py); con menos de 3 rondas emparejadas solo decide "
               "un efecto de 2×."},
     "aa_control": {"en": " `{control}` is a second name for `{target}`, measured in every round; "
                          "for builds the floor is `{control}`'s own distance from `{target}`.",

@@ -1,5 +1,5 @@
 """Who wins a metric, computed once (the terminal's stars and the report's winners table
-only format it), with the noise rule (bench.noise) and the run's A/A floor (bench.report.aa).
+only format it), with the noise rule (bench.results.noise) and the run's A/A floor (bench.report.aa).
 
 Entries are ranked by median. The tie is the best and every entry up to the last one the
 rule does not separate from the best: an entry ranked between two tied ones is in the tie
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.metrics import METRICS
-from bench.noise import Rounds, is_exact, judge
 from bench.report import aa
 from bench.report.view import RunView
+from bench.results.metrics import METRICS
+from bench.results.noise import Rounds, is_exact, judge
 
 
 @dataclass(frozen=True)

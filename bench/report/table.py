@@ -10,10 +10,10 @@ import csv
 import io
 from dataclasses import dataclass
 
-from bench.metrics import METRICS, in_table
 from bench.report.labels import Labels
 from bench.report.view import RunView
-from bench.summary import Summary, format_value
+from bench.results.metrics import METRICS, in_table
+from bench.results.summary import Summary, format_value
 
 BUILD_METRICS = in_table("build")
 RUN_METRICS = in_table("start")

@@ -4,13 +4,13 @@ value of each column and on every value tied with it within noise (bench.report.
 
 from __future__ import annotations
 
-from bench.metrics import HEADLINE_METRICS
 from bench.report.labels import Labels
 from bench.report.ranking import ranking
 from bench.report.table import BUILD_METRICS, row_label
 from bench.report.view import RunView
-from bench.summary import format_value
-from bench.units import number_style
+from bench.results.metrics import HEADLINE_METRICS
+from bench.results.summary import format_value
+from bench.results.units import number_style
 
 BEST_MARK = "*"
 

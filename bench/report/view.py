@@ -8,9 +8,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.metrics import MACHINE_ROW, Sample
-from bench.results import StoredRun
-from bench.summary import Summary, summarize
+from bench.results.metrics import MACHINE_ROW, Sample
+from bench.results.store import StoredRun
+from bench.results.summary import Summary, summarize
 
 # Colour-blind-safe (Okabe-Ito, then Tableau) so every chart uses the same colour per strategy.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#9A8A00",

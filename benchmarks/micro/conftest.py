@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from bench.host.paths import cache_dir, models_dir
 from bench.micro.load_paths import make_files
 from bench.model.source import ModelArtifact, synthetic_model
-from bench.paths import cache_dir, models_dir
 from bench.progress import Progress
-from bench.units import parse_size
+from bench.results.units import parse_size
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -13,16 +13,16 @@ from typing import Any
 import docker
 import pytest
 
-from bench.cleanup import run_labels, sweep_stale_runs
 from bench.cli import _builders
-from bench.config import RunConfig
 from bench.engine import RUN_LABEL, DockerEngine, Engine
+from bench.host.paths import cache_dir
 from bench.model.source import ModelArtifact
-from bench.paths import cache_dir
 from bench.prepare.context import materialize, raw_data_csv
 from bench.progress import Progress
-from bench.results import StoredRun, load_run
-from bench.runner import BenchmarkRun
+from bench.results.store import StoredRun, load_run
+from bench.run.cleanup import run_labels, sweep_stale_runs
+from bench.run.config import RunConfig
+from bench.run.runner import BenchmarkRun
 from tests.conftest import TINY_MODEL_BYTES, project_path, require_both_builders
 from tests.integration.socket_proxy import BuildBodyRecorder
 

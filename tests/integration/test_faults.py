@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 
-from bench.config import RunConfig
 from bench.engine import RUN_LABEL, BindMount, DockerEngine, Engine
 from bench.errors import EngineUnavailable
 from bench.measure.trial import TrialSettings, container_spec
 from bench.model.source import ModelArtifact
 from bench.progress import Progress
-from bench.results import load_run
-from bench.runner import BenchmarkRun
+from bench.results.store import load_run
+from bench.run.config import RunConfig
+from bench.run.runner import BenchmarkRun
 from strategies.base import StartSpec
 from tests.conftest import TINY_MODEL_BYTES, project_path
 from tests.integration.socket_proxy import BuildBodyRecorder
@@ -46,7 +46,7 @@ def test_an_oom_killed_container_is_recorded_as_such(
     # libraries must be in the page cache already (as on a machine that ran the service
     # before): read from disk inside the container, they are charged to its 48 MB, which
     # then thrashes on them instead of being killed (seen after a test dropped the cache).
-    from bench import machine_state
+    from bench.host import machine_state
 
     machine_state.read_back(machine_state.files_under(engine.host_paths(runtime_ref, "/")))
     run = run_bench(engine, ("volume",), tmp_path, memory_limit_bytes=48_000_000,
@@ -153,11 +153,11 @@ def test_a_run_that_does_not_fit_on_disk_is_refused_with_the_numbers(tmp_path: P
 
 
 def test_every_container_runs_hardened(engine: Engine, tiny_model: ModelArtifact) -> None:
-    from bench.cleanup import run_labels
-    from bench.paths import REQUIREMENTS_FILE, cache_dir
+    from bench.host.paths import REQUIREMENTS_FILE, cache_dir
     from bench.prepare.base_image import ensure_base_image
     from bench.prepare.runtime_image import ensure_runtime_image
     from bench.prepare.wheelhouse import ensure_wheelhouse
+    from bench.run.cleanup import run_labels
 
     progress = Progress(quiet=True)
     runtime = ensure_runtime_image(engine, ensure_base_image(engine, progress),

@@ -23,11 +23,11 @@ from typing import Any
 
 import pytest
 
-from bench.cleanup import remove_run, run_labels
 from bench.engine import Engine
-from bench.link import LinkRate
 from bench.progress import Progress
-from strategies.s3 import (
+from bench.run.cleanup import remove_run, run_labels
+from bench.servers.link import LinkRate
+from bench.servers.s3 import (
     S3Endpoint,
     direct_endpoint,
     publish_files,

@@ -11,7 +11,7 @@ import pytest
 
 from bench.engine import Engine
 from bench.model.source import ModelArtifact
-from bench.results import load_run
+from bench.results.store import load_run
 from tests.integration.test_end_to_end import assert_nothing_labelled, run_bench
 
 pytestmark = pytest.mark.engine

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.cleanup import run_labels
 from bench.engine import RUN_LABEL, ContainerSpec, Engine
 from bench.model.source import ModelArtifact
-from bench.results import StoredRun, load_run
-from bench.runner import BenchmarkRun
+from bench.results.store import StoredRun, load_run
+from bench.run.cleanup import run_labels
+from bench.run.runner import BenchmarkRun
 from tests.conftest import require_both_builders
 from tests.integration.test_end_to_end import assert_nothing_labelled, run_bench
 
@@ -169,7 +169,7 @@ def test_every_catalogued_metric_is_produced_or_marked_optional(
     strategy produces every metric the catalogue does not mark optional (before,
     mem_cgroup_peak_bytes and server_uss_bytes were stored and shown nowhere, and
     rollout_bytes was defined and never produced)."""
-    from bench.metrics import METRICS
+    from bench.results.metrics import METRICS
 
     stored = every_strategy
     produced = {s.metric for s in stored.samples}

@@ -16,12 +16,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from bench.cli import _builders
-from bench.config import RunConfig
 from bench.engine import Engine
 from bench.errors import UsageError
 from bench.progress import Progress
-from bench.results import load_run
-from bench.runner import BenchmarkRun
+from bench.results.store import load_run
+from bench.run.config import RunConfig
+from bench.run.runner import BenchmarkRun
 from tests.integration.test_end_to_end import assert_nothing_labelled
 
 pytestmark = pytest.mark.engine

@@ -12,8 +12,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.fsutil import tree_bytes
-from bench.paths import cache_dir, models_dir
+from bench.host.fsutil import tree_bytes
+from bench.host.paths import cache_dir, models_dir
 
 MODEL_CACHE_FOLDERS = ("compressed", "sharded", "flat", "micro", "reference", "sha256")
 

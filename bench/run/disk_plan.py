@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import UsageError
-from bench.units import format_bytes
+from bench.results.units import format_bytes
 from strategies.base import Strategy
 
 RUNTIME_IMAGE_BYTES = 1_000_000_000  # base + dependencies, when they are not built yet

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # bench/host/paths.py
 DOCKER_DIR = PROJECT_ROOT / "docker"
 SERVICE_DIR = DOCKER_DIR / "service"
 REQUIREMENTS_FILE = DOCKER_DIR / "requirements.txt"

@@ -16,9 +16,9 @@ import requests
 
 from bench.engine import ContainerSpec, Engine, VolumeMount
 from bench.errors import StepFailed
-from bench.fsutil import link_or_copy
-from bench.link import InterfaceBytes, LinkRate, interface_bytes, shape_egress
-from bench.paths import DOCKER_DIR
+from bench.host.fsutil import link_or_copy
+from bench.host.paths import DOCKER_DIR
+from bench.servers.link import InterfaceBytes, LinkRate, interface_bytes, shape_egress
 
 DATA_IN_CONTAINER = "/cache"  # owned by the runtime image's non-root user
 

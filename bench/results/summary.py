@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from bench import units
-from bench.metrics import METRICS, Sample
+from bench.results import units
+from bench.results.metrics import METRICS, Sample
 
 
 @dataclass(frozen=True)
@@ -26,8 +26,8 @@ class Summary:
 
 
 def summarize(samples: Iterable[Sample]) -> list[Summary]:
-    """The summaries of raw samples, computed by bench.results.summarise_frame (pandas)."""
-    from bench.results import samples_frame, summarise_frame
+    """The summaries of raw samples, computed by bench.results.store.summarise_frame (pandas)."""
+    from bench.results.store import samples_frame, summarise_frame
 
     samples = list(samples)
     if not samples:

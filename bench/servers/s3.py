@@ -24,8 +24,8 @@ import requests
 
 from bench.engine import Engine
 from bench.errors import BenchError, StepFailed
-from bench.link import LinkRate
-from bench.server_container import DATA_IN_CONTAINER, ServerContainer, start_server
+from bench.servers.container import DATA_IN_CONTAINER, ServerContainer, start_server
+from bench.servers.link import LinkRate
 
 SERVER_PORT = 8080
 SERVER_ALIAS = "s3"

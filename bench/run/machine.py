@@ -13,7 +13,7 @@ from typing import Any
 import psutil
 
 from bench.engine import EngineInfo
-from bench.paths import PROJECT_ROOT
+from bench.host.paths import PROJECT_ROOT
 
 
 def cpu_model() -> str:

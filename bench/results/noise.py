@@ -30,7 +30,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from bench.metrics import METRICS
+from bench.results.metrics import METRICS
 
 SINGLE_TIMING_FACTOR = 2.0
 SINGLE_MEMORY_FACTOR = 1.1

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.units import UNITS
+from bench.results.units import UNITS
 
 # What a metric is about. "size" and "count" are exact (the same build gives the same bytes);
-# the others vary from trial to trial (bench.noise).
+# the others vary from trial to trial (bench.results.noise).
 # "machine" is the host's own state (the canary before each round, the memory and the model's
 # resident pages before each start): context for the timings, never ranked.
 KINDS = ("build", "start", "size", "memory", "transfer", "rollout", "count", "load", "machine")
@@ -46,7 +46,7 @@ class Metric:
     def __post_init__(self) -> None:
         if self.unit not in UNITS:
             raise ValueError(f"metric {self.name}: unit {self.unit!r} is not one of "
-                             f"{tuple(UNITS)} (bench/units.py)")
+                             f"{tuple(UNITS)} (bench/results/units.py)")
         if self.kind not in KINDS:
             raise ValueError(f"metric {self.name}: kind {self.kind!r} is not one of {KINDS}")
         if self.table is not None and self.table not in TABLES:
@@ -303,7 +303,7 @@ _ALL += (
            optional=_CANARY),
     Metric("settle_wait_s", "s", "machine", "Wait for an idle engine", "Espera al motor ocioso",
            "before a start: seconds until dockerd and containerd were idle and dirty pages "
-           "written back (bench.machine_state)"),
+           "written back (bench.host.machine_state)"),
     Metric("page_cache_reset", "count", "machine", "Page cache dropped before the start",
            "Caché de páginas vaciada antes del arranque",
            "1 when the page cache was dropped before the start (--drop-caches, or a warm start "
@@ -391,7 +391,7 @@ class Sample:
         if self.round < 0:
             object.__setattr__(self, "round", self.trial)
         if self.metric not in METRICS:
-            raise ValueError(f"undefined metric {self.metric!r}: define it in bench/metrics.py")
+            raise ValueError(f"undefined metric {self.metric!r}: define it in bench/results/metrics.py")
 
     @property
     def unit(self) -> str:

@@ -137,11 +137,11 @@ UNITS: dict[str, Unit] = {unit.name: unit for unit in (
 
 
 def unit_of(name: str) -> Unit:
-    """The declared unit (a metric of an undeclared unit is refused by bench.metrics)."""
+    """The declared unit (a metric of an undeclared unit is refused by bench.results.metrics)."""
     try:
         return UNITS[name]
     except KeyError:
-        raise ValueError(f"unknown unit {name!r}: declare it in bench/units.py UNITS") from None
+        raise ValueError(f"unknown unit {name!r}: declare it in bench/results/units.py UNITS") from None
 
 
 def format_quantity(unit: str, value: float) -> str:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import psutil
 
-from bench import page_cache
+from bench.host import page_cache
 
 ENGINE_PROCESSES = ("dockerd", "containerd")
 IDLE_CPU_SHARE = 0.05  # of one core, over IDLE_WINDOW_S
@@ -52,7 +52,7 @@ class MachineState:
     mem_available_bytes: int
     model_resident_fraction: float | None  # None: no model file the host can read
     page_cache_dropped: bool
-    memory_canary_s: float | None = None  # bench.canary's memory task, just before the start
+    memory_canary_s: float | None = None  # bench.run.canary's memory task, just before the start
 
 
 # A load's peak is about twice the model file (measured on every load path, DESIGN.md 5),

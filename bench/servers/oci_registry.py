@@ -16,9 +16,9 @@ from pathlib import Path
 from bench.engine import Engine
 from bench.engine.types import OnContext
 from bench.errors import BenchError
-from bench.link import LinkRate
-from bench.paths import DOCKER_DIR
-from bench.server_container import ServerContainer, start_server
+from bench.host.paths import DOCKER_DIR
+from bench.servers.container import ServerContainer, start_server
+from bench.servers.link import LinkRate
 
 REGISTRY_PORT = 5000
 REGISTRY_ALIAS = "oci-registry"

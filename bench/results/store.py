@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.errors import BenchError
-from bench.fsutil import write_atomic
-from bench.metrics import METRICS, SERVICE_STAMPS, Sample, timeline_metric
+from bench.host.fsutil import write_atomic
+from bench.results.metrics import METRICS, SERVICE_STAMPS, Sample, timeline_metric
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -6,7 +6,7 @@ when all three hold: the ratio passes the threshold in the worse (or better) dir
 difference is above a noise floor (for measured values the smaller of an absolute floor per
 unit and a fraction of the value, so a small value is guarded too; for exact sizes a fraction
 only), and, when both runs have repeated trials, most of B's trials (ceil(2n/3)) lie beyond
-A's range on that side (bench.noise.differs_unpaired). The old third condition, "the two
+A's range on that side (bench.results.noise.differs_unpaired). The old third condition, "the two
 min–max ranges do not overlap", let one unaffected trial hide any regression, and one spike
 none could make.
 
@@ -23,14 +23,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.errors import UsageError
-from bench.metrics import METRICS
-from bench.noise import SIZE_TIE_FRACTION, differs_unpaired, is_exact
-from bench.results import StoredRun
-from bench.summary import Summary, format_value, summarize
-from bench.units import unit_of
+from bench.results.metrics import METRICS
+from bench.results.noise import SIZE_TIE_FRACTION, differs_unpaired, is_exact
+from bench.results.store import StoredRun
+from bench.results.summary import Summary, format_value, summarize
+from bench.results.units import unit_of
 
 STATS = ("median", "min", "max")
-# Differences smaller than the unit's noise floor (bench/units.py) are noise whatever the
+# Differences smaller than the unit's noise floor (bench/results/units.py) are noise whatever the
 # ratio, unless the value itself is small: then RELATIVE_FLOOR of it is the floor.
 RELATIVE_FLOOR = 0.05
 # Fields whose difference makes two runs incomparable (refused without --allow-mismatch).
@@ -64,7 +64,7 @@ def parse_rule(text: str) -> Rule:
                          f"{', '.join(STATS)}, e.g. median:10% or build_cold_s:median:15%")
     metric = match.group("metric")
     if metric is not None and metric not in METRICS:
-        raise UsageError(f"rule {text!r} names unknown metric {metric!r}: see bench/metrics.py")
+        raise UsageError(f"rule {text!r} names unknown metric {metric!r}: see bench/results/metrics.py")
     return Rule(metric, match.group("stat"), float(match.group("pct")) / 100)
 
 

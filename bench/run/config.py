@@ -9,9 +9,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from bench import page_cache
 from bench.errors import UsageError
-from bench.plan import ORDERS, Order
+from bench.host import page_cache
+from bench.run.plan import ORDERS, Order
 from strategies.base import StrategyOptions
 
 Builder = Literal["legacy", "buildkit"]
@@ -27,7 +27,7 @@ class RunConfig:
     model_size_bytes: int
     seed: int = 0
     trials: int = 3
-    order: Order = "interleaved"  # bench.plan: rounds shuffled per round, or one strategy after another
+    order: Order = "interleaved"  # bench.run.plan: rounds shuffled per round, or one strategy after another
     order_seed: int | None = None  # None: drawn at random, recorded in run.json
     warmup: bool = True  # one unrecorded-in-statistics start per strategy after its build
     build_trials: int = 1  # cold + warm builds per builder (3 to publish build claims)
@@ -39,7 +39,7 @@ class RunConfig:
     builders: tuple[Builder, ...] = ("legacy",)
     drop_caches: bool = False
     # Warm starts short of free memory for their load: drop the page cache first (as root);
-    # False: the page cache as the last start left it (bench.machine_state).
+    # False: the page cache as the last start left it (bench.host.machine_state).
     cache_reset: bool = True
     keep: bool = False
     latency_requests: int = 50
@@ -91,7 +91,7 @@ class RunConfig:
 
             check_model_path(self.model_path)
         if self.options.link_rate is not None:
-            from bench.link import check_tools
+            from bench.servers.link import check_tools
 
             check_tools()
         if self.oci_registry is not None and not (self.fresh_node or self.rollout):
@@ -124,14 +124,14 @@ class RunConfig:
             raise UsageError("--fresh-node and --rollout provision the engine's own node: "
                              "leave out --orchestrator swarm")
         if self.oci_registry is None:
-            from bench.oci_registry import registry_binary
+            from bench.servers.oci_registry import registry_binary
 
             try:
                 registry_binary()
             except Exception as error:
                 raise UsageError(f"--fresh-node/--rollout: {error}") from None
         if self.options.s3_endpoint is None:
-            from strategies.s3 import rclone_binary
+            from bench.servers.s3 import rclone_binary
 
             try:
                 rclone_binary()  # the model store a fresh node copies model files from

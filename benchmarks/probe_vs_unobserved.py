@@ -17,7 +17,8 @@ import requests
 
 from bench.engine import BindMount, DockerEngine
 from bench.host.paths import cache_dir
-from bench.measure.trial import TrialSettings, container_spec, run_start
+from bench.measure.spec import TrialSettings, container_spec
+from bench.measure.trial import run_start
 from bench.model.source import user_model
 from bench.progress import Progress
 from bench.run.cleanup import run_labels

@@ -11,7 +11,7 @@ import pytest
 
 from bench.errors import StepFailed
 from bench.host.machine_state import MachineState
-from bench.measure import trial
+from bench.measure import spec, trial
 from bench.measure.recorder import StrategyRecorder, start_condition
 from bench.model.source import ModelArtifact
 from bench.prepare.runtime_image import RuntimeImage
@@ -22,7 +22,7 @@ from bench.run.runner import BenchmarkRun
 from strategies.base import StartSpec
 from tests.fake_engine import FakeEngine, ServiceBehaviour
 
-SETTINGS = trial.TrialSettings(start_timeout_s=10, latency_requests=5)
+SETTINGS = spec.TrialSettings(start_timeout_s=10, latency_requests=5)
 
 
 def fake_engine(model: ModelArtifact, **behaviour: object) -> FakeEngine:
@@ -96,12 +96,13 @@ def test_a_start_that_fails_says_why_and_leaves_no_container(
 
 
 def test_every_start_path_gets_the_same_spec() -> None:
-    settings = trial.TrialSettings(cpus=0.5, memory_limit_bytes=2**30, workers=2,
+    settings = spec.TrialSettings(cpus=0.5, memory_limit_bytes=2**30, workers=2,
                                    worker_mode="preload")
-    spec = trial.container_spec("img", "c", {}, StartSpec("-", env={"MODEL_PATH": "/m"}), settings)
-    assert (spec.cpus, spec.memory_limit_bytes, spec.hardened) == (0.5, 2**30, True)
-    assert spec.env["MODEL_PRELOAD"] == "1" and spec.env["MODEL_PATH"] == "/m"
-    assert spec.command is not None and "--preload" in spec.command
+    made = spec.container_spec("img", "c", {}, StartSpec("-", env={"MODEL_PATH": "/m"}),
+                               settings)
+    assert (made.cpus, made.memory_limit_bytes, made.hardened) == (0.5, 2**30, True)
+    assert made.env["MODEL_PRELOAD"] == "1" and made.env["MODEL_PATH"] == "/m"
+    assert made.command is not None and "--preload" in made.command
 
 
 def test_conditions_name_replicas_workers_swarm_and_private_caches() -> None:

@@ -14,7 +14,7 @@ from bench import cli
 from bench.errors import StepFailed
 from bench.export import EXPORTABLE, exportable, repository_compose
 from bench.host.paths import PROJECT_ROOT, service_module
-from bench.measure import trial
+from bench.measure import spec
 from bench.model.source import ModelArtifact
 from bench.progress import Progress
 from bench.results.units import parse_size
@@ -50,9 +50,9 @@ def test_a_start_that_sets_a_variable_the_service_does_not_read_is_refused() -> 
     default and measure it as something else: the one place a spec is made refuses it."""
     start = StartSpec("-", env={"MODEL_PATH": "/m", "MODEL_PAHT": "/m"})
     with pytest.raises(StepFailed, match="sets MODEL_PAHT, which the service does not read"):
-        trial.container_spec("img", "c", {}, start, trial.TrialSettings())
-    good = trial.container_spec("img", "c", {}, StartSpec("-", env={"MODEL_PATH": "/m"}),
-                                trial.TrialSettings())
+        spec.container_spec("img", "c", {}, start, spec.TrialSettings())
+    good = spec.container_spec("img", "c", {}, StartSpec("-", env={"MODEL_PATH": "/m"}),
+                                spec.TrialSettings())
     assert good.env == {"MODEL_PATH": "/m"}
 
 

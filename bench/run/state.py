@@ -10,9 +10,9 @@ from pathlib import Path
 
 from bench.engine import Engine
 from bench.host import machine_state
-from bench.measure import trial as trial_module
 from bench.measure.fresh_node import MODEL_REPOSITORY, FreshNode
 from bench.measure.recorder import StrategyRecorder
+from bench.measure.spec import TrialSettings
 from bench.model.source import ModelArtifact
 from bench.prepare.runtime_image import RuntimeImage
 from bench.progress import Progress
@@ -116,11 +116,11 @@ class RunState:
     def _downloaded(self, received: int, total: int) -> None:
         self.progress.count(received, total, "B")
 
-    def _trial_settings(self) -> trial_module.TrialSettings:
+    def _trial_settings(self) -> TrialSettings:
         """The one place a start's settings derive from the run's options (the memory search
         used to build its own and drop --workers)."""
         config = self.config
-        return trial_module.TrialSettings(
+        return TrialSettings(
             start_timeout_s=config.start_timeout_s, latency_requests=config.latency_requests,
             memory_limit_bytes=config.memory_limit_bytes, cpus=config.cpus,
             workers=config.workers, worker_mode=config.worker_mode,

@@ -15,6 +15,7 @@ from bench.measure.recorder import (
     Place,
     start_condition,
 )
+from bench.measure.spec import TrialSettings
 from bench.results.metrics import MACHINE_ROW, Sample
 from bench.results.store import ResultsStore
 from bench.run.canary import CpuTimes
@@ -88,7 +89,7 @@ class Trials(RunState):
         return files
 
     def _start_on_node(self, image: str, name: str, start: StartSpec,
-                       settings: trial_module.TrialSettings) -> list[StartMeasurement]:
+                       settings: TrialSettings) -> list[StartMeasurement]:
         """One start of plain containers; on a fresh node, provisioned first."""
         if self.node is None or not self.config.fresh_node:
             return trial_module.run_replicas(self.engine, image, name, self.labels,

@@ -15,7 +15,7 @@ import pytest
 
 from bench.engine import RUN_LABEL, BindMount, DockerEngine, Engine
 from bench.errors import EngineUnavailable
-from bench.measure.trial import TrialSettings, container_spec
+from bench.measure.spec import TrialSettings, container_spec
 from bench.model.source import ModelArtifact
 from bench.progress import Progress
 from bench.results.store import load_run
@@ -163,7 +163,7 @@ def test_every_container_runs_hardened(engine: Engine, tiny_model: ModelArtifact
     runtime = ensure_runtime_image(engine, ensure_base_image(engine, progress),
                                    ensure_wheelhouse(cache_dir(), REQUIREMENTS_FILE, progress),
                                    cache_dir(), progress).ref
-    # The spec the trials make (trial.container_spec), with volume's start as it is.
+    # The spec the trials make (spec.container_spec), with volume's start as it is.
     start = StartSpec("-", env={"MODEL_PATH": "/app/model.joblib"},
                       binds=[BindMount(str(tiny_model.path), "/app/model.joblib")])
     spec = container_spec(runtime, "mlbench-hardening-check",

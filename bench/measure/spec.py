@@ -1,0 +1,59 @@
+"""What a measured container is: the settings of a trial and the one spec every start path
+(plain containers, replicas, swarm tasks, the memory search, a rollout) makes from them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from bench.engine import ContainerSpec, VolumeMount
+from bench.service_env import check_read_by_service, service_env
+from strategies.base import StartSpec
+
+
+@dataclass(frozen=True)
+class TrialSettings:
+    start_timeout_s: float = 600.0
+    latency_requests: int = 50
+    memory_limit_bytes: int | None = None
+    cpus: float | None = None
+    workers: int = 1
+    worker_mode: str = "copy"  # copy: each worker loads the model; preload: load, then fork
+    shared_cache: bool = True  # replicas share the start's cache volume (else one each)
+    hardened: bool = True
+    load_duration_s: float = 0.0  # --load: a sustained load after the start is measured
+    load_concurrency: int = 4
+    # Told (bytes received, bytes in all) while the service downloads its model: the
+    # progress bar, from what /ready answers (no log reading, no extra request).
+    on_download: Callable[[int, int], None] | None = None
+
+
+def container_spec(image: str, name: str, labels: Mapping[str, str], start: StartSpec,
+                   settings: TrialSettings, *, network: str | None = None,
+                   volumes: list[VolumeMount] | None = None,
+                   volumes_from: list[str] | None = None) -> ContainerSpec:
+    """The one place a measured container's spec is made, for plain containers and swarm
+    tasks alike (the swarm copy used to drop --cpus)."""
+    check_read_by_service(start.env, f"the start {start.condition!r}")
+    command, env = worker_command(settings)
+    return ContainerSpec(
+        image=image, name=name, labels=labels, env={**start.env, **env},
+        binds=[*start.binds, *start.model_binds],
+        volumes=list(start.volumes) if volumes is None else volumes, network=network,
+        memory_limit_bytes=settings.memory_limit_bytes, cpus=settings.cpus,
+        hardened=settings.hardened, command=command, volumes_from=volumes_from or [],
+    )
+
+
+def worker_command(settings: TrialSettings) -> tuple[list[str] | None, dict[str, str]]:
+    """The server command for --workers N (None: the image's one-process uvicorn)."""
+    if settings.workers == 1:
+        return None, {}
+    if settings.worker_mode == "preload":
+        return (["python", "-m", "gunicorn", "backend.app:app", "--preload",
+                 "--workers", str(settings.workers), "--worker-class",
+                 "uvicorn_worker.UvicornWorker", "--bind", "0.0.0.0:8000",
+                 "--worker-tmp-dir", "/tmp", "--timeout", "0"],
+                service_env(preload=True))
+    return (["python", "-m", "uvicorn", "backend.app:app", "--host", "0.0.0.0", "--port", "8000",
+             "--workers", str(settings.workers)], {})

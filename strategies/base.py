@@ -15,8 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench.engine import BindMount, Engine, VolumeMount
+from bench.errors import UsageError
 from bench.model.source import ModelArtifact
+from bench.options import comma_list, option, positive_int
 from bench.progress import Progress
+from bench.results.units import parse_size
 from bench.servers.link import LinkRate
 from bench.service_env import VARIABLE, default_int, service_env
 
@@ -28,20 +31,74 @@ MODEL_NAME_IN_REPO = "modelo_fifa.joblib"  # the seed repository's file name
 MODEL_DIR_IN_CONTAINER = "/app/datos/modelos"
 
 
+def shard_counts(text: str) -> tuple[int, ...]:
+    if text.strip() == "auto":
+        return (0,)
+    try:
+        counts = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        counts = ()
+    if not counts or min(counts) < 1:
+        raise UsageError(f"malformed --shards {text!r}: use auto or whole numbers >= 1 such "
+                         "as 16 or 1,4,16,64")
+    return counts
+
+
+DOWNLOADERS = ("boto3", "ranged")  # the service's two (docker/service/s3_download.py)
+
+
+def downloaders(text: str) -> tuple[str, ...]:
+    names = comma_list(text)
+    if not names or set(names) - set(DOWNLOADERS):
+        raise UsageError(f"unknown --downloader {text!r}: use boto3, ranged or boto3,ranged")
+    return names
+
+
+def _joined(values: tuple[object, ...]) -> str:
+    return ",".join(str(v) for v in values)
+
+
 @dataclass(frozen=True)
 class StrategyOptions:
-    """Strategy knobs from the command line (each has a default, shown in --help)."""
+    """Strategy knobs; each field is its command-line option too (bench/options.py)."""
 
-    codecs: tuple[str, ...] = ("gzip9", "zstd9", "lz4")
-    s3_endpoint: str | None = None  # None: the harness starts its own S3 server
-    s3_bucket: str = "models"
+    codecs: tuple[str, ...] = option(
+        ("gzip9", "zstd9", "lz4"), "--codec", "compressed strategy codecs, from gzip9 (the "
+        "seed's), zstdN, lz4 (default {default})", parse=comma_list, show=_joined)
+    s3_endpoint: str | None = option(  # None: the harness starts its own S3 server
+        None, "--s3-endpoint", "registry strategy: use this S3 endpoint (MinIO, AWS) with "
+        "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY from the environment instead of starting "
+        "rclone serve s3", metavar="URL")
+    s3_bucket: str = option("models", "--s3-bucket",
+                            "registry strategy bucket (default {default})")
     # The service's own defaults (a run from the CLI and one through the API agree with it).
-    download_concurrency: int = default_int("download_concurrency")
-    download_chunk_bytes: int = default_int("download_chunk_bytes")
-    downloaders: tuple[str, ...] = ("boto3",)  # registry: one strategy per downloader
-    shards: tuple[int, ...] = (0,)  # sharded strategies: 0 = automatic (about 4 MB each)
-    shard_codec: str | None = None  # None: none from a volume, zstd3 over the network
-    link_rate: LinkRate | None = None  # what the harness's servers may send (None: loopback)
+    download_concurrency: int = option(
+        default_int("download_concurrency"), "--download-concurrency",
+        "registry strategy: parallel ranged GETs (default {default})", parse=positive_int)
+    download_chunk_bytes: int = option(
+        default_int("download_chunk_bytes"), "--download-chunk",
+        "registry strategy: bytes per ranged GET (default {default}, the service's own)",
+        parse=parse_size, show=lambda size: f"{size // 2**20}MiB", metavar="SIZE")
+    downloaders: tuple[str, ...] = option(  # registry: one strategy per downloader
+        ("boto3",), "--downloader", "registry strategy: boto3 (boto3's transfer manager, "
+        "hashed afterwards; the default) and/or ranged (concurrent ranged GETs, SHA-256 "
+        "computed while the bytes arrive: the strategy registry-ranged)", parse=downloaders,
+        show=_joined, metavar="NAME[,NAME]")
+    shards: tuple[int, ...] = option(  # sharded strategies: 0 = automatic (about 4 MB each)
+        (0,), "--shards", "sharded strategy: shard counts, e.g. 1,4,16,64 for a sweep (one "
+        "strategy sharded-kK each); auto = about 4 MB per shard (default {default}). Needs a "
+        "tree ensemble (RandomForest, ExtraTrees, GradientBoosting, HistGradientBoosting) or "
+        "a Pipeline ending in one", parse=shard_counts,
+        show=lambda counts: "auto" if counts == (0,) else _joined(counts), metavar="K[,K...]")
+    shard_codec: str | None = option(  # None: none from a volume, zstd3 over the network
+        None, "--shard-codec", "sharded strategies: compression of each shard (default: none "
+        "for sharded, read from disk; zstd3 for sharded-registry, downloaded)",
+        choices=("zstd3", "none"))
+    link_rate: LinkRate | None = option(  # what the harness's servers may send (None: loopback)
+        None, "--link-rate", "limit what the harness's OCI registry and S3 servers send to "
+        "RATE, e.g. 1Gbit or 100Mbit (tc tbf on their link, set from the host; the service "
+        "containers stay unshaped). Default: loopback speed", parse=LinkRate.parse,
+        metavar="RATE")
 
 
 @dataclass(frozen=True)

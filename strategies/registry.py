@@ -20,8 +20,9 @@ from bench.servers.s3 import (
     reference_download_rate,
     start_rclone_server,
 )
-from bench.service_env import service_env
+from bench.service_env import DEFAULT, service_env
 from strategies.base import (
+    DOWNLOADERS,
     MODEL_NAME_IN_REPO,
     PreparedModel,
     StartSpec,
@@ -47,8 +48,8 @@ class Registry(Strategy):
     # trials' ranges overlapping; first correct prediction 8.1 s vs 10.1 s), and a library
     # is kept over hand-written code that is not faster. "ranged": the service's concurrent
     # ranged GETs, hashed while the bytes arrive (registry-ranged).
-    DOWNLOADERS = ("boto3", "ranged")
-    DEFAULT_DOWNLOADER = "boto3"
+    DOWNLOADERS = DOWNLOADERS
+    DEFAULT_DOWNLOADER = DEFAULT["downloader"]  # the service's default
 
     def __init__(self, downloader: str = DEFAULT_DOWNLOADER) -> None:
         self.downloader = downloader

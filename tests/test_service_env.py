@@ -17,7 +17,8 @@ from bench.host.paths import PROJECT_ROOT, service_module
 from bench.measure import spec
 from bench.model.source import ModelArtifact
 from bench.progress import Progress
-from bench.results.units import parse_size
+from bench.options import given_fields
+from bench.run.config import RunConfig
 from bench.service_env import DEFAULT, READ_BY_SERVICE, VARIABLE, default_int, service_env
 from strategies.base import StartSpec, StrategyContext, StrategyOptions
 from tests.fake_engine import FakeEngine, ServiceBehaviour
@@ -87,10 +88,14 @@ def test_export_gives_the_service_what_the_run_gives_it(tiny_model: ModelArtifac
         assert services[name]["environment"] == dict(prepared.env), name
 
 
-def test_the_cli_the_api_and_the_service_default_to_one_chunk_size() -> None:
+def test_the_cli_the_api_and_the_service_default_to_one_chunk_size(
+        capsys: pytest.CaptureFixture[str]) -> None:
     """Found: --download-chunk defaulted to 16MB (16,000,000 bytes), StrategyOptions and the
     service to 16 MiB."""
-    args = cli.build_parser().parse_args(["run"])
-    assert parse_size(args.download_chunk) == StrategyOptions().download_chunk_bytes
+    config = RunConfig(**given_fields(cli.build_parser().parse_args(["run"]), RunConfig))
+    assert config.options.download_chunk_bytes == default_int("download_chunk_bytes")
+    assert config.options.download_concurrency == default_int("download_concurrency")
     assert StrategyOptions().download_chunk_bytes == default_int("download_chunk_bytes")
-    assert int(args.download_concurrency) == default_int("download_concurrency")
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["run", "--help"])
+    assert "(default 16MiB, the service's own)" in " ".join(capsys.readouterr().out.split())

@@ -11,7 +11,11 @@ from typing import Any, Literal
 
 from bench.errors import UsageError
 from bench.host import page_cache
+from bench.measure.spec import TrialSettings
+from bench.options import comma_list, option, positive_int
+from bench.results.units import parse_duration, parse_size
 from bench.run.plan import ORDERS, Order
+from strategies import DEFAULT_STRATEGIES, REGISTRY
 from strategies.base import StrategyOptions
 
 Builder = Literal["legacy", "buildkit"]
@@ -20,46 +24,170 @@ WorkerMode = Literal["copy", "preload"]
 Orchestrator = Literal["engine", "swarm"]
 
 
+def builders_of(choice: str) -> tuple[Builder, ...]:
+    """--builder: legacy, buildkit, both, or auto (both where BuildKit is available)."""
+    from bench.engine import buildkit_available
+
+    if choice == "auto":
+        return BUILDERS if buildkit_available() else ("legacy",)
+    if choice == "both":
+        return BUILDERS
+    return tuple(b for b in BUILDERS if b == choice)
+
+
+def _named(names: tuple[str, ...]) -> dict[str, Any]:
+    # Named on the command line: one that cannot take the model is a usage error.
+    return {"strategies": names, "strategies_named": True}
+
+
+def _rollout(text: str) -> dict[str, Any]:
+    return {"rollout": True, "rollout_model_path": Path(text) if text else None}
+
+
+def _show_size(size: int) -> str:
+    return f"{size / 1e9:g}GB" if size >= 1e9 else f"{size / 1e6:g}MB"
+
+
+def _default_results() -> Path:
+    from bench.host.paths import results_dir
+
+    return results_dir()
+
+
+MODEL_OPTIONS = ("model_path", "model_size_bytes", "seed")  # `run` and `model` share them
+TRIAL = TrialSettings()  # the trial's own defaults, which the run's options start from
+
+
 @dataclass(frozen=True)
 class RunConfig:
-    strategies: tuple[str, ...]
-    model_path: Path | None  # None: a synthetic model of model_size_bytes
-    model_size_bytes: int
-    seed: int = 0
-    trials: int = 3
-    order: Order = "interleaved"  # bench.run.plan: rounds shuffled per round, or one strategy after another
-    order_seed: int | None = None  # None: drawn at random, recorded in run.json
-    warmup: bool = True  # one unrecorded-in-statistics start per strategy after its build
-    build_trials: int = 1  # cold + warm builds per builder (3 to publish build claims)
-    replicas: int = 1  # containers of a strategy started at the same moment per start
-    shared_cache: bool = True  # registry replicas share one cache volume (else one each)
-    orchestrator: Orchestrator = "engine"  # engine: containers; swarm: a service of N tasks
-    workers: int = 1  # server processes per container
-    worker_mode: WorkerMode = "copy"  # copy: each loads the model; preload: load, then fork
-    builders: tuple[Builder, ...] = ("legacy",)
-    drop_caches: bool = False
+    """A run's options; each field is its command-line option too (bench/options.py)."""
+
+    strategies: tuple[str, ...] = option(
+        DEFAULT_STRATEGIES, "--strategies", f"comma-separated, from: {', '.join(REGISTRY)} "
+        "(default: all; those that cannot take your model are skipped, with the reason)",
+        parse=comma_list, fills=_named, show=lambda _: "all")
+    model_path: Path | None = option(  # None: a synthetic model of model_size_bytes
+        None, "--model", "your own .joblib model (any scikit-learn regressor or pipeline); "
+        "overrides --model-size", parse=Path, metavar="PATH")
+    model_size_bytes: int = option(
+        64_000_000, "--model-size", "size of the synthetic FIFA RandomForest, e.g. 64MB, 1GB, "
+        "5.45GB (decimal units; default {default})", parse=parse_size, show=_show_size,
+        metavar="SIZE")
+    seed: int = option(0, "--seed", "seed of the synthetic data/model (default {default})",
+                       parse=int)
+    trials: int = option(3, "--trials", "container starts per strategy (default {default}); "
+                         "builds run once", parse=positive_int)
+    order: Order = option(  # bench.run.plan: rounds shuffled per round, or one after another
+        "interleaved", "--order", "interleaved (default): builds first, then round r runs "
+        "trial r of every strategy in an order shuffled per round, so a machine that drifts "
+        "slows every strategy alike; sequential: every trial of one strategy, then the next "
+        "(less disk and memory at once, but strategy is confounded with time)", choices=ORDERS)
+    order_seed: int | None = option(  # None: drawn at random, recorded in run.json
+        None, "--order-seed", "seed of the per-round shuffle (default: random; recorded in "
+        "run.json, so a run's order can be repeated)", parse=int, metavar="N")
+    warmup: bool = option(
+        True, "--no-warmup", "count each strategy's first start after its build as a trial; "
+        "by default it is a warm-up, stored with warmup=true and left out of every statistic",
+        switch=True)
+    build_trials: int = option(
+        1, "--build-trials", "cold + warm builds per strategy and builder (default "
+        "{default}); use 3 to publish build-time claims: verdicts need the spread of repeated "
+        "builds", parse=positive_int)
+    replicas: int = option(
+        1, "--replicas", "containers of each strategy started at the same moment per start "
+        "(default {default}); adds all_ready_s and summed memory. Registry replicas share one "
+        "cache volume: one downloads, the others wait and reuse it", parse=positive_int)
+    shared_cache: bool = option(
+        TRIAL.shared_cache, "--replica-cache", "registry replicas: one cache volume for all "
+        "(one downloads, the others wait on its lock) or one each (N downloads at once: the "
+        "thundering herd). Default {default}", choices=("shared", "private"),
+        parse=lambda text: text == "shared",
+        show=lambda shared: "shared" if shared else "private")
+    orchestrator: Orchestrator = option(
+        "engine", "--orchestrator", "engine: plain containers; swarm: each start is a swarm "
+        "service of --replicas tasks (a single-node swarm is created if none exists and left "
+        "at the end; the run's network is then an attachable overlay that the tasks and the "
+        "S3 server join); modelcar needs `engine`", choices=("engine", "swarm"))
+    workers: int = option(
+        TRIAL.workers, "--workers", "server worker processes per container (default "
+        "{default}); adds per-worker PSS/USS samples", parse=positive_int)
+    worker_mode: WorkerMode = option(
+        TRIAL.worker_mode, "--worker-mode", "copy: uvicorn --workers, each worker loads its "
+        "own model; preload: gunicorn --preload loads once, gc.freeze(), then forks (default "
+        "{default})", choices=("copy", "preload"))
+    # The API's default is the legacy builder (the same on every machine); the command
+    # line's is auto, which --help says.
+    builders: tuple[Builder, ...] = option(
+        ("legacy",), "--builder", "image builder: legacy (docker-py), buildkit (docker CLI), "
+        "both, or auto = both where BuildKit is available, else legacy (the command line's "
+        "default)", choices=("legacy", "buildkit", "both", "auto"), parse=builders_of,
+        cli_default="auto")
+    drop_caches: bool = option(
+        False, "--drop-caches", "drop the page cache before every container start (root "
+        "only): cold-cache trials", switch=True)
     # Warm starts short of free memory for their load: drop the page cache first (as root);
     # False: the page cache as the last start left it (bench.host.machine_state).
-    cache_reset: bool = True
-    keep: bool = False
-    latency_requests: int = 50
-    start_timeout_s: float = 600.0
-    memory_limit_bytes: int | None = None
-    cpus: float | None = None
-    rebuild_runtime: bool = False
-    skip_disk_check: bool = False
-    load_duration_s: float = 0.0  # --load: seconds of sustained load after each start
-    load_concurrency: int = 4  # --concurrency: closed-loop clients of the load
-    find_memory_limit: bool = False
-    memory_search_starts: int = 7
-    results_root: Path = Path("results")
+    cache_reset: bool = option(
+        True, "--no-cache-reset", "warm starts find the page cache as the previous start left "
+        "it; by default (as root), when free memory is short of twice the model plus 2 GiB, "
+        "it is dropped before the start, so that the load does not reclaim other files' pages "
+        "as it allocates; the start's model files are read back either way", switch=True)
+    keep: bool = option(False, "--keep", "keep the run's images (labelled) for inspection "
+                        "until `clean`", switch=True)
+    latency_requests: int = option(
+        TRIAL.latency_requests, "--requests", "single-row /predict requests per trial for "
+        "latency (default {default})", parse=positive_int)
+    start_timeout_s: float = option(
+        TRIAL.start_timeout_s, "--start-timeout", "give up on a container that is not serving "
+        "after this (default {default})", parse=float, show=lambda s: f"{s:g}",
+        metavar="SECONDS")
+    memory_limit_bytes: int | None = option(
+        TRIAL.memory_limit_bytes, "--memory-limit", "container memory limit, e.g. 2GB "
+        "(default: none)", parse=parse_size, metavar="SIZE")
+    cpus: float | None = option(TRIAL.cpus, "--cpus", "CPU limit per container, e.g. 0.5 "
+                                "(default: none)", parse=float, metavar="N")
+    rebuild_runtime: bool = option(False, "--rebuild-runtime", "rebuild the shared runtime "
+                                   "image instead of reusing the cached one", switch=True)
+    skip_disk_check: bool = option(
+        False, "--skip-disk-check", "start even when the free disk looks too small for the "
+        "planned run (the estimate is generous: images, copies, S3 data, caches)", switch=True)
+    load_duration_s: float = option(  # --load: seconds of sustained load after each start
+        TRIAL.load_duration_s, "--load", "after each start is measured, a sustained "
+        "closed-loop load of /predict for this long, e.g. 60s or 2m (every tenth request 100 "
+        "rows): throughput, p50/p95/p99, errors, RAM growth (default: none)",
+        parse=parse_duration, metavar="DURATION")
+    load_concurrency: int = option(
+        TRIAL.load_concurrency, "--concurrency", "clients of the --load, each sending its next "
+        "request when the last one answered (default {default})", parse=positive_int,
+        metavar="C")
+    find_memory_limit: bool = option(
+        False, "--find-memory-limit", "after the trials, bisect the smallest --memory limit "
+        "(no swap) under which each strategy still serves a correct prediction", switch=True)
+    memory_search_starts: int = option(
+        7, "--memory-search-starts", "container starts the memory-limit search may use "
+        "(default {default})", parse=positive_int, metavar="N")
+    results_root: Path = option(
+        factory=_default_results, flag="--results", help="where run folders go (default: "
+        "results/, or $MLBENCH_RESULTS)", parse=Path, metavar="DIR")
     options: StrategyOptions = field(default_factory=StrategyOptions)
     # True when --strategies named them: one that cannot take the model is then a usage
     # error; the default set skips it instead.
     strategies_named: bool = False
-    fresh_node: bool = False  # every start on a node without the strategy's images or files
-    oci_registry: str | None = None  # HOST:PORT of the user's registry (None: start one)
-    rollout: bool = False  # after the trials, roll each strategy out to a new model version
+    fresh_node: bool = option(  # every start on a node without the strategy's images or files
+        False, "--fresh-node", "every start on a node that holds nothing of the strategy: its "
+        "images are removed and pulled by digest from an OCI registry, the model files of "
+        "bind-mount strategies copied from the model store (an S3 server); model_ready_s then "
+        "counts from there (the shared runtime image stays on the node)", switch=True)
+    oci_registry: str | None = option(  # HOST:PORT of the user's registry (None: start one)
+        None, "--oci-registry", "--fresh-node: push to and pull from this registry (the "
+        "engine must trust it) instead of starting distribution (Debian's docker-registry) "
+        "for the run", metavar="HOST:PORT")
+    rollout: bool = option(  # after the trials, roll each strategy out to a new model version
+        False, "--rollout", "after its trials, roll each strategy's running service out to a "
+        "new model version and measure rollout_s and rollout_bytes until it answers with the "
+        "new predictions (rebuild, compress, upload, push, pull, copy, restart: what the "
+        "strategy needs). The new version: the synthetic model of seed+1, or NEW.joblib with "
+        "--model", nargs="?", const="", fills=_rollout, metavar="NEW.joblib")
     rollout_model_path: Path | None = None  # the new version (None: synthetic, seed + 1)
 
     def __post_init__(self) -> None:

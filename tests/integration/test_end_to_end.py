@@ -13,7 +13,6 @@ from typing import Any
 import docker
 import pytest
 
-from bench.cli import _builders
 from bench.engine import RUN_LABEL, DockerEngine, Engine
 from bench.host.paths import cache_dir
 from bench.model.source import ModelArtifact
@@ -21,7 +20,7 @@ from bench.prepare.context import materialize, raw_data_csv
 from bench.progress import Progress
 from bench.results.store import StoredRun, load_run
 from bench.run.cleanup import run_labels, sweep_stale_runs
-from bench.run.config import RunConfig
+from bench.run.config import RunConfig, builders_of
 from bench.run.runner import BenchmarkRun
 from tests.conftest import TINY_MODEL_BYTES, project_path, require_both_builders
 from tests.integration.socket_proxy import BuildBodyRecorder
@@ -42,7 +41,7 @@ def run_bench(engine: Engine, strategies: tuple[str, ...], results: Path, *, kee
     # Warm-ups cost a start per strategy: on where a test checks them (CI time).
     overrides.setdefault("warmup", False)
     config = RunConfig(strategies=strategies, model_path=None, model_size_bytes=TINY_MODEL_BYTES,
-                       trials=trials, builders=builders or _builders("auto"), keep=keep,
+                       trials=trials, builders=builders or builders_of("auto"), keep=keep,
                        latency_requests=5, start_timeout_s=start_timeout_s,
                        results_root=results, **overrides)
     run = BenchmarkRun(config, engine, Progress(quiet=True))

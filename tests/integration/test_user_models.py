@@ -15,12 +15,11 @@ from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from bench.cli import _builders
 from bench.engine import Engine
 from bench.errors import UsageError
 from bench.progress import Progress
 from bench.results.store import load_run
-from bench.run.config import RunConfig
+from bench.run.config import RunConfig, builders_of
 from bench.run.runner import BenchmarkRun
 from tests.integration.test_end_to_end import assert_nothing_labelled
 
@@ -40,7 +39,7 @@ def _models(folder: Path) -> dict[str, Path]:
 
 def _run(engine: Engine, model: Path, results: Path, named: bool) -> BenchmarkRun:
     config = RunConfig(strategies=("volume", "sharded", "mmap"), model_path=model,
-                       model_size_bytes=0, trials=1, builders=_builders("auto")[:1],
+                       model_size_bytes=0, trials=1, builders=builders_of("auto")[:1],
                        latency_requests=3, start_timeout_s=120, results_root=results,
                        strategies_named=named)
     run = BenchmarkRun(config, engine, Progress(quiet=True))

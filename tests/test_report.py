@@ -83,7 +83,7 @@ def test_spanish_report_translates_titles_headers_and_chart_text(stored: Path) -
 
 
 def test_every_label_exists_in_every_language() -> None:
-    from bench.report.labels import _TEXT
+    from bench.report.vocabulary import TEXT as _TEXT
 
     missing = [(key, lang) for key, entry in _TEXT.items() for lang in LANGUAGES
                if not entry.get(lang)]
@@ -244,7 +244,7 @@ def test_the_spanish_report_has_no_english_words(tmp_path: Path) -> None:
     strategy names and units aside."""
     import re
 
-    from bench.report.labels import _TEXT
+    from bench.report.vocabulary import TEXT as _TEXT
 
     folder = write_run(tmp_path, "run")
     english = render_report(folder, "en", ("svg",)).report.read_text()

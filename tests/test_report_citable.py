@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from bench.measure.recorder import start_condition
-from bench.report.claims import claims_markdown, condition_matches, evaluate, load_claims
+from bench.report.claims import condition_matches, evaluate, load_claims
+from bench.report.claims_table import claims_markdown
 from bench.report.decision import NEEDS, decision_markdown
 from bench.report.document import _render, render_report
 from bench.report.labels import Labels, MissingLabel

@@ -16,8 +16,8 @@ from bench.export import EXPORTABLE, exportable, repository_compose
 from bench.host.paths import PROJECT_ROOT, service_module
 from bench.measure import spec
 from bench.model.source import ModelArtifact
-from bench.progress import Progress
 from bench.options import given_fields
+from bench.progress import Progress
 from bench.run.config import RunConfig
 from bench.service_env import DEFAULT, READ_BY_SERVICE, VARIABLE, default_int, service_env
 from strategies.base import StartSpec, StrategyContext, StrategyOptions

@@ -11,7 +11,7 @@ from typing import Any
 
 from bench.host.fsutil import write_atomic
 from bench.report import charts, drift, table
-from bench.report.claims import claims_markdown
+from bench.report.claims_table import claims_markdown
 from bench.report.decision import decision_markdown
 from bench.report.labels import Labels
 from bench.report.ranking import Entry, ranking

@@ -113,6 +113,8 @@ def _base_image_parser(commands: Commands) -> None:
 
 
 def _export_parser(commands: Commands) -> None:
+    from bench.export import exportable
+
     export = commands.add_parser(
         "export", help="write a strategy's setup into your project folder",
         description="Adopt the winner: write the strategy's Dockerfile, .dockerignore, "
@@ -120,9 +122,7 @@ def _export_parser(commands: Commands) -> None:
         "service code and a README of what each file does into DIR (created if missing). "
         "Files of the same name in DIR are replaced.")
     export.add_argument("strategy", metavar="STRATEGY",
-                        help="one of: baked, volume, dockerignore, copyall, "
-                             "copyall-dockerignore, compressed-gzip9, compressed-zstd9, "
-                             "compressed-lz4")
+                        help=f"one of: {', '.join(exportable())}")
     export.add_argument("folder", type=Path, metavar="DIR", help="your project folder")
     export.add_argument("--model", type=Path, metavar="PATH",
                         help="your .joblib model, copied (or compressed) to "

@@ -25,17 +25,10 @@ from strategies import REGISTRY
 from strategies.base import (
     MODEL_DIR_IN_CONTAINER,
     MODEL_DIR_IN_REPO,
-    MODEL_NAME_IN_REPO,
     Strategy,
     StrategyOptions,
 )
-from strategies.compressed import Compressed
 
-# What a project needs no harness for: the model reaches the service from the image or a
-# read-only mount. The registry, sharded and mmap strategies need files the harness makes
-# (an S3 server with the pinned object, shards, a flat forest) and are left out.
-EXPORTABLE = ("baked", "volume", "dockerignore", "copyall", "copyall-dockerignore",
-              "compressed-gzip9", "compressed-zstd9", "compressed-lz4")
 RUNTIME_IMAGE_DEFAULT = "model-runtime"
 HARDENING: dict[str, Any] = {"read_only": True, "tmpfs": ["/tmp"], "cap_drop": ["ALL"],
                              "security_opt": ["no-new-privileges:true"], "user": "10001"}
@@ -57,17 +50,17 @@ CMD ["python", "-m", "uvicorn", "backend.app:app", "--host", "0.0.0.0", "--port"
 
 
 def exportable() -> dict[str, Strategy]:
-    """Name -> strategy, for the strategies a project can run without the harness."""
-    options = StrategyOptions(codecs=("gzip9", "zstd9", "lz4"))
-    found = {s.name: s for factory in REGISTRY.values() for s in factory(options)}
-    return {name: found[name] for name in EXPORTABLE}
+    """Name -> strategy, for the strategies a project can run without the harness (their
+    `exportable` data: the model reaches the service from the image or a read-only mount;
+    the registry, sharded and mmap strategies need files the harness makes)."""
+    options = StrategyOptions()
+    return {s.name: s for factory in REGISTRY.values() for s in factory(options)
+            if s.exportable}
 
 
 def model_file(strategy: Strategy) -> str:
     """The model's file name in the project (datos/modelos/...)."""
-    if isinstance(strategy, Compressed):
-        return MODEL_NAME_IN_REPO + strategy.compression.suffix
-    return MODEL_NAME_IN_REPO
+    return strategy.model_file_name()
 
 
 def service(strategy: Strategy, context: str, dockerfile: str) -> dict[str, Any]:
@@ -94,8 +87,8 @@ def compose_document(strategies: Sequence[Strategy], context: str,
     services = {s.name: service(s, context, dockerfile_of[s.name]) for s in strategies}
     header = ("# One service per loading strategy; start one with its profile:\n"
               "#   docker-compose --profile volume up -d volume\n"
-              "# Written by bench/export.py from the strategies' data; do not edit by "
-              "hand.\n")
+              "# Written by `python -m bench.export` from the strategies' data; do not "
+              "edit by hand.\n")
     body: str = yaml.safe_dump({"services": services}, sort_keys=False)
     return header + body
 
@@ -111,7 +104,7 @@ def export(name: str, folder: Path, model: Path | None) -> list[Path]:
     """Write the strategy's files into `folder`; returns what was written."""
     strategies = exportable()
     if name not in strategies:
-        raise UsageError(f"cannot export {name!r}: choose from {', '.join(EXPORTABLE)} (the "
+        raise UsageError(f"cannot export {name!r}: choose from {', '.join(strategies)} (the "
                          "registry, sharded and mmap strategies need files the harness makes)")
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"{folder} is a file: pass a folder (it is created if missing)")
@@ -151,16 +144,13 @@ def export(name: str, folder: Path, model: Path | None) -> list[Path]:
 
 def _model_for(strategy: Strategy, model: Path, folder: Path) -> Path:
     """The model as the strategy's container reads it (compressed where it is)."""
-    if not isinstance(strategy, Compressed):
-        return model
-    from bench.model.compression import compress_model
-    from bench.model.hashing import sha256_file
-
     scratch = folder / ".export-cache"
-    packed = compress_model(model, sha256_file(model), strategy.compression, scratch, "export")
+    made = strategy.exported_model(model, scratch)
+    if made == model:
+        return model
     target = folder / MODEL_DIR_IN_REPO / model_file(strategy)
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(packed.path, target)
+    shutil.move(made, target)
     shutil.rmtree(scratch, ignore_errors=True)
     return target
 
@@ -196,3 +186,8 @@ Written by `python -m bench export {strategy.name}` from the setup the benchmark
 `/predict` also takes `{{"records": [{{"feature": value, ...}}]}}` for a model fitted on a
 DataFrame (its feature names are in `/metadata`).
 """
+
+
+if __name__ == "__main__":  # python -m bench.export: write docker/compose.yaml again
+    write_atomic(DOCKER_DIR / "compose.yaml", repository_compose())
+    print(DOCKER_DIR / "compose.yaml")

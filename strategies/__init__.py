@@ -1,38 +1,29 @@
-"""Loading strategies, registered explicitly. The runner only sees the Strategy interface."""
+"""Loading strategies, one module each, found by the STRATEGIES each declares. The runner only
+sees the Strategy interface."""
 
 from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable
+import pkgutil
 
 from bench.errors import UsageError
-from bench.model.compression import parse_codec
-from strategies.baked import Baked
-from strategies.base import Strategy, StrategyOptions
-from strategies.compressed import Compressed
-from strategies.dockerignore import CopyAll, CopyAllIgnored, DockerIgnore
-from strategies.mmap import Mmap, MmapRegistry
-from strategies.modelcar import Modelcar
-from strategies.registry import Registry
-from strategies.sharded import Sharded, ShardedRegistry
-from strategies.volume import Volume, VolumeAA
+from strategies.base import Factory, Strategy, StrategyOptions
 
-# name on the command line -> factory of one or more strategy instances
-Factory = Callable[[StrategyOptions], list[Strategy]]
-REGISTRY: dict[str, Factory] = {
-    "baked": lambda _: [Baked()],
-    "volume": lambda _: [Volume()],
-    "volume-aa": lambda _: [VolumeAA()],
-    "dockerignore": lambda _: [DockerIgnore(), CopyAll(), CopyAllIgnored()],
-    "compressed": lambda options: [Compressed(parse_codec(c)) for c in options.codecs],
-    "registry": lambda options: [Registry(d) for d in options.downloaders],
-    "sharded": lambda options: [Sharded(k) for k in options.shards],
-    "sharded-registry": lambda _: [ShardedRegistry()],
-    "mmap": lambda _: [Mmap()],
-    "mmap-registry": lambda _: [MmapRegistry()],
-    "modelcar": lambda _: [Modelcar()],
-}
+
+def _discovered() -> dict[str, Factory]:
+    """Every module of this package that declares STRATEGIES, sorted by its ORDER: a new
+    strategy is one module, and nothing else names it."""
+    modules = [importlib.import_module(f"{__name__}.{info.name}")
+               for info in pkgutil.iter_modules(__path__)]
+    found: dict[str, Factory] = {}
+    for module in sorted((m for m in modules if hasattr(m, "STRATEGIES")),
+                         key=lambda m: (getattr(m, "ORDER", 1000), m.__name__)):
+        found.update(module.STRATEGIES)
+    return found
+
+
+REGISTRY: dict[str, Factory] = _discovered()
 DEFAULT_STRATEGIES = tuple(REGISTRY)
 # Extra strategies from other modules (your own, or the tests'): "pkg.module,other.module",
 # each module exposing STRATEGIES: dict[str, Factory].

@@ -175,6 +175,9 @@ class Strategy:
     # Host disk the strategy needs besides images, in model sizes: compressed copies, shards,
     # S3 server data, cache volumes (see bench/run/disk_plan.py).
     disk_model_copies: float = 0.0
+    # `export` can write it into a user's project: the model reaches the service from the
+    # image or a read-only mount, with nothing the harness makes (an S3 server, shards).
+    exportable: bool = False
     needs_forest: bool = False  # it rewrites a RandomForest/ExtraTrees (mmap)
     needs_ensemble: bool = False  # it takes a tree ensemble apart, tree by tree (sharded)
     # Strategies with the same key do the same work at start (the same code, the same file
@@ -206,6 +209,14 @@ class Strategy:
             model_file_bytes=ctx.model.bytes,
         )
 
+    def model_file_name(self) -> str:
+        """The file under datos/modelos/ the container reads (the seed's name by default)."""
+        return MODEL_NAME_IN_REPO
+
+    def exported_model(self, model: Path, scratch: Path) -> Path:
+        """The user's model as this strategy's container reads it (`export --model`)."""
+        return model
+
     def local_env(self, container_path: str) -> dict[str, str]:
         """The service's settings when the model is a local file at `container_path` (in the
         image or mounted): what prepare() gives the run and what `export` writes."""
@@ -231,3 +242,8 @@ class Strategy:
 
     def teardown(self, ctx: StrategyContext) -> None:
         """Release what prepare() started (servers, buckets). Labelled objects go anyway."""
+
+
+# name on the command line -> factory of one or more strategy instances; each strategy
+# module declares its own in STRATEGIES (strategies/__init__.py finds them).
+Factory = Callable[[StrategyOptions], list[Strategy]]

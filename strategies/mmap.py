@@ -22,6 +22,7 @@ from strategies.base import (
     MODEL_DIR_IN_CONTAINER,
     MODEL_DIR_IN_REPO,
     MODEL_NAME_IN_REPO,
+    Factory,
     PreparedModel,
     StartSpec,
     Strategy,
@@ -106,3 +107,8 @@ class MmapRegistry(Registry):
         return PreparedModel(prepared.context_files, prepared.env, prepared.model_file_bytes,
                              {**prepared.extra_metrics, "upload_s": upload_s},
                              {**prepared.notes, "key": key})
+
+
+# The names this module adds to the command line, and where they sort in it.
+ORDER = 70
+STRATEGIES: dict[str, Factory] = {"mmap": lambda _: [Mmap()], "mmap-registry": lambda _: [MmapRegistry()]}

@@ -13,6 +13,7 @@ from bench.host.fsutil import link_or_copy
 from bench.host.paths import DOCKER_DIR
 from strategies.base import (
     MODEL_NAME_IN_REPO,
+    Factory,
     PreparedModel,
     StartSpec,
     Strategy,
@@ -63,3 +64,8 @@ class Modelcar(Strategy):
         assert self._model_image is not None
         return [StartSpec("-", env=prepared.env, model_image=self._model_image,
                           host_model_bytes=self._model_image_bytes)]
+
+
+# The names this module adds to the command line, and where they sort in it.
+ORDER = 80
+STRATEGIES: dict[str, Factory] = {"modelcar": lambda _: [Modelcar()]}

@@ -24,6 +24,7 @@ from bench.service_env import DEFAULT, service_env
 from strategies.base import (
     DOWNLOADERS,
     MODEL_NAME_IN_REPO,
+    Factory,
     PreparedModel,
     StartSpec,
     Strategy,
@@ -179,3 +180,8 @@ class Registry(Strategy):
         for volume in self._volumes:
             ctx.engine.remove_volume(volume)
         self._volumes.clear()
+
+
+# The names this module adds to the command line, and where they sort in it.
+ORDER = 50
+STRATEGIES: dict[str, Factory] = {"registry": lambda options: [Registry(d) for d in options.downloaders]}

@@ -18,6 +18,7 @@ from strategies.base import (
     MODEL_DIR_IN_CONTAINER,
     MODEL_DIR_IN_REPO,
     MODEL_NAME_IN_REPO,
+    Factory,
     PreparedModel,
     StartSpec,
     Strategy,
@@ -109,3 +110,10 @@ class ShardedRegistry(Registry):
     def starts(self, ctx: StrategyContext, prepared: PreparedModel, trial: int) -> list[StartSpec]:
         return [StartSpec("-", env=prepared.env, binds=[self._credentials_bind()],
                           resident_volumes=self.server_volumes())]
+
+
+# The names this module adds to the command line, and where they sort in it.
+ORDER = 60
+STRATEGIES: dict[str, Factory] = {
+    "sharded": lambda options: [Sharded(k) for k in options.shards],
+    "sharded-registry": lambda _: [ShardedRegistry()]}

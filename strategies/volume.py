@@ -1,7 +1,7 @@
 """Seed strategy 1: code-only image, the model bind-mounted read-only at run time.
 No .dockerignore, as in the seed: what the builder receives depends on the builder."""
 
-from strategies.base import Strategy
+from strategies.base import Factory, Strategy
 
 # One start for volume, dockerignore, copyall and copyall-dockerignore: the same code and the
 # same joblib file bind-mounted read-only (in copyall the mount hides the image's copy).
@@ -12,6 +12,7 @@ class Volume(Strategy):
     name = "volume"
     summary = "code-only image, model bind-mounted read-only"
     dockerfile = "Dockerfile.volume"
+    exportable = True
     start_key = BIND_MOUNTED_JOBLIB
 
 
@@ -22,3 +23,9 @@ class VolumeAA(Volume):
     name = "volume-aa"
     summary = "A/A control: volume repeated under a second name (identical work)"
     aa_of = "volume"
+    exportable = False  # a control of the measurement, not a setup to adopt
+
+
+# The names this module adds to the command line, and where they sort in it.
+ORDER = 20
+STRATEGIES: dict[str, Factory] = {"volume": lambda _: [Volume()], "volume-aa": lambda _: [VolumeAA()]}

@@ -8,18 +8,20 @@ import pytest
 import yaml
 
 from bench import cli
-from bench.export import EXPORTABLE, export, repository_compose
+from bench.export import export, exportable, repository_compose
 from bench.host.paths import DOCKER_DIR
 from bench.model.source import ModelArtifact
 
 
 def test_the_repository_compose_file_is_the_one_the_strategies_make() -> None:
     """docker/compose.yaml is generated: a strategy whose Dockerfile, loading or mounts
-    change makes this fail until the file is written again (`python -c "from bench.export
-    import repository_compose; ..."`, see its header)."""
-    assert (DOCKER_DIR / "compose.yaml").read_text() == repository_compose()
+    change makes this fail until the file is written again."""
+    assert (DOCKER_DIR / "compose.yaml").read_text() == repository_compose(), (
+        "docker/compose.yaml is stale: run `python -m bench.export`")
     services = yaml.safe_load(repository_compose())["services"]
-    assert set(services) == set(EXPORTABLE)
+    assert set(services) == set(exportable()) == {
+        "baked", "volume", "dockerignore", "copyall", "copyall-dockerignore",
+        "compressed-gzip9", "compressed-zstd9", "compressed-lz4"}
     assert services["baked"].get("volumes") is None  # the model is in the image
     assert services["volume"]["volumes"] == [
         "./datos/modelos/modelo_fifa.joblib:/app/datos/modelos/modelo_fifa.joblib:ro"]

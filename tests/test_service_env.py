@@ -12,7 +12,7 @@ import yaml
 
 from bench import cli
 from bench.errors import StepFailed
-from bench.export import EXPORTABLE, exportable, repository_compose
+from bench.export import exportable, repository_compose
 from bench.host.paths import PROJECT_ROOT, service_module
 from bench.measure import spec
 from bench.model.source import ModelArtifact
@@ -82,7 +82,7 @@ def test_export_gives_the_service_what_the_run_gives_it(tiny_model: ModelArtifac
                           Progress(quiet=True), StrategyOptions())
     services = yaml.safe_load(repository_compose())["services"]
     strategies = exportable()
-    assert set(strategies) == set(EXPORTABLE)
+    assert {"baked", "volume", "compressed-gzip9"} <= set(strategies)
     for name, strategy in strategies.items():
         prepared = strategy.prepare(ctx)
         assert services[name]["environment"] == dict(prepared.env), name

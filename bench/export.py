@@ -11,6 +11,7 @@ what a user copies is what the benchmark measured.
 from __future__ import annotations
 
 import copy
+import json
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,9 +19,11 @@ from typing import Any
 
 import yaml
 
+from bench.engine import HARDENING, SERVICE_UID
 from bench.errors import UsageError
 from bench.host.fsutil import write_atomic
 from bench.host.paths import DOCKER_DIR, REQUIREMENTS_FILE, SERVICE_DIR
+from bench.service_env import SERVER_COMMAND
 from strategies import REGISTRY
 from strategies.base import (
     MODEL_DIR_IN_CONTAINER,
@@ -30,22 +33,26 @@ from strategies.base import (
 )
 
 RUNTIME_IMAGE_DEFAULT = "model-runtime"
-HARDENING: dict[str, Any] = {"read_only": True, "tmpfs": ["/tmp"], "cap_drop": ["ALL"],
-                             "security_opt": ["no-new-privileges:true"], "user": "10001"}
+# The benchmark's containers' hardening (bench/engine/types.py), as compose spells it.
+COMPOSE_HARDENING: dict[str, Any] = {
+    "read_only": HARDENING.read_only,
+    "tmpfs": [f"{HARDENING.tmpfs}:{HARDENING.tmpfs_options}"],
+    "cap_drop": list(HARDENING.cap_drop), "security_opt": list(HARDENING.security_opt),
+    "user": str(SERVICE_UID)}
 
-RUNTIME_DOCKERFILE = """\
+RUNTIME_DOCKERFILE = f"""\
 # The runtime every strategy image builds FROM: Python and the service's dependencies.
 #   docker build -f Dockerfile.runtime -t model-runtime .
 FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 COPY requirements.txt /tmp/requirements.txt
 RUN pip install --no-cache-dir -r /tmp/requirements.txt \\
- && useradd --uid 10001 --no-create-home --home-dir /app --shell /usr/sbin/nologin app \\
+ && useradd --uid {SERVICE_UID} --no-create-home --home-dir /app --shell /usr/sbin/nologin app \\
  && mkdir -p /app/datos/modelos
 WORKDIR /app
-USER 10001
+USER {SERVICE_UID}
 EXPOSE 8000
-CMD ["python", "-m", "uvicorn", "backend.app:app", "--host", "0.0.0.0", "--port", "8000"]
+CMD {json.dumps(list(SERVER_COMMAND))}
 """
 
 
@@ -75,7 +82,7 @@ def service(strategy: Strategy, context: str, dockerfile: str) -> dict[str, Any]
         "ports": ["127.0.0.1:${PORT:-8000}:8000"],
         # What the run gives the service, from the same method (strategies/base.py).
         "environment": strategy.local_env(container_path),
-        **copy.deepcopy(HARDENING),  # no YAML anchors shared between services
+        **copy.deepcopy(COMPOSE_HARDENING),  # no YAML anchors shared between services
     }
     if not strategy.model_in_image:
         entry["volumes"] = [f"./{MODEL_DIR_IN_REPO}/{name}:{container_path}:ro"]

@@ -15,6 +15,10 @@ _SETTINGS = service_module("settings")
 VARIABLE: Mapping[str, str] = {field: var.name for field, var in _SETTINGS.ENVIRONMENT.items()}
 DEFAULT: Mapping[str, str] = {field: var.default for field, var in _SETTINGS.ENVIRONMENT.items()}
 READ_BY_SERVICE = frozenset(VARIABLE.values())
+# How the service is served: the runtime image's CMD (docker/Dockerfile.runtime), and the
+# module a pre-forking server imports.
+SERVICE_APP = "backend.app:app"
+SERVER_COMMAND = ("python", "-m", "uvicorn", SERVICE_APP, "--host", "0.0.0.0", "--port", "8000")
 
 
 def _text(value: str | int | float | bool) -> str:

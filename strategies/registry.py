@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from bench.engine import BindMount, VolumeMount
+from bench.engine import SERVICE_UID, BindMount, VolumeMount
 from bench.servers.s3 import (
     S3Endpoint,
     external_endpoint,
@@ -118,7 +118,7 @@ class Registry(Strategy):
                                      f"AWS_SECRET_ACCESS_KEY={endpoint.secret_key}\n")
         os.chmod(self._credentials, 0o400)
         if os.geteuid() == 0:
-            os.chown(self._credentials, 10001, 10001)  # the service user, and nobody else
+            os.chown(self._credentials, SERVICE_UID, SERVICE_UID)  # the service user, and nobody else
         return endpoint
 
     def _sent(self) -> int:

@@ -99,3 +99,22 @@ def test_the_cli_the_api_and_the_service_default_to_one_chunk_size(
     with pytest.raises(SystemExit):
         cli.build_parser().parse_args(["run", "--help"])
     assert "(default 16MiB, the service's own)" in " ".join(capsys.readouterr().out.split())
+
+
+def test_the_runtime_dockerfile_runs_the_declared_server_as_the_declared_user() -> None:
+    """docker/Dockerfile.runtime cannot import the harness: it must spell the same user and
+    command the harness declares (bench.engine SERVICE_UID, bench.service_env SERVER_COMMAND),
+    as the runtime Dockerfile `export` writes does."""
+    import json
+
+    from bench.engine import SERVICE_UID
+    from bench.export import RUNTIME_DOCKERFILE
+    from bench.host.paths import RUNTIME_DOCKERFILE as RUNTIME_FILE
+    from bench.service_env import SERVER_COMMAND
+
+    for text in (RUNTIME_FILE.read_text(), RUNTIME_DOCKERFILE):
+        lines = text.splitlines()
+        assert f"USER {SERVICE_UID}" in lines
+        assert any(f"useradd --uid {SERVICE_UID} " in line for line in lines)
+        command = next(line for line in lines if line.startswith("CMD "))
+        assert json.loads(command[4:]) == list(SERVER_COMMAND)

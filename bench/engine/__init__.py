@@ -13,11 +13,13 @@ from bench.engine.protocol import Engine
 from bench.engine.types import (
     CACHE_LABEL,
     ENGINE_TIMEOUT_S,
+    HARDENING,
     KEEP_LABEL,
     LABEL_PREFIX,
     LOG_TAIL_LINES,
     OWNER_PID_LABEL,
     RUN_LABEL,
+    SERVICE_UID,
     BindMount,
     BuildResult,
     ContainerSpec,
@@ -30,8 +32,8 @@ from bench.engine.types import (
 )
 
 __all__ = [
-    "CACHE_LABEL", "ENGINE_TIMEOUT_S", "KEEP_LABEL", "LABEL_PREFIX", "LOG_TAIL_LINES",
-    "OWNER_PID_LABEL", "RUN_LABEL", "BindMount", "BuildResult", "ContainerSpec",
+    "CACHE_LABEL", "ENGINE_TIMEOUT_S", "HARDENING", "KEEP_LABEL", "LABEL_PREFIX", "LOG_TAIL_LINES",
+    "OWNER_PID_LABEL", "RUN_LABEL", "SERVICE_UID", "BindMount", "BuildResult", "ContainerSpec",
     "ContainerState", "DockerEngine", "Engine", "EngineInfo", "Labels", "MemoryStats", "OnLine",
     "VolumeMount", "buildkit_available", "buildkit_context_bytes", "read_dockerignore",
 ]

@@ -14,6 +14,7 @@ import docker.errors
 
 from bench.engine.connection import EngineConnection
 from bench.engine.types import (
+    HARDENING,
     LOG_TAIL_LINES,
     ContainerSpec,
     ContainerState,
@@ -92,8 +93,9 @@ class ContainerJobs(EngineConnection):
         }
         if spec.hardened:
             host_config.update(
-                read_only=True, tmpfs={"/tmp": "rw,size=64m"}, cap_drop=["ALL"],
-                security_opt=["no-new-privileges:true"],
+                read_only=HARDENING.read_only,
+                tmpfs={HARDENING.tmpfs: HARDENING.tmpfs_options},
+                cap_drop=list(HARDENING.cap_drop), security_opt=list(HARDENING.security_opt),
             )
         networking = None
         if spec.network:

@@ -10,7 +10,7 @@ import docker
 import docker.errors
 
 from bench.engine.connection import EngineConnection
-from bench.engine.types import ContainerSpec
+from bench.engine.types import HARDENING, ContainerSpec
 
 GATEWAY_BRIDGE = "docker_gwbridge"
 
@@ -50,12 +50,13 @@ class SwarmJobs(EngineConnection):
         mounts += [docker.types.Mount(v.target, v.volume, type="volume", read_only=v.read_only)
                    for v in spec.volumes]
         if spec.hardened:
-            mounts.append(docker.types.Mount("/tmp", "", type="tmpfs",
-                                             tmpfs_size=64 * 1024 * 1024))
+            mounts.append(docker.types.Mount(HARDENING.tmpfs, "", type="tmpfs",
+                                             tmpfs_size=HARDENING.tmpfs_bytes))
         container = docker.types.ContainerSpec(
             spec.image, command=list(spec.command) if spec.command else None,
             env=dict(spec.env), labels=dict(spec.labels), mounts=mounts, user=spec.user,
-            read_only=spec.hardened or None, cap_drop=["ALL"] if spec.hardened else None,
+            read_only=(spec.hardened and HARDENING.read_only) or None,
+            cap_drop=list(HARDENING.cap_drop) if spec.hardened else None,
             # As plain containers get (security_opt). Engine 20.10 (API 1.41) ignores the
             # field: the trial checks the task's container and says so when it is missing.
             privileges={"NoNewPrivileges": True} if spec.hardened else None,

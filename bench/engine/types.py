@@ -57,6 +57,30 @@ class VolumeMount:
     read_only: bool = False
 
 
+# The runtime image's unprivileged user (docker/Dockerfile.runtime: useradd --uid 10001):
+# the service and the harness's servers run as it.
+SERVICE_UID = 10001
+
+
+@dataclass(frozen=True)
+class Hardening:
+    """How every measured container is locked down, declared once for plain containers,
+    swarm tasks and the compose file `export` writes."""
+
+    read_only: bool = True  # the root filesystem
+    tmpfs: str = "/tmp"  # the one writable place
+    tmpfs_bytes: int = 64 * 1024 * 1024
+    cap_drop: tuple[str, ...] = ("ALL",)
+    security_opt: tuple[str, ...] = ("no-new-privileges:true",)
+
+    @property
+    def tmpfs_options(self) -> str:
+        return f"rw,size={self.tmpfs_bytes // 2**20}m"
+
+
+HARDENING = Hardening()
+
+
 @dataclass(frozen=True)
 class ContainerSpec:
     image: str

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from bench.engine import ContainerSpec, VolumeMount
-from bench.service_env import check_read_by_service, service_env
+from bench.service_env import SERVER_COMMAND, SERVICE_APP, check_read_by_service, service_env
 from strategies.base import StartSpec
 
 
@@ -50,10 +50,9 @@ def worker_command(settings: TrialSettings) -> tuple[list[str] | None, dict[str,
     if settings.workers == 1:
         return None, {}
     if settings.worker_mode == "preload":
-        return (["python", "-m", "gunicorn", "backend.app:app", "--preload",
+        return (["python", "-m", "gunicorn", SERVICE_APP, "--preload",
                  "--workers", str(settings.workers), "--worker-class",
                  "uvicorn_worker.UvicornWorker", "--bind", "0.0.0.0:8000",
                  "--worker-tmp-dir", "/tmp", "--timeout", "0"],
                 service_env(preload=True))
-    return (["python", "-m", "uvicorn", "backend.app:app", "--host", "0.0.0.0", "--port", "8000",
-             "--workers", str(settings.workers)], {})
+    return [*SERVER_COMMAND, "--workers", str(settings.workers)], {}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-from bench.engine import ContainerSpec, Engine, VolumeMount
+from bench.engine import SERVICE_UID, ContainerSpec, Engine, VolumeMount
 from bench.errors import StepFailed
 from bench.host.fsutil import link_or_copy
 from bench.host.paths import DOCKER_DIR
@@ -55,7 +55,7 @@ def start_server(engine: Engine, runtime_image: str, run_id: str, network: str,
     container_id = engine.create_container(ContainerSpec(
         image=tag, name=f"mlbench-{run_id.lower()}-{role}", labels=labels,
         volumes=[VolumeMount(volume, DATA_IN_CONTAINER)], network=network,
-        network_aliases=[alias], container_port=port, user="10001", command=command))
+        network_aliases=[alias], container_port=port, user=str(SERVICE_UID), command=command))
     engine.start_container(container_id)
     host_url = f"http://127.0.0.1:{engine.published_port(container_id, port)}"
     deadline = time.monotonic() + 60

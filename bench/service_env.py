@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from bench.errors import StepFailed
-from bench.host.paths import service_module
+from bench.host.paths import SERVICE_DIR, service_module
 
 _SETTINGS = service_module("settings")
 
@@ -33,6 +33,10 @@ def service_env(**settings: str | int | float | bool) -> dict[str, str]:
     if unknown:
         raise TypeError(f"the service has no setting {', '.join(unknown)} "
                         f"(docker/service/settings.py declares {', '.join(VARIABLE)})")
+    model_format = settings.get("model_format")
+    if model_format is not None and not (SERVICE_DIR / f"load_{model_format}.py").is_file():
+        raise TypeError(f"the service has no loader for model_format={model_format!r} "
+                        f"(docker/service/load_{model_format}.py)")
     return {VARIABLE[field]: _text(value) for field, value in settings.items()}
 
 

@@ -67,9 +67,11 @@ def load_service(env: dict[str, str]) -> types.ModuleType:
 
 @pytest.fixture
 def service_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    keys = ("MODEL_PATH", "MODEL_LOADING", "MODEL_CODEC", "MODEL_SHA256", "S3_BUCKET",
-            "S3_ENDPOINT", "S3_KEY", "S3_CREDENTIALS_FILE")
-    saved = {key: os.environ.get(key) for key in keys}
+    """Every variable the service reads is put back after the test. Found: a hand-written
+    list without MODEL_FORMAT let a sharded test's setting leak into the next service."""
+    from bench.service_env import READ_BY_SERVICE
+
+    saved = {key: os.environ.get(key) for key in READ_BY_SERVICE}
     yield
     for key, value in saved.items():
         if value is None:

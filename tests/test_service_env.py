@@ -44,6 +44,8 @@ def test_a_setting_the_service_does_not_have_is_an_error() -> None:
                                                            "MODEL_PRELOAD": "1"}
     with pytest.raises(TypeError, match="no setting model_pth"):
         service_env(model_pth="/m")
+    with pytest.raises(TypeError, match="no loader for model_format='onnx'"):
+        service_env(model_format="onnx")
 
 
 def test_a_start_that_sets_a_variable_the_service_does_not_read_is_refused() -> None:

@@ -99,10 +99,15 @@ def _compare_parser(commands: Commands) -> None:
 def _model_parser(commands: Commands) -> None:
     model = commands.add_parser("model", help="make (or find cached) the synthetic model",
                                 description="Train the synthetic FIFA RandomForest of a given "
-                                "size (cached by size and seed) and print its path.")
+                                "size (cached by size and seed) and print its path; with "
+                                "--inspect, say what a model file needs to be loaded.")
     from bench.run.config import MODEL_OPTIONS, RunConfig
 
     add_options(model, RunConfig, only=MODEL_OPTIONS)
+    model.add_argument("--inspect", action="store_true",
+                       help="read the model's pickle without running any of it: the modules "
+                            "it imports, the libraries they come from, the versions it was "
+                            "saved with and those the service serves it with")
 
 
 def _base_image_parser(commands: Commands) -> None:
@@ -264,6 +269,11 @@ def _cmd_model(args: argparse.Namespace, progress: Progress) -> int:
     from bench.run.config import RunConfig
 
     model_path = value_of(args, RunConfig, "model_path")
+    if args.inspect and model_path is not None:
+        from bench.model.source import check_model_path
+
+        check_model_path(model_path)
+        return _print_environment(model_path, progress)
     if model_path is not None:
         artifact = user_model(model_path, cache_dir(), progress)
     else:
@@ -271,6 +281,29 @@ def _cmd_model(args: argparse.Namespace, progress: Progress) -> int:
                                    value_of(args, RunConfig, "seed"), models_dir(),
                                    cache_dir(), progress)
     print(f"{artifact.path}\t{artifact.bytes} bytes\tsha256 {artifact.sha256}")
+    return _print_environment(artifact.path, progress) if args.inspect else 0
+
+
+def _print_environment(path: Path, progress: Progress) -> int:
+    from bench.host.paths import cache_dir
+    from bench.model.hashing import cached_sha256
+    from bench.model.pickle_needs import model_environment
+
+    try:
+        env = model_environment(path, cached_sha256(path, cache_dir()), cache_dir())
+    except ValueError as error:
+        raise UsageError(f"{error}; save the model with joblib.dump") from None
+
+    def versions(found: dict[str, str | None]) -> str:
+        return ", ".join(f"{d} {v or '(not installed)'}" for d, v in sorted(found.items())) or "-"
+
+    for label, value in (("modules", ", ".join(env["modules"])),
+                         ("needs", ", ".join(env["distributions"])),
+                         ("saved with", versions(env["saved_with"])),
+                         ("served with", versions(env["served"])),
+                         ("differs", ", ".join(env["differs"]) or "-"),
+                         ("missing", ", ".join(env["missing"]) or "-")):
+        print(f"{label + ':':<13}{value}")
     return 0
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from bench.errors import UsageError
 from bench.host.fsutil import write_atomic
 from bench.model.hashing import cached_sha256
+from bench.model.pickle_needs import mismatch_lines, model_environment
 from bench.progress import Progress
 
 JOBLIB_MAGIC_PREFIXES = (b"\x80", b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"\x04\x22\x4d\x18",
@@ -66,7 +67,9 @@ def synthetic_model(target_bytes: int, seed: int, models_dir: Path, cache: Path,
     path = Path(generated.path)
     details = {k: v for k, v in asdict(generated).items()
                if k not in ("reference_rows", "reference_predictions", "path")}
-    return ModelArtifact(path, generated.bytes, cached_sha256(path, cache), "synthetic",
+    sha = cached_sha256(path, cache)
+    details["environment"] = model_environment(path, sha, cache)
+    return ModelArtifact(path, generated.bytes, sha, "synthetic",
                          generated.n_features, generated.reference_rows,
                          generated.reference_predictions, details)
 
@@ -90,6 +93,17 @@ def user_model(path: Path, cache: Path, progress: Progress) -> ModelArtifact:
         raise UsageError(f"{path} is not a joblib/pickle file (unknown header {head[:4]!r}); "
                          "save the model with joblib.dump")
     sha = cached_sha256(path, cache)
+    try:
+        env = model_environment(path, sha, cache)
+    except ValueError as error:
+        raise UsageError(f"{error}; save the model with joblib.dump") from None
+    if env["missing"]:
+        raise UsageError(
+            f"{path.name} needs {', '.join(env['missing'])}, which the service's image does not "
+            "install (docker/requirements.txt lists what it does); models of other libraries "
+            "or of your own modules are not supported yet: pass a scikit-learn model")
+    for line in mismatch_lines(path.name, env):
+        progress.warn(line)
     record = cache / "reference" / f"{sha}.v3.json"  # v3: with the final estimator's bases
     if not record.exists():
         from datos.model_generator import REFERENCE_ROWS
@@ -108,4 +122,5 @@ def user_model(path: Path, cache: Path, progress: Progress) -> ModelArtifact:
                          {"model_class": reference["model_class"],
                           "final_estimator": reference.get("final_estimator"),
                           "forest": reference.get("forest", False),
-                          "final_bases": reference.get("final_bases", [])})
+                          "final_bases": reference.get("final_bases", []),
+                          "environment": env})

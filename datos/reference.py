@@ -30,7 +30,10 @@ def main() -> None:
         raise SystemExit(f"{type(model).__name__} has no predict(): not a model")
     n_features = feature_count(model)
     rows = np.random.default_rng(0).normal(0.0, 1.0, (n_rows, n_features))
-    predictions = np.ravel(model.predict(rows)).astype(float)
+    # tolist(): floats for a regressor, the classes' own type (int, str) for a classifier.
+    predictions = np.ravel(model.predict(rows)).tolist()
+    probabilities = (np.asarray(model.predict_proba(rows), dtype=np.float64).tolist()
+                     if hasattr(model, "predict_proba") else None)
     final = model.steps[-1][1] if hasattr(model, "steps") else model
     from sklearn.ensemble._forest import ForestRegressor  # RandomForest and ExtraTrees
 
@@ -41,7 +44,8 @@ def main() -> None:
                # Every class the final estimator derives from: the harness decides from these
                # which strategies can take it apart (bench.model.sharding).
                "final_bases": [cls.__name__ for cls in type(final).__mro__],
-               "reference_rows": rows.tolist(), "reference_predictions": predictions.tolist()},
+               "reference_rows": rows.tolist(), "reference_predictions": predictions,
+               "reference_probabilities": probabilities},
               sys.stdout)
 
 

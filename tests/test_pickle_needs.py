@@ -82,7 +82,7 @@ def test_a_model_of_a_module_the_service_lacks_is_refused_in_one_line(
                 return numpy.asarray(X) * 2
     """))
     monkeypatch.syspath_prepend(str(module.parent))
-    import mylib  # type: ignore[import-not-found]
+    import mylib
 
     path = tmp_path / "custom.joblib"
     joblib.dump(make_pipeline(mylib.Double(), LinearRegression()).fit([[0.0], [1.0]],

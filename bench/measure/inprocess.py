@@ -82,7 +82,7 @@ def _main(kind: str, model_file: str, rows_json: str) -> None:
     rows = json.loads(rows_json)
     one = np.asarray(rows[:1], dtype=np.float64)
     hundred = np.asarray(batch_of(rows), dtype=np.float64)
-    predictions = [float(v) for v in np.ravel(model.predict(np.asarray(rows, dtype=np.float64)))]
+    predictions = np.ravel(model.predict(np.asarray(rows, dtype=np.float64))).tolist()
     print(json.dumps({"predictions": predictions,
                       "one_row_ms": _time(model.predict, one, ONE_ROW_REPEATS),
                       "hundred_rows_ms": _time(model.predict, hundred, HUNDRED_ROW_REPEATS)}))

@@ -168,6 +168,8 @@ def _probe(engine: Engine, container_id: str, model: ModelArtifact, settings: Tr
             if answer.status != 200:
                 raise StepFailed(f"/predict of {len(batch)} rows answered {answer.status}")
             batch_latencies_ms.append(answer.seconds * 1000)
+        if model.reference_probabilities is not None:  # a classifier: its probabilities too
+            _check_probabilities(client.predict(model.reference_rows, "/predict_proba"), model)
         metadata = client.get("/metadata").json()
     except requests.RequestException as error:  # it answered before: it died since
         raise StepFailed(f"the service stopped answering ({type(error).__name__})") from None
@@ -246,6 +248,13 @@ def _check_prediction(outcome: PredictOutcome, model: ModelArtifact) -> None:
         raise StepFailed(f"/predict answered {outcome.status}: {outcome.body}")
     if not predictions_match(outcome.body["predictions"], model.reference_predictions):
         raise StepFailed("/predict answered, but not with the model's predictions")
+
+
+def _check_probabilities(outcome: PredictOutcome, model: ModelArtifact) -> None:
+    if outcome.status != 200:
+        raise StepFailed(f"/predict_proba answered {outcome.status}: {outcome.body}")
+    if not predictions_match(outcome.body["probabilities"], model.reference_probabilities or []):
+        raise StepFailed("/predict_proba answered, but not with the model's probabilities")
 
 
 def _record_memory(engine: Engine, container_id: str, settings: TrialSettings, deadline: float,

@@ -46,9 +46,11 @@ class ServiceClient:
     def get(self, path: str, timeout: float = 2.0) -> requests.Response:
         return self.session.get(self.base + path, timeout=timeout)
 
-    def predict(self, rows: Sequence[Sequence[float]]) -> PredictOutcome:
+    def predict(self, rows: Sequence[Sequence[float]], path: str = "/predict"
+                ) -> PredictOutcome:
+        """POST rows to /predict (or /predict_proba), timed."""
         started = time.perf_counter()
-        response = self.session.post(self.base + "/predict", json={"rows": rows},
+        response = self.session.post(self.base + path, json={"rows": rows},
                                      timeout=REQUEST_TIMEOUT_S)
         seconds = time.perf_counter() - started
         try:
@@ -82,11 +84,19 @@ def poll_until(
         time.sleep(poll_interval(time.monotonic() - started))
 
 
-def predictions_match(actual: Sequence[float], expected: Sequence[float]) -> bool:
-    """Equal to float tolerance: the same model on the same rows gives the same numbers."""
+def predictions_match(actual: Sequence[Any], expected: Sequence[Any]) -> bool:
+    """Numbers equal to float tolerance (the same model on the same rows gives the same
+    numbers); a classifier's classes (strings, ints) exactly."""
     return len(actual) == len(expected) and all(
-        math.isclose(a, e, rel_tol=1e-9, abs_tol=1e-6) for a, e in zip(actual, expected, strict=True)
-    )
+        _same(a, e) for a, e in zip(actual, expected, strict=True))
+
+
+def _same(actual: Any, expected: Any) -> bool:
+    if isinstance(expected, str) or isinstance(actual, str):
+        return bool(actual == expected)
+    if isinstance(expected, list) and isinstance(actual, list):  # a row of probabilities
+        return predictions_match(actual, expected)
+    return math.isclose(actual, expected, rel_tol=1e-9, abs_tol=1e-6)
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,10 @@ class ModelArtifact:
     kind: str  # "synthetic" or "user"
     n_features: int
     reference_rows: list[list[float]]
-    reference_predictions: list[float]
+    reference_predictions: list[Any]  # floats, or a classifier's classes (int, str)
     details: dict[str, Any]
+    # A classifier's predict_proba on the reference rows (None: the model has none).
+    reference_probabilities: list[list[float]] | None = None
 
     @property
     def is_forest(self) -> bool:
@@ -52,6 +54,7 @@ class ModelArtifact:
         info = asdict(self)
         info["path"] = str(self.path)
         del info["reference_rows"], info["reference_predictions"]
+        del info["reference_probabilities"]
         return info
 
 
@@ -104,7 +107,8 @@ def user_model(path: Path, cache: Path, progress: Progress) -> ModelArtifact:
             "or of your own modules are not supported yet: pass a scikit-learn model")
     for line in mismatch_lines(path.name, env):
         progress.warn(line)
-    record = cache / "reference" / f"{sha}.v3.json"  # v3: with the final estimator's bases
+    # v4: a classifier's classes as they are, and its probabilities
+    record = cache / "reference" / f"{sha}.v4.json"
     if not record.exists():
         from datos.model_generator import REFERENCE_ROWS
 
@@ -123,4 +127,5 @@ def user_model(path: Path, cache: Path, progress: Progress) -> ModelArtifact:
                           "final_estimator": reference.get("final_estimator"),
                           "forest": reference.get("forest", False),
                           "final_bases": reference.get("final_bases", []),
-                          "environment": env})
+                          "environment": env},
+                         reference.get("reference_probabilities"))

@@ -57,8 +57,20 @@ class PredictRequest(BaseModel):
                                                           max_length=settings.max_batch_rows)
 
 
+# A regressor's numbers, or a classifier's classes as the model has them (ints, strings).
+Prediction = float | int | str | bool
+
+
 class PredictResponse(BaseModel):
-    predictions: list[float]
+    predictions: list[Prediction]
+    n_rows: int
+
+
+class ProbaResponse(BaseModel):
+    """A classifier's class probabilities: one row per request row, one column per class."""
+
+    probabilities: list[list[float]]
+    classes: list[Prediction]
     n_rows: int
 
 
@@ -161,13 +173,49 @@ def metadata() -> dict[str, Any]:
 
 @app.post("/predict", response_model=PredictResponse)
 def predict(request: PredictRequest) -> PredictResponse:
+    model = _serving_model()
+    batch = _batch_of(request, model)
+    started = time.perf_counter()
+    # Models fitted on a DataFrame accept an array in column order (scikit-learn only warns),
+    # which keeps pandas out of the image.
+    try:
+        values = model.predict(batch)
+    except ValueError as error:  # the model refuses these values (e.g. a step's range check)
+        raise HTTPException(422, detail=f"the model refused the values: {error}") from None
+    logging.getLogger("service.predict").debug("predict %.4fs", time.perf_counter() - started)
+    # tolist(): Python numbers for a regressor, the classes' own type for a classifier.
+    return PredictResponse(predictions=np.ravel(values).tolist(), n_rows=len(batch))
+
+
+@app.post("/predict_proba", response_model=ProbaResponse)
+def predict_proba(request: PredictRequest) -> ProbaResponse:
+    model = _serving_model()
+    if not hasattr(model, "predict_proba"):
+        raise HTTPException(422, detail=f"{type(model).__name__} has no predict_proba: it is "
+                                        "not a classifier; use /predict")
+    batch = _batch_of(request, model)
+    try:
+        probabilities = np.asarray(model.predict_proba(batch), dtype=np.float64)
+    except ValueError as error:
+        raise HTTPException(422, detail=f"the model refused the values: {error}") from None
+    return ProbaResponse(probabilities=probabilities.tolist(),
+                         classes=np.asarray(model.classes_).tolist(), n_rows=len(batch))
+
+
+def _serving_model() -> Any:
+    """The model, or the 503 that says why there is none yet."""
     if settings.loading == "eager" and not holder.loaded:
         detail = holder.story.error or "model is still loading"
         raise HTTPException(503, detail=detail)
     try:
-        model = holder.get()
+        return holder.get()
     except Exception as error:
         raise HTTPException(503, detail=f"model unavailable: {error}") from error
+
+
+def _batch_of(request: PredictRequest, model: Any) -> Any:
+    """The request's rows as the float64 array the model predicts on, or a 422 naming what
+    is wrong with them."""
     rows = _rows_of(request, model)
     n_features = expected_features(model)
     widths = {len(row) for row in rows}
@@ -177,20 +225,12 @@ def predict(request: PredictRequest) -> PredictResponse:
         )
     if len(widths) != 1:
         raise HTTPException(422, detail="all rows must have the same number of features")
-    started = time.perf_counter()
     batch = np.asarray(rows, dtype=np.float64)
     # Trees compare in float32: a finite float64 beyond its range would become inf there
     # (found by fuzzing: it was a 500). Only for them: a linear model takes any finite value.
     if compares_in_float32(first_step(model)) and np.any(np.abs(batch) > FLOAT32_MAX):
         raise HTTPException(422, detail=f"values must lie within ±{FLOAT32_MAX:.4g} (float32)")
-    # Models fitted on a DataFrame accept an array in column order (scikit-learn only warns),
-    # which keeps pandas out of the image.
-    try:
-        values = model.predict(batch)
-    except ValueError as error:  # the model refuses these values (e.g. a step's range check)
-        raise HTTPException(422, detail=f"the model refused the values: {error}") from None
-    logging.getLogger("service.predict").debug("predict %.4fs", time.perf_counter() - started)
-    return PredictResponse(predictions=[float(v) for v in np.ravel(values)], n_rows=len(rows))
+    return batch
 
 
 def _rows_of(request: PredictRequest, model: Any) -> list[list[float]]:

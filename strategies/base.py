@@ -194,8 +194,8 @@ class Strategy:
         """Why this strategy cannot take the model (None: it can)."""
         kind = model.details.get("final_estimator") or model.details.get("model_class")
         if self.needs_forest and not model.is_forest:
-            return (f"it needs a single-output RandomForest or ExtraTrees regressor (or a "
-                    f"Pipeline ending in one), not {kind}")
+            return (f"it needs a single-output RandomForest or ExtraTrees regressor or "
+                    f"classifier (or a Pipeline ending in one), not {kind}")
         if self.needs_ensemble and not model.is_tree_ensemble:
             return (f"it needs a tree ensemble (RandomForest, ExtraTrees, GradientBoosting, "
                     f"HistGradientBoosting, or a Pipeline ending in one), not {kind}")

@@ -8,7 +8,12 @@ from typing import Any
 import joblib
 import numpy as np
 import pytest
-from sklearn.ensemble import ExtraTreesRegressor, RandomForestRegressor
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -109,3 +114,29 @@ def test_the_file_is_small_page_aligned_and_opens_without_pickle(tmp_path: Path)
     (tmp_path / "not-flat").write_bytes(b"\x80\x04 a pickle")
     with pytest.raises(flat.FlatForestError, match="not a flat forest"):
         flat.FlatForest.open(str(tmp_path / "not-flat"))
+
+
+@pytest.mark.parametrize("forest", [
+    RandomForestClassifier(n_estimators=25, random_state=0),
+    ExtraTreesClassifier(n_estimators=25, max_leaf_nodes=30, random_state=1),  # best-first
+    # Class weights make each leaf's fractions weighted ones: stored as scikit-learn has them.
+    RandomForestClassifier(n_estimators=15, class_weight="balanced", random_state=2),
+], ids=["forest", "extra-trees-best-first", "weighted"])
+def test_a_forest_classifier_predicts_probabilities_and_classes_bit_for_bit(
+        forest: Any, tmp_path: Path) -> None:
+    """The flat format takes classifiers too (it took regressors only, so mmap skipped
+    every classifier): leaf class fractions in a side table, summed in estimator order."""
+    x, y = _data(rows=2_000, nan=True)
+    labels = np.where(y > 50, "striker", np.where(y < -50, "keeper", "midfield"))
+    forest.fit(x, labels)
+    mapped, converted = _open(forest, tmp_path)
+    model = flat.open_model(str(converted.path), verify=True, prefetch=False)
+    rows = np.vstack([x, np.random.default_rng(5).normal(size=(2_000, x.shape[1])) * 1000])
+    _exact(forest.predict_proba(rows), mapped.predict_proba(rows))
+    assert np.array_equal(forest.predict(rows), mapped.predict(rows))
+    assert list(model.classes_) == list(forest.classes_)
+    _exact(forest.predict_proba(rows), model.predict_proba(rows))
+    (tmp_path / "regressor").mkdir()
+    _, regressor = _open(RandomForestRegressor(n_estimators=3).fit(x, y), tmp_path / "regressor")
+    assert not hasattr(flat.open_model(str(regressor.path), verify=False, prefetch=False),
+                       "predict_proba")

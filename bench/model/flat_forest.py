@@ -50,8 +50,9 @@ def flat_arrays(forest: Any) -> dict[str, np.ndarray]:
     """The forest's trees, each in preorder, as one array of node records with global
     indices (docker/service/flat_forest.py describes the record)."""
     if getattr(forest, "n_outputs_", 1) != 1:
-        raise UsageError("the flat forest holds single-output regressors; this forest has "
+        raise UsageError("the flat forest holds single-output forests; this forest has "
                          f"{forest.n_outputs_} outputs: leave mmap out of --strategies")
+    classifier = hasattr(forest, "classes_")
     trees = [estimator.tree_ for estimator in forest.estimators_]
     sizes = np.array([tree.node_count for tree in trees], dtype=np.int64)
     roots = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
@@ -62,9 +63,17 @@ def flat_arrays(forest: Any) -> dict[str, np.ndarray]:
     n_features = int(forest.n_features_in_)
     nodes = np.zeros(total, module.node_dtype(np.dtype(np.int16 if n_features < 2**15
                                                        else np.int32)))
+    leaf_tables: list[np.ndarray] = []  # a classifier's leaves' class fractions, in order
+    leaves_before = 0
     for tree, start, size in zip(trees, roots, sizes, strict=True):
         left, right = tree.children_left, tree.children_right
         feature, threshold, leaf_value = tree.feature, tree.threshold, tree.value[:, 0, 0]
+        if classifier:  # a leaf's value: the index of its row in leaf_proba
+            leaves = np.flatnonzero(left == -1)
+            leaf_value = np.zeros(left.size, np.float64)
+            leaf_value[leaves] = leaves_before + np.arange(leaves.size)
+            leaf_tables.append(tree.value[leaves, 0, :])
+            leaves_before += leaves.size
         missing = getattr(tree, "missing_go_to_left", None)  # scikit-learn >= 1.3
         order = _preorder(left, right)
         if order is not None:  # renumber: new position p holds old node order[p]
@@ -82,7 +91,10 @@ def flat_arrays(forest: Any) -> dict[str, np.ndarray]:
         block["value"] = np.where(is_leaf, leaf_value, threshold)
         if missing is not None:
             block["missing_left"] = missing
-    return {"nodes": nodes, "roots": roots}
+    arrays = {"nodes": nodes, "roots": roots}
+    if classifier:
+        arrays["leaf_proba"] = np.ascontiguousarray(np.concatenate(leaf_tables), np.float64)
+    return arrays
 
 
 def convert(model_path: Path, sha256: str, cache: Path, run_id: str) -> FlatModel:
@@ -103,8 +115,9 @@ def convert(model_path: Path, sha256: str, cache: Path, run_id: str) -> FlatMode
     model = joblib.load(model_path)
     ensemble = ensemble_of(model)
     if ensemble.attribute != "estimators_" or ensemble.container != "list":
-        raise UsageError(f"the flat format takes a RandomForest or ExtraTrees regressor (or a "
-                         f"Pipeline ending in one), not {type(ensemble.estimator).__name__}")
+        raise UsageError(f"the flat format takes a RandomForest or ExtraTrees regressor or "
+                         f"classifier (or a Pipeline ending in one), not "
+                         f"{type(ensemble.estimator).__name__}")
     forest, step = ensemble.estimator, ensemble.pipeline_step
     arrays = flat_arrays(forest)
     names = getattr(model, "feature_names_in_", None)
@@ -114,6 +127,9 @@ def convert(model_path: Path, sha256: str, cache: Path, run_id: str) -> FlatMode
         "input_n_features": int(getattr(model, "n_features_in_", forest.n_features_in_)),
         "feature_names": None if names is None else [str(n) for n in names],
         "n_outputs": 1, "n_estimators": len(forest.estimators_),
+        "task": "classification" if hasattr(forest, "classes_") else "regression",
+        "classes": (np.asarray(forest.classes_).tolist() if hasattr(forest, "classes_")
+                    else None),
         "source_sha256": sha256, "preprocessing": None}
     folder.mkdir(parents=True, exist_ok=True)
     pre_path = None

@@ -37,8 +37,8 @@ class ModelArtifact:
 
     @property
     def is_forest(self) -> bool:
-        """A single-output RandomForest/ExtraTrees regressor, or a Pipeline ending in one:
-        what the sharded and mmap strategies can take apart."""
+        """A single-output RandomForest/ExtraTrees regressor or classifier, or a Pipeline
+        ending in one: what the sharded and mmap strategies can take apart."""
         return bool(self.details.get("forest", self.kind == "synthetic"))
 
     @property
@@ -107,8 +107,8 @@ def user_model(path: Path, cache: Path, progress: Progress) -> ModelArtifact:
             "or of your own modules are not supported yet: pass a scikit-learn model")
     for line in mismatch_lines(path.name, env):
         progress.warn(line)
-    # v4: a classifier's classes as they are, and its probabilities
-    record = cache / "reference" / f"{sha}.v4.json"
+    # v5: a classifier's classes as they are, its probabilities; forest classifiers
+    record = cache / "reference" / f"{sha}.v5.json"
     if not record.exists():
         from datos.model_generator import REFERENCE_ROWS
 

@@ -19,11 +19,14 @@ depth-first preorder, so a split's left child is the next record and needs no fi
 a node, against 72-80 in a joblib forest. One record per node means one cache line and one
 page per node visit (one array per field touched three or four pages: after
 ``--drop-caches`` every page is a read from disk); preorder puts a path's left steps next to
-each other. ``roots`` (int64) gives each tree's first record.
+each other. ``roots`` (int64) gives each tree's first record. A classifier (header ``task``:
+"classification") keeps in a leaf's ``value`` the index of its row in ``leaf_proba``
+(float64, one column per class: the leaf's class fractions, as scikit-learn stores them).
 
 Predictions are scikit-learn's, bit for bit: inputs cast to float32 as scikit-learn does, then
 compared ``<=`` against the float64 threshold; NaN routed by the node's missing-value
-direction; tree outputs added in estimator order in float64 and divided at the end.
+direction; tree outputs (a classifier's leaf fractions) added in estimator order in float64
+and divided at the end; a classifier predicts ``classes[argmax(proba)]``.
 """
 
 from __future__ import annotations
@@ -104,6 +107,7 @@ class FlatForest:
     header: dict[str, Any]
     nodes: np.ndarray  # node_dtype records, every tree in preorder
     roots: np.ndarray
+    leaf_proba: np.ndarray | None = None  # a classifier's leaves: class fractions
 
     @classmethod
     def open(cls, path: str, verify: bool = False) -> FlatForest:
@@ -111,7 +115,8 @@ class FlatForest:
         the header first: for a file from elsewhere; a trusted local mount skips it."""
         header = read_header(path)
         mapped: dict[str, np.ndarray] = {}
-        for name in ARRAYS:
+        classifier = header.get("task") == "classification"
+        for name in (*ARRAYS, "leaf_proba") if classifier else ARRAYS:
             spec = header["arrays"].get(name)
             if spec is None:
                 raise FlatForestError(f"{path} has no array {name!r}")
@@ -131,9 +136,30 @@ class FlatForest:
     def n_estimators(self) -> int:
         return int(self.roots.shape[0])
 
+    @property
+    def classes(self) -> np.ndarray | None:
+        """A classifier's classes, in scikit-learn's order (None: a regressor)."""
+        if self.leaf_proba is None:
+            return None
+        return np.asarray(self.header["classes"])
+
     def predict(self, rows: Any, on_pass: OnPass | None = None) -> np.ndarray:
         """What the forest's predict returns for these rows, exactly. ``on_pass`` is told
         the nodes every pass visits (bench/micro/flat_profile.py counts pages with it)."""
+        if self.leaf_proba is not None:
+            classes: np.ndarray = np.asarray(self.header["classes"])
+            chosen: np.ndarray = classes.take(
+                np.argmax(self.predict_proba(rows, on_pass), axis=1), axis=0)
+            return chosen
+        return self._combined(rows, on_pass)
+
+    def predict_proba(self, rows: Any, on_pass: OnPass | None = None) -> np.ndarray:
+        """A classifier's class probabilities, exactly as its predict_proba."""
+        if self.leaf_proba is None:
+            raise ValueError("a regressor has no class probabilities")
+        return self._combined(rows, on_pass)
+
+    def _combined(self, rows: Any, on_pass: OnPass | None) -> np.ndarray:
         # scikit-learn validates X as float32 and compares it, promoted, with the float64
         # threshold: the same two casts here give the same comparisons.
         x = np.asarray(rows, dtype=np.float32).astype(np.float64)
@@ -172,8 +198,11 @@ class FlatForest:
                 go_left = np.where(nan, record["missing_left"] != 0, go_left)
             at = np.where(go_left, at + 1, right)  # preorder: the left child is the next node
         # Added tree by tree in estimator order (cumsum is sequential), then divided: the
-        # forest's own float64 arithmetic.
-        total: np.ndarray = np.cumsum(leaf_value.reshape(n_trees, n_rows), axis=0)[-1]
+        # forest's own float64 arithmetic (a classifier's: each leaf's class fractions).
+        per_tree = leaf_value.reshape(n_trees, n_rows)
+        if self.leaf_proba is not None:
+            per_tree = self.leaf_proba[per_tree.astype(np.int64)]
+        total: np.ndarray = np.cumsum(per_tree, axis=0)[-1]
         return total / n_trees
 
 
@@ -187,11 +216,19 @@ class FlatModel:
         self.n_features_in_ = int(forest.header.get("input_n_features", forest.n_features))
         names = forest.header.get("feature_names")
         self.feature_names_in_ = None if names is None else np.asarray(names, dtype=object)
+        if forest.classes is not None:  # a classifier answers /predict_proba too
+            self.classes_ = forest.classes
+            self.predict_proba = self._predict_proba
 
     def predict(self, rows: Any) -> np.ndarray:
         if self.preprocessing is not None:
             rows = self.preprocessing.transform(rows)
         return self.forest.predict(rows)
+
+    def _predict_proba(self, rows: Any) -> np.ndarray:
+        if self.preprocessing is not None:
+            rows = self.preprocessing.transform(rows)
+        return self.forest.predict_proba(rows)
 
 
 def open_model(path: str, verify: bool, prefetch: bool) -> FlatModel:

@@ -10,7 +10,8 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.ensemble import HistGradientBoostingRegressor
+import sklearn
+from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestClassifier
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -31,9 +32,12 @@ def _models(folder: Path) -> dict[str, Path]:
     x = rng.normal(size=(300, 6))
     y = x @ rng.normal(size=6) + rng.normal(size=300)
     frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(6)])
-    paths = {"hgb": folder / "hgb.joblib", "pipeline": folder / "pipeline.joblib"}
+    paths = {kind: folder / f"{kind}.joblib" for kind in ("hgb", "pipeline", "classifier")}
     joblib.dump(HistGradientBoostingRegressor(max_iter=20).fit(x, y), paths["hgb"])
     joblib.dump(make_pipeline(StandardScaler(), Ridge()).fit(frame, y), paths["pipeline"])
+    positions = np.where(y > 0.5, "striker", np.where(y < -0.5, "keeper", "midfield"))
+    joblib.dump(RandomForestClassifier(n_estimators=4, random_state=0).fit(x, positions),
+                paths["classifier"])
     return paths
 
 
@@ -47,25 +51,33 @@ def _run(engine: Engine, model: Path, results: Path, named: bool) -> BenchmarkRu
     return run
 
 
-@pytest.mark.parametrize("kind", ["hgb", "pipeline"])
-def test_a_model_that_is_not_a_forest_skips_what_needs_one(
+@pytest.mark.parametrize("kind", ["hgb", "pipeline", "classifier"])
+def test_a_user_model_runs_what_applies_and_skips_the_rest(
         engine: Engine, tmp_path: Path, kind: str) -> None:
     model = _models(tmp_path)[kind]
     run = _run(engine, model, tmp_path / "results", named=False)
     assert not run.failed
     stored = load_run(tmp_path / "results" / run.run_id)
     outcomes = stored.document["strategies"]
-    # A HistGradientBoosting is a tree ensemble: sharded takes it apart (mmap needs a
-    # forest); a linear Pipeline is neither.
-    expected_sharded = "ok" if kind == "hgb" else "skipped"
+    # A HistGradientBoosting and a forest classifier are tree ensembles: sharded takes them
+    # apart; mmap's flat format takes forests, regressors and classifiers; a linear Pipeline
+    # is neither.
+    expected = {"hgb": ("ok", "skipped"), "pipeline": ("skipped", "skipped"),
+                "classifier": ("ok", "ok")}[kind]
     assert {name: o["status"] for name, o in outcomes.items()} == {
-        "volume": "ok", "sharded": expected_sharded, "mmap": "skipped"}
-    assert "RandomForest" in outcomes["mmap"]["notes"]["skipped"]
+        "volume": "ok", "sharded": expected[0], "mmap": expected[1]}
+    if kind != "classifier":
+        assert "RandomForest" in outcomes["mmap"]["notes"]["skipped"]
     if kind == "pipeline":
         assert "tree ensemble" in outcomes["sharded"]["notes"]["skipped"]
-    # volume served the model's own predictions (the trial checks every first prediction
-    # against the host's): it measured a first correct prediction.
-    assert any(s.metric == "model_ready_s" for s in stored.samples)
+    # Every strategy that ran served the model's own predictions (the trial checks every
+    # first prediction against the host's; a classifier's classes, strings here, and its
+    # probabilities too): each measured a first correct prediction.
+    ran = {name for name, o in outcomes.items() if o["status"] == "ok"}
+    assert {s.strategy for s in stored.samples if s.metric == "model_ready_s"} == ran
+    environment = stored.document["metadata"]["model"]["details"]["environment"]
+    assert environment["saved_with"]["scikit-learn"] == sklearn.__version__
+    assert environment["differs"] == [] and environment["missing"] == []
     assert_nothing_labelled(engine)
 
 

@@ -279,7 +279,7 @@ def _cmd_model(args: argparse.Namespace, progress: Progress) -> int:
     else:
         artifact = synthetic_model(value_of(args, RunConfig, "model_size_bytes"),
                                    value_of(args, RunConfig, "seed"), models_dir(),
-                                   cache_dir(), progress)
+                                   cache_dir(), progress, value_of(args, RunConfig, "model_kind"))
     print(f"{artifact.path}\t{artifact.bytes} bytes\tsha256 {artifact.sha256}")
     return _print_environment(artifact.path, progress) if args.inspect else 0
 

@@ -1,4 +1,6 @@
-"""Train a synthetic FIFA RandomForestRegressor whose joblib file reaches a requested size.
+"""Train a synthetic FIFA RandomForestRegressor (or, --model-kind forest-classifier, a
+RandomForestClassifier of the player's market-value band) whose joblib file reaches a
+requested size.
 
 Original hyperparameters (max_depth=30, min_samples_split=10, min_samples_leaf=1,
 max_features='sqrt'); n_estimators is calibrated so the file lands within 10% of the target.
@@ -18,11 +20,10 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import joblib
 import numpy as np
-from sklearn.ensemble import RandomForestRegressor
 
 from datos.synthetic_fifa import N_FEATURES, generate
 
@@ -34,6 +35,11 @@ ORIGINAL_HYPERPARAMETERS: dict[str, Any] = {
     "max_features": "sqrt",
 }
 TREES_PER_PROGRESS_STEP = 8
+# What the synthetic model predicts: the market value (the seed's regressor), or its band
+# among the players, a quartile each (a classifier of the same forest shape).
+MODEL_KINDS = ("forest-regressor", "forest-classifier")
+VALUE_BANDS = ("low", "mid", "high", "star")
+Forest: TypeAlias = Any  # a RandomForestRegressor or Classifier (scikit-learn has no types)
 REFERENCE_ROWS = 16
 
 ProgressCallback = Callable[[int, int], None]  # (trees trained, trees in all)
@@ -50,14 +56,24 @@ class GeneratedModel:
     train_s: float
     n_features: int
     reference_rows: list[list[float]]
-    reference_predictions: list[float]
+    reference_predictions: list[Any]  # values, or a classifier's bands
+    kind: str = "forest-regressor"
+    reference_probabilities: list[list[float]] | None = None
 
 
-def model_path(models_dir: Path, target_bytes: int, seed: int) -> Path:
-    return models_dir / f"fifa_rf_{target_bytes}B_seed{seed}.joblib"
+def model_path(models_dir: Path, target_bytes: int, seed: int,
+               kind: str = "forest-regressor") -> Path:
+    stem = "fifa_rf" if kind == "forest-regressor" else "fifa_rfc"
+    return models_dir / f"{stem}_{target_bytes}B_seed{seed}.joblib"
 
 
-def _dump_size(model: RandomForestRegressor, folder: Path) -> int:
+def value_bands(market_value: Any) -> Any:
+    """Each player's market-value quartile, named (the classifier's target)."""
+    edges = np.quantile(market_value, [0.25, 0.5, 0.75])
+    return np.asarray(VALUE_BANDS)[np.searchsorted(edges, market_value)]
+
+
+def _dump_size(model: Forest, folder: Path) -> int:
     probe = folder / "probe.joblib"
     joblib.dump(model, probe)
     size = probe.stat().st_size
@@ -65,18 +81,26 @@ def _dump_size(model: RandomForestRegressor, folder: Path) -> int:
     return size
 
 
-def _forest(seed: int, n_estimators: int, max_samples: float | None) -> RandomForestRegressor:
-    return RandomForestRegressor(
+def _forest(seed: int, n_estimators: int, max_samples: float | None,
+            kind: str = "forest-regressor") -> Forest:
+    # Imported here: the command line reads MODEL_KINDS without a second of scikit-learn.
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
+    cls = RandomForestRegressor if kind == "forest-regressor" else RandomForestClassifier
+    return cls(
         n_estimators=n_estimators, random_state=seed, n_jobs=-1, warm_start=True,
         max_samples=max_samples, **ORIGINAL_HYPERPARAMETERS,
     )
 
 
 def generate_model(
-    target_bytes: int, seed: int, models_dir: Path, progress: ProgressCallback = lambda _done, _total: None
+    target_bytes: int, seed: int, models_dir: Path,
+    progress: ProgressCallback = lambda _done, _total: None, kind: str = "forest-regressor",
 ) -> GeneratedModel:
-    """Return the cached model for (size, seed), training it first if needed."""
-    path = model_path(models_dir, target_bytes, seed)
+    """Return the cached model for (size, seed, kind), training it first if needed."""
+    if kind not in MODEL_KINDS:
+        raise ValueError(f"unknown model kind {kind!r}: one of {', '.join(MODEL_KINDS)}")
+    path = model_path(models_dir, target_bytes, seed, kind)
     sidecar = path.with_suffix(".json")
     if path.exists() and sidecar.exists():
         stored = json.loads(sidecar.read_text())
@@ -87,10 +111,12 @@ def generate_model(
     started = time.perf_counter()
     data = generate(seed=seed)
     x, y = data.features, data.market_value_eur
+    if kind == "forest-classifier":
+        y = value_bands(y)
     with tempfile.TemporaryDirectory(dir=models_dir, prefix=".train-") as scratch:
         folder = Path(scratch)
         # Calibrate: the size of a two-tree forest gives the per-tree cost and the fixed shell.
-        probe = _forest(seed, 2, None).fit(x, y)
+        probe = _forest(seed, 2, None, kind).fit(x, y)
         two = _dump_size(probe, folder)
         probe.estimators_ = probe.estimators_[:1]
         probe.n_estimators = 1
@@ -103,7 +129,7 @@ def generate_model(
             # shrink every tree by bootstrapping fewer rows (max_samples).
             n_trees = max(1, math.ceil((target_bytes - shell) / per_tree))
             max_samples = max(1e-4, (target_bytes - shell) / (n_trees * per_tree))
-        model = _forest(seed, 0, max_samples)
+        model = _forest(seed, 0, max_samples, kind)
         for _attempt in range(6):
             model = _grow(model, n_trees, x, y, progress)
             size = _dump_size(model, folder)
@@ -111,7 +137,7 @@ def generate_model(
                 break
             if max_samples is not None:
                 max_samples = min(1.0, max_samples * (target_bytes - shell) / max(1, size - shell))
-                model = _forest(seed, 0, max_samples)
+                model = _forest(seed, 0, max_samples, kind)
                 continue
             n_trees = max(1, n_trees + round((target_bytes - size) / per_tree))
             if n_trees < len(model.estimators_):  # overshot: drop the last trees
@@ -127,7 +153,9 @@ def generate_model(
             n_estimators=len(model.estimators_), max_samples=max_samples,
             train_s=time.perf_counter() - started, n_features=N_FEATURES,
             reference_rows=rows.tolist(),
-            reference_predictions=[float(v) for v in model.predict(rows)],
+            reference_predictions=model.predict(rows).tolist(), kind=kind,
+            reference_probabilities=(model.predict_proba(rows).tolist()
+                                     if kind == "forest-classifier" else None),
         )
         os.replace(final, path)
     tmp_sidecar = sidecar.with_suffix(".json.tmp")
@@ -136,9 +164,7 @@ def generate_model(
     return generated
 
 
-def _grow(
-    model: RandomForestRegressor, n_trees: int, x: Any, y: Any, progress: ProgressCallback
-) -> RandomForestRegressor:
+def _grow(model: Forest, n_trees: int, x: Any, y: Any, progress: ProgressCallback) -> Forest:
     have = len(getattr(model, "estimators_", []))
     if n_trees <= have:
         return model

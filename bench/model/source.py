@@ -59,22 +59,26 @@ class ModelArtifact:
 
 
 def synthetic_model(target_bytes: int, seed: int, models_dir: Path, cache: Path,
-                    progress: Progress) -> ModelArtifact:
-    with progress.step(f"synthetic FIFA RandomForest of {target_bytes / 1e6:.0f} MB "
+                    progress: Progress, kind: str = "forest-regressor") -> ModelArtifact:
+    what = "RandomForest" if kind == "forest-regressor" else "RandomForestClassifier"
+    with progress.step(f"synthetic FIFA {what} of {target_bytes / 1e6:.0f} MB "
                        f"(seed {seed}; cached after the first time)"):
         # Imported here: scikit-learn takes a second to import, and `--help` needs none of it.
         from datos.model_generator import generate_model
 
         generated = generate_model(target_bytes, seed, models_dir,
-                                   lambda done, total: progress.count(done, total, "trees"))
+                                   lambda done, total: progress.count(done, total, "trees"),
+                                   kind)
     path = Path(generated.path)
     details = {k: v for k, v in asdict(generated).items()
-               if k not in ("reference_rows", "reference_predictions", "path")}
+               if k not in ("reference_rows", "reference_predictions", "path",
+                            "reference_probabilities")}
     sha = cached_sha256(path, cache)
     details["environment"] = model_environment(path, sha, cache)
     return ModelArtifact(path, generated.bytes, sha, "synthetic",
                          generated.n_features, generated.reference_rows,
-                         generated.reference_predictions, details)
+                         generated.reference_predictions, details,
+                         generated.reference_probabilities)
 
 
 def check_model_path(path: Path) -> None:

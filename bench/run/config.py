@@ -15,6 +15,7 @@ from bench.measure.spec import TrialSettings
 from bench.options import comma_list, option, positive_int
 from bench.results.units import parse_duration, parse_size
 from bench.run.plan import ORDERS, Order
+from datos.model_generator import MODEL_KINDS
 from strategies import DEFAULT_STRATEGIES, REGISTRY
 from strategies.base import StrategyOptions
 
@@ -54,7 +55,7 @@ def _default_results() -> Path:
     return results_dir()
 
 
-MODEL_OPTIONS = ("model_path", "model_size_bytes", "seed")  # `run` and `model` share them
+MODEL_OPTIONS = ("model_path", "model_size_bytes", "model_kind", "seed")  # `run` and `model` share them
 TRIAL = TrialSettings()  # the trial's own defaults, which the run's options start from
 
 
@@ -73,6 +74,10 @@ class RunConfig:
         64_000_000, "--model-size", "size of the synthetic FIFA RandomForest, e.g. 64MB, 1GB, "
         "5.45GB (decimal units; default {default})", parse=parse_size, show=_show_size,
         metavar="SIZE")
+    model_kind: str = option(
+        MODEL_KINDS[0], "--model-kind", "what the synthetic model predicts: the market value "
+        "(forest-regressor, the seed's) or its quartile band (forest-classifier); default "
+        "{default}", choices=MODEL_KINDS)
     seed: int = option(0, "--seed", "seed of the synthetic data/model (default {default})",
                        parse=int)
     trials: int = option(3, "--trials", "container starts per strategy (default {default}); "
@@ -217,6 +222,9 @@ class RunConfig:
         if self.model_path is not None:
             from bench.model.source import check_model_path
 
+            if self.model_kind != MODEL_KINDS[0]:
+                raise UsageError("--model-kind makes a synthetic model; with --model your own "
+                                 "model is used as it is: leave one of them out")
             check_model_path(self.model_path)
         if self.options.link_rate is not None:
             from bench.servers.link import check_tools

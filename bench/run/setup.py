@@ -79,7 +79,7 @@ class RunSetup(RunState):
         if self.config.rollout_model_path is not None:
             return user_model(self.config.rollout_model_path, self.cache, self.progress)
         return synthetic_model(self.config.model_size_bytes, self.config.seed + 1,
-                               models_dir(), self.cache, self.progress)
+                               models_dir(), self.cache, self.progress, self.config.model_kind)
 
     def _fresh_node(self) -> FreshNode:
         """The OCI registry and the model store a fresh node fetches from."""
@@ -118,7 +118,8 @@ class RunSetup(RunState):
             model_bytes, exists = self.config.model_path.stat().st_size, True
         else:
             model_bytes = self.config.model_size_bytes
-            exists = model_path(models_dir(), model_bytes, self.config.seed).exists()
+            exists = model_path(models_dir(), model_bytes, self.config.seed,
+                                self.config.model_kind).exists()
         plan = disk_plan.estimate(self.strategies, model_bytes, self.config.builders, exists,
                                   bool(self.engine.labelled(CACHE_LABEL)["images"]),
                                   node_servers=self.config.fresh_node or self.config.rollout,
@@ -132,7 +133,7 @@ class RunSetup(RunState):
         if self.config.model_path is not None:
             return user_model(self.config.model_path, self.cache, self.progress)
         return synthetic_model(self.config.model_size_bytes, self.config.seed, models_dir(),
-                               self.cache, self.progress)
+                               self.cache, self.progress, self.config.model_kind)
 
     def _metadata(self, base: BaseImage, runtime: RuntimeImage, model: ModelArtifact
                   ) -> dict[str, Any]:

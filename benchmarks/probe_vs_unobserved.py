@@ -17,12 +17,11 @@ import requests
 
 from bench.engine import BindMount, DockerEngine
 from bench.host.paths import cache_dir
-from bench.measure.spec import TrialSettings, container_spec
+from bench.measure.spec import StartSpec, TrialSettings, container_spec
 from bench.measure.trial import run_start
 from bench.model.source import user_model
 from bench.progress import Progress
 from bench.run.cleanup import run_labels
-from strategies.base import StartSpec
 
 WAIT_S = 75.0
 image, model_path, pairs = sys.argv[1], sys.argv[2], int(sys.argv[3])

@@ -9,13 +9,14 @@ talks to this interface and never names a strategy.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.engine import BindMount, Engine, VolumeMount
+from bench.engine import BindMount, Engine
 from bench.errors import UsageError
+from bench.measure.spec import StartSpec
 from bench.model.source import ModelArtifact
 from bench.options import comma_list, option, positive_int
 from bench.progress import Progress
@@ -136,29 +137,6 @@ def cached_note(metric: str, cached: bool, measured_in: str) -> dict[str, str]:
     """A note that a preparation timing was measured by an earlier run and reused from the
     cache (stored beside the value, so a report never presents it as this run's)."""
     return {f"{metric} cached": f"measured in run {measured_in}"} if cached else {}
-
-
-@dataclass(frozen=True)
-class StartSpec:
-    """How one container of a trial is started; a trial may start several in sequence."""
-
-    condition: str
-    env: Mapping[str, str] = field(default_factory=dict)
-    binds: Sequence[BindMount] = ()  # besides the model's (credentials)
-    # The model's files on the node, mounted read-only: what --fresh-node fetches anew.
-    model_binds: Sequence[BindMount] = ()
-    volumes: Sequence[VolumeMount] = ()
-    host_model_bytes: int = 0  # host files this start reads (for disk_bytes)
-    cache_volume: str | None = None  # its size is added to disk_bytes
-    # An image holding only the model under a VOLUME (modelcar): the start creates a
-    # container of it (never run) and the service mounts its volumes read-only.
-    model_image: str | None = None
-    # It depends on an earlier start's state on the node (a warm cache volume): a fresh
-    # node has none, so --fresh-node leaves it out.
-    reuses_node_state: bool = False
-    # Volumes whose files the start reads (the S3 server's data, a warm cache): a warm start
-    # finds them resident (bench.host.machine_state), like its bind-mounted files.
-    resident_volumes: Sequence[str] = ()
 
 
 class Strategy:

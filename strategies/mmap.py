@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 
 from bench.engine import BindMount
+from bench.measure.spec import StartSpec
 from bench.model.flat_forest import FlatModel, convert
 from bench.model.hashing import cached_sha256
 from bench.service_env import service_env
@@ -24,7 +25,6 @@ from strategies.base import (
     MODEL_NAME_IN_REPO,
     Factory,
     PreparedModel,
-    StartSpec,
     Strategy,
     StrategyContext,
     cached_note,

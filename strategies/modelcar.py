@@ -11,11 +11,11 @@ import shutil
 
 from bench.host.fsutil import link_or_copy
 from bench.host.paths import DOCKER_DIR
+from bench.measure.spec import StartSpec
 from strategies.base import (
     MODEL_NAME_IN_REPO,
     Factory,
     PreparedModel,
-    StartSpec,
     Strategy,
     StrategyContext,
 )

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from bench.engine import SERVICE_UID, BindMount, VolumeMount
+from bench.measure.spec import StartSpec
 from bench.servers.s3 import (
     S3Endpoint,
     external_endpoint,
@@ -26,7 +27,6 @@ from strategies.base import (
     MODEL_NAME_IN_REPO,
     Factory,
     PreparedModel,
-    StartSpec,
     Strategy,
     StrategyContext,
 )

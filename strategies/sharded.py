@@ -12,6 +12,7 @@ trusts its read-only mount as `volume` does (the service verifies it when MODEL_
 from __future__ import annotations
 
 from bench.engine import BindMount
+from bench.measure.spec import StartSpec
 from bench.model.sharding import ShardedModel, auto_shards, repack
 from bench.service_env import service_env
 from strategies.base import (
@@ -20,7 +21,6 @@ from strategies.base import (
     MODEL_NAME_IN_REPO,
     Factory,
     PreparedModel,
-    StartSpec,
     Strategy,
     StrategyContext,
     cached_note,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from strategies.base import PreparedModel, StartSpec, Strategy, StrategyContext
+from bench.measure.spec import StartSpec
+from strategies.base import PreparedModel, Strategy, StrategyContext
 from strategies.registry import Registry
 
 HERE = Path(__file__).resolve().parent / "docker"

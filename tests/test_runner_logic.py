@@ -13,13 +13,13 @@ from bench.errors import StepFailed
 from bench.host.machine_state import MachineState
 from bench.measure import spec, trial
 from bench.measure.recorder import StrategyRecorder, start_condition
+from bench.measure.spec import StartSpec
 from bench.model.source import ModelArtifact
 from bench.prepare.runtime_image import RuntimeImage
 from bench.progress import Progress
 from bench.results.store import ResultsStore, load_run
 from bench.run.config import RunConfig
 from bench.run.runner import BenchmarkRun
-from strategies.base import StartSpec
 from tests.fake_engine import FakeEngine, ServiceBehaviour
 
 SETTINGS = spec.TrialSettings(start_timeout_s=10, latency_requests=5)

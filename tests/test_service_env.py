@@ -15,12 +15,13 @@ from bench.errors import StepFailed
 from bench.export import exportable, repository_compose
 from bench.host.paths import PROJECT_ROOT, service_module
 from bench.measure import spec
+from bench.measure.spec import StartSpec
 from bench.model.source import ModelArtifact
 from bench.options import given_fields
 from bench.progress import Progress
 from bench.run.config import RunConfig
 from bench.service_env import DEFAULT, READ_BY_SERVICE, VARIABLE, default_int, service_env
-from strategies.base import StartSpec, StrategyContext, StrategyOptions
+from strategies.base import StrategyContext, StrategyOptions
 from tests.fake_engine import FakeEngine, ServiceBehaviour
 
 

@@ -23,9 +23,9 @@ from bench.engine import Engine
 from bench.engine.types import OnContext
 from bench.errors import StepFailed
 from bench.measure.measurement import NodeFetch
+from bench.measure.spec import StartSpec
 from bench.servers.oci_registry import OciRegistry, PinnedImage
 from bench.servers.s3 import S3Endpoint, direct_endpoint, publish_files, s3_client
-from strategies.base import StartSpec
 
 MODEL_REPOSITORY = "mlbench-model"  # modelcar's model image in the registry
 

@@ -37,10 +37,9 @@ from bench.measure.probes import (
     predictions_match,
     process_tree_memory,
 )
-from bench.measure.spec import TrialSettings
+from bench.measure.spec import StartSpec, TrialSettings
 from bench.model.source import ModelArtifact
 from bench.results.metrics import SERVICE_STAMPS
-from strategies.base import StartSpec
 
 
 def measure_start(engine: Engine, container_id: str, start: StartSpec,

@@ -3,12 +3,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
-from bench.engine import ContainerSpec, VolumeMount
+from bench.engine import BindMount, ContainerSpec, VolumeMount
 from bench.service_env import SERVER_COMMAND, SERVICE_APP, check_read_by_service, service_env
-from strategies.base import StartSpec
+
+
+@dataclass(frozen=True)
+class StartSpec:
+    """How one container of a trial is started; a trial may start several in sequence."""
+
+    condition: str
+    env: Mapping[str, str] = field(default_factory=dict)
+    binds: Sequence[BindMount] = ()  # besides the model's (credentials)
+    # The model's files on the node, mounted read-only: what --fresh-node fetches anew.
+    model_binds: Sequence[BindMount] = ()
+    volumes: Sequence[VolumeMount] = ()
+    host_model_bytes: int = 0  # host files this start reads (for disk_bytes)
+    cache_volume: str | None = None  # its size is added to disk_bytes
+    # An image holding only the model under a VOLUME (modelcar): the start creates a
+    # container of it (never run) and the service mounts its volumes read-only.
+    model_image: str | None = None
+    # It depends on an earlier start's state on the node (a warm cache volume): a fresh
+    # node has none, so --fresh-node leaves it out.
+    reuses_node_state: bool = False
+    # Volumes whose files the start reads (the S3 server's data, a warm cache): a warm start
+    # finds them resident (bench.host.machine_state), like its bind-mounted files.
+    resident_volumes: Sequence[str] = ()
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,8 @@ from bench.measure.probes import (
     poll_until,
     predictions_match,
 )
-from bench.measure.spec import TrialSettings, container_spec
+from bench.measure.spec import StartSpec, TrialSettings, container_spec
 from bench.model.source import ModelArtifact
-from strategies.base import StartSpec
 
 
 def run_start(

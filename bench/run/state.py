@@ -12,7 +12,7 @@ from bench.engine import Engine
 from bench.host import machine_state
 from bench.measure.fresh_node import MODEL_REPOSITORY, FreshNode
 from bench.measure.recorder import StrategyRecorder
-from bench.measure.spec import TrialSettings
+from bench.measure.spec import StartSpec, TrialSettings
 from bench.model.source import ModelArtifact
 from bench.prepare.runtime_image import RuntimeImage
 from bench.progress import Progress
@@ -23,7 +23,6 @@ from bench.run.plan import Step, plan
 from bench.servers.s3 import S3Endpoint
 from strategies.base import (
     PreparedModel,
-    StartSpec,
     Strategy,
     StrategyContext,
 )

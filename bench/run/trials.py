@@ -15,7 +15,7 @@ from bench.measure.recorder import (
     Place,
     start_condition,
 )
-from bench.measure.spec import TrialSettings
+from bench.measure.spec import StartSpec, TrialSettings
 from bench.results.metrics import MACHINE_ROW, Sample
 from bench.results.store import ResultsStore
 from bench.run.canary import CpuTimes
@@ -23,7 +23,6 @@ from bench.run.plan import Step
 from bench.run.state import RunState, StrategyRun
 from strategies.base import (
     MODEL_DIR_IN_CONTAINER,
-    StartSpec,
 )
 
 

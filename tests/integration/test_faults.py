@@ -15,13 +15,12 @@ import pytest
 
 from bench.engine import RUN_LABEL, BindMount, DockerEngine, Engine
 from bench.errors import EngineUnavailable
-from bench.measure.spec import TrialSettings, container_spec
+from bench.measure.spec import StartSpec, TrialSettings, container_spec
 from bench.model.source import ModelArtifact
 from bench.progress import Progress
 from bench.results.store import load_run
 from bench.run.config import RunConfig
 from bench.run.runner import BenchmarkRun
-from strategies.base import StartSpec
 from tests.conftest import TINY_MODEL_BYTES, project_path
 from tests.integration.socket_proxy import BuildBodyRecorder
 from tests.integration.test_end_to_end import (

@@ -12,13 +12,13 @@ import pytest
 
 from bench.engine import RUN_LABEL, Engine
 from bench.measure.fresh_node import FreshNode
+from bench.measure.spec import StartSpec
 from bench.model.source import ModelArtifact
 from bench.progress import Progress
 from bench.results.store import load_run
 from bench.run.cleanup import remove_run, run_labels
 from bench.servers.oci_registry import start_oci_registry
 from bench.servers.s3 import start_rclone_server
-from strategies.base import StartSpec
 from tests.integration.test_end_to_end import assert_nothing_labelled, run_bench
 
 pytestmark = [

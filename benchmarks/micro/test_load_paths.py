@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from bench.host.page_cache import can_drop, drop
 from bench.micro.load_paths import BY_NAME, PATHS, file_bytes, read_bytes
 from bench.model.source import ModelArtifact
-from benchmarks.micro.conftest import can_drop_caches, drop_caches
 
 
 def warm_page_cache(file: Path) -> None:
@@ -41,11 +41,11 @@ def test_load_path(benchmark: Any, name: str, model: ModelArtifact,
         pytest.skip(f"{path.file} is not available here (package not installed)")
     file, make_s = files[path.file]
     if name == "read-cold":
-        if not can_drop_caches():
+        if not can_drop():
             pytest.skip("dropping the page cache needs root")
 
         def cold() -> tuple[tuple[Path], dict[str, Any]]:
-            drop_caches()
+            drop()
             return (file,), {}
 
         result = benchmark.pedantic(path.run, setup=cold, rounds=rounds, iterations=1)

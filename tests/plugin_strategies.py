@@ -55,6 +55,25 @@ class SlowLoad(Strategy):
         return Volume().prepare(ctx)
 
 
+class LeakyService(Strategy):
+    """volume's service, keeping 60 MB more with every /predict: under a memory limit it
+    serves its first correct prediction, then is OOM-killed during the latency requests."""
+
+    name = "leaky-service"
+    summary = "volume whose every /predict keeps 60 MB"
+    dockerfile = "Dockerfile.volume"
+    LEAK_BYTES = 60_000_000
+
+    def prepare(self, ctx: StrategyContext) -> PreparedModel:
+        from bench.service_env import service_env
+        from strategies.volume import Volume
+
+        prepared = Volume().prepare(ctx)
+        leak = service_env(leak_per_predict_bytes=self.LEAK_BYTES)
+        return PreparedModel(prepared.context_files, {**prepared.env, **leak},
+                             prepared.model_file_bytes)
+
+
 class NeverReady(Strategy):
     name = "never-ready"
     summary = "a container that runs but never answers /health"
@@ -77,6 +96,7 @@ class RegistryMissingObject(Registry):
 
 STRATEGIES = {
     "never-ready": lambda _: [NeverReady()],
+    "leaky-service": lambda _: [LeakyService()],
     "broken-build": lambda _: [BrokenBuild()],
     "slow-build": lambda _: [SlowBuild()],
     "crashing-service": lambda _: [CrashingService()],

@@ -44,6 +44,10 @@ if settings.preload:
     holder.get()
     gc.freeze()
 
+# Tests only (MLBENCH_TEST_LEAK_PER_PREDICT_BYTES): what each /predict keeps, written so
+# every page is touched, to be OOM-killed in the middle of the harness's latency requests.
+_kept: list[bytes] = []
+
 FiniteNumber = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
 
@@ -183,6 +187,8 @@ def predict(request: PredictRequest) -> PredictResponse:
     except ValueError as error:  # the model refuses these values (e.g. a step's range check)
         raise HTTPException(422, detail=f"the model refused the values: {error}") from None
     logging.getLogger("service.predict").debug("predict %.4fs", time.perf_counter() - started)
+    if settings.leak_per_predict_bytes:
+        _kept.append(b"\x01" * settings.leak_per_predict_bytes)
     # tolist(): Python numbers for a regressor, the classes' own type for a classifier.
     return PredictResponse(predictions=np.ravel(values).tolist(), n_rows=len(batch))
 

@@ -34,6 +34,7 @@ class Settings:
     max_batch_rows: int
     preload: bool  # load at import, before a pre-forking server (gunicorn --preload) forks
     load_delay_s: float  # tests only: seconds added to the load, to observe the probe
+    leak_per_predict_bytes: int  # tests only: memory each /predict keeps, to be OOM-killed
     prefetch: bool  # flat forest: ask the kernel to read the mapped file ahead
 
     @property
@@ -66,6 +67,7 @@ ENVIRONMENT: dict[str, EnvVar] = {
     "max_batch_rows": EnvVar("MAX_BATCH_ROWS", "10000"),
     "preload": EnvVar("MODEL_PRELOAD", ""),
     "load_delay_s": EnvVar("MLBENCH_TEST_LOAD_DELAY_S", "0"),
+    "leak_per_predict_bytes": EnvVar("MLBENCH_TEST_LEAK_PER_PREDICT_BYTES", "0"),
     "prefetch": EnvVar("MODEL_PREFETCH", ""),
 }
 

@@ -37,14 +37,15 @@ BUILD_METRICS = {"context_bytes", "build_cold_s", "build_warm_s", "image_bytes",
 
 def run_bench(engine: Engine, strategies: tuple[str, ...], results: Path, *, keep: bool = False,
               trials: int = 1, start_timeout_s: float = 120,
-              builders: tuple[str, ...] | None = None, **overrides: Any) -> BenchmarkRun:
+              builders: tuple[str, ...] | None = None, progress: Progress | None = None,
+              **overrides: Any) -> BenchmarkRun:
     # Warm-ups cost a start per strategy: on where a test checks them (CI time).
     overrides.setdefault("warmup", False)
     config = RunConfig(strategies=strategies, model_path=None, model_size_bytes=TINY_MODEL_BYTES,
                        trials=trials, builders=builders or builders_of("auto"), keep=keep,
                        latency_requests=5, start_timeout_s=start_timeout_s,
                        results_root=results, **overrides)
-    run = BenchmarkRun(config, engine, Progress(quiet=True))
+    run = BenchmarkRun(config, engine, progress or Progress(quiet=True))
     run.execute()
     return run
 

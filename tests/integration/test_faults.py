@@ -24,6 +24,7 @@ from bench.run.runner import BenchmarkRun
 from tests.conftest import TINY_MODEL_BYTES, project_path
 from tests.integration.socket_proxy import BuildBodyRecorder
 from tests.integration.test_end_to_end import (
+    PLUGINS,
     assert_nothing_labelled,
     interrupt_and_load,
     run_bench,
@@ -39,20 +40,34 @@ pytestmark = pytest.mark.engine
 # failing plugins: one run instead of three.
 
 
+@pytest.mark.parametrize(("strategy", "limit", "when"), [
+    # Python with scikit-learn imported needs ~130 MB: 48 MB is killed at start-up.
+    ("volume", 48_000_000, "start-up"),
+    # 60 MB kept by every /predict: the first correct prediction fits in 350 MB, the
+    # latency requests after it do not (the kill comes from another path of the trial).
+    ("leaky-service", 350_000_000, "latency requests"),
+], ids=["at-start-up", "during-latency-requests"])
 def test_an_oom_killed_container_is_recorded_as_such(
-        engine: Engine, tiny_model: ModelArtifact, tmp_path: Path, runtime_ref: str) -> None:
-    # Python with scikit-learn imported needs ~130 MB: 48 MB is killed at start-up. Its
-    # libraries must be in the page cache already (as on a machine that ran the service
-    # before): read from disk inside the container, they are charged to its 48 MB, which
-    # then thrashes on them instead of being killed (seen after a test dropped the cache).
+        engine: Engine, tiny_model: ModelArtifact, tmp_path: Path, runtime_ref: str,
+        monkeypatch: pytest.MonkeyPatch, strategy: str, limit: int, when: str) -> None:
+    # The runtime's libraries must be in the page cache already (as on a machine that ran
+    # the service before): read from disk inside the container, they are charged to its
+    # limit, which then thrashes on them instead of being killed (seen after a test dropped
+    # the cache).
     from bench.host import machine_state
 
+    monkeypatch.setenv(*next(iter(PLUGINS.items())))
     machine_state.read_back(machine_state.files_under(engine.host_paths(runtime_ref, "/")))
-    run = run_bench(engine, ("volume",), tmp_path, memory_limit_bytes=48_000_000,
+    run = run_bench(engine, (strategy,), tmp_path, memory_limit_bytes=limit,
                     start_timeout_s=60, builders=("legacy",))
     assert run.failed
-    failure = load_run(tmp_path / run.run_id).document["strategies"]["volume"]["failures"][0]
-    assert "OOM-killed" in failure["reason"]
+    failure = load_run(tmp_path / run.run_id).document["strategies"][strategy]["failures"][0]
+    assert f"OOM-killed (memory limit {limit} bytes)" in failure["reason"]
+    answered = failure["log_tail"].count('"POST /predict HTTP/1.1" 200')
+    if when == "start-up":
+        assert answered == 0
+    else:  # it served its first prediction (and some latency requests), then was killed
+        assert answered >= 1, failure["log_tail"]
     assert_nothing_labelled(engine)
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from bench.engine import Engine
+from bench.model.source import ModelArtifact
 from bench.progress import Progress
 from bench.run.cleanup import remove_run, run_labels
 from bench.servers.link import LinkRate
@@ -191,3 +192,30 @@ def test_a_shaped_link_runs_at_the_asked_rate(
         assert abs(measured / rate.bytes_per_s - 1) <= 0.20, (measured, rate.bytes_per_s)
     finally:
         remove_run(engine, run_id, False, Progress(quiet=True))
+
+
+def test_the_services_download_progress_reaches_the_harness_from_ready(
+        engine: Engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
+    """A real registry start over a 2 Mbit link (about 4 s for the tiny model): the harness
+    reads the service's own progress from /ready's 503 and draws its bar from it (before,
+    only the fake engine's /ready was read)."""
+    from strategies.base import StrategyOptions
+    from tests.integration.test_end_to_end import assert_nothing_labelled, run_bench
+
+    seen: list[tuple[int, int]] = []
+
+    class Recording(Progress):
+        """Byte counts told during a trial's start (not the upload of the prepare step)."""
+
+        def count(self, done: float, total: float, unit: str = "it") -> None:
+            if unit == "B" and "trial" in (self._step or ""):
+                seen.append((int(done), int(total)))
+
+    run = run_bench(engine, ("registry",), tmp_path, builders=("legacy",),
+                    options=StrategyOptions(link_rate=LinkRate.parse("2Mbit")),
+                    progress=Recording(quiet=True))
+    assert not run.failed
+    during = [done for done, total in seen if total == tiny_model.bytes and 0 < done < total]
+    assert len(during) >= 2, seen[-20:]  # a download under way, read more than once
+    assert during == sorted(during)  # and growing
+    assert_nothing_labelled(engine)

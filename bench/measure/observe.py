@@ -17,7 +17,7 @@ from typing import Any
 
 import requests
 
-from bench.engine import Engine
+from bench.engine import ContainerState, Engine
 from bench.errors import StepFailed
 from bench.measure.inprocess import batch_of
 from bench.measure.load_test import run_load
@@ -50,11 +50,32 @@ def measure_start(engine: Engine, container_id: str, start: StartSpec,
         return _measure(engine, container_id, start, model, settings, started_by_orchestrator,
                         node)
     except StepFailed as failure:
-        state = engine.container_state(container_id)
+        # A service that dropped its connection may be exiting: wait for the engine to say so.
+        state = (_settled_state(engine, container_id) if isinstance(failure, ServiceGone)
+                 else engine.container_state(container_id))
         reason = str(failure)
         if state.oom_killed:
             reason = f"OOM-killed (memory limit {settings.memory_limit_bytes} bytes)"
         raise StepFailed(reason, engine.logs_tail(container_id)) from None
+
+
+EXIT_GRACE_S = 5.0
+
+
+class ServiceGone(StepFailed):
+    """The service answered before and now drops the connection: it died, or is dying."""
+
+
+def _settled_state(engine: Engine, container_id: str) -> ContainerState:
+    """The container's state once it has exited, if it is exiting: a service killed while
+    it answers drops its connection before the engine records the exit (found on the real
+    engine: an OOM kill in the latency requests read as "stopped answering")."""
+    deadline = time.monotonic() + EXIT_GRACE_S
+    state = engine.container_state(container_id)
+    while state.exit_code is None and not state.oom_killed and time.monotonic() < deadline:
+        time.sleep(0.1)
+        state = engine.container_state(container_id)
+    return state
 
 
 def _measure(
@@ -171,7 +192,7 @@ def _probe(engine: Engine, container_id: str, model: ModelArtifact, settings: Tr
             _check_probabilities(client.predict(model.reference_rows, "/predict_proba"), model)
         metadata = client.get("/metadata").json()
     except requests.RequestException as error:  # it answered before: it died since
-        raise StepFailed(f"the service stopped answering ({type(error).__name__})") from None
+        raise ServiceGone(f"the service stopped answering ({type(error).__name__})") from None
     finally:
         client.close()
     return _Probed(health_at, lazy, first, answered_at, latencies_ms, batch_latencies_ms,

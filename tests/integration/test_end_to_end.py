@@ -50,9 +50,12 @@ def run_bench(engine: Engine, strategies: tuple[str, ...], results: Path, *, kee
     return run
 
 
-def assert_nothing_labelled(engine: Engine) -> None:
-    assert engine.labelled(RUN_LABEL) == {"containers": [], "images": [], "volumes": [],
-                                          "networks": []}
+def assert_nothing_labelled(engine: Engine, run_id: str | None = None) -> None:
+    """Nothing of any run is left (or, with `run_id`, nothing of that run: where a module's
+    own servers stay up beside it)."""
+    label = RUN_LABEL if run_id is None else f"{RUN_LABEL}={run_id}"
+    assert engine.labelled(label) == {"containers": [], "images": [], "volumes": [],
+                                      "networks": []}
 
 
 def test_baked_and_volume_measure_every_metric(

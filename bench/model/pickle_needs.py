@@ -20,12 +20,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# Names whose real objects the reading needs (array data, containers); all of them build data
-# and run no user code.
-_REAL_MODULES = ("numpy", "joblib.numpy_pickle", "copyreg", "collections", "_codecs")
-_REAL_BUILTINS = frozenset({"set", "frozenset", "dict", "list", "tuple", "slice", "complex",
-                            "bytearray", "bytes", "object", "int", "float", "str", "bool",
-                            "range", "type"})
+# The real objects the reading needs, by module and name: array data, dtypes, containers.
+# Each builds data and runs nothing else; every other name (numpy.load or numpy.f2py too)
+# becomes a stand-in.
+_CORE_NAMES = frozenset({"_reconstruct", "scalar", "_frombuffer"})
+_REAL: dict[str, frozenset[str]] = {
+    "joblib.numpy_pickle": frozenset({"NumpyArrayWrapper", "NDArrayWrapper",
+                                      "ZNDArrayWrapper"}),
+    "numpy": frozenset({"dtype", "ndarray"}),
+    "numpy.core.multiarray": _CORE_NAMES, "numpy._core.multiarray": _CORE_NAMES,
+    "numpy.core.numeric": _CORE_NAMES, "numpy._core.numeric": _CORE_NAMES,
+    "copyreg": frozenset({"_reconstructor"}),
+    "collections": frozenset({"OrderedDict", "defaultdict", "deque"}),
+    "_codecs": frozenset({"encode"}),
+    "builtins": frozenset({"set", "frozenset", "dict", "list", "tuple", "slice", "complex",
+                           "bytearray", "bytes", "object", "int", "float", "str", "bool",
+                           "range"}),
+}
+# Random states (a fitted forest keeps its random_state): bit generators built by name.
+_REAL_PREFIXES = ("numpy.random.",)
 # Top-level module -> the distribution that installs it, where the names differ.
 DISTRIBUTION_OF = {"sklearn": "scikit-learn", "xgboost": "xgboost", "lightgbm": "lightgbm",
                    "catboost": "catboost", "numpy": "numpy", "scipy": "scipy",
@@ -84,9 +97,8 @@ def _reader(path: Path, handle: Any, mmap_mode: str | None) -> Any:
     class Reader(NumpyUnpickler):  # type: ignore[misc]  # joblib's, untyped
         def find_class(self, module: str, name: str) -> Any:
             names.add((module, name))
-            top = module.split(".")[0]
-            if module.startswith(_REAL_MODULES) or (top == "builtins" and name in _REAL_BUILTINS):
-                return getattr(builtins, name) if top == "builtins" else super().find_class(
+            if name in _REAL.get(module, ()) or module.startswith(_REAL_PREFIXES):
+                return getattr(builtins, name) if module == "builtins" else super().find_class(
                     module, name)
             return type(name, (_StandIn,), {"__module__": module, "_states": states})
 

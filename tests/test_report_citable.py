@@ -202,6 +202,37 @@ def test_a_run_from_a_dirty_tree_is_not_called_citable(tmp_path: Path) -> None:
         assert words not in title
 
 
+def test_a_dirty_run_names_what_was_uncommitted(tmp_path: Path) -> None:
+    """Found: the title said only that something was uncommitted; a reader could not know
+    which code made the numbers. A run records the files; an older run that recorded only
+    the flag says what git's log suggests, and that it is a guess."""
+    files = write_run(tmp_path, "files", meta=metadata(git={
+        "commit": "1" * 40, "dirty": True, "uncommitted": ["bench/run/runner.py", "README.md"]}))
+    title = render_report(files, "en", ()).report.read_text().splitlines()[0]
+    assert "uncommitted: bench/run/runner.py, README.md" in title
+    older = write_run(tmp_path, "older", meta=metadata(git={
+        "commit": "19a2d96" + "0" * 33, "dirty": True, "uncommitted_probably_in": ["6c0b73c"]}))
+    title = render_report(older, "es", ()).report.read_text().splitlines()[0]
+    assert "difería de 19a2d96" in title and "probablemente" in title and "6c0b73c" in title
+
+
+def test_a_run_records_the_files_its_tree_changed(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    from bench.run import machine
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "a.py").write_text("1\n")
+    subprocess.run(["git", "-C", str(tmp_path), "add", "a.py"], check=True)
+    subprocess.run(["git", "-C", str(tmp_path), "-c", "user.email=t@t", "-c", "user.name=t",
+                    "commit", "-qm", "a"], check=True)
+    monkeypatch.setattr(machine, "PROJECT_ROOT", tmp_path)
+    assert machine.commit_info()["uncommitted"] == [] and not machine.commit_info()["dirty"]
+    (tmp_path / "a.py").write_text("2\n")
+    assert machine.commit_info()["uncommitted"] == ["a.py"] and machine.commit_info()["dirty"]
+
+
 def test_the_report_states_the_machine_the_span_and_how_to_read_it(tmp_path: Path) -> None:
     meta = metadata(finished_at="2026-11-26T01:30:00+00:00")
     meta["machine"] = {**meta["machine"], "virtualization": "kvm"}

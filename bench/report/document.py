@@ -81,6 +81,21 @@ def citable(meta: dict[str, Any]) -> bool:
     return bool(git.get("commit")) and not git.get("dirty")
 
 
+def uncommitted(meta: dict[str, Any], labels: Labels, shown: int = 5) -> str:
+    """What a dirty tree held beyond its commit: the files the run recorded, or what was
+    found out afterwards for a run that recorded only the flag."""
+    git = meta.get("git", {})
+    files = list(git.get("uncommitted") or [])
+    if files:
+        more = f" (+{len(files) - shown})" if len(files) > shown else ""
+        return labels("uncommitted_files") + " " + ", ".join(files[:shown]) + more
+    later = git.get("uncommitted_probably_in")
+    if later:
+        return labels("uncommitted_probably").format(commit=str(git.get("commit", "?"))[:7],
+                                                     later=", ".join(later))
+    return labels("uncommitted_unknown")
+
+
 def environment_rows(meta: dict[str, Any], labels: Labels, trials: int) -> list[tuple[str, str]]:
     machine, engine = meta.get("machine", {}), meta.get("engine", {})
     model, base, runtime = meta.get("model", {}), meta.get("base_image", {}), meta.get(
@@ -224,7 +239,8 @@ def _render(run_folder: Path, labels: Labels, formats: tuple[str, ...], dpi: int
     config = view.metadata.get("config", {})
     status = view.run.document.get("status", "?")
     title = labels("report_title") + (
-        "" if citable(view.metadata) else f" ({labels('not_citable')})")
+        "" if citable(view.metadata) else
+        f" ({labels('not_citable')}: {uncommitted(view.metadata, labels)})")
     doc = [f"# {title}", "",
            f"{labels('status')}: **{labels('status_' + status)}** · "
            f"{labels('run')} `{view.run.document.get('run_id', '?')}`", "",

@@ -249,6 +249,14 @@ TEXT: dict[str, dict[str, str]] = {
     "dirty_tree": {"en": "with uncommitted changes", "es": "con cambios sin confirmar"},
     "not_citable": {"en": "not citable: measured from a tree with uncommitted changes",
                     "es": "no citable: medido con cambios sin confirmar en el código"},
+    "uncommitted_files": {"en": "uncommitted:", "es": "sin confirmar:"},
+    "uncommitted_probably": {
+        "en": "the run recorded only that the tree differed from {commit}; by git's log, "
+              "probably the changes committed next: {later}",
+        "es": "la ejecución solo registró que el código difería de {commit}; según el log de "
+              "git, probablemente los cambios confirmados a continuación: {later}"},
+    "uncommitted_unknown": {"en": "which changes was not recorded",
+                            "es": "no se registró qué cambios"},
     "cold_cache_note": {
         "en": "Page cache dropped before every container start (cold reads from disk).",
         "es": "Caché de páginas vaciada antes de cada arranque (lecturas en frío del disco)."},

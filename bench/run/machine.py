@@ -63,10 +63,16 @@ def commit_info() -> dict[str, Any]:
         result = subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True)
         return result.stdout.strip() if result.returncode == 0 else ""
 
+    # What differs from the commit (tracked files): a run from a dirty tree says which code
+    # it measured beyond the commit, not only that there was some.
+    # "XY path" lines (the first one's leading space stripped with the output): the path.
+    changed = [line.split(None, 1)[1] for line in git(
+        "status", "--porcelain", "--untracked-files=no").splitlines() if line.strip()]
     return {
         "commit": git("rev-parse", "HEAD") or None,
         "branch": git("rev-parse", "--abbrev-ref", "HEAD") or None,
-        "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+        "dirty": bool(changed),
+        "uncommitted": changed,
     }
 
 

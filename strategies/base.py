@@ -22,7 +22,7 @@ from bench.options import comma_list, option, positive_int
 from bench.progress import Progress
 from bench.results.units import parse_size
 from bench.servers.link import LinkRate
-from bench.service_env import VARIABLE, default_int, service_env
+from bench.service_env import DEFAULT, VARIABLE, default_int, service_env
 
 if TYPE_CHECKING:
     from bench.servers.s3 import S3Endpoint
@@ -81,7 +81,7 @@ class StrategyOptions:
         "registry strategy: bytes per ranged GET (default {default}, the service's own)",
         parse=parse_size, show=lambda size: f"{size // 2**20}MiB", metavar="SIZE")
     downloaders: tuple[str, ...] = option(  # registry: one strategy per downloader
-        ("boto3",), "--downloader", "registry strategy: boto3 (boto3's transfer manager, "
+        (DEFAULT["downloader"],), "--downloader", "registry strategy: boto3 (boto3's transfer manager, "
         "hashed afterwards; the default) and/or ranged (concurrent ranged GETs, SHA-256 "
         "computed while the bytes arrive: the strategy registry-ranged)", parse=downloaders,
         show=_joined, metavar="NAME[,NAME]")

@@ -23,7 +23,6 @@ from bench.servers.s3 import (
 )
 from bench.service_env import DEFAULT, service_env
 from strategies.base import (
-    DOWNLOADERS,
     MODEL_NAME_IN_REPO,
     Factory,
     PreparedModel,
@@ -49,7 +48,6 @@ class Registry(Strategy):
     # trials' ranges overlapping; first correct prediction 8.1 s vs 10.1 s), and a library
     # is kept over hand-written code that is not faster. "ranged": the service's concurrent
     # ranged GETs, hashed while the bytes arrive (registry-ranged).
-    DOWNLOADERS = DOWNLOADERS
     DEFAULT_DOWNLOADER = DEFAULT["downloader"]  # the service's default
 
     def __init__(self, downloader: str = DEFAULT_DOWNLOADER) -> None:

@@ -8,7 +8,7 @@ import time
 import docker.errors
 
 from bench.engine.containers import ContainerJobs
-from bench.engine.swarm import SwarmJobs
+from bench.engine.swarm import SWARM_SERVICE_LABEL, SwarmJobs
 from bench.engine.types import KEEP_LABEL, OWNER_PID_LABEL, RUN_LABEL
 
 
@@ -32,7 +32,11 @@ class Housekeeping(SwarmJobs, ContainerJobs):
         if self.swarm_active():
             for service in self._api.services(filters=selector):
                 self.remove_service(str(service["ID"]))
-            self._wait_for_no_containers(selector)
+            # Only the services' task containers go away by themselves: the run's plain
+            # containers (its S3 server) are removed below. Waiting for every labelled
+            # container once waited out the whole time-out (60 s) in every swarm run with
+            # a registry strategy.
+            self._wait_for_no_containers({"label": [label, SWARM_SERVICE_LABEL]})
         for container in self._client.containers.list(all=True, filters=selector):
             self.remove_container(str(container.id))
             removed["containers"] += 1
@@ -71,11 +75,16 @@ class Housekeeping(SwarmJobs, ContainerJobs):
                 time.sleep(0.5 * (attempt + 1))
         return removed
 
-    def _wait_for_no_containers(self, selector: dict[str, str], timeout_s: float = 60) -> None:
-        """Swarm removes a service's task containers asynchronously: wait for them."""
+    def _wait_for_no_containers(self, selector: dict[str, str | list[str]],
+                                timeout_s: float = 60) -> bool:
+        """Swarm removes a service's task containers asynchronously: wait for them. False:
+        the time-out ran out first (what is left is removed by force after)."""
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and self._client.containers.list(filters=selector):
+        while self._client.containers.list(all=True, filters=selector):
+            if time.monotonic() > deadline:
+                return False
             time.sleep(0.3)
+        return True
 
     def run_labels(self, selector: str) -> set[str]:
         """Distinct values of the run label on objects matching ``selector`` (for sweeps)."""

@@ -13,6 +13,8 @@ from bench.engine.connection import EngineConnection
 from bench.engine.types import HARDENING, ContainerSpec
 
 GATEWAY_BRIDGE = "docker_gwbridge"
+# The engine labels every task container with its service.
+SWARM_SERVICE_LABEL = "com.docker.swarm.service.id"
 
 
 class SwarmJobs(EngineConnection):

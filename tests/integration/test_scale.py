@@ -115,7 +115,18 @@ def test_preloaded_workers_share_the_model_and_copies_do_not(
 
 
 def test_swarm_service_replicas_are_measured_and_the_swarm_is_left_as_found(
-        engine: Engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
+        engine: Engine, tiny_model: ModelArtifact, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The removal waits for the services' task containers, and only for them: it once
+    # waited for every labelled container, the run's S3 server too, for the whole time-out.
+    waits: list[bool] = []
+    real_wait = engine._wait_for_no_containers  # type: ignore[attr-defined]
+
+    def wait(*args: Any, **kwargs: Any) -> bool:
+        waits.append(real_wait(*args, **kwargs))
+        return waits[-1]
+
+    monkeypatch.setattr(engine, "_wait_for_no_containers", wait)
     was_active = engine.swarm_active()
     if not was_active:  # a gateway bridge left by an earlier swarm (not ours) would hide ours
         subprocess.run(["docker", "network", "rm", "docker_gwbridge"], capture_output=True)
@@ -138,6 +149,7 @@ def test_swarm_service_replicas_are_measured_and_the_swarm_is_left_as_found(
     cold = {s.metric for s in stored.samples if s.strategy == "registry"
             and s.condition == "cold cache volume, swarm, 2 replicas"}
     assert {"download_s", "model_ready_s", "all_ready_s"} <= cold
+    assert waits and all(waits), waits
     assert engine.swarm_active() == was_active
     assert_nothing_labelled(engine)
     left = subprocess.run(["docker", "network", "ls", "--format", "{{.Name}}"],

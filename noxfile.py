@@ -32,13 +32,13 @@ def bench(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Unit tests and the integration tests against the real Docker engine.
 
-    Two pytest-xdist workers: every test that touches the engine runs on one of them, in
-    order (they share the engine, its page cache and `bench clean`); the unit tests run on
-    the other meanwhile (CI time). The tiny model they share is made first, so that the two
+    Three pytest-xdist workers: the tests that touch the engine run in two lanes, each on
+    one worker in order (tests/conftest.py, ENGINE_LANES: what may run beside what); the
+    unit tests run on the third meanwhile (CI time). The tiny model they share is made first, so that the two
     workers never write it at once."""
     session.install("-e", ".[test]")
     session.run("python", "-m", "bench", "model", "--model-size", "1MB")
-    session.run("python", "-m", "pytest", "-ra", "-n", "2", "--dist", "loadgroup",
+    session.run("python", "-m", "pytest", "-ra", "-n", "3", "--dist", "loadgroup",
                 "--durations=25", *session.posargs)
 
 

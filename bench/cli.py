@@ -139,7 +139,8 @@ def _clean_parser(commands: Commands) -> None:
         "clean", help="remove what the harness left in Docker; list and free its caches",
         description="Remove every container, image, volume and network carrying a harness "
         "run label (including --keep images), then list what each cache holds on disk. The "
-        "caches stay unless asked: they save minutes to hours on the next run.")
+        "caches stay unless asked: they save minutes to hours on the next run. A run still "
+        "running (in another terminal) is left alone, and named.")
     clean.add_argument("--build-cache", action="store_true",
                        help="also free BuildKit's whole build cache (`docker builder prune`; "
                             "a run removes the entries it added, unless --keep)")
@@ -339,14 +340,19 @@ def _cmd_export(args: argparse.Namespace, progress: Progress) -> int:
 
 
 def _cmd_clean(args: argparse.Namespace, progress: Progress) -> int:
-    from bench.engine import CACHE_LABEL, RUN_LABEL, DockerEngine
+    from bench.engine import CACHE_LABEL, DockerEngine
     from bench.host.caches import model_caches
     from bench.results.units import format_bytes
+    from bench.run.cleanup import remove_ended_runs
 
     engine = DockerEngine.connect()
     try:
-        removed = engine.remove_labelled(RUN_LABEL)
-        if args.all:
+        removed, running = remove_ended_runs(engine)
+        for run_id in running:
+            print(f"left run {run_id}: still running (clean again after it ends)")
+        if args.all and running:
+            print("left the cached base and runtime images: a run is using them")
+        elif args.all:
             cached = engine.remove_labelled(CACHE_LABEL)
             removed = {k: removed[k] + cached[k] for k in removed}
         print(f"removed {removed['containers']} containers, {removed['images']} images, "

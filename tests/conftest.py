@@ -126,16 +126,75 @@ def touches_engine(item: pytest.Item) -> bool:
             or bool(fixtures & ENGINE_FIXTURES) or "integration" in Path(str(item.path)).parts)
 
 
+# The engine tests run in two lanes (CI time), each one test after another. `beside` marks
+# a test that may run in the second lane, beside the first: it touches only objects of its
+# own runs, each held by its run's lock (bench.run.liveness: `clean` in the other lane
+# leaves them); it builds with the legacy builder only (a run prunes the BuildKit entries
+# added while it ran, and tests compare the build cache before and after); it mounts no
+# model image (modelcar's volumes carry no label); it neither drops the page cache nor
+# times a rate; and it asserts nothing engine-wide. Every other engine test runs in the
+# first lane, where engine-wide checks (swarm networks, volumes, the build cache) hold.
+ENGINE_LANES = {False: "engine", True: "engine-beside"}
+
+
+def engine_lane(item: pytest.Item) -> str | None:
+    if not touches_engine(item):
+        return None
+    return ENGINE_LANES[item.get_closest_marker("beside") is not None]
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist's worker reads the groups into node ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (`nox -s tests`: -n 2 --dist loadgroup), every test that touches
-    the engine goes to one group, run by one worker in order: they share the engine, the
-    page cache they drop and the objects `bench clean` sweeps. The others spread freely."""
+    """Under pytest-xdist (`nox -s tests`: -n 3 --dist loadgroup), every test that touches
+    the engine goes to one of two groups (ENGINE_LANES), each run by one worker in order:
+    they share the engine, the page cache some drop and the objects `bench clean` sweeps.
+    The others spread freely."""
     if not config.pluginmanager.hasplugin("xdist"):
         return
     for item in items:
-        if touches_engine(item):
-            item.add_marker(pytest.mark.xdist_group("engine"))
+        lane = engine_lane(item)
+        if lane is not None:
+            item.add_marker(pytest.mark.xdist_group(lane))
+
+
+# -- the engine as a whole, once, where no lane is running: the suite left no run behind ---
+
+LEFT_BEHIND_KEY = pytest.StashKey[set[str]]()
+
+
+def _labelled_runs() -> set[str] | None:
+    """Run ids carrying objects in the engine; None when no engine answers (unit tests only)."""
+    from bench.engine import RUN_LABEL, DockerEngine
+
+    try:
+        engine = DockerEngine.connect()
+    except Exception:
+        return None
+    try:
+        return engine.run_labels(RUN_LABEL)
+    finally:
+        engine.close()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput"):  # the controller (or a run without xdist)
+        before = _labelled_runs()
+        if before is not None:
+            session.config.stash[LEFT_BEHIND_KEY] = before
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Every run and server a test made is gone once every lane has ended (each test checks
+    only its own runs: the other lane's are alive meanwhile)."""
+    before = session.config.stash.get(LEFT_BEHIND_KEY, None)
+    if before is None:
+        return
+    left = (_labelled_runs() or set()) - before
+    if left:
+        session.config.stash[LEFT_BEHIND_KEY] = set()
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        sys.stderr.write(f"\nthe tests left objects of these runs in the engine: "
+                         f"{sorted(left)} (`python -m bench clean` removes them)\n")
 
 
 # Under CI=true a skipped test is a failure: CI installs every tool and runs as root, so a

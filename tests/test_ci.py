@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -43,32 +44,69 @@ def _hook_source() -> str:
     return "import os\nfrom typing import Any\n\nimport pytest\n\n" + text[start:end]
 
 
-def test_the_engine_tests_run_on_one_worker_in_order(pytester: pytest.Pytester,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """`nox -s tests` runs two xdist workers; every test that touches the engine (marked, by
-    fixture or under tests/integration) or the page cache must run on one of them, never
-    beside another such test."""
+def test_each_engine_lane_runs_on_one_worker_in_order(pytester: pytest.Pytester,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """`nox -s tests` runs three xdist workers; every test that touches the engine (marked, by
+    fixture or under tests/integration) or the page cache runs in one of two lanes (`beside`
+    marks the second), each on one worker, never beside another test of its lane; the unit
+    tests do not wait for them."""
     text = (ROOT / "tests" / "conftest.py").read_text()
     start = text.index("# Fixtures that reach the real engine")
-    end = text.index("# Under CI=true a skipped test is a failure")
+    end = text.index("# -- the engine as a whole")
     pytester.makeconftest("from pathlib import Path\n\nimport pytest\n\n" + text[start:end])
-    pytester.makeini("[pytest]\nmarkers =\n    engine: e\n    page_cache: p\n")
+    pytester.makeini("[pytest]\nmarkers =\n    engine: e\n    page_cache: p\n    beside: b\n")
     record = ("import os, time\n\ndef _log(name):\n"
+              "    began = time.time()\n"
+              "    time.sleep(0.3)\n"
               "    with open(os.environ['LOG'], 'a') as f:\n"
-              "        f.write(f\"{name} {os.environ['PYTEST_XDIST_WORKER']} {time.time()}\\n\")\n"
-              "    time.sleep(0.3)\n")
+              "        f.write(f\"{name} {os.environ['PYTEST_XDIST_WORKER']} {began} {time.time()}\\n\")\n")
     pytester.makepyfile(
         test_engine=record + "import pytest\npytestmark = pytest.mark.engine\n"
         + "".join(f"def test_e{i}():\n    _log('engine')\n" for i in range(3)),
         test_cache=record + "import pytest\npytestmark = pytest.mark.page_cache\n"
         "def test_c():\n    _log('engine')\n",
+        test_beside=record + "import pytest\npytestmark = [pytest.mark.engine, pytest.mark.beside]\n"
+        + "".join(f"def test_b{i}():\n    _log('beside')\n" for i in range(3)),
         test_unit=record + "".join(f"def test_u{i}():\n    _log('unit')\n" for i in range(4)))
     log = pytester.path / "log"
     monkeypatch.setenv("LOG", str(log))
-    pytester.runpytest_subprocess("-n", "2", "--dist", "loadgroup").assert_outcomes(passed=8)
-    rows = [line.split() for line in log.read_text().splitlines()]
-    engine_workers = {worker for kind, worker, _t in rows if kind == "engine"}
-    assert len([r for r in rows if r[0] == "engine"]) == 4
-    assert len(engine_workers) == 1
-    # The unit tests did not wait for them: some ran on the other worker.
-    assert {worker for kind, worker, _t in rows if kind == "unit"} - engine_workers
+    pytester.runpytest_subprocess("-n", "3", "--dist", "loadgroup").assert_outcomes(passed=11)
+    rows = [(kind, worker, float(began), float(ended)) for kind, worker, began, ended
+            in (line.split() for line in log.read_text().splitlines())]
+    for lane, count in (("engine", 4), ("beside", 3)):
+        mine = sorted((began, ended, worker) for kind, worker, began, ended in rows
+                      if kind == lane)
+        assert len(mine) == count
+        assert len({worker for _b, _e, worker in mine}) == 1, mine
+        # One after another: no test of the lane began before the one before it ended.
+        assert all(later[0] >= earlier[1] for earlier, later in itertools.pairwise(mine)), mine
+    engine_workers = {worker for kind, worker, _b, _e in rows if kind == "engine"}
+    # The unit tests did not wait for them: some ran on another worker.
+    assert {worker for kind, worker, _b, _e in rows if kind == "unit"} - engine_workers
+
+
+@pytest.mark.engine
+def test_a_run_left_in_the_engine_fails_the_suite(pytester: pytest.Pytester) -> None:
+    """Each test checks only its own runs (the other lane's are alive meanwhile): the
+    engine as a whole is checked once, at the suite's end, against what it held before."""
+    text = (ROOT / "tests" / "conftest.py").read_text()
+    start = text.index("# -- the engine as a whole")
+    end = text.index("# Under CI=true a skipped test is a failure")
+    pytester.makeconftest("import sys\n\nimport pytest\n\n" + text[start:end])
+    pytester.makepyfile(test_leak=(
+        "from bench.engine import DockerEngine\n"
+        "from bench.run.cleanup import run_labels\n"
+        "def test_leaves_a_network():\n"
+        "    engine = DockerEngine.connect()\n"
+        "    engine.create_network('mlbench-left-behind', run_labels('left-behind', False))\n"))
+    try:
+        result = pytester.runpytest_subprocess()
+        assert result.ret == pytest.ExitCode.TESTS_FAILED
+        result.stdout.fnmatch_lines(["*1 passed*"])  # the test passed; the suite did not
+        result.stderr.fnmatch_lines(["*left objects of these runs*left-behind*bench clean*"])
+    finally:
+        from bench.engine import RUN_LABEL, DockerEngine
+
+        engine = DockerEngine.connect()
+        engine.remove_labelled(f"{RUN_LABEL}=left-behind")
+        engine.close()

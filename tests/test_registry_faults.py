@@ -22,7 +22,7 @@ from bench.host.fsutil import write_atomic
 from bench.servers.s3 import S3Endpoint, publish_model, rclone_binary
 
 # Rates and time budgets: measured apart from the engine's tests (xdist group).
-pytestmark = pytest.mark.timing
+pytestmark = [pytest.mark.timing, pytest.mark.beside]
 
 KEY, SECRET = "AKIDMLBENCHTEST00001", "testsecrettestsecrettestsecret0001"
 

@@ -18,7 +18,7 @@ from bench.servers.s3 import S3Endpoint, publish_model, rclone_binary
 from tests.conftest import load_service
 
 # Rates and time budgets: measured apart from the engine's tests (xdist group).
-pytestmark = pytest.mark.timing
+pytestmark = [pytest.mark.timing, pytest.mark.beside]
 
 KEY, SECRET = "AKIDMLBENCHTEST00001", "testsecrettestsecrettestsecret0001"
 

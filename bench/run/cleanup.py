@@ -14,6 +14,7 @@ from types import FrameType
 
 from bench.engine import KEEP_LABEL, OWNER_PID_LABEL, RUN_LABEL, Engine
 from bench.progress import Progress
+from bench.run import liveness
 
 
 def run_labels(run_id: str, keep: bool) -> dict[str, str]:
@@ -41,7 +42,8 @@ def sweep_stale_runs(engine: Engine, progress: Progress) -> list[str]:
     Images of runs started with --keep stay until `clean`."""
     swept = []
     for run_id in sorted(engine.run_labels(RUN_LABEL)):
-        if any(_pid_alive(pid) for pid in engine.owner_pids(run_id)):
+        if liveness.is_running(run_id) or any(
+                _pid_alive(pid) for pid in engine.owner_pids(run_id)):
             continue
         keep_images = engine.keeps(run_id)
         removed = engine.remove_labelled(f"{RUN_LABEL}={run_id}", images=not keep_images)
@@ -49,6 +51,21 @@ def sweep_stale_runs(engine: Engine, progress: Progress) -> list[str]:
             progress.info(f"swept leftovers of dead run {run_id}: {removed}")
             swept.append(run_id)
     return swept
+
+
+def remove_ended_runs(engine: Engine) -> tuple[dict[str, int], list[str]]:
+    """`clean`: remove every run's objects, --keep images included, except those of runs
+    still running (in another terminal, or the other engine lane of the tests): (what was
+    removed, the runs left)."""
+    removed = {"containers": 0, "images": 0, "volumes": 0, "networks": 0}
+    running = []
+    for run_id in sorted(engine.run_labels(RUN_LABEL)):
+        if liveness.is_running(run_id):
+            running.append(run_id)
+            continue
+        for kind, count in engine.remove_labelled(f"{RUN_LABEL}={run_id}").items():
+            removed[kind] += count
+    return removed, running
 
 
 class Terminated(KeyboardInterrupt):

@@ -34,6 +34,7 @@ from bench.measure.recorder import StrategyRecorder
 from bench.prepare.context import materialize, raw_data_csv
 from bench.progress import Progress
 from bench.results.store import ResultsStore, StrategyOutcome
+from bench.run import liveness
 from bench.run.canary import Canary, CpuTimes
 from bench.run.cleanup import remove_run, run_labels, sigterm_as_interrupt
 from bench.run.closing import Closing
@@ -86,6 +87,11 @@ class BenchmarkRun(RunSetup, Trials, Closing):
     # -- lifecycle ------------------------------------------------------------------------
 
     def execute(self) -> ResultsStore:
+        # Held until everything the run made is removed: `clean` leaves a running run alone.
+        with liveness.holding(self.run_id, self.cache):
+            return self._execute()
+
+    def _execute(self) -> ResultsStore:
         self._build_cache_before = self._read_build_cache()
         with sigterm_as_interrupt():
             try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -13,12 +14,14 @@ from typing import Any
 import docker
 import pytest
 
-from bench.engine import RUN_LABEL, DockerEngine, Engine
+from bench.engine import OWNER_PID_LABEL, RUN_LABEL, DockerEngine, Engine
+from bench.host import machine_state
 from bench.host.paths import cache_dir
 from bench.model.source import ModelArtifact
 from bench.prepare.context import materialize, raw_data_csv
 from bench.progress import Progress
 from bench.results.store import StoredRun, load_run
+from bench.run import liveness
 from bench.run.cleanup import run_labels, sweep_stale_runs
 from bench.run.config import RunConfig, builders_of
 from bench.run.runner import BenchmarkRun
@@ -46,14 +49,31 @@ def run_bench(engine: Engine, strategies: tuple[str, ...], results: Path, *, kee
                        latency_requests=5, start_timeout_s=start_timeout_s,
                        results_root=results, **overrides)
     run = BenchmarkRun(config, engine, progress or Progress(quiet=True))
+    short_settle(run)
     run.execute()
     return run
 
 
+# How long a test run's start waits for an idle engine. A benchmark waits up to two minutes
+# (bench.host.machine_state) so that every start finds the same machine; beside the other
+# engine lane, whose builds and pushes keep the engine busy, that cost the suite 187 s of
+# waiting, and a test asserts what a start did, not how fast. tests/test_machine_state.py
+# tests the wait itself.
+TEST_SETTLE_TIMEOUT_S = 2.0
+
+
+def short_settle(run: BenchmarkRun) -> None:
+    run.settle_machine = functools.partial(machine_state.settle,
+                                           timeout_s=TEST_SETTLE_TIMEOUT_S)
+
+
 def assert_nothing_labelled(engine: Engine, run_id: str | None = None) -> None:
-    """Nothing of any run is left (or, with `run_id`, nothing of that run: where a module's
-    own servers stay up beside it)."""
-    label = RUN_LABEL if run_id is None else f"{RUN_LABEL}={run_id}"
+    """Nothing of the run `run_id` is left; without one, nothing of any run this process
+    made (its owner label). Not engine-wide: the engine tests run in two lanes, and the other
+    lane's runs are alive meanwhile; the suite's end checks the engine as a whole
+    (tests/conftest.py, pytest_sessionfinish)."""
+    label = (f"{OWNER_PID_LABEL}={os.getpid()}" if run_id is None
+             else f"{RUN_LABEL}={run_id}")
     assert engine.labelled(label) == {"containers": [], "images": [], "volumes": [],
                                       "networks": []}
 
@@ -145,6 +165,7 @@ def test_context_bytes_equal_the_bytes_the_engine_received(
     assert result.context_bytes > tiny_model.bytes
 
 
+@pytest.mark.beside
 def test_the_probe_does_not_flood_a_loading_service(
         engine: Engine, tiny_model: ModelArtifact, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -229,7 +250,7 @@ def interrupt_and_load(process: subprocess.Popen[str], signum: int, tmp_path: Pa
     stored = load_run(folder)
     assert stored.document["status"] == "interrupted"
     assert any(s.strategy == "volume" and s.metric == "model_ready_s" for s in stored.samples)
-    assert_nothing_labelled(engine)
+    assert_nothing_labelled(engine, folder.name)  # the run's folder is named by its id
     return stored
 
 
@@ -243,6 +264,27 @@ def test_a_signal_during_a_build_leaves_nothing_and_keeps_results(
     wait_for_line(process, "[slow-build] cold build")
     time.sleep(3)  # inside the sleeping RUN step
     interrupt_and_load(process, signum, tmp_path, engine)
+
+
+def test_clean_leaves_a_running_run_and_removes_it_once_it_ended(engine: Engine) -> None:
+    """`clean` in one terminal while a run goes on in another (or beside the engine tests:
+    CI runs two lanes): the running run's objects stay, named; once it ended, they go."""
+    dead = subprocess.Popen(["true"])  # an owner pid that is no process: only the lock
+    dead.wait()                         # says the run lives
+    labels = {**run_labels("live-run", keep=False), "mlbench.owner_pid": str(dead.pid)}
+    with liveness.holding("live-run"):
+        engine.create_network("mlbench-live-run", labels)
+        cleaned = subprocess.run([sys.executable, "-m", "bench", "clean"], capture_output=True,
+                                 text=True, timeout=300)
+        assert cleaned.returncode == 0, cleaned.stderr
+        assert "left run live-run: still running" in cleaned.stdout
+        assert engine.labelled(f"{RUN_LABEL}=live-run")["networks"] == ["mlbench-live-run"]
+        # Nor does another run's start sweep it.
+        assert "live-run" not in sweep_stale_runs(engine, Progress(quiet=True))
+    cleaned = subprocess.run([sys.executable, "-m", "bench", "clean"], capture_output=True,
+                             text=True, timeout=300)
+    assert cleaned.returncode == 0 and "live-run" not in cleaned.stdout, cleaned.stderr
+    assert_nothing_labelled(engine, "live-run")
 
 
 def test_leftovers_of_a_dead_run_are_swept(engine: Engine) -> None:

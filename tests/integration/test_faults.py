@@ -28,6 +28,7 @@ from tests.integration.test_end_to_end import (
     assert_nothing_labelled,
     interrupt_and_load,
     run_bench,
+    short_settle,
     start_cli,
     wait_for_line,
 )
@@ -113,6 +114,7 @@ def test_a_signal_during_the_report_leaves_no_half_written_file(tmp_path: Path) 
         assert chart.read_bytes().endswith(b"IEND\xaeB`\x82")  # every PNG there is whole
 
 
+@pytest.mark.beside
 def test_the_engine_stopping_mid_run_keeps_results_and_names_the_fix(
         engine: Engine, tiny_model: ModelArtifact, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -123,6 +125,7 @@ def test_the_engine_stopping_mid_run_keeps_results_and_names_the_fix(
                        model_size_bytes=TINY_MODEL_BYTES, trials=1, builders=("legacy",),
                        latency_requests=5, start_timeout_s=60, results_root=tmp_path)
     run = BenchmarkRun(config, through_proxy, Progress(quiet=True))
+    short_settle(run)
     original = BenchmarkRun._trial
     measured: list[str] = []
 

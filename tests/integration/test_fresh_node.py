@@ -14,11 +14,10 @@ from bench.engine import RUN_LABEL, Engine
 from bench.measure.fresh_node import FreshNode
 from bench.measure.spec import StartSpec
 from bench.model.source import ModelArtifact
-from bench.progress import Progress
 from bench.results.store import load_run
-from bench.run.cleanup import remove_run, run_labels
 from bench.servers.oci_registry import start_oci_registry
 from bench.servers.s3 import start_rclone_server
+from tests.integration.scoped import scoped_run
 from tests.integration.test_end_to_end import assert_nothing_labelled, run_bench
 
 pytestmark = [
@@ -30,19 +29,16 @@ pytestmark = [
 
 @pytest.fixture
 def servers(engine: Engine, runtime_ref: str, tmp_path: Path) -> Iterator[FreshNode]:
-    run_id = f"freshnode-{secrets.token_hex(3)}"
-    labels = run_labels(run_id, keep=False)
-    try:
+    with scoped_run(engine, "freshnode") as (run_id, labels):
         network = f"mlbench-{run_id}"
         engine.create_network(network, labels)
         registry = start_oci_registry(engine, runtime_ref, run_id, network, labels)
         store = start_rclone_server(engine, runtime_ref, run_id, network, dict(labels),
                                     alias="modelstore")
         yield FreshNode(engine, registry, store, "models", tmp_path, run_id)
-    finally:
-        remove_run(engine, run_id, False, Progress(quiet=True))
 
 
+@pytest.mark.beside
 def test_a_fresh_node_pulls_an_image_it_did_not_hold_and_fetches_the_model_files(
         engine: Engine, servers: FreshNode, runtime_ref: str, tmp_path: Path) -> None:
     # An image of its own on top of the runtime (a layer of 3 MB of random bytes), and a
@@ -52,17 +48,16 @@ def test_a_fresh_node_pulls_an_image_it_did_not_hold_and_fetches_the_model_files
     (context / "payload").write_bytes(secrets.token_bytes(3_000_000))
     (context / "Dockerfile").write_text("ARG RUNTIME_IMAGE\nFROM ${RUNTIME_IMAGE}\n"
                                         "COPY payload /app/payload\n")
-    image_run = f"freshnode-img-{secrets.token_hex(3)}"
-    labels = run_labels(image_run, keep=False)
-    tag = f"mlbench-freshnode-test:{secrets.token_hex(3)}"
-    engine.build(context, "Dockerfile", tag, labels, builder="legacy", no_cache=True,
-                 build_args={"RUNTIME_IMAGE": runtime_ref})
-    model = tmp_path / "model.joblib"
-    model.write_bytes(secrets.token_bytes(500_000))
-    from bench.engine import BindMount
+    # Removed by its label at the end: after the pulls the engine knows it by its digest only.
+    with scoped_run(engine, "freshnode-img") as (image_run, labels):
+        tag = f"mlbench-freshnode-test:{secrets.token_hex(3)}"
+        engine.build(context, "Dockerfile", tag, labels, builder="legacy", no_cache=True,
+                     build_args={"RUNTIME_IMAGE": runtime_ref})
+        model = tmp_path / "model.joblib"
+        model.write_bytes(secrets.token_bytes(500_000))
+        from bench.engine import BindMount
 
-    start = StartSpec("-", model_binds=[BindMount(str(model), "/app/model.joblib")])
-    try:
+        start = StartSpec("-", model_binds=[BindMount(str(model), "/app/model.joblib")])
         pinned = servers.pin(tag, "mlbench-freshnode-test")
         assert pinned.push.bytes is not None and pinned.push.bytes >= 3_000_000
         assert engine.image_inspect(pinned.ref) is not None  # on the node before
@@ -93,8 +88,6 @@ def test_a_fresh_node_pulls_an_image_it_did_not_hold_and_fetches_the_model_files
         _ref, _start, kept = servers.provision(pinned.ref, StartSpec("-"), "t2",
                                                on_node={pinned.ref})
         assert kept.pull_s == 0 and kept.pull_bytes == 0
-    finally:  # by its label: after the pulls the engine knows it by its digest only
-        remove_run(engine, image_run, False, Progress(quiet=True))
     assert engine.labelled(f"{RUN_LABEL}={image_run}")["images"] == []
 
 
@@ -153,6 +146,7 @@ def test_fresh_node_starts_and_a_rollout_to_the_next_version(
     assert_nothing_labelled(engine)
 
 
+@pytest.mark.beside
 def test_a_fresh_node_pulls_from_a_registry_the_harness_did_not_start(
         engine: Engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
     """--oci-registry HOST:PORT: the user's registry (here distribution run on the host, as

@@ -26,7 +26,6 @@ import pytest
 from bench.engine import Engine
 from bench.model.source import ModelArtifact
 from bench.progress import Progress
-from bench.run.cleanup import remove_run, run_labels
 from bench.servers.link import LinkRate
 from bench.servers.s3 import (
     S3Endpoint,
@@ -35,12 +34,13 @@ from bench.servers.s3 import (
     s3_client,
     start_rclone_server,
 )
+from tests.integration.scoped import scoped_run
 from tests.test_registry_faults import download, publish_random
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.beside, pytest.mark.skipif(
     any(shutil.which(tool) is None for tool in ("tc", "nsenter", "iptables"))
     or os.geteuid() != 0,
-    reason="needs tc (iproute2), iptables, nsenter and root to shape the S3 container's link")
+    reason="needs tc (iproute2), iptables, nsenter and root to shape the S3 container's link")]
 
 
 class ShapedServer:
@@ -83,16 +83,11 @@ class ShapedServer:
 
 @pytest.fixture(scope="module")
 def shaped_server(engine: Engine, runtime_ref: str) -> Iterator[ShapedServer]:
-    progress = Progress(quiet=True)
-    run_id = f"linkfaults-{secrets.token_hex(3)}"
-    labels = run_labels(run_id, keep=False)
-    try:
+    with scoped_run(engine, "linkfaults") as (run_id, labels):
         network = f"mlbench-{run_id}"
         engine.create_network(network, labels)
         yield ShapedServer(engine, start_rclone_server(engine, runtime_ref, run_id, network,
                                                        labels))
-    finally:
-        remove_run(engine, run_id, False, progress)
 
 
 @pytest.fixture
@@ -173,10 +168,8 @@ def test_a_link_that_dies_mid_download_fails_within_the_budget_and_leaves_nothin
 # Here, not beside the fresh node: it needs root and tc, not a registry.
 def test_a_shaped_link_runs_at_the_asked_rate(
         engine: Engine, runtime_ref: str, tmp_path: Path) -> None:
-    run_id = f"linkrate-{secrets.token_hex(3)}"
-    labels = run_labels(run_id, keep=False)
     rate = LinkRate.parse("40Mbit")
-    try:
+    with scoped_run(engine, "linkrate") as (run_id, labels):
         network = f"mlbench-{run_id}"
         engine.create_network(network, labels)
         endpoint = start_rclone_server(engine, runtime_ref, run_id, network, dict(labels),
@@ -190,8 +183,6 @@ def test_a_shaped_link_runs_at_the_asked_rate(
         seconds = time.perf_counter() - started
         measured = payload.stat().st_size / seconds
         assert abs(measured / rate.bytes_per_s - 1) <= 0.20, (measured, rate.bytes_per_s)
-    finally:
-        remove_run(engine, run_id, False, Progress(quiet=True))
 
 
 def test_the_services_download_progress_reaches_the_harness_from_ready(

@@ -9,7 +9,7 @@ from typing import Any
 import docker
 import pytest
 
-from bench.engine import Engine
+from bench.engine import RUN_LABEL, Engine
 from bench.model.source import ModelArtifact
 from bench.results.store import load_run
 from tests.integration.test_end_to_end import assert_nothing_labelled, run_bench
@@ -62,6 +62,7 @@ def assert_limits(engine: InspectingEngine, starts: int) -> None:
         assert config["Memory"] == LIMIT_MEMORY
 
 
+@pytest.mark.beside
 def test_replicas_start_together_and_registry_replicas_download_once(
         engine: Engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
     run = run_bench(engine, ("volume", "registry"), tmp_path, builders=("legacy",), replicas=3)
@@ -97,6 +98,7 @@ def test_memory_limit_search_finds_a_limit_and_records_oom_kills(
     assert_nothing_labelled(engine)
 
 
+@pytest.mark.beside
 def test_preloaded_workers_share_the_model_and_copies_do_not(
         engine: Engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
     uss: dict[str, list[float]] = {}
@@ -130,8 +132,7 @@ def test_swarm_service_replicas_are_measured_and_the_swarm_is_left_as_found(
     was_active = engine.swarm_active()
     if not was_active:  # a gateway bridge left by an earlier swarm (not ours) would hide ours
         subprocess.run(["docker", "network", "rm", "docker_gwbridge"], capture_output=True)
-    networks = subprocess.run(["docker", "network", "ls", "--format", "{{.Name}}"],
-                              capture_output=True, text=True, check=True).stdout.split()
+    networks = _networks_of_no_run()
     # The registry's tasks reach its S3 server on the run's attachable overlay network. The
     # tasks run with --cpus and a memory limit: swarm's own resource fields (NanoCPUs and
     # MemoryBytes) must reach every task's container (the swarm copy once dropped --cpus).
@@ -152,11 +153,20 @@ def test_swarm_service_replicas_are_measured_and_the_swarm_is_left_as_found(
     assert waits and all(waits), waits
     assert engine.swarm_active() == was_active
     assert_nothing_labelled(engine)
-    left = subprocess.run(["docker", "network", "ls", "--format", "{{.Name}}"],
+    # docker_gwbridge and ingress too, when the run made them (they carry no run label).
+    assert sorted(_networks_of_no_run()) == sorted(networks)
+
+
+def _networks_of_no_run() -> list[str]:
+    """The engine's networks that carry no run label (the other engine lane's runs come and
+    go meanwhile, and this run's own are checked by label)."""
+    rows = subprocess.run(["docker", "network", "ls", "--format",
+                           '{{.Name}}|{{.Label "' + RUN_LABEL + '"}}'],
                           capture_output=True, text=True, check=True).stdout.split()
-    assert sorted(left) == sorted(networks)  # docker_gwbridge too, when the run made it
+    return [name for name, _, run in (row.partition("|") for row in rows) if not run]
 
 
+@pytest.mark.beside
 def test_registry_replicas_with_private_caches_each_download(
         engine: Engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
     run = run_bench(engine, ("registry",), tmp_path, builders=("legacy",), replicas=2,
@@ -169,6 +179,7 @@ def test_registry_replicas_with_private_caches_each_download(
     assert_nothing_labelled(engine)
 
 
+@pytest.mark.beside
 def test_a_sustained_load_is_measured_and_a_healthy_service_answers_every_request(
         engine: Engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
     """Also the plain start path's limits: --cpus 0.5 and a memory limit reach the engine

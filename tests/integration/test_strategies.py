@@ -129,8 +129,13 @@ class EveryStrategy:
 
 
 def _volumes() -> set[str]:
-    return set(subprocess.run(["docker", "volume", "ls", "-q"], capture_output=True, text=True,
-                              check=True).stdout.split())
+    """The engine's volumes that carry no run label: the ones a model image's VOLUME makes
+    (modelcar) carry none. Labelled ones are checked by their run (the other engine lane's
+    runs make theirs meanwhile)."""
+    rows = subprocess.run(["docker", "volume", "ls", "--format",
+                           '{{.Name}}|{{.Label "' + RUN_LABEL + '"}}'],
+                          capture_output=True, text=True, check=True).stdout.split()
+    return {name for name, _, run in (row.partition("|") for row in rows) if not run}
 
 
 @pytest.fixture(scope="module")

@@ -22,9 +22,9 @@ from bench.progress import Progress
 from bench.results.store import load_run
 from bench.run.config import RunConfig, builders_of
 from bench.run.runner import BenchmarkRun
-from tests.integration.test_end_to_end import assert_nothing_labelled
+from tests.integration.test_end_to_end import assert_nothing_labelled, short_settle
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.beside]
 
 
 def _models(folder: Path) -> dict[str, Path]:
@@ -47,6 +47,7 @@ def _run(engine: Engine, model: Path, results: Path, named: bool) -> BenchmarkRu
                        latency_requests=3, start_timeout_s=120, results_root=results,
                        strategies_named=named)
     run = BenchmarkRun(config, engine, Progress(quiet=True))
+    short_settle(run)
     run.execute()
     return run
 

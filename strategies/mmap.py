@@ -13,6 +13,8 @@ registry path (whole-file SHA-256 pinned) and then maps it.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import os
 
 from bench.engine import BindMount
 from bench.measure.spec import StartSpec
@@ -109,6 +111,56 @@ class MmapRegistry(Registry):
                              {**prepared.notes, "key": key})
 
 
+class MmapLazy(Registry):
+    """Serves before the model has arrived: only the page manifest is downloaded at start-up
+    (pinned), and the flat file's pages come from the store as predictions touch them, while
+    a background fill brings the rest (docker/service/paged_file.py)."""
+
+    name = "mmap-lazy"
+    summary = "flat forest fetched page by page from S3 as predictions need it (no download)"
+    needs_forest = True
+    disk_model_copies = 0.6  # the flat file in the S3 server and, once filled, in a volume
+
+    def prepare(self, ctx: StrategyContext) -> PreparedModel:
+        from bench.errors import StepFailed
+        from bench.host.paths import service_module
+        from bench.servers.s3 import publish_model
+
+        flat = _convert(ctx)
+        if flat.preprocessing is not None:
+            raise StepFailed("mmap-lazy pages one file; this Pipeline's preprocessing is a "
+                             "second one: use mmap for it")
+        endpoint = self._connect(ctx)
+        key = f"{ctx.model.sha256[:16]}/{FLAT_NAME}"
+        paging = service_module("paged_file")
+        suffix = paging.MANIFEST_SUFFIX
+        manifest = flat.path.with_name(flat.path.name + suffix)
+        with ctx.progress.step("the flat forest's page manifest (a digest of every page)"):
+            if not manifest.exists():  # cached beside the flat file; renamed whole
+                partial = manifest.with_name(f".{manifest.name}.{os.getpid()}")
+                partial.write_bytes(paging.manifest_of(str(flat.path)))
+                os.replace(partial, manifest)
+        manifest_sha = hashlib.sha256(manifest.read_bytes()).hexdigest()
+        with ctx.progress.step(f"uploading the flat forest and its manifest to "
+                               f"s3://{ctx.options.s3_bucket}/{key}"):
+            upload_s = publish_model(endpoint, ctx.options.s3_bucket, key, flat.path,
+                                     cached_sha256(flat.path, ctx.cache),
+                                     ctx.progress.adder(flat.bytes))
+            upload_s += publish_model(endpoint, ctx.options.s3_bucket, key + suffix, manifest,
+                                      manifest_sha)
+        prepared = _prepared(ctx, flat, {
+            **service_env(model_path=f"{CACHE_IN_CONTAINER}/{FLAT_NAME}",
+                          pinned_sha256=manifest_sha),
+            **self._download_env(ctx, endpoint, key)})
+        return PreparedModel(prepared.context_files,
+                             {**prepared.env, **service_env(model_format="flat_lazy")},
+                             prepared.model_file_bytes,
+                             {**prepared.extra_metrics, "upload_s": upload_s},
+                             {**prepared.notes, "key": key})
+
+
 # The names this module adds to the command line, and where they sort in it.
 ORDER = 70
-STRATEGIES: dict[str, Factory] = {"mmap": lambda _: [Mmap()], "mmap-registry": lambda _: [MmapRegistry()]}
+STRATEGIES: dict[str, Factory] = {"mmap": lambda _: [Mmap()],
+                                  "mmap-registry": lambda _: [MmapRegistry()],
+                                  "mmap-lazy": lambda _: [MmapLazy()]}

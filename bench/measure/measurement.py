@@ -50,6 +50,17 @@ class NodeFetch:
 
 
 @dataclass(frozen=True)
+class PagedFill:
+    """flat_lazy: what the service fetched page by page, from its /metadata."""
+
+    first_bytes: int  # fetched before its first prediction answered
+    first_requests: int  # ranged GETs for them
+    whole_s: float | None  # start to the file whole and local (None: not within the wait)
+    demand_bytes: int  # fetched because requests waited for them, in all
+    fill_bytes: int  # fetched by the background fill
+
+
+@dataclass(frozen=True)
 class DiskParts:
     """What the start occupies on disk besides its image (the recorder adds the image)."""
 
@@ -83,6 +94,7 @@ class StartMeasurement:
     load_s: float | None = None  # the service's own load time
     verify_s: float | None = None  # SHA-256 check of a downloaded file
     transfer: Transfer | None = None
+    paged: PagedFill | None = None
     load: SustainedLoad | None = None  # --load
     model_container_create_s: float | None = None  # modelcar: creating the model's container
     node: NodeFetch | None = None  # --fresh-node: provisioning, before the container start

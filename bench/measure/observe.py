@@ -8,6 +8,7 @@ log lines.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
@@ -24,6 +25,7 @@ from bench.measure.load_test import run_load
 from bench.measure.measurement import (
     DiskParts,
     NodeFetch,
+    PagedFill,
     StartMeasurement,
     SustainedLoad,
     Timeline,
@@ -134,7 +136,7 @@ def _measure(
         remarks=[] if node is None or node.images_absent_before else [
             "the node still held the image after its removal: the pull was not a fresh one"],
         verify_s=None if story.get("verify_s") is None else float(story["verify_s"]),
-        transfer=_transfer(story))
+        transfer=_transfer(story), paged=_paged(metadata, wall_start))
     _record_memory(engine, container_id, settings, deadline, result)
     if settings.load_duration_s > 0:
         _sustain_load(engine, container_id, model, settings, result)
@@ -191,12 +193,43 @@ def _probe(engine: Engine, container_id: str, model: ModelArtifact, settings: Tr
         if model.reference_probabilities is not None:  # a classifier: its probabilities too
             _check_probabilities(client.predict(model.reference_rows, "/predict_proba"), model)
         metadata = client.get("/metadata").json()
+        if "paged" in metadata and not metadata["paged"]["whole"]:
+            metadata = _until_whole(client, metadata, started, deadline, watch)
     except requests.RequestException as error:  # it answered before: it died since
         raise ServiceGone(f"the service stopped answering ({type(error).__name__})") from None
     finally:
         client.close()
     return _Probed(health_at, lazy, first, answered_at, latencies_ms, batch_latencies_ms,
                    metadata)
+
+
+def _until_whole(client: ServiceClient, metadata: dict[str, Any], started: float,
+                 deadline: float, watch: ContainerWatch) -> dict[str, Any]:
+    """flat_lazy: its background fill goes on after the latencies (which it must not slow):
+    wait for the file to be whole, asking /metadata at the probes' growing interval."""
+    latest = [metadata]
+
+    def whole() -> bool:
+        latest[0] = client.get("/metadata").json()
+        return bool(latest[0]["paged"]["whole"])
+
+    with contextlib.suppress(StepFailed):  # not whole within the start's time-out: said so
+        poll_until(whole, started=started, deadline=deadline, check_alive=watch.check,
+                   what="the flat file to be whole (the background fill)")
+    return latest[0]
+
+
+def _paged(metadata: dict[str, Any], wall_start: float) -> PagedFill | None:
+    paged = metadata.get("paged")
+    if paged is None:
+        return None
+    first = paged.get("at_first_prediction") or {}
+    return PagedFill(first_bytes=int(first.get("demand_bytes", 0)),
+                     first_requests=int(first.get("demand_requests", 0)),
+                     whole_s=None if paged.get("whole_at") is None
+                     else float(paged["whole_at"]) - wall_start,
+                     demand_bytes=int(paged["demand_bytes"]),
+                     fill_bytes=int(paged["fill_bytes"]))
 
 
 def _transfer(story: dict[str, Any]) -> Transfer | None:

@@ -89,6 +89,12 @@ def start_values(m: StartMeasurement, image_added_bytes: int) -> dict[str, float
             values["client_setup_s"] = m.transfer.client_setup_s
         if m.transfer.retries is not None:
             values["download_retries"] = float(m.transfer.retries)
+    if m.paged is not None:
+        values["paged_first_bytes"] = float(m.paged.first_bytes)
+        values["paged_first_requests"] = float(m.paged.first_requests)
+        values["paged_fill_bytes"] = float(m.paged.fill_bytes + m.paged.demand_bytes)
+        if m.paged.whole_s is not None:
+            values["file_whole_s"] = m.paged.whole_s
     if m.load is not None:
         ok = m.load.result.latencies_ms
         seconds = m.load.result.seconds

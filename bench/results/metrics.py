@@ -11,51 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.results.units import UNITS
-
-# What a metric is about. "size" and "count" are exact (the same build gives the same bytes);
-# the others vary from trial to trial (bench.results.noise).
-# "machine" is the host's own state (the canary before each round, the memory and the model's
-# resident pages before each start): context for the timings, never ranked.
-KINDS = ("build", "start", "size", "memory", "transfer", "rollout", "count", "load", "machine")
-# The comparison tables of the report (and groups of the terminal summary), in order.
-TABLES = ("build", "start", "model")
-# The bar charts, in order: (file stem, builders shown): "all" builders as series, the
-# "first" builder only (images are alike), or "-" for metrics without a builder.
-CHARTS = (("context", "all"), ("build_time", "all"), ("image", "first"), ("startup", "-"),
-          ("first_predict", "-"), ("memory", "-"), ("disk", "-"), ("rollout", "-"))
-
-
-@dataclass(frozen=True)
-class Metric:
-    name: str
-    unit: str
-    kind: str
-    en: str  # short label for table headers and chart axes
-    es: str
-    description: str
-    lower_is_better: bool = True
-    table: str | None = None  # the comparison table that shows it (None: raw samples only)
-    chart: str | None = None  # the bar chart that shows it as a series
-    wins: bool = False  # it enters "which strategy wins what"
-    headline: bool = False  # a column of the comparison printed at the end of every run
-    # None: every default run of every strategy that applies produces it; otherwise when it
-    # is produced (checked by the catalogue test against a real run).
-    optional: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.unit not in UNITS:
-            raise ValueError(f"metric {self.name}: unit {self.unit!r} is not one of "
-                             f"{tuple(UNITS)} (bench/results/units.py)")
-        if self.kind not in KINDS:
-            raise ValueError(f"metric {self.name}: kind {self.kind!r} is not one of {KINDS}")
-        if self.table is not None and self.table not in TABLES:
-            raise ValueError(f"metric {self.name}: table {self.table!r} is not one of {TABLES}")
-        if self.chart is not None and self.chart not in dict(CHARTS):
-            raise ValueError(f"metric {self.name}: unknown chart {self.chart!r}")
-
+# Declared in their own modules, and used from here by the rest of the harness.
+from bench.results.machine_metrics import MACHINE_METRICS
+from bench.results.machine_metrics import MACHINE_ROW as MACHINE_ROW
+from bench.results.metric import CHARTS as CHARTS
+from bench.results.metric import KINDS as KINDS
+from bench.results.metric import TABLES as TABLES
+from bench.results.metric import Metric
 
 _FRESH = "--fresh-node"
+_PAGED = "the mmap-lazy strategy"
 
 _ALL: tuple[Metric, ...] = (
     # -- builds (per builder) --------------------------------------------------------------
@@ -221,6 +186,20 @@ _ALL: tuple[Metric, ...] = (
            "transient failures (connection lost, 5xx, timeouts) the download retried; bounded, "
            "and never for a 4xx", table="model",
            optional="registry strategies, on a start that downloads"),
+    Metric("paged_first_bytes", "bytes", "transfer", "Bytes before first prediction",
+           "Bytes antes de la primera predicción",
+           "mmap-lazy: bytes of the flat file fetched (page by page, verified) before the "
+           "service's first prediction answered", table="model", optional=_PAGED),
+    Metric("paged_first_requests", "count", "count", "Range requests before first prediction",
+           "Peticiones de rango antes de la primera predicción",
+           "mmap-lazy: ranged GETs for those pages (adjacent missing pages coalesced)",
+           table="model", optional=_PAGED),
+    Metric("paged_fill_bytes", "bytes", "transfer", "Bytes until whole", "Bytes hasta completo",
+           "mmap-lazy: bytes fetched in all, on demand and by the background fill",
+           optional=_PAGED),
+    Metric("file_whole_s", "s", "start", "File whole", "Fichero completo",
+           "mmap-lazy: container start to the flat file whole and local (the background "
+           "fill done), while the service served", table="start", optional=_PAGED),
     Metric("reference_download_mb_per_s", "MB/s", "transfer", "Host boto3 rate (reference)",
            "Velocidad boto3 en el host (referencia)",
            "registry: boto3's transfer manager (download_file, same concurrency and chunk) "
@@ -274,52 +253,8 @@ _ALL: tuple[Metric, ...] = (
            table="model", wins=True, optional="--rollout"),
 )
 
-# The row of the machine's own samples (the canary of every round): not a strategy.
-MACHINE_ROW = "machine"
-_CANARY = "every run: before each round (strategy row `machine`)"
-_ALL += (
-    # -- the machine itself: a canary per round, the state before each start ------------------
-    Metric("canary_cpu_s", "s", "machine", "Canary: CPU task", "Canario: tarea de CPU",
-           "SHA-256 of 64 MB already in memory, timed on the host before the round (a fixed "
-           "CPU task: how fast the machine is now)", optional=_CANARY),
-    Metric("canary_read_s", "s", "machine", "Canary: cached read", "Canario: lectura en caché",
-           "a read of a fixed 64 MB file the page cache holds, timed on the host before the "
-           "round (memory bandwidth and the kernel's copy path)", optional=_CANARY),
-    Metric("canary_memory_s", "s", "machine", "Canary: memory latency",
-           "Canario: latencia de memoria",
-           "2 M random 8-byte reads from a 128 MB array, timed on the host before the round "
-           "(memory latency: what a tree walk and the unpickler wait on)", optional=_CANARY),
-    Metric("start_canary_memory_s", "s", "machine", "Memory latency before the start",
-           "Latencia de memoria antes del arranque",
-           "the canary's memory task, timed just before the container start: the machine's "
-           "memory speed moves within a round"),
-    Metric("round_steal_fraction", "ratio", "machine", "CPU steal in the round",
-           "CPU robada en la ronda",
-           "share of CPU time the hypervisor gave to other guests over the round "
-           "(/proc/stat steal): another tenant on the same host", optional=_CANARY),
-    Metric("round_iowait_fraction", "ratio", "machine", "I/O wait in the round",
-           "Espera de E/S en la ronda",
-           "share of CPU time idle waiting for I/O over the round (/proc/stat iowait)",
-           optional=_CANARY),
-    Metric("settle_wait_s", "s", "machine", "Wait for an idle engine", "Espera al motor ocioso",
-           "before a start: seconds until dockerd and containerd were idle and dirty pages "
-           "written back (bench.host.machine_state)"),
-    Metric("page_cache_reset", "count", "machine", "Page cache dropped before the start",
-           "Caché de páginas vaciada antes del arranque",
-           "1 when the page cache was dropped before the start (--drop-caches, or a warm start "
-           "whose free memory was short of twice the model plus 2 GiB), else 0"),
-    Metric("mem_free_before_bytes", "bytes", "machine", "Free memory before the start",
-           "Memoria libre antes del arranque",
-           "MemFree of /proc/meminfo just before the container start"),
-    Metric("mem_available_before_bytes", "bytes", "machine",
-           "Available memory before the start", "Memoria disponible antes del arranque",
-           "MemAvailable of /proc/meminfo just before the container start"),
-    Metric("model_resident_fraction", "ratio", "machine", "Model resident before the start",
-           "Modelo residente antes del arranque",
-           "share of the model files' pages in the page cache just before the start (mincore, "
-           "as util-linux fincore shows): 1 for a warm start, near 0 after --drop-caches",
-           optional="starts whose model files the host can read"),
-)
+_ALL += MACHINE_METRICS
+
 
 # The start-up timeline: the service's epoch stamps (docker/service model_holder.LoadStory),
 # and on a fresh node (--fresh-node) the harness's own moments before the container started;

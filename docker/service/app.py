@@ -28,6 +28,7 @@ from .model_holder import (
     first_step,
     import_model_libraries,
 )
+from .paged_file import PageUnavailable
 from .settings import load_settings
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -186,6 +187,8 @@ def predict(request: PredictRequest) -> PredictResponse:
         values = model.predict(batch)
     except ValueError as error:  # the model refuses these values (e.g. a step's range check)
         raise HTTPException(422, detail=f"the model refused the values: {error}") from None
+    except PageUnavailable as error:  # flat_lazy: pages it needs did not arrive
+        raise HTTPException(503, detail=f"model pages unavailable: {error}") from None
     logging.getLogger("service.predict").debug("predict %.4fs", time.perf_counter() - started)
     if settings.leak_per_predict_bytes:
         _kept.append(b"\x01" * settings.leak_per_predict_bytes)
@@ -204,6 +207,8 @@ def predict_proba(request: PredictRequest) -> ProbaResponse:
         probabilities = np.asarray(model.predict_proba(batch), dtype=np.float64)
     except ValueError as error:
         raise HTTPException(422, detail=f"the model refused the values: {error}") from None
+    except PageUnavailable as error:
+        raise HTTPException(503, detail=f"model pages unavailable: {error}") from None
     return ProbaResponse(probabilities=probabilities.tolist(),
                          classes=np.asarray(model.classes_).tolist(), n_rows=len(batch))
 

@@ -48,6 +48,9 @@ ALIGN = 4096
 ARRAYS = ("nodes", "roots")
 ROWS_PER_CHUNK = 512  # rows traversed at once: bounds the (rows x trees) index arrays
 OnPass = Callable[[np.ndarray], None]
+# Told (array name, indices) before each gather from "nodes" or "leaf_proba": a file whose
+# pages arrive on demand (paged_file.py) fetches the missing ones there, a whole pass at once.
+Touch = Callable[[str, np.ndarray], None]
 LEAF = -1  # `right` of a leaf
 
 
@@ -108,9 +111,10 @@ class FlatForest:
     nodes: np.ndarray  # node_dtype records, every tree in preorder
     roots: np.ndarray
     leaf_proba: np.ndarray | None = None  # a classifier's leaves: class fractions
+    touch: Touch | None = None
 
     @classmethod
-    def open(cls, path: str, verify: bool = False) -> FlatForest:
+    def open(cls, path: str, verify: bool = False, touch: Touch | None = None) -> FlatForest:
         """Map the file read-only (no copy, no pickle). ``verify`` hashes every array against
         the header first: for a file from elsewhere; a trusted local mount skips it."""
         header = read_header(path)
@@ -126,7 +130,7 @@ class FlatForest:
             if verify and hashlib.sha256(array.data).hexdigest() != spec["sha256"]:
                 raise FlatForestError(f"{path}: array {name} does not match its SHA-256")
             mapped[name] = array.view(np.ndarray)  # numpy's own ops on it, not memmap's
-        return cls(header, **mapped)
+        return cls(header, **mapped, touch=touch)
 
     @property
     def n_features(self) -> int:
@@ -182,6 +186,8 @@ class FlatForest:
         while at.size:
             if on_pass is not None:
                 on_pass(at)
+            if self.touch is not None:
+                self.touch("nodes", at)
             record = self.nodes[at]  # one gather of whole records: one cache line a visit
             right = record["right"]
             leaf = right == LEAF
@@ -201,7 +207,10 @@ class FlatForest:
         # forest's own float64 arithmetic (a classifier's: each leaf's class fractions).
         per_tree = leaf_value.reshape(n_trees, n_rows)
         if self.leaf_proba is not None:
-            per_tree = self.leaf_proba[per_tree.astype(np.int64)]
+            leaves = per_tree.astype(np.int64)
+            if self.touch is not None:
+                self.touch("leaf_proba", leaves.ravel())
+            per_tree = self.leaf_proba[leaves]
         total: np.ndarray = np.cumsum(per_tree, axis=0)[-1]
         return total / n_trees
 

@@ -94,6 +94,8 @@ class ModelHolder:
             info["n_features"] = expected_features(model)
             names = getattr(model, "feature_names_in_", None)
             info["feature_names"] = None if names is None else [str(n) for n in names]
+            if hasattr(model, "paged_stats"):  # flat_lazy: what it fetched, and when whole
+                info["paged"] = model.paged_stats()
         return info
 
 

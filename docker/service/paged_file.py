@@ -1,0 +1,259 @@
+"""A file fetched from S3 page by page, as readers need its pages, while the rest streams in
+behind them (MODEL_FORMAT=flat_lazy).
+
+The node keeps a sparse file of the object's size and, beside it, one byte per page (1: the
+page is there and was verified), so a restarted service keeps what it fetched and a second
+process mapping the same file shares the same page cache. A reader names the pages it will
+read (`ensure`); the missing ones are fetched at once, in parallel ranged GETs (adjacent
+pages coalesced into one range), checked, written, and only then marked present. A
+background fill fetches the rest in order, on connections of its own, so requests never wait
+behind it. Fetch granularity is the page: a cold prediction of the 5.45 GB forest touches
+8,580 scattered pages (35 MB); in 64 KiB blocks it would fetch 343 MB.
+
+Integrity: a manifest (pinned by its SHA-256, as every other download is) holds the file's
+size and a 16-byte BLAKE2b digest of every page. A fetched range is checked page by page
+before any of it is written; a page that does not match is refused, never written, and the
+request that needed it fails with the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+log = logging.getLogger("service.paged")
+
+PAGE = 4096
+DIGEST_BYTES = 16
+MANIFEST_MAGIC = b"MLBPAGE1"
+MANIFEST_SUFFIX = ".manifest"  # the manifest's object key and local name: the file's + this
+_HEAD = struct.Struct("<8sQI")  # magic, file size, page size
+MAX_RANGE_PAGES = 256  # one ranged GET covers at most 1 MiB of adjacent missing pages
+FILL_RANGE_PAGES = 256  # the background fill asks 1 MiB at a time
+FILL_CONNECTIONS = 4  # so at most 4 MiB of fill is on the link when a request needs pages
+
+Fetch = Callable[[int, int], bytes]  # (offset, length) -> exactly those bytes
+
+
+class PageUnavailable(RuntimeError):
+    """Pages a reader needs could not be fetched (within the budget, or verified)."""
+
+
+class PageTampered(PageUnavailable):
+    """A fetched page does not match its digest in the pinned manifest."""
+
+
+def _digest(page: bytes) -> bytes:
+    return hashlib.blake2b(page, digest_size=DIGEST_BYTES).digest()
+
+
+def manifest_of(path: str) -> bytes:
+    """The manifest of a file: its size and every page's digest (the harness publishes it)."""
+    size = os.path.getsize(path)
+    parts = [_HEAD.pack(MANIFEST_MAGIC, size, PAGE)]
+    with open(path, "rb") as handle:
+        while block := handle.read(PAGE * 2048):
+            parts += [_digest(block[i:i + PAGE]) for i in range(0, len(block), PAGE)]
+    return b"".join(parts)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    size: int
+    digests: bytes
+
+    @classmethod
+    def parse(cls, data: bytes) -> Manifest:
+        magic, size, page = _HEAD.unpack_from(data)
+        pages = (size + PAGE - 1) // PAGE
+        if magic != MANIFEST_MAGIC or page != PAGE or len(data) != _HEAD.size + pages * DIGEST_BYTES:
+            raise ValueError("not a page manifest of this format")
+        return cls(size, data[_HEAD.size:])
+
+    @property
+    def pages(self) -> int:
+        return (self.size + PAGE - 1) // PAGE
+
+    def digest(self, page: int) -> bytes:
+        return self.digests[page * DIGEST_BYTES:(page + 1) * DIGEST_BYTES]
+
+
+def _runs(pages: np.ndarray, longest: int) -> Iterator[tuple[int, int]]:
+    """Sorted distinct pages as (first page, count) runs of adjacent pages."""
+    if not pages.size:
+        return
+    breaks = np.flatnonzero(np.diff(pages) != 1) + 1
+    for run in np.split(pages, breaks):
+        for start in range(0, run.size, longest):
+            yield int(run[start]), int(min(longest, run.size - start))
+
+
+@dataclass
+class PagedStats:
+    demand_bytes: int = 0  # fetched because a reader waited for them
+    demand_requests: int = 0
+    demand_rounds: int = 0  # ensure() calls that had to fetch something
+    fill_bytes: int = 0
+    fill_requests: int = 0
+    refused_pages: int = 0  # did not match the manifest
+    whole_at: float | None = None  # epoch seconds: every page present
+    fill_error: str | None = None  # the fill's last failure (it retries)
+
+
+class PagedFile:
+    """The sparse local copy of one object and what of it is present."""
+
+    def __init__(self, path: str, manifest: Manifest, fetch: Fetch, fill_fetch: Fetch, *,
+                 concurrency: int = 32, budget_s: float = 30.0) -> None:
+        self.path = path
+        self.manifest = manifest
+        self._fetch, self._fill_fetch = fetch, fill_fetch
+        self.budget_s = budget_s
+        self.stats = PagedStats()
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        if os.fstat(self._fd).st_size != manifest.size:
+            os.ftruncate(self._fd, manifest.size)  # sparse: no block is written yet
+        present_path = path + ".pages"
+        if not os.path.exists(present_path) or os.path.getsize(present_path) != manifest.pages:
+            with open(present_path, "wb") as handle:
+                handle.truncate(manifest.pages)
+        self.present = np.memmap(present_path, dtype=np.uint8, mode="r+",
+                                 shape=(manifest.pages,))
+        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="page")
+        self._stop = threading.Event()
+        # Set while no request waits for pages: the fill sends nothing new meanwhile, so a
+        # request shares the link with at most the fill's ranges already in flight.
+        self._no_demand = threading.Event()
+        self._no_demand.set()
+        self._waiting = 0
+        self._waiting_lock = threading.Lock()
+        self._fill: threading.Thread | None = None
+        if self.whole:
+            self.stats.whole_at = time.time()
+
+    @property
+    def whole(self) -> bool:
+        return bool(self.present.all())
+
+    @property
+    def present_bytes(self) -> int:
+        return min(self.manifest.size, int(np.count_nonzero(self.present)) * PAGE)
+
+    def _get(self, fetch: Fetch, first: int, count: int) -> int:
+        """Fetch pages [first, first + count), verify each, write, mark: the bytes written."""
+        offset = first * PAGE
+        length = min(count * PAGE, self.manifest.size - offset)
+        data = fetch(offset, length)
+        if len(data) != length:
+            raise PageUnavailable(f"bytes {offset}-{offset + length - 1}: got {len(data)} "
+                                  f"of {length} bytes")
+        for index in range(count):
+            page = data[index * PAGE:(index + 1) * PAGE]
+            if _digest(page) != self.manifest.digest(first + index):
+                self.stats.refused_pages += 1
+                raise PageTampered(f"page {first + index} (bytes {(first + index) * PAGE}-) "
+                                   "does not match the pinned manifest: refused")
+        os.pwrite(self._fd, data, offset)
+        self.present[first:first + count] = 1  # after the bytes: a mark means they are there
+        return length
+
+    def ensure(self, pages: np.ndarray) -> None:
+        """Every one of these pages present before the call returns (or PageUnavailable)."""
+        wanted = np.unique(pages)
+        missing = wanted[self.present[wanted] == 0]
+        if not missing.size:
+            return
+        runs = list(_runs(missing, MAX_RANGE_PAGES))
+        with self._waiting_lock:
+            self._waiting += 1
+            self._no_demand.clear()
+        try:
+            fetched = self._fetch_runs(runs, missing.size)
+        finally:
+            with self._waiting_lock:
+                self._waiting -= 1
+                if not self._waiting:
+                    self._no_demand.set()
+        self.stats.demand_bytes += fetched
+        self.stats.demand_requests += len(runs)
+        self.stats.demand_rounds += 1
+        if self.stats.whole_at is None and self.whole:  # requests fetched the last pages
+            self.stats.whole_at = time.time()
+
+    def _fetch_runs(self, runs: list[tuple[int, int]], pages: int) -> int:
+        futures = [self._pool.submit(self._get, self._fetch, first, count)
+                   for first, count in runs]
+        deadline = time.monotonic() + self.budget_s
+        fetched = 0
+        try:
+            for future in futures:
+                fetched += future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except PageUnavailable:
+            raise
+        except TimeoutError:
+            raise PageUnavailable(f"{pages} pages not fetched within the budget of "
+                                  f"{self.budget_s:g} s (the model store does not answer)"
+                                  ) from None
+        except Exception as error:
+            raise PageUnavailable(f"{pages} pages could not be fetched: "
+                                  f"{type(error).__name__}: {error}") from None
+        finally:
+            for future in futures:
+                future.cancel()
+        return fetched
+
+    def ensure_bytes(self, offsets: np.ndarray, length: int) -> None:
+        """The pages holding [offset, offset + length) for every offset."""
+        first = offsets // PAGE
+        last = (offsets + (length - 1)) // PAGE
+        # An element spans at most this many pages past its first (records are 16 bytes,
+        # page-aligned arrays: most never leave their page).
+        spanned = int((last - first).max()) if offsets.size else 0
+        self.ensure(np.concatenate([first] + [np.minimum(first + k, last)
+                                              for k in range(1, spanned + 1)]))
+
+    def snapshot(self) -> dict[str, object]:
+        """The counters and what is present, as /metadata shows them."""
+        return {**self.stats.__dict__, "present_bytes": self.present_bytes,
+                "size_bytes": self.manifest.size, "whole": self.whole}
+
+    # -- the background fill ---------------------------------------------------------------
+
+    def start_fill(self) -> None:
+        if self._fill is None and not self.whole:
+            self._fill = threading.Thread(target=self._fill_all, name="fill", daemon=True)
+            self._fill.start()
+
+    def _fill_all(self) -> None:
+        with ThreadPoolExecutor(FILL_CONNECTIONS, thread_name_prefix="fill") as pool:
+            while not self._stop.is_set():
+                missing = np.flatnonzero(self.present == 0)
+                if not missing.size:
+                    self.stats.whole_at = self.stats.whole_at or time.time()
+                    log.info("the file is whole: %s", self.path)
+                    return
+                self._no_demand.wait()
+                try:
+                    runs = list(_runs(missing, FILL_RANGE_PAGES))[:FILL_CONNECTIONS]
+                    for written in pool.map(lambda r: self._get(self._fill_fetch, *r), runs):
+                        self.stats.fill_bytes += written
+                        self.stats.fill_requests += 1
+                    self.stats.fill_error = None
+                except Exception as error:  # the link is down: keep what is here, try again
+                    self.stats.fill_error = f"{type(error).__name__}: {error}"
+                    log.warning("fill paused: %s", self.stats.fill_error)
+                    self._stop.wait(1.0)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        os.close(self._fd)

@@ -1,0 +1,203 @@
+"""The flat forest served page by page (MODEL_FORMAT=flat_lazy): the same predictions as the
+whole file, only the pages a prediction touches fetched before it, a tampered page refused
+and never written, a dead store a clear failure, and the fill resumed when it answers."""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
+from bench.host.paths import service_module
+from bench.model.flat_forest import convert
+from tests.conftest import load_service
+
+
+class Store:
+    """The object's bytes, served by (offset, length) as a ranged GET would, with switches."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = bytearray(data)
+        self.requests = 0
+        self.down = threading.Event()
+        self._lock = threading.Lock()
+
+    def fetch(self, offset: int, length: int) -> bytes:
+        if self.down.is_set():
+            raise ConnectionError("the link is down")
+        with self._lock:
+            self.requests += 1
+        return bytes(self.data[offset:offset + length])
+
+
+def _flat(model: Any, tmp_path: Path) -> Path:
+    path = tmp_path / "model.joblib"
+    joblib.dump(model, path)
+    return convert(path, "test" * 16, tmp_path / "cache", "test-run").path
+
+
+def _modules(service_env: None) -> tuple[Any, Any]:
+    load_service({})
+    return (importlib.import_module("backend.paged_file"),
+            importlib.import_module("backend.load_flat_lazy"))
+
+
+def _big_forest(classifier: bool = False) -> tuple[Any, np.ndarray]:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(3000, 10))
+    y = x[:, 0] * 3 + np.sin(x[:, 1]) + rng.normal(size=3000) * 0.1
+    if classifier:
+        model: Any = RandomForestClassifier(n_estimators=30, random_state=0).fit(
+            x, np.digitize(y, [-1, 0, 1]))
+    else:
+        model = RandomForestRegressor(n_estimators=30, random_state=0).fit(x, y)
+    return model, rng.normal(size=(50, 10))
+
+
+def _pages_touched(flat_path: Path, rows: np.ndarray, page: int) -> set[int]:
+    """Pages of the flat file a prediction of `rows` reads, traced on the whole file."""
+    flat = service_module("flat_forest")
+    whole = flat.FlatForest.open(str(flat_path))
+    arrays = whole.header["arrays"]
+    visited: list[np.ndarray] = []
+    whole.predict(rows, on_pass=visited.append)
+    nodes = arrays["nodes"]["offset"] + np.concatenate(visited) * whole.nodes.dtype.itemsize
+    roots = arrays["roots"]
+    with open(flat_path, "rb") as handle:
+        header_end = 16 + int.from_bytes(handle.read(16)[8:16], "little")
+    touched = set(range((header_end + page - 1) // page))
+    touched |= set(range(roots["offset"] // page,
+                         (roots["offset"] + 8 * roots["shape"][0] - 1) // page + 1))
+    touched |= {int(p) for p in np.unique(nodes // page)}
+    if whole.leaf_proba is not None:  # a classifier's leaves: each leaf's row of fractions
+        row_bytes = whole.leaf_proba.shape[1] * 8
+        leaves = whole.nodes["value"][np.concatenate(visited)][
+            whole.nodes["right"][np.concatenate(visited)] == -1].astype(np.int64)
+        offsets = arrays["leaf_proba"]["offset"] + leaves * row_bytes
+        touched |= {int(p) for p in np.unique(np.concatenate(
+            [offsets // page, (offsets + row_bytes - 1) // page]))}
+    return touched
+
+
+@pytest.mark.parametrize("classifier", [False, True], ids=["regressor", "classifier"])
+def test_pages_fetched_on_demand_predict_what_the_whole_file_predicts(
+        tmp_path: Path, service_env: None, classifier: bool) -> None:
+    paging, lazy = _modules(service_env)
+    model, rows = _big_forest(classifier)
+    flat_path = _flat(model, tmp_path)
+    store = Store(flat_path.read_bytes())
+    manifest = paging.Manifest.parse(paging.manifest_of(str(flat_path)))
+    paged = paging.PagedFile(str(tmp_path / "node" ), manifest, store.fetch, store.fetch)
+    try:
+        forest = lazy.open_paged_forest(paged)
+        one = forest.predict(rows[:1])
+        # Exactly the pages that row's walk touched (traced on the whole file), the header's
+        # and the roots', nothing else.
+        assert set(np.flatnonzero(paged.present)) == _pages_touched(flat_path, rows[:1],
+                                                                    paging.PAGE)
+        assert paged.present_bytes < manifest.size
+        if classifier:
+            assert np.array_equal(forest.predict_proba(rows), model.predict_proba(rows))
+            assert np.array_equal(forest.predict(rows), model.predict(rows))
+        else:
+            assert np.array_equal(forest.predict(rows), model.predict(rows))
+            assert np.array_equal(one, model.predict(rows[:1]))
+        # The fill brings the rest; the local copy is then the file, byte for byte.
+        paged.start_fill()
+        deadline = time.monotonic() + 60
+        while not paged.whole and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert paged.whole and paged.stats.whole_at is not None
+        assert (tmp_path / "node").read_bytes() == flat_path.read_bytes()
+        assert paged.stats.fill_bytes + paged.stats.demand_bytes >= manifest.size
+    finally:
+        paged.close()
+
+
+def test_a_tampered_page_is_refused_and_never_written(
+        tmp_path: Path, service_env: None) -> None:
+    paging, lazy = _modules(service_env)
+    model, rows = _big_forest()
+    flat_path = _flat(model, tmp_path)
+    store = Store(flat_path.read_bytes())
+    manifest = paging.Manifest.parse(paging.manifest_of(str(flat_path)))
+    paged = paging.PagedFile(str(tmp_path / "node"), manifest, store.fetch, store.fetch)
+    try:
+        forest = lazy.open_paged_forest(paged)
+        last = int(np.flatnonzero(paged.present == 0)[-1])  # not fetched: change a byte of it
+        store.data[last * paging.PAGE] ^= 0xFF
+        with pytest.raises(paging.PageTampered, match=f"page {last} .*refused"):
+            paged.ensure(np.asarray([last]))
+        assert paged.present[last] == 0 and paged.stats.refused_pages == 1
+        with open(tmp_path / "node", "rb") as handle:  # nothing of it was written
+            handle.seek(last * paging.PAGE)
+            assert not any(handle.read(paging.PAGE))
+        # Predictions that need only good pages are still served, exactly.
+        store.data[last * paging.PAGE] ^= 0xFF
+        assert np.array_equal(forest.predict(rows), model.predict(rows))
+    finally:
+        paged.close()
+
+
+def test_a_dead_store_fails_within_the_budget_and_the_fill_resumes(
+        tmp_path: Path, service_env: None) -> None:
+    paging, lazy = _modules(service_env)
+    model, rows = _big_forest()
+    flat_path = _flat(model, tmp_path)
+    store = Store(flat_path.read_bytes())
+    manifest = paging.Manifest.parse(paging.manifest_of(str(flat_path)))
+
+    def hanging(offset: int, length: int) -> bytes:
+        if store.down.is_set():
+            time.sleep(5)  # a link that does not answer
+        return store.fetch(offset, length)
+
+    paged = paging.PagedFile(str(tmp_path / "node"), manifest, hanging, store.fetch,
+                             budget_s=0.5)
+    try:
+        forest = lazy.open_paged_forest(paged)
+        served = forest.predict(rows[:1])  # these pages are here from now on
+        store.down.set()
+        began = time.monotonic()
+        with pytest.raises(paging.PageUnavailable, match=r"within the budget of 0\.5 s"):
+            forest.predict(rows)
+        assert time.monotonic() - began < 3
+        assert np.array_equal(forest.predict(rows[:1]), served)  # what it has, it serves
+        paged.start_fill()
+        time.sleep(1.5)
+        assert not paged.whole and "link is down" in str(paged.stats.fill_error)
+        store.down.clear()  # the link returns: the fill goes on from where it was
+        deadline = time.monotonic() + 60
+        while not paged.whole and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert paged.whole and paged.stats.fill_error is None
+        assert np.array_equal(forest.predict(rows), model.predict(rows))
+    finally:
+        paged.close()
+
+
+def test_a_restart_keeps_the_pages_it_fetched(tmp_path: Path, service_env: None) -> None:
+    paging, lazy = _modules(service_env)
+    model, rows = _big_forest()
+    flat_path = _flat(model, tmp_path)
+    store = Store(flat_path.read_bytes())
+    manifest = paging.Manifest.parse(paging.manifest_of(str(flat_path)))
+    first = paging.PagedFile(str(tmp_path / "node"), manifest, store.fetch, store.fetch)
+    lazy.open_paged_forest(first).predict(rows)
+    kept = first.present_bytes
+    first.close()
+    store.requests = 0
+    again = paging.PagedFile(str(tmp_path / "node"), manifest, store.fetch, store.fetch)
+    try:
+        assert again.present_bytes == kept
+        assert np.array_equal(lazy.open_paged_forest(again).predict(rows), model.predict(rows))
+        assert store.requests == 0  # every page those rows need was kept
+    finally:
+        again.close()

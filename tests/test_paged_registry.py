@@ -1,0 +1,87 @@
+"""mmap-lazy's service against a real S3 server (rclone serve s3 on loopback, at a slow
+rate): it serves before the file has arrived, exactly; a store that dies mid-fill leaves it
+serving what it has and answering 503 with the reason for what it lacks; when the store
+returns, the fill resumes until the file is whole."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from bench.host.fsutil import write_atomic
+from bench.host.paths import service_module
+from bench.servers.s3 import publish_model
+from tests.conftest import load_service
+from tests.test_paged_file import _big_forest, _flat
+from tests.test_registry_faults import KEY, SECRET, Server
+
+pytestmark = [pytest.mark.timing, pytest.mark.beside]
+
+
+def _wait(client: TestClient, what: Any, timeout_s: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        metadata: dict[str, Any] = client.get("/metadata").json()
+        if what(metadata):
+            return metadata
+        time.sleep(0.1)
+    raise AssertionError(f"not within {timeout_s} s: {metadata}")
+
+
+def test_the_service_serves_before_the_file_arrived_and_survives_a_dead_store(
+        tmp_path: Path, service_env: None) -> None:
+    model, rows = _big_forest()
+    flat_path = _flat(model, tmp_path)
+    paging = service_module("paged_file")
+    manifest = tmp_path / "model.flat.manifest"
+    manifest.write_bytes(paging.manifest_of(str(flat_path)))
+    pin = hashlib.sha256(manifest.read_bytes()).hexdigest()
+    server = Server(tmp_path, "--bwlimit", "256K")  # the 1.8 MB file takes about 7 s
+    try:
+        for path, key in ((flat_path, "m/model.flat"), (manifest, "m/model.flat.manifest")):
+            publish_model(server.endpoint, "models", key, path,
+                          hashlib.sha256(path.read_bytes()).hexdigest())
+        credentials = tmp_path / "credentials"
+        write_atomic(credentials, f"AWS_ACCESS_KEY_ID={KEY}\nAWS_SECRET_ACCESS_KEY={SECRET}\n")
+        app = load_service({
+            "MODEL_FORMAT": "flat_lazy", "MODEL_PATH": str(tmp_path / "node" / "model.flat"),
+            "MODEL_SHA256": pin, "S3_ENDPOINT": server.url, "S3_BUCKET": "models",
+            "S3_KEY": "m/model.flat", "S3_CREDENTIALS_FILE": str(credentials),
+            "PAGE_BUDGET_S": "2", "MODEL_LOADING": "eager"})
+        (tmp_path / "node").mkdir()
+        with TestClient(app.app) as client:
+            deadline = time.monotonic() + 60
+            while client.get("/ready").status_code != 200:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            first = client.post("/predict", json={"rows": rows[:1].tolist()})
+            assert first.status_code == 200
+            assert first.json()["predictions"] == model.predict(rows[:1]).tolist(), first.text
+            paged = client.get("/metadata").json()["paged"]
+            assert not paged["whole"]  # served before the file arrived
+            assert 0 < paged["at_first_prediction"]["demand_bytes"] < paged["size_bytes"]
+
+            server.kill()  # the store dies mid-fill
+            lacking = client.post("/predict", json={"rows": rows.tolist()})
+            assert lacking.status_code == 503
+            assert "model pages unavailable" in lacking.json()["detail"]
+            again = client.post("/predict", json={"rows": rows[:1].tolist()})
+            assert again.status_code == 200  # what it fetched, it serves
+            stalled = _wait(client, lambda m: m["paged"]["fill_error"] is not None)["paged"]
+            assert not stalled["whole"]
+
+            server.start()  # the store returns: the fill goes on to the whole file
+            whole = _wait(client, lambda m: m["paged"]["whole"])["paged"]
+            assert whole["fill_error"] is None and whole["refused_pages"] == 0
+            every = client.post("/predict", json={"rows": rows.tolist()})
+            assert every.status_code == 200
+            assert np.array_equal(np.asarray(every.json()["predictions"]), model.predict(rows))
+        assert (tmp_path / "node" / "model.flat").read_bytes() == flat_path.read_bytes()
+    finally:
+        server.kill()

@@ -51,9 +51,10 @@ _ALL: tuple[Metric, ...] = (
            table="start", chart="startup", wins=True),
     Metric("model_ready_s", "s", "start", "First correct prediction",
            "Primera predicción correcta",
-           "container start to the first correct prediction (eager: the service's load end "
-           "plus one prediction; lazy: the return of its first request; on a fresh node, "
-           "from the moment its provisioning began)",
+           "container start to the first correct prediction, of one row (eager: the "
+           "service's load end plus that prediction; lazy: the return of its first request; "
+           "on a fresh node, from the moment its provisioning began); the 16 reference rows "
+           "are checked right after it",
            table="start", chart="startup", wins=True, headline=True),
     Metric("ready_to_model_ready_s", "s", "start", "Server up to first prediction",
            "Del servidor a la 1.ª predicción",

@@ -11,20 +11,23 @@ from bench.errors import UsageError
 from strategies.base import Factory, Strategy, StrategyOptions
 
 
-def _discovered() -> dict[str, Factory]:
+def _discovered() -> tuple[dict[str, Factory], set[str]]:
     """Every module of this package that declares STRATEGIES, sorted by its ORDER: a new
-    strategy is one module, and nothing else names it."""
+    strategy is one module, and nothing else names it. A module's NAMED_ONLY are the names
+    that run only when --strategies names them (not in the default run)."""
     modules = [importlib.import_module(f"{__name__}.{info.name}")
                for info in pkgutil.iter_modules(__path__)]
     found: dict[str, Factory] = {}
+    named_only: set[str] = set()
     for module in sorted((m for m in modules if hasattr(m, "STRATEGIES")),
                          key=lambda m: (getattr(m, "ORDER", 1000), m.__name__)):
         found.update(module.STRATEGIES)
-    return found
+        named_only |= set(getattr(module, "NAMED_ONLY", ()))
+    return found, named_only
 
 
-REGISTRY: dict[str, Factory] = _discovered()
-DEFAULT_STRATEGIES = tuple(REGISTRY)
+REGISTRY, NAMED_ONLY = _discovered()
+DEFAULT_STRATEGIES = tuple(name for name in REGISTRY if name not in NAMED_ONLY)
 # Extra strategies from other modules (your own, or the tests'): "pkg.module,other.module",
 # each module exposing STRATEGIES: dict[str, Factory].
 PLUGINS_ENV = "MLBENCH_EXTRA_STRATEGIES"

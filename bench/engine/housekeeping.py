@@ -4,6 +4,8 @@ Used by `clean`, the sweep of dead runs and every exit path of a run."""
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from typing import Any
 
 import docker.errors
 
@@ -13,12 +15,22 @@ from bench.engine.types import KEEP_LABEL, OWNER_PID_LABEL, RUN_LABEL
 
 
 class Housekeeping(SwarmJobs, ContainerJobs):
+    # Containers and images are listed by the engine's list calls alone: the SDK's
+    # containers.list and images.list inspect every object after listing it, and an object
+    # another run removed in between raised NotFound (two engine lanes of the tests, a
+    # run's start sweeping while another run tore down).
+    def _containers(self, selector: Mapping[str, str | list[str]]) -> list[dict[str, Any]]:
+        return list(self._api.containers(all=True, filters=selector))
+
+    def _images(self, selector: Mapping[str, str | list[str]]) -> list[dict[str, Any]]:
+        return list(self._api.images(filters=selector))
+
     def labelled(self, label: str) -> dict[str, list[str]]:
         """Names of every container, image, volume and network carrying ``label``."""
         selector = {"label": label}
         return {
-            "containers": [c.name for c in self._client.containers.list(all=True, filters=selector)],
-            "images": [i.short_id for i in self._client.images.list(filters=selector)],
+            "containers": [str(c["Names"][0]).lstrip("/") for c in self._containers(selector)],
+            "images": [str(i["Id"]).removeprefix("sha256:")[:12] for i in self._images(selector)],
             "volumes": [v.name for v in self._client.volumes.list(filters=selector)],
             "networks": [n.name for n in self._client.networks.list(filters=selector)],
         }
@@ -37,8 +49,8 @@ class Housekeeping(SwarmJobs, ContainerJobs):
             # container once waited out the whole time-out (60 s) in every swarm run with
             # a registry strategy.
             self._wait_for_no_containers({"label": [label, SWARM_SERVICE_LABEL]})
-        for container in self._client.containers.list(all=True, filters=selector):
-            self.remove_container(str(container.id))
+        for container in self._containers(selector):
+            self.remove_container(str(container["Id"]))
             removed["containers"] += 1
         # A network whose last endpoint is still going away (swarm removes its tasks'
         # endpoints asynchronously, slower on a busy machine) refuses removal for a moment:
@@ -61,26 +73,26 @@ class Housekeeping(SwarmJobs, ContainerJobs):
             # A build step container that is still stopping holds its parent image for a
             # moment: retry a few times rather than leave a labelled image behind.
             for attempt in range(8):  # up to 18 s: a busy engine frees layers late
-                leftover = self._client.images.list(filters=selector)
+                leftover = self._images(selector)
                 for image in leftover:
                     try:
-                        self._api.remove_image(image.id, force=True, noprune=False)
+                        self._api.remove_image(image["Id"], force=True, noprune=False)
                         removed["images"] += 1
                     except docker.errors.APIError:
                         pass
-                if not self._client.images.list(filters=selector):
+                if not self._images(selector):
                     break
-                for container in self._client.containers.list(all=True, filters=selector):
-                    self.remove_container(str(container.id))
+                for container in self._containers(selector):
+                    self.remove_container(str(container["Id"]))
                 time.sleep(0.5 * (attempt + 1))
         return removed
 
-    def _wait_for_no_containers(self, selector: dict[str, str | list[str]],
+    def _wait_for_no_containers(self, selector: Mapping[str, str | list[str]],
                                 timeout_s: float = 60) -> bool:
         """Swarm removes a service's task containers asynchronously: wait for them. False:
         the time-out ran out first (what is left is removed by force after)."""
         deadline = time.monotonic() + timeout_s
-        while self._client.containers.list(all=True, filters=selector):
+        while self._containers(selector):
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.3)
@@ -89,10 +101,9 @@ class Housekeeping(SwarmJobs, ContainerJobs):
     def run_labels(self, selector: str) -> set[str]:
         """Distinct values of the run label on objects matching ``selector`` (for sweeps)."""
         found: set[str] = set()
-        for container in self._client.containers.list(all=True, filters={"label": selector}):
-            found.add(container.labels.get(RUN_LABEL, ""))
-        for image in self._client.images.list(filters={"label": selector}):
-            found.add(image.labels.get(RUN_LABEL, ""))
+        for listed in (*self._containers({"label": selector}),
+                       *self._images({"label": selector})):
+            found.add((listed.get("Labels") or {}).get(RUN_LABEL, ""))
         for volume in self._client.volumes.list(filters={"label": selector}):
             found.add((volume.attrs.get("Labels") or {}).get(RUN_LABEL, ""))
         for network in self._client.networks.list(filters={"label": selector}):
@@ -103,15 +114,13 @@ class Housekeeping(SwarmJobs, ContainerJobs):
     def owner_pids(self, run_id: str) -> set[int]:
         pids: set[int] = set()
         selector = {"label": f"{RUN_LABEL}={run_id}"}
-        for container in self._client.containers.list(all=True, filters=selector):
-            pids.add(int(container.labels.get(OWNER_PID_LABEL, "0")))
-        for image in self._client.images.list(filters=selector):
-            pids.add(int(image.labels.get(OWNER_PID_LABEL, "0")))
+        for listed in (*self._containers(selector), *self._images(selector)):
+            pids.add(int((listed.get("Labels") or {}).get(OWNER_PID_LABEL, "0")))
         for network in self._client.networks.list(filters=selector):
             pids.add(int((network.attrs.get("Labels") or {}).get(OWNER_PID_LABEL, "0")))
         return pids
 
     def keeps(self, run_id: str) -> bool:
-        images = self._client.images.list(filters={"label": f"{RUN_LABEL}={run_id}"})
-        return any(image.labels.get(KEEP_LABEL) == "1" for image in images)
+        images = self._images({"label": f"{RUN_LABEL}={run_id}"})
+        return any((image.get("Labels") or {}).get(KEEP_LABEL) == "1" for image in images)
 

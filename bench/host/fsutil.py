@@ -34,6 +34,16 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
+def partial_path(target: Path) -> Path:
+    """A temporary name beside `target`, unique to this process and call. A cached file is
+    written under it and renamed whole: two runs making the same file at once (two engine
+    lanes of the tests did) each write their own, and either rename leaves the same bytes;
+    a fixed ".partial" name let one run rename the other's half-written file away."""
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    os.close(fd)
+    return Path(name)
+
+
 def link_or_copy(source: Path, target: Path) -> None:
     """Hard-link a large file into a build context (no GB copy), copying across filesystems."""
     target.parent.mkdir(parents=True, exist_ok=True)

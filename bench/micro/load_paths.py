@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.host.fsutil import partial_path
 from bench.host.paths import service_module
 
 READ_CHUNK = 8 * 1024 * 1024
@@ -155,7 +156,7 @@ def make_files(model_path: Path, sha256: str, cache: Path) -> dict[str, tuple[Pa
             if model is None:
                 model = joblib_load(model_path)
             started = time.perf_counter()
-            partial = target.with_name(target.name + ".partial")
+            partial = partial_path(target)
             writer(model, partial)
             partial.replace(target)
             timing.write_text(str(time.perf_counter() - started))

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from bench.errors import UsageError
-from bench.host.fsutil import write_atomic
+from bench.host.fsutil import partial_path, write_atomic
 
 _CODEC = re.compile(r"^(gzip|zstd|lz4)(\d*)$")
 DEFAULT_LEVELS = {"gzip": 9, "zstd": 9, "lz4": 0}
@@ -73,7 +73,7 @@ def compress_model(source: Path, sha256: str, codec: Codec, cache: Path, run_id:
         return CompressedModel(target, target.stat().st_size, stored["original_bytes"],
                                stored["compress_s"], True, stored.get("run_id", "unknown"))
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
+    partial = partial_path(target)
     started = time.perf_counter()
     with source.open("rb") as raw:
         if codec.family == "gzip":

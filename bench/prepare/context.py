@@ -11,7 +11,7 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from bench.host.fsutil import link_or_copy, write_atomic
+from bench.host.fsutil import link_or_copy, partial_path, write_atomic
 from bench.host.paths import DOCKER_DIR, REQUIREMENTS_FILE, SERVICE_DIR
 from datos.synthetic_fifa import generate, write_raw_csv
 
@@ -24,9 +24,12 @@ def raw_data_csv(cache: Path, seed: int = 0) -> Path:
     path = cache / "data" / f"fifa_players_seed{seed}.csv"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial")
-        write_raw_csv(generate(seed=seed), str(partial))
-        partial.replace(path)
+        partial = partial_path(path)
+        try:
+            write_raw_csv(generate(seed=seed), str(partial))
+            partial.replace(path)
+        finally:
+            partial.unlink(missing_ok=True)
     return path
 
 

@@ -58,3 +58,14 @@ def test_results_as_dataframes(tmp_path: Path) -> None:
     assert row["min"] == min(raw) and row["max"] == max(raw)
     both = load_runs([folder, write_run(tmp_path, "run-b", slow=2.0)])
     assert set(both["run_id"]) == {"run-a", "run-b"}
+
+
+def test_a_cached_file_written_under_a_partial_name_is_readable_by_others(tmp_path: Path) -> None:
+    """The service reads cached model files as another uid, through a read-only mount."""
+    import stat
+
+    from bench.host.fsutil import partial_path
+
+    first, second = partial_path(tmp_path / "m.gz"), partial_path(tmp_path / "m.gz")
+    assert first != second  # two writers at once never share one
+    assert stat.S_IMODE(first.stat().st_mode) & stat.S_IROTH

@@ -41,6 +41,9 @@ def partial_path(target: Path) -> Path:
     a fixed ".partial" name let one run rename the other's half-written file away."""
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
     os.close(fd)
+    # mkstemp makes 0600: the service in its container (another uid) reads these files
+    # through a read-only mount (a compressed model was refused with EACCES).
+    os.chmod(name, 0o666 & ~_UMASK)
     return Path(name)
 
 

@@ -128,6 +128,8 @@ class PagedFile:
                 handle.truncate(manifest.pages)
         self.present = np.memmap(present_path, dtype=np.uint8, mode="r+",
                                  shape=(manifest.pages,))
+        self._marks = threading.Lock()
+        self._present = int(np.count_nonzero(self.present))
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="page")
         self._stop = threading.Event()
         # Set while no request waits for pages: the fill sends nothing new meanwhile, so a
@@ -142,7 +144,7 @@ class PagedFile:
 
     @property
     def whole(self) -> bool:
-        return bool(self.present.all())
+        return self._present == self.manifest.pages
 
     @property
     def present_bytes(self) -> int:
@@ -163,7 +165,12 @@ class PagedFile:
                 raise PageTampered(f"page {first + index} (bytes {(first + index) * PAGE}-) "
                                    "does not match the pinned manifest: refused")
         os.pwrite(self._fd, data, offset)
-        self.present[first:first + count] = 1  # after the bytes: a mark means they are there
+        with self._marks:
+            new = count - int(np.count_nonzero(self.present[first:first + count]))
+            self.present[first:first + count] = 1  # after the bytes: a mark means they are
+            self._present += new                    # there
+            if self._present == self.manifest.pages and self.stats.whole_at is None:
+                self.stats.whole_at = time.time()  # the moment the last page arrived
         return length
 
     def ensure(self, pages: np.ndarray) -> None:
@@ -186,8 +193,6 @@ class PagedFile:
         self.stats.demand_bytes += fetched
         self.stats.demand_requests += len(runs)
         self.stats.demand_rounds += 1
-        if self.stats.whole_at is None and self.whole:  # requests fetched the last pages
-            self.stats.whole_at = time.time()
 
     def _fetch_runs(self, runs: list[tuple[int, int]], pages: int) -> int:
         futures = [self._pool.submit(self._get, self._fetch, first, count)
@@ -244,7 +249,6 @@ class PagedFile:
             while not self._stop.is_set():
                 missing = np.flatnonzero(self.present == 0)
                 if not missing.size:
-                    self.stats.whole_at = self.stats.whole_at or time.time()
                     log.info("the file is whole: %s", self.path)
                     return
                 self._no_demand.wait()

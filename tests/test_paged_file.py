@@ -43,12 +43,6 @@ def _flat(model: Any, tmp_path: Path) -> Path:
     return convert(path, "test" * 16, tmp_path / "cache", "test-run").path
 
 
-def _modules(service_env: None) -> tuple[Any, Any]:
-    load_service({})
-    return (importlib.import_module("backend.paged_file"),
-            importlib.import_module("backend.load_flat_lazy"))
-
-
 def _big_forest(classifier: bool = False) -> tuple[Any, np.ndarray]:
     rng = np.random.default_rng(3)
     x = rng.normal(size=(3000, 10))
@@ -59,6 +53,24 @@ def _big_forest(classifier: bool = False) -> tuple[Any, np.ndarray]:
     else:
         model = RandomForestRegressor(n_estimators=30, random_state=0).fit(x, y)
     return model, rng.normal(size=(50, 10))
+
+
+def _case(tmp_path: Path, classifier: bool = False) -> tuple[Any, ...]:
+    """The service's modules (imported as in the image: the test's `service_env` puts the
+    environment back), a forest, its flat file, a store holding it and its manifest."""
+    load_service({})
+    paging = importlib.import_module("backend.paged_file")
+    lazy = importlib.import_module("backend.load_flat_lazy")
+    model, rows = _big_forest(classifier)
+    flat_path = _flat(model, tmp_path)
+    manifest = paging.Manifest.parse(paging.manifest_of(str(flat_path)))
+    return paging, lazy, model, rows, flat_path, Store(flat_path.read_bytes()), manifest
+
+
+def _wait_whole(paged: Any, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not paged.whole and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def _pages_touched(flat_path: Path, rows: np.ndarray, page: int) -> set[int]:
@@ -89,12 +101,8 @@ def _pages_touched(flat_path: Path, rows: np.ndarray, page: int) -> set[int]:
 @pytest.mark.parametrize("classifier", [False, True], ids=["regressor", "classifier"])
 def test_pages_fetched_on_demand_predict_what_the_whole_file_predicts(
         tmp_path: Path, service_env: None, classifier: bool) -> None:
-    paging, lazy = _modules(service_env)
-    model, rows = _big_forest(classifier)
-    flat_path = _flat(model, tmp_path)
-    store = Store(flat_path.read_bytes())
-    manifest = paging.Manifest.parse(paging.manifest_of(str(flat_path)))
-    paged = paging.PagedFile(str(tmp_path / "node" ), manifest, store.fetch, store.fetch)
+    paging, lazy, model, rows, flat_path, store, manifest = _case(tmp_path, classifier)
+    paged = paging.PagedFile(str(tmp_path / "node"), manifest, store.fetch, store.fetch)
     try:
         forest = lazy.open_paged_forest(paged)
         one = forest.predict(rows[:1])
@@ -111,9 +119,7 @@ def test_pages_fetched_on_demand_predict_what_the_whole_file_predicts(
             assert np.array_equal(one, model.predict(rows[:1]))
         # The fill brings the rest; the local copy is then the file, byte for byte.
         paged.start_fill()
-        deadline = time.monotonic() + 60
-        while not paged.whole and time.monotonic() < deadline:
-            time.sleep(0.05)
+        _wait_whole(paged)
         assert paged.whole and paged.stats.whole_at is not None
         assert (tmp_path / "node").read_bytes() == flat_path.read_bytes()
         assert paged.stats.fill_bytes + paged.stats.demand_bytes >= manifest.size
@@ -123,11 +129,7 @@ def test_pages_fetched_on_demand_predict_what_the_whole_file_predicts(
 
 def test_a_tampered_page_is_refused_and_never_written(
         tmp_path: Path, service_env: None) -> None:
-    paging, lazy = _modules(service_env)
-    model, rows = _big_forest()
-    flat_path = _flat(model, tmp_path)
-    store = Store(flat_path.read_bytes())
-    manifest = paging.Manifest.parse(paging.manifest_of(str(flat_path)))
+    paging, lazy, model, rows, _flat_path, store, manifest = _case(tmp_path)
     paged = paging.PagedFile(str(tmp_path / "node"), manifest, store.fetch, store.fetch)
     try:
         forest = lazy.open_paged_forest(paged)
@@ -148,11 +150,7 @@ def test_a_tampered_page_is_refused_and_never_written(
 
 def test_a_dead_store_fails_within_the_budget_and_the_fill_resumes(
         tmp_path: Path, service_env: None) -> None:
-    paging, lazy = _modules(service_env)
-    model, rows = _big_forest()
-    flat_path = _flat(model, tmp_path)
-    store = Store(flat_path.read_bytes())
-    manifest = paging.Manifest.parse(paging.manifest_of(str(flat_path)))
+    paging, lazy, model, rows, _flat_path, store, manifest = _case(tmp_path)
 
     def hanging(offset: int, length: int) -> bytes:
         if store.down.is_set():
@@ -174,9 +172,7 @@ def test_a_dead_store_fails_within_the_budget_and_the_fill_resumes(
         time.sleep(1.5)
         assert not paged.whole and "link is down" in str(paged.stats.fill_error)
         store.down.clear()  # the link returns: the fill goes on from where it was
-        deadline = time.monotonic() + 60
-        while not paged.whole and time.monotonic() < deadline:
-            time.sleep(0.05)
+        _wait_whole(paged)
         assert paged.whole and paged.stats.fill_error is None
         assert np.array_equal(forest.predict(rows), model.predict(rows))
     finally:
@@ -184,11 +180,7 @@ def test_a_dead_store_fails_within_the_budget_and_the_fill_resumes(
 
 
 def test_a_restart_keeps_the_pages_it_fetched(tmp_path: Path, service_env: None) -> None:
-    paging, lazy = _modules(service_env)
-    model, rows = _big_forest()
-    flat_path = _flat(model, tmp_path)
-    store = Store(flat_path.read_bytes())
-    manifest = paging.Manifest.parse(paging.manifest_of(str(flat_path)))
+    paging, lazy, model, rows, _flat_path, store, manifest = _case(tmp_path)
     first = paging.PagedFile(str(tmp_path / "node"), manifest, store.fetch, store.fetch)
     lazy.open_paged_forest(first).predict(rows)
     kept = first.present_bytes

@@ -18,7 +18,9 @@ import nox
 
 nox.options.sessions = ["tests"]
 nox.options.reuse_existing_virtualenvs = True
-nox.options.default_venv_backend = "venv"
+# uv makes the venv and installs the dependencies in seconds where pip takes 90 s (CI time);
+# without uv on PATH, the standard venv and pip.
+nox.options.default_venv_backend = "uv|venv"
 
 
 @nox.session

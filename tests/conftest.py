@@ -130,10 +130,10 @@ def touches_engine(item: pytest.Item) -> bool:
 # a test that may run in the second lane, beside the first: it touches only objects of its
 # own runs, each held by its run's lock (bench.run.liveness: `clean` in the other lane
 # leaves them); it builds with the legacy builder only (a run prunes the BuildKit entries
-# added while it ran, and tests compare the build cache before and after); it mounts no
-# model image (modelcar's volumes carry no label); it neither drops the page cache nor
-# times a rate; and it asserts nothing engine-wide. Every other engine test runs in the
-# first lane, where engine-wide checks (swarm networks, volumes, the build cache) hold.
+# added while it ran, and tests compare the build cache before and after); it neither
+# drops the page cache nor times a rate; and it asserts nothing engine-wide. Every other
+# engine test runs in the first lane, where engine-wide checks (swarm networks, volumes, the
+# build cache) hold.
 ENGINE_LANES = {False: "engine", True: "engine-beside"}
 
 

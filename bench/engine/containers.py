@@ -77,7 +77,9 @@ class ContainerJobs(EngineConnection):
     def create_container(self, spec: ContainerSpec) -> str:
         mounts = [docker.types.Mount(m.target, m.source, type="bind", read_only=m.read_only)
                   for m in spec.binds]
-        mounts += [docker.types.Mount(v.target, v.volume, type="volume", read_only=v.read_only)
+        mounts += [docker.types.Mount(v.target, v.volume or None, type="volume",
+                                      read_only=v.read_only,
+                                      labels=None if v.volume else dict(spec.labels))
                    for v in spec.volumes]
         host_config: dict[str, Any] = {
             "mounts": mounts,

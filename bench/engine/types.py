@@ -52,6 +52,11 @@ class BindMount:
 
 @dataclass(frozen=True)
 class VolumeMount:
+    """A named volume at `target`; `volume=""` is a new anonymous one, which the engine fills
+    from the image's files at `target` and which carries the container's labels (a model
+    image's VOLUME alone makes one with none: `bench clean` and the tests could not tell
+    whose it was)."""
+
     volume: str
     target: str
     read_only: bool = False

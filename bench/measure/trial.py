@@ -157,10 +157,15 @@ class ModelContainer:
     @classmethod
     def create(cls, engine: Engine, image: str, name: str, labels: Mapping[str, str]
                ) -> ModelContainer:
+        inspected = engine.image_inspect(image) or {}
+        declared = sorted((inspected.get("Config") or {}).get("Volumes") or {})
         started = time.perf_counter()
         container_id = engine.create_container(ContainerSpec(
             image=image, name=f"{name}-model", labels=labels, container_port=None,
-            command=["never-run"], hardened=False))
+            command=["never-run"], hardened=False,
+            # At each of the image's VOLUMEs, in its place: filled from the image all the
+            # same, and labelled with the run, so that `clean` and a test find it by its run.
+            volumes=[VolumeMount("", target) for target in declared]))
         return cls(container_id, time.perf_counter() - started)
 
     def volume_bytes(self, engine: Engine) -> int:

@@ -129,9 +129,10 @@ class EveryStrategy:
 
 
 def _volumes() -> set[str]:
-    """The engine's volumes that carry no run label: the ones a model image's VOLUME makes
-    (modelcar) carry none. Labelled ones are checked by their run (the other engine lane's
-    runs make theirs meanwhile)."""
+    """The engine's volumes that carry no run label: a run makes none (modelcar's model
+    volumes carry the run's labels: tests/integration/test_model_container.py), and none may
+    be left. Labelled ones are checked by their run (the other engine lane's runs make theirs
+    meanwhile)."""
     rows = subprocess.run(["docker", "volume", "ls", "--format",
                            '{{.Name}}|{{.Label "' + RUN_LABEL + '"}}'],
                           capture_output=True, text=True, check=True).stdout.split()

@@ -35,13 +35,12 @@ def main() -> None:
     probabilities = (np.asarray(model.predict_proba(rows), dtype=np.float64).tolist()
                      if hasattr(model, "predict_proba") else None)
     final = model.steps[-1][1] if hasattr(model, "steps") else model
-    # RandomForest and ExtraTrees, regressors and classifiers: what the flat format takes.
-    from sklearn.ensemble._forest import ForestClassifier, ForestRegressor
+    from bench.model.flat_forest import flat_refusal
 
     json.dump({"n_features": n_features, "model_class": type(model).__name__,
                "final_estimator": type(final).__name__,
-               "forest": isinstance(final, ForestRegressor | ForestClassifier)
-               and getattr(final, "n_outputs_", 1) == 1,
+               # Why the flat format (the mmap strategies) cannot hold it; None: it can.
+               "flat_refusal": flat_refusal(final),
                # Every class the final estimator derives from: the harness decides from these
                # which strategies can take it apart (bench.model.sharding).
                "final_bases": [cls.__name__ for cls in type(final).__mro__],

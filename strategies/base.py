@@ -156,7 +156,7 @@ class Strategy:
     # `export` can write it into a user's project: the model reaches the service from the
     # image or a read-only mount, with nothing the harness makes (an S3 server, shards).
     exportable: bool = False
-    needs_forest: bool = False  # it rewrites a RandomForest/ExtraTrees (mmap)
+    needs_flat: bool = False  # it serves the flat format (mmap): ModelArtifact.flat_refusal
     needs_ensemble: bool = False  # it takes a tree ensemble apart, tree by tree (sharded)
     # Strategies with the same key do the same work at start (the same code, the same file
     # through the same mount): their timings differ only by noise, so the run measures its
@@ -171,9 +171,8 @@ class Strategy:
     def skip_reason(self, model: ModelArtifact) -> str | None:
         """Why this strategy cannot take the model (None: it can)."""
         kind = model.details.get("final_estimator") or model.details.get("model_class")
-        if self.needs_forest and not model.is_forest:
-            return (f"it needs a single-output RandomForest or ExtraTrees regressor or "
-                    f"classifier (or a Pipeline ending in one), not {kind}")
+        if self.needs_flat and model.flat_refusal is not None:
+            return f"the flat format cannot hold {kind}: {model.flat_refusal}"
         if self.needs_ensemble and not model.is_tree_ensemble:
             return (f"it needs a tree ensemble (RandomForest, ExtraTrees, GradientBoosting, "
                     f"HistGradientBoosting, or a Pipeline ending in one), not {kind}")

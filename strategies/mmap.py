@@ -63,7 +63,7 @@ class Mmap(Strategy):
     dockerfile = "Dockerfile.volume"
     dockerignore = "dockerignore.seed"
     disk_model_copies = 0.25  # the flat file: 16 bytes a node against 72-80
-    needs_forest = True
+    needs_flat = True
     conditions = tuple(PREFETCH_CONDITIONS)
 
     def __init__(self) -> None:
@@ -87,7 +87,7 @@ class Mmap(Strategy):
 class MmapRegistry(Registry):
     name = "mmap-registry"
     summary = "flat forest downloaded from S3 at start-up, verified, then memory-mapped"
-    needs_forest = True
+    needs_flat = True
     disk_model_copies = 0.6  # the flat file in the S3 server and in one cache volume
 
     def prepare(self, ctx: StrategyContext) -> PreparedModel:
@@ -119,7 +119,7 @@ class MmapLazy(Registry):
 
     name = "mmap-lazy"
     summary = "flat forest fetched page by page from S3 as predictions need it (no download)"
-    needs_forest = True
+    needs_flat = True
     disk_model_copies = 0.6  # the flat file in the S3 server and, once filled, in a volume
 
     def prepare(self, ctx: StrategyContext) -> PreparedModel:

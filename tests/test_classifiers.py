@@ -9,9 +9,10 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pytest
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 
 from bench.measure.probes import predictions_match
+from bench.model.flat_forest import convert
 from bench.model.source import ModelArtifact, user_model
 from bench.progress import Progress
 from tests.test_service import client_for, wait_ready
@@ -51,6 +52,33 @@ def test_a_classifier_service_answers_classes_and_probabilities(
         assert predictions_match(proba["probabilities"], artifact.reference_probabilities or [])
         assert not predictions_match(proba["probabilities"][::-1],
                                      artifact.reference_probabilities or [])
+
+
+def test_a_flat_boosting_classifier_service_answers_its_classes_and_probabilities(
+        tmp_path: Path, service_env: None) -> None:
+    """A HistGradientBoostingClassifier in the flat format (what mmap serves), through the
+    service's own /predict and /predict_proba: the model's classes and probabilities."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(400, 6))
+    X[rng.random(X.shape) < 0.05] = np.nan
+    y = np.where(np.nan_to_num(X[:, 0]) > 0.3, "striker",
+                 np.where(np.nan_to_num(X[:, 1]) > 0, "midfield", "keeper"))
+    path = tmp_path / "hgb.joblib"
+    joblib.dump(HistGradientBoostingClassifier(max_iter=15, random_state=0).fit(X, y), path)
+    artifact = user_model(path, tmp_path, Progress(quiet=True))
+    assert artifact.flat_refusal is None
+    flat = convert(path, artifact.sha256, tmp_path, "test")
+    client, _ = client_for({"MODEL_PATH": str(flat.path), "MODEL_FORMAT": "flat",
+                            "MODEL_LOADING": "eager", "MODEL_CODEC": "none",
+                            "MODEL_SHA256": ""})
+    with client:
+        wait_ready(client)
+        answer = client.post("/predict", json={"rows": artifact.reference_rows}).json()
+        assert answer["predictions"] == artifact.reference_predictions
+        assert len(set(answer["predictions"])) >= 2
+        proba = client.post("/predict_proba", json={"rows": artifact.reference_rows}).json()
+        assert proba["classes"] == ["keeper", "midfield", "striker"]
+        assert proba["probabilities"] == artifact.reference_probabilities  # bit for bit
 
 
 def test_a_regressor_has_no_probabilities(tiny_model: ModelArtifact, service_env: None) -> None:

@@ -1,5 +1,6 @@
-"""Convert a fitted forest (RandomForest/ExtraTrees regressor, or a Pipeline ending in one)
-into the service's flat, memory-mapped format (docker/service/flat_forest.py defines it)."""
+"""Convert a fitted tree ensemble (RandomForest/ExtraTrees, GradientBoosting and
+HistGradientBoosting, regressors and classifiers, or a Pipeline ending in one) into the
+service's flat, memory-mapped format (docker/service/flat_forest.py defines it)."""
 
 from __future__ import annotations
 
@@ -46,35 +47,34 @@ def _preorder(left: np.ndarray, right: np.ndarray) -> np.ndarray | None:
     return np.asarray(order, dtype=np.int64)
 
 
-def flat_arrays(forest: Any) -> dict[str, np.ndarray]:
-    """The forest's trees, each in preorder, as one array of node records with global
-    indices (docker/service/flat_forest.py describes the record)."""
-    if getattr(forest, "n_outputs_", 1) != 1:
-        raise UsageError("the flat forest holds single-output forests; this forest has "
-                         f"{forest.n_outputs_} outputs: leave mmap out of --strategies")
-    classifier = hasattr(forest, "classes_")
-    trees = [estimator.tree_ for estimator in forest.estimators_]
-    sizes = np.array([tree.node_count for tree in trees], dtype=np.int64)
+@dataclass(frozen=True)
+class TreeArrays:
+    """One tree as the flat format needs it, in the library's own node numbering: children
+    (-1 on leaves), the feature and threshold of each split, each leaf's value (what the
+    tree adds, or a classifier's row in leaf_proba) and where a NaN goes (None: right)."""
+
+    left: np.ndarray
+    right: np.ndarray
+    feature: np.ndarray
+    threshold: np.ndarray
+    leaf_value: np.ndarray
+    missing_left: np.ndarray | None
+
+
+def pack_trees(trees: list[TreeArrays], n_features: int) -> dict[str, np.ndarray]:
+    """The trees, each in preorder, as one array of node records with global indices
+    (docker/service/flat_forest.py describes the record), and each tree's first record."""
+    sizes = np.array([tree.left.size for tree in trees], dtype=np.int64)
     roots = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
     total = int(sizes.sum())
     if total >= 2**31:
-        raise UsageError(f"a forest of {total} nodes does not fit int32 node indices")
+        raise UsageError(f"a model of {total} nodes does not fit int32 node indices")
     module = service_module("flat_forest")
-    n_features = int(forest.n_features_in_)
     nodes = np.zeros(total, module.node_dtype(np.dtype(np.int16 if n_features < 2**15
                                                        else np.int32)))
-    leaf_tables: list[np.ndarray] = []  # a classifier's leaves' class fractions, in order
-    leaves_before = 0
     for tree, start, size in zip(trees, roots, sizes, strict=True):
-        left, right = tree.children_left, tree.children_right
-        feature, threshold, leaf_value = tree.feature, tree.threshold, tree.value[:, 0, 0]
-        if classifier:  # a leaf's value: the index of its row in leaf_proba
-            leaves = np.flatnonzero(left == -1)
-            leaf_value = np.zeros(left.size, np.float64)
-            leaf_value[leaves] = leaves_before + np.arange(leaves.size)
-            leaf_tables.append(tree.value[leaves, 0, :])
-            leaves_before += leaves.size
-        missing = getattr(tree, "missing_go_to_left", None)  # scikit-learn >= 1.3
+        left, right, feature, threshold = tree.left, tree.right, tree.feature, tree.threshold
+        leaf_value, missing = tree.leaf_value, tree.missing_left
         order = _preorder(left, right)
         if order is not None:  # renumber: new position p holds old node order[p]
             new_index = np.empty_like(order)
@@ -91,10 +91,55 @@ def flat_arrays(forest: Any) -> dict[str, np.ndarray]:
         block["value"] = np.where(is_leaf, leaf_value, threshold)
         if missing is not None:
             block["missing_left"] = missing
-    arrays = {"nodes": nodes, "roots": roots}
+    return {"nodes": nodes, "roots": roots}
+
+
+def flat_arrays(forest: Any) -> dict[str, np.ndarray]:
+    """A RandomForest/ExtraTrees regressor's or classifier's trees as flat arrays (a
+    classifier's leaves' class fractions in leaf_proba, a row per leaf, in tree order)."""
+    if getattr(forest, "n_outputs_", 1) != 1:
+        raise UsageError("the flat forest holds single-output forests; this forest has "
+                         f"{forest.n_outputs_} outputs: leave mmap out of --strategies")
+    classifier = hasattr(forest, "classes_")
+    trees: list[TreeArrays] = []
+    leaf_tables: list[np.ndarray] = []
+    leaves_before = 0
+    for estimator in forest.estimators_:
+        tree = estimator.tree_
+        left = tree.children_left
+        leaf_value = tree.value[:, 0, 0]
+        if classifier:  # a leaf's value: the index of its row in leaf_proba
+            leaves = np.flatnonzero(left == -1)
+            leaf_value = np.zeros(left.size, np.float64)
+            leaf_value[leaves] = leaves_before + np.arange(leaves.size)
+            leaf_tables.append(tree.value[leaves, 0, :])
+            leaves_before += leaves.size
+        trees.append(TreeArrays(left, tree.children_right, tree.feature, tree.threshold,
+                                leaf_value, getattr(tree, "missing_go_to_left", None)))
+    arrays = pack_trees(trees, int(forest.n_features_in_))
     if classifier:
         arrays["leaf_proba"] = np.ascontiguousarray(np.concatenate(leaf_tables), np.float64)
     return arrays
+
+
+def forest_header(forest: Any) -> dict[str, Any]:
+    """What a forest's file says of how its trees combine (the format's defaults)."""
+    classifier = hasattr(forest, "classes_")
+    return {"n_estimators": len(forest.estimators_),
+            "task": "classification" if classifier else "regression",
+            "classes": np.asarray(forest.classes_).tolist() if classifier else None}
+
+
+def flat_refusal(estimator: Any) -> str | None:
+    """Why the flat format cannot hold this final estimator (None: it can)."""
+    from sklearn.ensemble._forest import ForestClassifier, ForestRegressor
+
+    from bench.model.flat_boosting import boosting_refusal
+
+    if isinstance(estimator, ForestRegressor | ForestClassifier):
+        outputs = getattr(estimator, "n_outputs_", 1)
+        return None if outputs == 1 else f"a forest of {outputs} outputs (it holds one)"
+    return boosting_refusal(estimator)
 
 
 def convert(model_path: Path, sha256: str, cache: Path, run_id: str) -> FlatModel:
@@ -114,23 +159,24 @@ def convert(model_path: Path, sha256: str, cache: Path, run_id: str) -> FlatMode
     started = time.perf_counter()
     model = joblib.load(model_path)
     ensemble = ensemble_of(model)
-    if ensemble.attribute != "estimators_" or ensemble.container != "list":
-        raise UsageError(f"the flat format takes a RandomForest or ExtraTrees regressor or "
-                         f"classifier (or a Pipeline ending in one), not "
-                         f"{type(ensemble.estimator).__name__}")
-    forest, step = ensemble.estimator, ensemble.pipeline_step
-    arrays = flat_arrays(forest)
+    final, step = ensemble.estimator, ensemble.pipeline_step
+    refusal = flat_refusal(final)
+    if refusal is not None:
+        raise UsageError(f"the flat format cannot hold {type(final).__name__}: {refusal}; "
+                         "leave the mmap strategies out of --strategies")
+    if ensemble.attribute == "estimators_" and ensemble.container == "list":
+        arrays, combined = flat_arrays(final), forest_header(final)
+    else:
+        from bench.model.flat_boosting import boosting_arrays
+
+        arrays, combined = boosting_arrays(final)
     names = getattr(model, "feature_names_in_", None)
     header: dict[str, Any] = {
-        "sklearn_version": sklearn.__version__, "estimator": type(forest).__name__,
-        "n_features": int(forest.n_features_in_),  # what the node arrays index
-        "input_n_features": int(getattr(model, "n_features_in_", forest.n_features_in_)),
+        "sklearn_version": sklearn.__version__, "estimator": type(final).__name__,
+        "n_features": int(final.n_features_in_),  # what the node arrays index
+        "input_n_features": int(getattr(model, "n_features_in_", final.n_features_in_)),
         "feature_names": None if names is None else [str(n) for n in names],
-        "n_outputs": 1, "n_estimators": len(forest.estimators_),
-        "task": "classification" if hasattr(forest, "classes_") else "regression",
-        "classes": (np.asarray(forest.classes_).tolist() if hasattr(forest, "classes_")
-                    else None),
-        "source_sha256": sha256, "preprocessing": None}
+        "n_outputs": 1, **combined, "source_sha256": sha256, "preprocessing": None}
     folder.mkdir(parents=True, exist_ok=True)
     pre_path = None
     if step:  # the Pipeline's steps before the forest: a small pickle, pinned by its hash

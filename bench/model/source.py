@@ -36,10 +36,13 @@ class ModelArtifact:
     reference_probabilities: list[list[float]] | None = None
 
     @property
-    def is_forest(self) -> bool:
-        """A single-output RandomForest/ExtraTrees regressor or classifier, or a Pipeline
-        ending in one: what the sharded and mmap strategies can take apart."""
-        return bool(self.details.get("forest", self.kind == "synthetic"))
+    def flat_refusal(self) -> str | None:
+        """Why the flat format (the mmap strategies) cannot hold this model; None: it can
+        (a single-output forest, a GradientBoosting or HistGradientBoosting model, or a
+        Pipeline ending in one: bench.model.flat_forest.flat_refusal). A synthetic model is
+        a forest."""
+        refusal = self.details.get("flat_refusal")
+        return None if refusal is None else str(refusal)
 
     @property
     def is_tree_ensemble(self) -> bool:
@@ -48,7 +51,7 @@ class ModelArtifact:
         from bench.model.sharding import ENSEMBLE_BASES
 
         bases = set(self.details.get("final_bases", []))
-        return self.is_forest or bool(bases & set(ENSEMBLE_BASES))
+        return self.kind == "synthetic" or bool(bases & set(ENSEMBLE_BASES))
 
     def describe(self) -> dict[str, Any]:
         info = asdict(self)
@@ -111,8 +114,8 @@ def user_model(path: Path, cache: Path, progress: Progress) -> ModelArtifact:
             "or of your own modules are not supported yet: pass a scikit-learn model")
     for line in mismatch_lines(path.name, env):
         progress.warn(line)
-    # v5: a classifier's classes as they are, its probabilities; forest classifiers
-    record = cache / "reference" / f"{sha}.v5.json"
+    # v6: why the flat format cannot hold it (boosting models flattened)
+    record = cache / "reference" / f"{sha}.v6.json"
     if not record.exists():
         from datos.model_generator import REFERENCE_ROWS
 
@@ -129,7 +132,7 @@ def user_model(path: Path, cache: Path, progress: Progress) -> ModelArtifact:
                          reference["reference_predictions"],
                          {"model_class": reference["model_class"],
                           "final_estimator": reference.get("final_estimator"),
-                          "forest": reference.get("forest", False),
+                          "flat_refusal": reference["flat_refusal"],
                           "final_bases": reference.get("final_bases", []),
                           "environment": env},
                          reference.get("reference_probabilities"))

@@ -27,6 +27,14 @@ Predictions are scikit-learn's, bit for bit: inputs cast to float32 as scikit-le
 compared ``<=`` against the float64 threshold; NaN routed by the node's missing-value
 direction; tree outputs (a classifier's leaf fractions) added in estimator order in float64
 and divided at the end; a classifier predicts ``classes[argmax(proba)]``.
+
+A boosting model (header ``combine``: "sum"; bench/model/flat_boosting.py writes it) sums
+instead: raw column k starts at ``baseline[k]`` and adds, in stage order, the leaf value of
+every tree whose ``tree_column`` is k; ``link`` maps the raw sums to predictions (identity,
+exp; a classifier's probabilities by logit or softmax), ``input_dtype`` says how inputs are
+read (HistGradientBoosting compares float64 inputs), ``nan`` whether NaN is routed or
+refused (GradientBoosting refuses non-finite inputs), and ``positive_at_zero`` whether a
+binary classifier's raw 0 is the positive class. A file without these fields is a forest.
 """
 
 from __future__ import annotations
@@ -110,7 +118,8 @@ class FlatForest:
     header: dict[str, Any]
     nodes: np.ndarray  # node_dtype records, every tree in preorder
     roots: np.ndarray
-    leaf_proba: np.ndarray | None = None  # a classifier's leaves: class fractions
+    leaf_proba: np.ndarray | None = None  # a forest classifier's leaves: class fractions
+    tree_column: np.ndarray | None = None  # a boosting model's: the raw column of each tree
     touch: Touch | None = None
 
     @classmethod
@@ -119,8 +128,13 @@ class FlatForest:
         the header first: for a file from elsewhere; a trusted local mount skips it."""
         header = read_header(path)
         mapped: dict[str, np.ndarray] = {}
-        classifier = header.get("task") == "classification"
-        for name in (*ARRAYS, "leaf_proba") if classifier else ARRAYS:
+        combine = header.get("combine", "mean")
+        if combine not in ("mean", "sum"):
+            raise FlatForestError(f"{path} combines its trees by {combine!r}, which this "
+                                  "reader does not know")
+        wanted = (*ARRAYS, "tree_column") if combine == "sum" else (
+            (*ARRAYS, "leaf_proba") if header.get("task") == "classification" else ARRAYS)
+        for name in wanted:
             spec = header["arrays"].get(name)
             if spec is None:
                 raise FlatForestError(f"{path} has no array {name!r}")
@@ -143,32 +157,61 @@ class FlatForest:
     @property
     def classes(self) -> np.ndarray | None:
         """A classifier's classes, in scikit-learn's order (None: a regressor)."""
-        if self.leaf_proba is None:
+        if self.header.get("task") != "classification":
             return None
         return np.asarray(self.header["classes"])
 
+    @property
+    def boosted(self) -> bool:
+        return self.tree_column is not None
+
     def predict(self, rows: Any, on_pass: OnPass | None = None) -> np.ndarray:
-        """What the forest's predict returns for these rows, exactly. ``on_pass`` is told
+        """What the model's predict returns for these rows, exactly. ``on_pass`` is told
         the nodes every pass visits (bench/micro/flat_profile.py counts pages with it)."""
-        if self.leaf_proba is not None:
-            classes: np.ndarray = np.asarray(self.header["classes"])
+        classes = self.classes
+        if not self.boosted:
+            if classes is None:
+                return self._combined(rows, on_pass)
             chosen: np.ndarray = classes.take(
                 np.argmax(self.predict_proba(rows, on_pass), axis=1), axis=0)
             return chosen
-        return self._combined(rows, on_pass)
+        raw = self._combined(rows, on_pass)
+        if classes is None:
+            return _inverse_link(self.header["link"], raw[:, 0])
+        if raw.shape[1] == 1:
+            positive = (raw[:, 0] >= 0) if self.header["positive_at_zero"] else raw[:, 0] > 0
+            encoded = positive.astype(np.int64)
+        else:
+            encoded = np.argmax(raw, axis=1)
+        picked: np.ndarray = classes.take(encoded, axis=0)
+        return picked
 
     def predict_proba(self, rows: Any, on_pass: OnPass | None = None) -> np.ndarray:
         """A classifier's class probabilities, exactly as its predict_proba."""
-        if self.leaf_proba is None:
+        if self.classes is None:
             raise ValueError("a regressor has no class probabilities")
-        return self._combined(rows, on_pass)
+        if not self.boosted:
+            return self._combined(rows, on_pass)
+        raw = self._combined(rows, on_pass)
+        if raw.shape[1] == 1:  # scikit-learn's HalfBinomialLoss.predict_proba
+            proba = np.empty((raw.shape[0], 2), np.float64)
+            proba[:, 1] = _inverse_link("logit", raw[:, 0])
+            proba[:, 0] = 1 - proba[:, 1]
+            return proba
+        return _inverse_link("softmax", raw)
 
     def _combined(self, rows: Any, on_pass: OnPass | None) -> np.ndarray:
-        # scikit-learn validates X as float32 and compares it, promoted, with the float64
-        # threshold: the same two casts here give the same comparisons.
-        x = np.asarray(rows, dtype=np.float32).astype(np.float64)
+        """A forest's mean over its trees; a boosting model's raw sums (rows x columns)."""
+        if self.header.get("input_dtype", "float32") == "float64":
+            x = np.asarray(rows, dtype=np.float64)
+        else:  # scikit-learn validates X as float32 and compares it, promoted, with the
+            # float64 threshold: the same two casts here give the same comparisons.
+            x = np.asarray(rows, dtype=np.float32).astype(np.float64)
         if x.ndim != 2 or x.shape[1] != self.n_features:
             raise ValueError(f"expected rows of {self.n_features} features, got shape {x.shape}")
+        if self.header.get("nan") == "refuse" and not np.isfinite(x).all():
+            raise ValueError(f"Input X contains NaN or infinity: {self.header['estimator']} "
+                             "does not accept missing values")
         return np.concatenate([self._predict_chunk(x[start:start + ROWS_PER_CHUNK], on_pass)
                                for start in range(0, x.shape[0], ROWS_PER_CHUNK)])
 
@@ -203,9 +246,11 @@ class FlatForest:
             if nan.any():
                 go_left = np.where(nan, record["missing_left"] != 0, go_left)
             at = np.where(go_left, at + 1, right)  # preorder: the left child is the next node
+        per_tree = leaf_value.reshape(n_trees, n_rows)
+        if self.tree_column is not None:
+            return self._raw_sums(per_tree)
         # Added tree by tree in estimator order (cumsum is sequential), then divided: the
         # forest's own float64 arithmetic (a classifier's: each leaf's class fractions).
-        per_tree = leaf_value.reshape(n_trees, n_rows)
         if self.leaf_proba is not None:
             leaves = per_tree.astype(np.int64)
             if self.touch is not None:
@@ -213,6 +258,37 @@ class FlatForest:
             per_tree = self.leaf_proba[leaves]
         total: np.ndarray = np.cumsum(per_tree, axis=0)[-1]
         return total / n_trees
+
+    def _raw_sums(self, per_tree: np.ndarray) -> np.ndarray:
+        """Each raw column: its baseline, then its trees' leaf values added in stage order
+        (cumsum is sequential: the library's `raw[:, k] += tree` one tree at a time)."""
+        assert self.tree_column is not None
+        baseline = self.header["baseline"]
+        raw = np.empty((per_tree.shape[1], len(baseline)), np.float64)
+        for column, start in enumerate(baseline):
+            terms = np.concatenate([np.full((1, per_tree.shape[1]), float(start)),
+                                    per_tree[self.tree_column == column]])
+            raw[:, column] = np.cumsum(terms, axis=0)[-1]
+        return raw
+
+
+def _inverse_link(link: str, raw: np.ndarray) -> np.ndarray:
+    """scikit-learn's inverse links, with numpy alone (sklearn/_loss/link.py)."""
+    if link == "identity":
+        return raw
+    if link == "exp":
+        exp: np.ndarray = np.exp(raw)
+        return exp
+    with np.errstate(over="ignore"):  # exp(-x) overflows to inf: expit is then 0, as scipy's
+        if link == "logit":  # scipy.special.expit: 1 / (1 + exp(-x))
+            expit: np.ndarray = 1.0 / (1.0 + np.exp(-raw))
+            return expit
+        if link == "softmax":  # sklearn.utils.extmath.softmax
+            shifted: np.ndarray = raw - np.max(raw, axis=1).reshape((-1, 1))
+            np.exp(shifted, out=shifted)
+            shifted /= np.sum(shifted, axis=1).reshape((-1, 1))
+            return shifted
+    raise FlatForestError(f"unknown link {link!r}")
 
 
 class FlatModel:

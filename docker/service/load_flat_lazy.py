@@ -109,9 +109,14 @@ class _UrlSigner:
         return fetch
 
 
+# Small arrays every prediction reads whole (each tree's root; a boosting model's column of
+# each tree); the others are gathered a pass at a time (FlatForest's touch).
+WHOLE_ARRAYS = frozenset({"roots", "tree_column"})
+
+
 def open_paged_forest(paged: PagedFile) -> FlatForest:
-    """The forest over a paged file: its header and roots fetched now, every other page when
-    a gather is about to read it."""
+    """The forest over a paged file: its header and whole arrays fetched now, every other
+    page when a gather is about to read it."""
     paged.ensure(np.arange(1))  # the header's length is in the first page
     with open(paged.path, "rb") as handle:
         head = handle.read(16)
@@ -122,8 +127,9 @@ def open_paged_forest(paged: PagedFile) -> FlatForest:
         raise ValueError("flat_lazy serves one file; this forest has a preprocessing pickle "
                          "beside it: use MODEL_FORMAT=flat")
     arrays = header["arrays"]
-    roots = arrays["roots"]
-    paged.ensure_bytes(np.asarray([int(roots["offset"])]), max(1, _nbytes(roots)))
+    for whole in WHOLE_ARRAYS & arrays.keys():  # read whole by every prediction: now
+        spec = arrays[whole]
+        paged.ensure_bytes(np.asarray([int(spec["offset"])]), max(1, _nbytes(spec)))
     # Where element i of each gathered array lives in the file, for the predictor's touch.
     spans = {name: (int(spec["offset"]), _itemsize(spec))
              for name, spec in arrays.items() if name in ("nodes", "leaf_proba")}

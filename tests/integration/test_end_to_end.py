@@ -67,6 +67,13 @@ def short_settle(run: BenchmarkRun) -> None:
                                            timeout_s=TEST_SETTLE_TIMEOUT_S)
 
 
+def failures_of(stored: StoredRun) -> dict[str, list[str]]:
+    """Each strategy's failure reasons: what an assertion on a run's status prints (the
+    whole strategies dict is cut short by pytest before the reason)."""
+    return {name: [f["reason"] for f in outcome["failures"]]
+            for name, outcome in stored.document["strategies"].items() if outcome["failures"]}
+
+
 def assert_nothing_labelled(engine: Engine, run_id: str | None = None) -> None:
     """Nothing of the run `run_id` is left; without one, nothing of any run this process
     made (its owner label). Not engine-wide: the engine tests run in two lanes, and the other

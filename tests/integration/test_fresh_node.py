@@ -18,7 +18,7 @@ from bench.results.store import load_run
 from bench.servers.oci_registry import start_oci_registry
 from bench.servers.s3 import start_rclone_server
 from tests.integration.scoped import scoped_run
-from tests.integration.test_end_to_end import assert_nothing_labelled, run_bench
+from tests.integration.test_end_to_end import assert_nothing_labelled, failures_of, run_bench
 
 pytestmark = [
     pytest.mark.engine,
@@ -110,7 +110,7 @@ def test_fresh_node_starts_and_a_rollout_to_the_next_version(
     run = run_bench(engine, strategies, tmp_path, builders=("legacy",), fresh_node=True,
                     rollout=True)
     stored = load_run(tmp_path / run.run_id)
-    assert stored.document["status"] == "complete", stored.document["strategies"]
+    assert stored.document["status"] == "complete", failures_of(stored)
     # The next version: the synthetic model of the same size, seed + 1.
     assert run.next_version.details["target_bytes"] == tiny_model.details["target_bytes"]
     assert run.next_version.details["seed"] == tiny_model.details["seed"] + 1
@@ -179,7 +179,7 @@ def test_a_fresh_node_pulls_from_a_registry_the_harness_did_not_start(
         run = run_bench(engine, ("volume",), tmp_path / "results", builders=("legacy",),
                         fresh_node=True, oci_registry=address)
         stored = load_run(tmp_path / "results" / run.run_id)
-        assert stored.document["status"] == "complete", stored.document["strategies"]
+        assert stored.document["status"] == "complete", failures_of(stored)
         value = {s.metric: s.value for s in stored.samples if s.strategy == "volume"
                  and s.condition == "fresh node"}
         assert value["pull_s"] > 0 and value["model_ready_s"] > value["pull_s"]

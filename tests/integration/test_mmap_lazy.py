@@ -11,7 +11,7 @@ import pytest
 from bench.engine import Engine
 from bench.model.source import ModelArtifact
 from bench.results.store import load_run
-from tests.integration.test_end_to_end import assert_nothing_labelled, run_bench
+from tests.integration.test_end_to_end import assert_nothing_labelled, failures_of, run_bench
 
 pytestmark = [pytest.mark.engine, pytest.mark.beside]
 
@@ -20,7 +20,7 @@ def test_mmap_lazy_serves_from_pages_on_demand_and_a_warm_restart_fetches_nothin
         engine: Engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
     run = run_bench(engine, ("mmap-lazy",), tmp_path, builders=("legacy",))
     stored = load_run(tmp_path / run.run_id)
-    assert stored.document["status"] == "complete", stored.document["strategies"]
+    assert stored.document["status"] == "complete", failures_of(stored)
     value = {(s.condition, s.metric): s.value for s in stored.samples
              if s.strategy == "mmap-lazy"}
     flat_bytes = value[("-", "model_file_bytes")]

@@ -12,7 +12,7 @@ import pytest
 from bench.engine import RUN_LABEL, Engine
 from bench.model.source import ModelArtifact
 from bench.results.store import load_run
-from tests.integration.test_end_to_end import assert_nothing_labelled, run_bench
+from tests.integration.test_end_to_end import assert_nothing_labelled, failures_of, run_bench
 
 pytestmark = pytest.mark.engine
 
@@ -67,7 +67,7 @@ def test_replicas_start_together_and_registry_replicas_download_once(
         engine: Engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
     run = run_bench(engine, ("volume", "registry"), tmp_path, builders=("legacy",), replicas=3)
     stored = load_run(tmp_path / run.run_id)
-    assert stored.document["status"] == "complete", stored.document["strategies"]
+    assert stored.document["status"] == "complete", failures_of(stored)
     for strategy, condition in (("volume", "3 replicas"),
                                 ("registry", "cold cache volume, 3 replicas")):
         mine = [s for s in stored.samples if s.strategy == strategy and s.condition == condition]
@@ -106,7 +106,7 @@ def test_preloaded_workers_share_the_model_and_copies_do_not(
         run = run_bench(engine, ("volume",), tmp_path / mode, builders=("legacy",), workers=2,
                         worker_mode=mode)
         stored = load_run(tmp_path / mode / run.run_id)
-        assert stored.document["status"] == "complete", stored.document["strategies"]
+        assert stored.document["status"] == "complete", failures_of(stored)
         uss[mode] = [s.value for s in stored.samples if s.metric == "worker_uss_bytes"
                      and s.condition == f"2 workers ({mode})"]
         assert len(uss[mode]) == 2  # two workers, the resource tracker not counted
@@ -142,7 +142,7 @@ def test_swarm_service_replicas_are_measured_and_the_swarm_is_left_as_found(
                     cpus=LIMIT_CPUS, memory_limit_bytes=LIMIT_MEMORY)
     assert_limits(inspecting, starts=2 * 3)  # volume, registry cold and warm: 2 tasks each
     stored = load_run(tmp_path / run.run_id)
-    assert stored.document["status"] == "complete", stored.document["strategies"]
+    assert stored.document["status"] == "complete", failures_of(stored)
     mine = [s for s in stored.samples if s.condition == "swarm, 2 replicas"]
     ready = [s.value for s in mine if s.metric == "model_ready_s"]
     (all_ready,) = [s.value for s in mine if s.metric == "all_ready_s"]
@@ -172,7 +172,7 @@ def test_registry_replicas_with_private_caches_each_download(
     run = run_bench(engine, ("registry",), tmp_path, builders=("legacy",), replicas=2,
                     shared_cache=False)
     stored = load_run(tmp_path / run.run_id)
-    assert stored.document["status"] == "complete", stored.document["strategies"]
+    assert stored.document["status"] == "complete", failures_of(stored)
     downloads = [s for s in stored.samples if s.metric == "download_s"
                  and s.condition == "cold cache volume, 2 replicas, private caches"]
     assert len(downloads) == 2  # the thundering herd: every replica fetched the model
@@ -190,7 +190,7 @@ def test_a_sustained_load_is_measured_and_a_healthy_service_answers_every_reques
                     cpus=LIMIT_CPUS, memory_limit_bytes=LIMIT_MEMORY)
     assert_limits(inspecting, starts=1)
     stored = load_run(tmp_path / run.run_id)
-    assert stored.document["status"] == "complete", stored.document["strategies"]
+    assert stored.document["status"] == "complete", failures_of(stored)
     values = {s.metric: s.value for s in stored.samples if s.trial == 1}
     # Closed loop for 3 s: requests were answered, every one of them correctly.
     assert values["load_rps"] > 0 and values["load_errors"] == 0

@@ -173,6 +173,12 @@ class Strategy:
         kind = model.details.get("final_estimator") or model.details.get("model_class")
         if self.needs_flat and model.flat_refusal is not None:
             return f"the flat format cannot hold {kind}: {model.flat_refusal}"
+        if not self.needs_flat and model.missing_in_service:
+            missing = ", ".join(model.missing_in_service)
+            return (f"it unpickles the model, which needs {missing}: the service's image does "
+                    f"not install it (docker/requirements.txt)"
+                    + ("; the flat format (mmap) serves it without" if model.flat_refusal
+                       is None else ""))
         if self.needs_ensemble and not model.is_tree_ensemble:
             return (f"it needs a tree ensemble (RandomForest, ExtraTrees, GradientBoosting, "
                     f"HistGradientBoosting, or a Pipeline ending in one), not {kind}")

@@ -118,7 +118,8 @@ def boosting_arrays(estimator: Any) -> tuple[dict[str, np.ndarray], dict[str, An
         "link": _link(estimator) if classifier or kind == "hist" else "identity",
         "input_dtype": "float64" if kind == "hist" else "float32",
         "nan": "route" if kind == "hist" else "refuse",
-        # A binary classifier's class from its one raw column: HistGradientBoosting
-        # predicts raw > 0, GradientBoosting raw >= 0 (their predict methods).
-        "positive_at_zero": kind == "gb"}
+        # A class from the raw sums, as each predict method decides: a binary
+        # HistGradientBoosting classifier predicts raw > 0, GradientBoosting raw >= 0.
+        "decision": ("argmax_raw" if len(baseline) > 1 else "raw>=0" if kind == "gb"
+                     else "raw>0")}
     return arrays, header

@@ -17,7 +17,6 @@ import numpy as np
 from bench.errors import UsageError
 from bench.host.fsutil import write_atomic
 from bench.host.paths import service_module
-from bench.model.sharding import ensemble_of
 
 
 @dataclass(frozen=True)
@@ -130,16 +129,35 @@ def forest_header(forest: Any) -> dict[str, Any]:
             "classes": np.asarray(forest.classes_).tolist() if classifier else None}
 
 
-def flat_refusal(estimator: Any) -> str | None:
-    """Why the flat format cannot hold this final estimator (None: it can)."""
+def _is_forest(estimator: Any) -> bool:
     from sklearn.ensemble._forest import ForestClassifier, ForestRegressor
 
-    from bench.model.flat_boosting import boosting_refusal
+    return isinstance(estimator, ForestRegressor | ForestClassifier)
 
-    if isinstance(estimator, ForestRegressor | ForestClassifier):
+
+def flat_refusal(estimator: Any) -> str | None:
+    """Why the flat format cannot hold this final estimator (None: it can)."""
+    from bench.model.flat_boosting import boosting_refusal
+    from bench.model.flat_lightgbm import is_lightgbm, lightgbm_refusal
+
+    if _is_forest(estimator):
         outputs = getattr(estimator, "n_outputs_", 1)
         return None if outputs == 1 else f"a forest of {outputs} outputs (it holds one)"
+    if is_lightgbm(estimator):
+        return lightgbm_refusal(estimator)
     return boosting_refusal(estimator)
+
+
+def _flat_parts(estimator: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The arrays and the header fields of a final estimator flat_refusal accepted."""
+    from bench.model.flat_boosting import boosting_arrays
+    from bench.model.flat_lightgbm import is_lightgbm, lightgbm_arrays
+
+    if _is_forest(estimator):
+        return flat_arrays(estimator), forest_header(estimator)
+    if is_lightgbm(estimator):
+        return lightgbm_arrays(estimator)
+    return boosting_arrays(estimator)
 
 
 def convert(model_path: Path, sha256: str, cache: Path, run_id: str) -> FlatModel:
@@ -158,18 +176,13 @@ def convert(model_path: Path, sha256: str, cache: Path, run_id: str) -> FlatMode
                          True, stored.get("run_id", "unknown"), pre if pre.exists() else None)
     started = time.perf_counter()
     model = joblib.load(model_path)
-    ensemble = ensemble_of(model)
-    final, step = ensemble.estimator, ensemble.pipeline_step
+    steps = getattr(model, "steps", None)
+    final, step = (steps[-1][1], len(steps) - 1) if steps else (model, None)
     refusal = flat_refusal(final)
     if refusal is not None:
         raise UsageError(f"the flat format cannot hold {type(final).__name__}: {refusal}; "
                          "leave the mmap strategies out of --strategies")
-    if ensemble.attribute == "estimators_" and ensemble.container == "list":
-        arrays, combined = flat_arrays(final), forest_header(final)
-    else:
-        from bench.model.flat_boosting import boosting_arrays
-
-        arrays, combined = boosting_arrays(final)
+    arrays, combined = _flat_parts(final)
     names = getattr(model, "feature_names_in_", None)
     header: dict[str, Any] = {
         "sklearn_version": sklearn.__version__, "estimator": type(final).__name__,

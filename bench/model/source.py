@@ -45,6 +45,11 @@ class ModelArtifact:
         return None if refusal is None else str(refusal)
 
     @property
+    def missing_in_service(self) -> list[str]:
+        """Libraries the pickle needs that the service's image does not install."""
+        return list((self.details.get("environment") or {}).get("missing", []))
+
+    @property
     def is_tree_ensemble(self) -> bool:
         """A forest or a gradient-boosting ensemble (or a Pipeline ending in one): what the
         sharded strategies can take apart tree by tree."""
@@ -107,11 +112,9 @@ def user_model(path: Path, cache: Path, progress: Progress) -> ModelArtifact:
         env = model_environment(path, sha, cache)
     except ValueError as error:
         raise UsageError(f"{error}; save the model with joblib.dump") from None
-    if env["missing"]:
-        raise UsageError(
-            f"{path.name} needs {', '.join(env['missing'])}, which the service's image does not "
-            "install (docker/requirements.txt lists what it does); models of other libraries "
-            "or of your own modules are not supported yet: pass a scikit-learn model")
+    # A model of a library the service's image lacks (LightGBM) runs where the flat format
+    # holds it: the unpickling strategies skip it (Strategy.skip_reason); the host still
+    # loads it once, for the reference and the conversion.
     for line in mismatch_lines(path.name, env):
         progress.warn(line)
     # v6: why the flat format cannot hold it (boosting models flattened)
@@ -124,7 +127,9 @@ def user_model(path: Path, cache: Path, progress: Progress) -> ModelArtifact:
                                      str(REFERENCE_ROWS)], capture_output=True, text=True)
         if result.returncode != 0:
             last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-            raise UsageError(f"cannot load {path} as a scikit-learn model: {last}")
+            fix = (f": install it on this host (pip install {' '.join(env['missing'])})"
+                   if env["missing"] and "ModuleNotFoundError" in last else "")
+            raise UsageError(f"cannot load {path} as a scikit-learn model: {last}{fix}")
         write_atomic(record, result.stdout)
     reference = json.loads(record.read_text())
     return ModelArtifact(path.resolve(), path.stat().st_size, sha, "user",

@@ -107,6 +107,13 @@ class RunSetup(RunState):
             name, reason = next(iter(skipped.items()))
             raise UsageError(f"strategy {name} does not apply to this model: {reason}; leave "
                              "it out of --strategies")
+        if skipped and len(skipped) == len(self.strategies):
+            by_reason: dict[str, list[str]] = {}
+            for name, reason in skipped.items():
+                by_reason.setdefault(reason, []).append(name)
+            reasons = "; ".join(f"{', '.join(names)}: {reason}"
+                                for reason, names in by_reason.items())
+            raise UsageError(f"no strategy can take this model ({reasons})")
         self.strategies = [s for s in self.strategies if s.name not in skipped]
         return skipped
 

@@ -33,8 +33,10 @@ instead: raw column k starts at ``baseline[k]`` and adds, in stage order, the le
 every tree whose ``tree_column`` is k; ``link`` maps the raw sums to predictions (identity,
 exp; a classifier's probabilities by logit or softmax), ``input_dtype`` says how inputs are
 read (HistGradientBoosting compares float64 inputs), ``nan`` whether NaN is routed or
-refused (GradientBoosting refuses non-finite inputs), and ``positive_at_zero`` whether a
-binary classifier's raw 0 is the positive class. A file without these fields is a forest.
+refused (GradientBoosting refuses non-finite inputs), and
+``decision`` how a classifier picks its class: ``argmax_proba`` (a forest's, LightGBM's),
+``argmax_raw``, ``raw>0`` or ``raw>=0`` (a binary GradientBoosting classifier's). A file
+without these fields is a forest.
 """
 
 from __future__ import annotations
@@ -169,20 +171,22 @@ class FlatForest:
         """What the model's predict returns for these rows, exactly. ``on_pass`` is told
         the nodes every pass visits (bench/micro/flat_profile.py counts pages with it)."""
         classes = self.classes
-        if not self.boosted:
-            if classes is None:
-                return self._combined(rows, on_pass)
-            chosen: np.ndarray = classes.take(
-                np.argmax(self.predict_proba(rows, on_pass), axis=1), axis=0)
-            return chosen
-        raw = self._combined(rows, on_pass)
         if classes is None:
-            return _inverse_link(self.header["link"], raw[:, 0])
-        if raw.shape[1] == 1:
-            positive = (raw[:, 0] >= 0) if self.header["positive_at_zero"] else raw[:, 0] > 0
-            encoded = positive.astype(np.int64)
+            if not self.boosted:
+                return self._combined(rows, on_pass)
+            return _inverse_link(self.header["link"], self._combined(rows, on_pass)[:, 0])
+        decision = self.header.get("decision", "argmax_proba")
+        if decision == "argmax_proba":
+            encoded = np.argmax(self.predict_proba(rows, on_pass), axis=1)
         else:
-            encoded = np.argmax(raw, axis=1)
+            raw = self._combined(rows, on_pass)
+            if decision == "argmax_raw":
+                encoded = np.argmax(raw, axis=1)
+            elif decision in ("raw>0", "raw>=0"):
+                positive = raw[:, 0] >= 0 if decision == "raw>=0" else raw[:, 0] > 0
+                encoded = positive.astype(np.int64)
+            else:
+                raise FlatForestError(f"unknown decision {decision!r}")
         picked: np.ndarray = classes.take(encoded, axis=0)
         return picked
 

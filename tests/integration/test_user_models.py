@@ -27,13 +27,20 @@ from tests.integration.test_end_to_end import assert_nothing_labelled, short_set
 pytestmark = [pytest.mark.engine, pytest.mark.beside]
 
 
+KINDS = ("hgb", "pipeline", "classifier", "lightgbm")
+
+
 def _models(folder: Path) -> dict[str, Path]:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, 6))
     y = x @ rng.normal(size=6) + rng.normal(size=300)
     frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(6)])
-    paths = {kind: folder / f"{kind}.joblib" for kind in ("hgb", "pipeline", "classifier")}
+    paths = {kind: folder / f"{kind}.joblib" for kind in KINDS}
     joblib.dump(HistGradientBoostingRegressor(max_iter=20).fit(x, y), paths["hgb"])
+    import lightgbm  # the test extra installs it; the service's image does not
+
+    joblib.dump(lightgbm.LGBMRegressor(n_estimators=15, num_leaves=8, verbose=-1).fit(x, y),
+                paths["lightgbm"])
     joblib.dump(make_pipeline(StandardScaler(), Ridge()).fit(frame, y), paths["pipeline"])
     positions = np.where(y > 0.5, "striker", np.where(y < -0.5, "keeper", "midfield"))
     joblib.dump(RandomForestClassifier(n_estimators=4, random_state=0).fit(x, positions),
@@ -52,7 +59,7 @@ def _run(engine: Engine, model: Path, results: Path, named: bool) -> BenchmarkRu
     return run
 
 
-@pytest.mark.parametrize("kind", ["hgb", "pipeline", "classifier"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_a_user_model_runs_what_applies_and_skips_the_rest(
         engine: Engine, tmp_path: Path, kind: str) -> None:
     model = _models(tmp_path)[kind]
@@ -62,14 +69,20 @@ def test_a_user_model_runs_what_applies_and_skips_the_rest(
     outcomes = stored.document["strategies"]
     # A HistGradientBoosting and a forest classifier are tree ensembles: sharded takes them
     # apart, and mmap's flat format holds them (forests and boosting, regressors and
-    # classifiers); a linear Pipeline is neither.
-    expected = {"hgb": ("ok", "ok"), "pipeline": ("skipped", "skipped"),
-                "classifier": ("ok", "ok")}[kind]
-    assert {name: o["status"] for name, o in outcomes.items()} == {
-        "volume": "ok", "sharded": expected[0], "mmap": expected[1]}
+    # classifiers); a linear Pipeline is neither. A LightGBM model needs LightGBM to be
+    # unpickled, which the service's image lacks: only its flat file is served.
+    expected = {"hgb": ("ok", "ok", "ok"), "pipeline": ("ok", "skipped", "skipped"),
+                "classifier": ("ok", "ok", "ok"),
+                "lightgbm": ("skipped", "skipped", "ok")}[kind]
+    assert {name: o["status"] for name, o in outcomes.items()} == dict(
+        zip(("volume", "sharded", "mmap"), expected, strict=True))
     if kind == "pipeline":
         assert "Ridge is not a RandomForest" in outcomes["mmap"]["notes"]["skipped"]
         assert "tree ensemble" in outcomes["sharded"]["notes"]["skipped"]
+    if kind == "lightgbm":
+        for name in ("volume", "sharded"):
+            assert "needs lightgbm" in outcomes[name]["notes"]["skipped"]
+            assert "mmap" in outcomes[name]["notes"]["skipped"]
     # Every strategy that ran served the model's own predictions (the trial checks every
     # first prediction against the host's; a classifier's classes, strings here, and its
     # probabilities too): each measured a first correct prediction.
@@ -77,7 +90,8 @@ def test_a_user_model_runs_what_applies_and_skips_the_rest(
     assert {s.strategy for s in stored.samples if s.metric == "model_ready_s"} == ran
     environment = stored.document["metadata"]["model"]["details"]["environment"]
     assert environment["saved_with"]["scikit-learn"] == sklearn.__version__
-    assert environment["differs"] == [] and environment["missing"] == []
+    assert environment["differs"] == []
+    assert environment["missing"] == (["lightgbm"] if kind == "lightgbm" else [])
     assert_nothing_labelled(engine)
 
 
@@ -86,4 +100,18 @@ def test_naming_a_strategy_that_cannot_take_the_model_is_a_usage_error(
     model = _models(tmp_path)["pipeline"]
     with pytest.raises(UsageError, match="sharded does not apply"):
         _run(engine, model, tmp_path / "results", named=True)
+    assert_nothing_labelled(engine)
+
+
+def test_a_model_no_strategy_can_take_is_a_usage_error_before_any_build(
+        engine: Engine, tmp_path: Path) -> None:
+    """A linear Pipeline with only the strategies that take trees apart: nothing would run,
+    so the run stops before building anything and names each reason once."""
+    config = RunConfig(strategies=("sharded", "mmap"), model_path=_models(tmp_path)["pipeline"],
+                       model_size_bytes=0, trials=1, builders=builders_of("auto")[:1],
+                       results_root=tmp_path / "results", strategies_named=False)
+    run = BenchmarkRun(config, engine, Progress(quiet=True))
+    with pytest.raises(UsageError, match=r"no strategy can take this model \(sharded: .*tree "
+                                         r"ensemble.*; mmap: the flat format cannot hold"):
+        run.execute()
     assert_nothing_labelled(engine)

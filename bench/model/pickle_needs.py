@@ -199,3 +199,14 @@ def mismatch_lines(name: str, env: dict[str, Any]) -> list[str]:
     return [f"{name} was saved with {d} {env['saved_with'][d]}; the service loads it with "
             f"{env['served'][d]}: the run measures that version's load (run.json "
             "model.environment records both)" for d in env["differs"]]
+
+
+def unimportable_here(env: dict[str, Any]) -> list[str]:
+    """The needed distributions the service lacks that this host cannot import either (a
+    module of the user's own project, a library not installed): nothing can load the model."""
+    import importlib.util
+
+    tops = {m.split(".")[0] for m in env["modules"]}
+    return sorted({DISTRIBUTION_OF.get(top, top) for top in tops
+                   if DISTRIBUTION_OF.get(top, top) in env["missing"]
+                   and importlib.util.find_spec(top) is None})

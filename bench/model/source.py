@@ -15,7 +15,7 @@ from typing import Any
 from bench.errors import UsageError
 from bench.host.fsutil import write_atomic
 from bench.model.hashing import cached_sha256
-from bench.model.pickle_needs import mismatch_lines, model_environment
+from bench.model.pickle_needs import mismatch_lines, model_environment, unimportable_here
 from bench.progress import Progress
 
 JOBLIB_MAGIC_PREFIXES = (b"\x80", b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"\x04\x22\x4d\x18",
@@ -100,6 +100,13 @@ def check_model_path(path: Path) -> None:
                          "joblib.dump")
 
 
+def _cannot_import(path: Path, names: list[str]) -> UsageError:
+    return UsageError(
+        f"{path.name} needs {', '.join(names)}, which the service's image does not install and "
+        "this host cannot import: pip install it here if it is a library (the flat format may "
+        "then serve the model); modules of your own project are not supported yet")
+
+
 def user_model(path: Path, cache: Path, progress: Progress) -> ModelArtifact:
     check_model_path(path)
     with path.open("rb") as handle:
@@ -114,7 +121,10 @@ def user_model(path: Path, cache: Path, progress: Progress) -> ModelArtifact:
         raise UsageError(f"{error}; save the model with joblib.dump") from None
     # A model of a library the service's image lacks (LightGBM) runs where the flat format
     # holds it: the unpickling strategies skip it (Strategy.skip_reason); the host still
-    # loads it once, for the reference and the conversion.
+    # loads it once, for the reference and the conversion, so it must import it.
+    unimportable = unimportable_here(env)
+    if unimportable:
+        raise _cannot_import(path, unimportable)
     for line in mismatch_lines(path.name, env):
         progress.warn(line)
     # v6: why the flat format cannot hold it (boosting models flattened)
@@ -127,9 +137,9 @@ def user_model(path: Path, cache: Path, progress: Progress) -> ModelArtifact:
                                      str(REFERENCE_ROWS)], capture_output=True, text=True)
         if result.returncode != 0:
             last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-            fix = (f": install it on this host (pip install {' '.join(env['missing'])})"
-                   if env["missing"] and "ModuleNotFoundError" in last else "")
-            raise UsageError(f"cannot load {path} as a scikit-learn model: {last}{fix}")
+            if env["missing"] and "ModuleNotFoundError" in last:
+                raise _cannot_import(path, env["missing"])
+            raise UsageError(f"cannot load {path} as a scikit-learn model: {last}")
         write_atomic(record, result.stdout)
     reference = json.loads(record.read_text())
     return ModelArtifact(path.resolve(), path.stat().st_size, sha, "user",

@@ -103,7 +103,6 @@ def _top_layer_bytes(ref: str) -> int:
     return int(manifest["layers"][-1]["size"])
 
 
-@pytest.mark.beside
 def test_fresh_node_starts_and_a_rollout_to_the_next_version(
         engine: Engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
     strategies = ("baked", "volume", "registry", "modelcar")

@@ -52,7 +52,7 @@ def _run(engine: Engine, model: Path, results: Path, named: bool) -> BenchmarkRu
     config = RunConfig(strategies=("volume", "sharded", "mmap"), model_path=model,
                        model_size_bytes=0, trials=1, builders=builders_of("auto")[:1],
                        latency_requests=3, start_timeout_s=120, results_root=results,
-                       strategies_named=named)
+                       strategies_named=named, warmup=False)  # CI time: one start less each
     run = BenchmarkRun(config, engine, Progress(quiet=True))
     short_settle(run)
     run.execute()
@@ -89,7 +89,9 @@ def test_a_user_model_runs_what_applies_and_skips_the_rest(
     ran = {name for name, o in outcomes.items() if o["status"] == "ok"}
     assert {s.strategy for s in stored.samples if s.metric == "model_ready_s"} == ran
     environment = stored.document["metadata"]["model"]["details"]["environment"]
-    assert environment["saved_with"]["scikit-learn"] == sklearn.__version__
+    # scikit-learn records its version in each estimator it pickles; LightGBM's do not.
+    assert environment["saved_with"].get("scikit-learn") == (
+        None if kind == "lightgbm" else sklearn.__version__)
     assert environment["differs"] == []
     assert environment["missing"] == (["lightgbm"] if kind == "lightgbm" else [])
     assert_nothing_labelled(engine)

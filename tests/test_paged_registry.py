@@ -85,3 +85,50 @@ def test_the_service_serves_before_the_file_arrived_and_survives_a_dead_store(
         assert (tmp_path / "node" / "model.flat").read_bytes() == flat_path.read_bytes()
     finally:
         server.kill()
+
+
+def test_a_tampered_range_from_the_store_is_refused_and_never_used(
+        tmp_path: Path, service_env: None) -> None:
+    """The store holds a file one byte off the pinned manifest, in the page of the first
+    tree's root (every prediction reads it): the service answers 503 with the reason, never
+    writes that page, and serves nothing computed from it."""
+    model, rows = _big_forest()
+    flat_path = _flat(model, tmp_path)
+    paging = service_module("paged_file")
+    reader = service_module("flat_forest")
+    manifest = tmp_path / "model.flat.manifest"
+    manifest.write_bytes(paging.manifest_of(str(flat_path)))  # of the true file
+    pin = hashlib.sha256(manifest.read_bytes()).hexdigest()
+    root = int(reader.read_header(str(flat_path))["arrays"]["nodes"]["offset"])
+    tampered = bytearray(flat_path.read_bytes())
+    tampered[root] ^= 0xFF  # the first tree's root threshold
+    stored = tmp_path / "tampered.flat"
+    stored.write_bytes(tampered)
+    server = Server(tmp_path)
+    try:
+        for path, key in ((stored, "m/model.flat"), (manifest, "m/model.flat.manifest")):
+            publish_model(server.endpoint, "models", key, path,
+                          hashlib.sha256(path.read_bytes()).hexdigest())
+        credentials = tmp_path / "credentials"
+        write_atomic(credentials, f"AWS_ACCESS_KEY_ID={KEY}\nAWS_SECRET_ACCESS_KEY={SECRET}\n")
+        app = load_service({
+            "MODEL_FORMAT": "flat_lazy", "MODEL_PATH": str(tmp_path / "node" / "model.flat"),
+            "MODEL_SHA256": pin, "S3_ENDPOINT": server.url, "S3_BUCKET": "models",
+            "S3_KEY": "m/model.flat", "S3_CREDENTIALS_FILE": str(credentials),
+            "PAGE_BUDGET_S": "2", "MODEL_LOADING": "eager"})
+        (tmp_path / "node").mkdir()
+        with TestClient(app.app) as client:
+            deadline = time.monotonic() + 60
+            while client.get("/ready").status_code != 200:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            answer = client.post("/predict", json={"rows": rows[:1].tolist()})
+            assert answer.status_code == 503, answer.text
+            assert "does not match the pinned manifest" in answer.json()["detail"]
+            paged = _wait(client, lambda m: m["paged"]["refused_pages"] >= 1)["paged"]
+            assert not paged["whole"]
+        with open(tmp_path / "node" / "model.flat", "rb") as handle:  # never written
+            handle.seek(root // paging.PAGE * paging.PAGE)
+            assert not any(handle.read(paging.PAGE))
+    finally:
+        server.kill()

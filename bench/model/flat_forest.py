@@ -139,12 +139,15 @@ def flat_refusal(estimator: Any) -> str | None:
     """Why the flat format cannot hold this final estimator (None: it can)."""
     from bench.model.flat_boosting import boosting_refusal
     from bench.model.flat_lightgbm import is_lightgbm, lightgbm_refusal
+    from bench.model.flat_xgboost import is_xgboost, xgboost_refusal
 
     if _is_forest(estimator):
         outputs = getattr(estimator, "n_outputs_", 1)
         return None if outputs == 1 else f"a forest of {outputs} outputs (it holds one)"
     if is_lightgbm(estimator):
         return lightgbm_refusal(estimator)
+    if is_xgboost(estimator):
+        return xgboost_refusal(estimator)
     return boosting_refusal(estimator)
 
 
@@ -152,11 +155,14 @@ def _flat_parts(estimator: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """The arrays and the header fields of a final estimator flat_refusal accepted."""
     from bench.model.flat_boosting import boosting_arrays
     from bench.model.flat_lightgbm import is_lightgbm, lightgbm_arrays
+    from bench.model.flat_xgboost import is_xgboost, xgboost_arrays
 
     if _is_forest(estimator):
         return flat_arrays(estimator), forest_header(estimator)
     if is_lightgbm(estimator):
         return lightgbm_arrays(estimator)
+    if is_xgboost(estimator):
+        return xgboost_arrays(estimator)
     return boosting_arrays(estimator)
 
 

@@ -27,7 +27,7 @@ from tests.integration.test_end_to_end import assert_nothing_labelled, short_set
 pytestmark = [pytest.mark.engine, pytest.mark.beside]
 
 
-KINDS = ("hgb", "pipeline", "classifier", "lightgbm")
+KINDS = ("hgb", "pipeline", "classifier", "lightgbm", "xgboost")
 
 
 def _models(folder: Path) -> dict[str, Path]:
@@ -41,6 +41,10 @@ def _models(folder: Path) -> dict[str, Path]:
 
     joblib.dump(lightgbm.LGBMRegressor(n_estimators=15, num_leaves=8, verbose=-1).fit(x, y),
                 paths["lightgbm"])
+    import xgboost
+
+    joblib.dump(xgboost.XGBRegressor(n_estimators=15, max_depth=4, n_jobs=1).fit(x, y),
+                paths["xgboost"])
     joblib.dump(make_pipeline(StandardScaler(), Ridge()).fit(frame, y), paths["pipeline"])
     positions = np.where(y > 0.5, "striker", np.where(y < -0.5, "keeper", "midfield"))
     joblib.dump(RandomForestClassifier(n_estimators=4, random_state=0).fit(x, positions),
@@ -73,15 +77,16 @@ def test_a_user_model_runs_what_applies_and_skips_the_rest(
     # unpickled, which the service's image lacks: only its flat file is served.
     expected = {"hgb": ("ok", "ok", "ok"), "pipeline": ("ok", "skipped", "skipped"),
                 "classifier": ("ok", "ok", "ok"),
-                "lightgbm": ("skipped", "skipped", "ok")}[kind]
+                "lightgbm": ("skipped", "skipped", "ok"),
+                "xgboost": ("skipped", "skipped", "ok")}[kind]
     assert {name: o["status"] for name, o in outcomes.items()} == dict(
         zip(("volume", "sharded", "mmap"), expected, strict=True))
     if kind == "pipeline":
         assert "Ridge is not a RandomForest" in outcomes["mmap"]["notes"]["skipped"]
         assert "tree ensemble" in outcomes["sharded"]["notes"]["skipped"]
-    if kind == "lightgbm":
+    if kind in ("lightgbm", "xgboost"):
         for name in ("volume", "sharded"):
-            assert "needs lightgbm" in outcomes[name]["notes"]["skipped"]
+            assert f"needs {kind}" in outcomes[name]["notes"]["skipped"]
             assert "mmap" in outcomes[name]["notes"]["skipped"]
     # Every strategy that ran served the model's own predictions (the trial checks every
     # first prediction against the host's; a classifier's classes, strings here, and its
@@ -91,9 +96,9 @@ def test_a_user_model_runs_what_applies_and_skips_the_rest(
     environment = stored.document["metadata"]["model"]["details"]["environment"]
     # scikit-learn records its version in each estimator it pickles; LightGBM's do not.
     assert environment["saved_with"].get("scikit-learn") == (
-        None if kind == "lightgbm" else sklearn.__version__)
+        None if kind in ("lightgbm", "xgboost") else sklearn.__version__)
     assert environment["differs"] == []
-    assert environment["missing"] == (["lightgbm"] if kind == "lightgbm" else [])
+    assert environment["missing"] == ([kind] if kind in ("lightgbm", "xgboost") else [])
     assert_nothing_labelled(engine)
 
 

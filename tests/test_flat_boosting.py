@@ -19,40 +19,8 @@ from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from bench.errors import UsageError
-from bench.host.paths import service_module
-from bench.model.flat_forest import convert, flat_refusal
-
-flat = service_module("flat_forest")
-ROWS = 2000
-
-
-def _data(nan: bool, classes: int = 0, rows: int = 600) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(11)
-    x = rng.normal(size=(rows, 8)) * rng.uniform(0.1, 500, size=8)
-    y = x[:, 0] / 100 + np.sin(x[:, 1]) + rng.normal(size=rows)
-    if classes:
-        y = np.digitize(y, np.quantile(y, np.linspace(0, 1, classes + 1)[1:-1]))
-    if nan:
-        x[rng.random(x.shape) < 0.1] = np.nan
-    return x, y
-
-
-def _rows(nan: bool) -> np.ndarray:
-    """2,000 rows the model never saw, NaN included where the model takes NaN."""
-    rng = np.random.default_rng(5)
-    x = rng.normal(size=(ROWS, 8)) * rng.uniform(0.1, 500, size=8)
-    if nan:
-        x[rng.random(x.shape) < 0.1] = np.nan
-    return x
-
-
-def _open(model: Any, tmp_path: Path) -> Any:
-    path = tmp_path / "model.joblib"
-    joblib.dump(model, path)
-    converted = convert(path, "boost" * 12 + "abcd", tmp_path / "cache", "test-run")
-    return flat.FlatModel(flat.FlatForest.open(str(converted.path), verify=True))
-
+from bench.model.flat_forest import convert
+from tests.flat_cases import assert_refused, flat, serve_flat, training_data, unseen_rows
 
 HIST_NAN = True  # HistGradientBoosting learns where NaN goes; GradientBoosting refuses NaN
 CASES = {
@@ -75,12 +43,12 @@ CASES = {
 def test_boosting_predictions_equal_scikit_learns_bit_for_bit(case: str, tmp_path: Path
                                                               ) -> None:
     model, classes, nan = CASES[case]
-    x, y = _data(nan, classes)
+    x, y = training_data(nan, classes)
     if case == "hgb-poisson":
         y = np.exp(y / 4)
     model.fit(x, y)
-    served = _open(model, tmp_path)
-    rows = _rows(nan)
+    served = serve_flat(model, tmp_path)
+    rows = unseen_rows(nan)
     expected, actual = model.predict(rows), served.predict(rows)
     assert expected.dtype == actual.dtype and np.array_equal(expected, actual)
     if classes:
@@ -95,22 +63,22 @@ def test_boosting_predictions_equal_scikit_learns_bit_for_bit(case: str, tmp_pat
 
 
 def test_a_pipeline_ending_in_boosting_keeps_its_preprocessing(tmp_path: Path) -> None:
-    x, y = _data(False)
+    x, y = training_data(False)
     pipeline = make_pipeline(StandardScaler(), GradientBoostingRegressor(random_state=0))
     pipeline.fit(x, y)
     path = tmp_path / "model.joblib"
     joblib.dump(pipeline, path)
     converted = convert(path, "pipe" * 16, tmp_path / "cache", "test-run")
     served = flat.open_model(str(converted.path), verify=True, prefetch=False)
-    rows = _rows(False)
+    rows = unseen_rows(False)
     assert np.array_equal(pipeline.predict(rows), served.predict(rows))
 
 
 def test_gradient_boosting_refuses_nan_as_scikit_learn_does(tmp_path: Path) -> None:
-    x, y = _data(False)
+    x, y = training_data(False)
     model = GradientBoostingRegressor(n_estimators=5).fit(x, y)
-    served = _open(model, tmp_path)
-    rows = _rows(True)
+    served = serve_flat(model, tmp_path)
+    rows = unseen_rows(True)
     with pytest.raises(ValueError, match="NaN"):
         model.predict(rows)
     with pytest.raises(ValueError, match="NaN"):
@@ -132,12 +100,8 @@ def test_the_service_computes_expit_as_scipy_does() -> None:
 ], ids=["categorical", "exponential-loss", "row-dependent-init"])
 def test_what_the_flat_format_cannot_hold_is_refused_with_the_reason(
         model: Any, reason: str, tmp_path: Path) -> None:
-    x, y = _data(False, classes=2 if isinstance(model, GradientBoostingClassifier) else 0)
+    x, y = training_data(False, classes=2 if isinstance(model, GradientBoostingClassifier) else 0)
     if reason == "categorical":
         x[:, 0] = np.abs(x[:, 0]).astype(int) % 5
     model.fit(x, y)
-    assert reason in (flat_refusal(model) or "")
-    path = tmp_path / "model.joblib"
-    joblib.dump(model, path)
-    with pytest.raises(UsageError, match=reason):
-        convert(path, "no" * 32, tmp_path / "cache", "test-run")
+    assert_refused(model, reason, tmp_path)

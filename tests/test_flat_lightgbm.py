@@ -10,40 +10,10 @@ import joblib
 import numpy as np
 import pytest
 
-from bench.errors import UsageError
-from bench.host.paths import service_module
 from bench.model.flat_forest import convert, flat_refusal
+from tests.flat_cases import assert_refused, flat, serve_flat, training_data, unseen_rows
 
 lightgbm = pytest.importorskip("lightgbm")  # the test extra installs it; CI fails a skip
-flat = service_module("flat_forest")
-ROWS = 2000
-
-
-def _data(nan: bool, classes: int = 0, rows: int = 800) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(3)
-    x = rng.normal(size=(rows, 7)) * rng.uniform(0.1, 300, size=7)
-    y = x[:, 0] / 50 + np.cos(x[:, 2] / 40) + rng.normal(size=rows)
-    if classes:
-        y = np.digitize(y, np.quantile(y, np.linspace(0, 1, classes + 1)[1:-1]))
-    if nan:
-        x[rng.random(x.shape) < 0.1] = np.nan
-    return x, y
-
-
-def _rows() -> np.ndarray:
-    """2,000 unseen rows, a tenth of their values NaN, some exactly 0."""
-    rng = np.random.default_rng(8)
-    x = rng.normal(size=(ROWS, 7)) * rng.uniform(0.1, 300, size=7)
-    x[rng.random(x.shape) < 0.1] = np.nan
-    x[rng.random(x.shape) < 0.02] = 0.0
-    return x
-
-
-def _open(model: Any, tmp_path: Path) -> Any:
-    path = tmp_path / "model.joblib"
-    joblib.dump(model, path)
-    converted = convert(path, "lgbm" * 16, tmp_path / "cache", "test-run")
-    return flat.FlatModel(flat.FlatForest.open(str(converted.path), verify=True))
 
 
 PARAMS = {"n_estimators": 40, "num_leaves": 15, "verbose": -1, "random_state": 0}
@@ -61,12 +31,12 @@ CASES = {
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_lightgbm_predictions_equal_lightgbms_bit_for_bit(case: str, tmp_path: Path) -> None:
     make, classes, nan = CASES[case]
-    x, y = _data(nan, classes)
+    x, y = training_data(nan, classes)
     if case == "poisson":
         y = np.exp(y / 3)
     model = make().fit(x, y)
-    served = _open(model, tmp_path)
-    rows = _rows()
+    served = serve_flat(model, tmp_path)
+    rows = unseen_rows(True, zeros=True)
     expected, actual = model.predict(rows), served.predict(rows)
     assert expected.dtype == actual.dtype and np.array_equal(expected, actual)
     if classes:
@@ -82,12 +52,12 @@ def test_a_lightgbm_service_needs_no_lightgbm(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    x, y = _data(True)
+    x, y = training_data(True)
     model = lightgbm.LGBMRegressor(**PARAMS).fit(x, y)
     path = tmp_path / "model.joblib"
     joblib.dump(model, path)
     converted = convert(path, "lgbm" * 16, tmp_path / "cache", "test-run")
-    np.save(tmp_path / "rows.npy", _rows())
+    np.save(tmp_path / "rows.npy", unseen_rows(True, zeros=True))
     code = (
         "import sys, numpy as np; sys.modules['lightgbm'] = None; sys.modules['sklearn'] = None\n"
         f"sys.path.insert(0, {str(flat.__file__.rsplit('/', 1)[0])!r})\n"
@@ -95,7 +65,7 @@ def test_a_lightgbm_service_needs_no_lightgbm(tmp_path: Path) -> None:
         f"m = flat_forest.FlatForest.open({str(converted.path)!r}, verify=True)\n"
         f"np.save({str(tmp_path / 'out.npy')!r}, m.predict(np.load({str(tmp_path / 'rows.npy')!r})))\n")
     subprocess.run([sys.executable, "-c", code], check=True)
-    assert np.array_equal(np.load(tmp_path / "out.npy"), model.predict(_rows()))
+    assert np.array_equal(np.load(tmp_path / "out.npy"), model.predict(unseen_rows(True, zeros=True)))
 
 
 @pytest.mark.parametrize("params, reason", [
@@ -105,18 +75,14 @@ def test_a_lightgbm_service_needs_no_lightgbm(tmp_path: Path) -> None:
 def test_what_the_flat_format_cannot_hold_is_refused_with_the_reason(
         params: dict[str, Any], reason: str, tmp_path: Path) -> None:
     classes = 3 if "num_class" in params else 0
-    x, y = _data(True, classes)
+    x, y = training_data(True, classes)
     cls = lightgbm.LGBMClassifier if classes else lightgbm.LGBMRegressor
     model = cls(n_estimators=5, verbose=-1, **params).fit(x, y)
-    assert reason in (flat_refusal(model) or "")
-    path = tmp_path / "model.joblib"
-    joblib.dump(model, path)
-    with pytest.raises(UsageError, match=reason):
-        convert(path, "no" * 32, tmp_path / "cache", "test-run")
+    assert_refused(model, reason, tmp_path)
 
 
 def test_a_categorical_split_is_refused(tmp_path: Path) -> None:
-    x, y = _data(False)
+    x, y = training_data(False)
     x[:, 0] = np.abs(x[:, 0]).astype(int) % 6
     model = lightgbm.LGBMRegressor(n_estimators=10, verbose=-1).fit(
         x, y, categorical_feature=[0])

@@ -5,8 +5,10 @@ returns, the fill resumes until the file is whole."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,31 @@ def _wait(client: TestClient, what: Any, timeout_s: float = 60) -> dict[str, Any
     raise AssertionError(f"not within {timeout_s} s: {metadata}")
 
 
+@contextlib.contextmanager
+def _lazy_service(tmp_path: Path, server: Server, stored: Path, manifest: Path
+                  ) -> Iterator[TestClient]:
+    """The store holds `stored` beside the manifest the service pins; the service serves
+    pages of it on demand to a node folder of its own, once ready."""
+    for path, key in ((stored, "m/model.flat"), (manifest, "m/model.flat.manifest")):
+        publish_model(server.endpoint, "models", key, path,
+                      hashlib.sha256(path.read_bytes()).hexdigest())
+    credentials = tmp_path / "credentials"
+    write_atomic(credentials, f"AWS_ACCESS_KEY_ID={KEY}\nAWS_SECRET_ACCESS_KEY={SECRET}\n")
+    app = load_service({
+        "MODEL_FORMAT": "flat_lazy", "MODEL_PATH": str(tmp_path / "node" / "model.flat"),
+        "MODEL_SHA256": hashlib.sha256(manifest.read_bytes()).hexdigest(),
+        "S3_ENDPOINT": server.url, "S3_BUCKET": "models", "S3_KEY": "m/model.flat",
+        "S3_CREDENTIALS_FILE": str(credentials), "PAGE_BUDGET_S": "2",
+        "MODEL_LOADING": "eager"})
+    (tmp_path / "node").mkdir()
+    with TestClient(app.app) as client:
+        deadline = time.monotonic() + 60
+        while client.get("/ready").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        yield client
+
+
 def test_the_service_serves_before_the_file_arrived_and_survives_a_dead_store(
         tmp_path: Path, service_env: None) -> None:
     model, rows = _big_forest()
@@ -41,25 +68,9 @@ def test_the_service_serves_before_the_file_arrived_and_survives_a_dead_store(
     paging = service_module("paged_file")
     manifest = tmp_path / "model.flat.manifest"
     manifest.write_bytes(paging.manifest_of(str(flat_path)))
-    pin = hashlib.sha256(manifest.read_bytes()).hexdigest()
     server = Server(tmp_path, "--bwlimit", "256K")  # the 1.8 MB file takes about 7 s
     try:
-        for path, key in ((flat_path, "m/model.flat"), (manifest, "m/model.flat.manifest")):
-            publish_model(server.endpoint, "models", key, path,
-                          hashlib.sha256(path.read_bytes()).hexdigest())
-        credentials = tmp_path / "credentials"
-        write_atomic(credentials, f"AWS_ACCESS_KEY_ID={KEY}\nAWS_SECRET_ACCESS_KEY={SECRET}\n")
-        app = load_service({
-            "MODEL_FORMAT": "flat_lazy", "MODEL_PATH": str(tmp_path / "node" / "model.flat"),
-            "MODEL_SHA256": pin, "S3_ENDPOINT": server.url, "S3_BUCKET": "models",
-            "S3_KEY": "m/model.flat", "S3_CREDENTIALS_FILE": str(credentials),
-            "PAGE_BUDGET_S": "2", "MODEL_LOADING": "eager"})
-        (tmp_path / "node").mkdir()
-        with TestClient(app.app) as client:
-            deadline = time.monotonic() + 60
-            while client.get("/ready").status_code != 200:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+        with _lazy_service(tmp_path, server, flat_path, manifest) as client:
             first = client.post("/predict", json={"rows": rows[:1].tolist()})
             assert first.status_code == 200
             assert first.json()["predictions"] == model.predict(rows[:1]).tolist(), first.text
@@ -98,7 +109,6 @@ def test_a_tampered_range_from_the_store_is_refused_and_never_used(
     reader = service_module("flat_forest")
     manifest = tmp_path / "model.flat.manifest"
     manifest.write_bytes(paging.manifest_of(str(flat_path)))  # of the true file
-    pin = hashlib.sha256(manifest.read_bytes()).hexdigest()
     root = int(reader.read_header(str(flat_path))["arrays"]["nodes"]["offset"])
     tampered = bytearray(flat_path.read_bytes())
     tampered[root] ^= 0xFF  # the first tree's root threshold
@@ -106,22 +116,7 @@ def test_a_tampered_range_from_the_store_is_refused_and_never_used(
     stored.write_bytes(tampered)
     server = Server(tmp_path)
     try:
-        for path, key in ((stored, "m/model.flat"), (manifest, "m/model.flat.manifest")):
-            publish_model(server.endpoint, "models", key, path,
-                          hashlib.sha256(path.read_bytes()).hexdigest())
-        credentials = tmp_path / "credentials"
-        write_atomic(credentials, f"AWS_ACCESS_KEY_ID={KEY}\nAWS_SECRET_ACCESS_KEY={SECRET}\n")
-        app = load_service({
-            "MODEL_FORMAT": "flat_lazy", "MODEL_PATH": str(tmp_path / "node" / "model.flat"),
-            "MODEL_SHA256": pin, "S3_ENDPOINT": server.url, "S3_BUCKET": "models",
-            "S3_KEY": "m/model.flat", "S3_CREDENTIALS_FILE": str(credentials),
-            "PAGE_BUDGET_S": "2", "MODEL_LOADING": "eager"})
-        (tmp_path / "node").mkdir()
-        with TestClient(app.app) as client:
-            deadline = time.monotonic() + 60
-            while client.get("/ready").status_code != 200:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+        with _lazy_service(tmp_path, server, stored, manifest) as client:
             answer = client.post("/predict", json={"rows": rows[:1].tolist()})
             assert answer.status_code == 503, answer.text
             assert "does not match the pinned manifest" in answer.json()["detail"]

@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.model.flat_forest import TreeArrays, pack_trees
+from bench.model.flat_forest import FlatKind, Parts, TreeArrays, pack_trees, task_fields
+from bench.model.sharding import tree_attribute
 
 # scikit-learn's link classes, by name, and what the service applies to the raw sum.
 INVERSE_LINKS = {"IdentityLink": "identity", "LogLink": "exp", "LogitLink": "logit",
@@ -35,21 +36,16 @@ INVERSE_LINKS = {"IdentityLink": "identity", "LogLink": "exp", "LogitLink": "log
 
 
 def _kind(estimator: Any) -> str | None:
-    from sklearn.ensemble import _gb
-    from sklearn.ensemble._hist_gradient_boosting import gradient_boosting
-
-    if isinstance(estimator, gradient_boosting.BaseHistGradientBoosting):
-        return "hist"
-    if isinstance(estimator, _gb.BaseGradientBoosting):
-        return "gb"
-    return None
+    """"hist", "gb", or None, by where the ensemble keeps its trees (bench.model.sharding)."""
+    return {("_predictors", "list"): "hist", ("estimators_", "array"): "gb"}.get(
+        tree_attribute(estimator) or ("", ""))
 
 
 def _link(estimator: Any) -> str | None:
     return INVERSE_LINKS.get(type(estimator._loss.link).__name__)
 
 
-def boosting_refusal(estimator: Any) -> str | None:
+def boosting_refusal(estimator: Any, _read: Any = None) -> str | None:
     """Why the flat format cannot hold this estimator (None: it can)."""
     kind = _kind(estimator)
     if kind is None:
@@ -101,7 +97,7 @@ def _hist_trees(estimator: Any) -> tuple[list[TreeArrays], list[int], np.ndarray
     return trees, columns, np.asarray(estimator._baseline_prediction, np.float64).ravel()
 
 
-def boosting_arrays(estimator: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def boosting_arrays(estimator: Any, _read: Any = None) -> Parts:
     """The model's trees as flat arrays (and the column each adds to), and the header
     fields that say how the raw sums become predictions."""
     kind = _kind(estimator)
@@ -110,10 +106,7 @@ def boosting_arrays(estimator: Any) -> tuple[dict[str, np.ndarray], dict[str, An
     arrays["tree_column"] = np.asarray(columns, np.int32)
     classifier = hasattr(estimator, "classes_")
     header: dict[str, Any] = {
-        "n_estimators": len(trees),
-        "task": "classification" if classifier else "regression",
-        "classes": np.asarray(estimator.classes_).tolist() if classifier else None,
-        "combine": "sum", "baseline": baseline.tolist(),
+        **task_fields(estimator, len(trees)), "combine": "sum", "baseline": baseline.tolist(),
         # A GradientBoostingRegressor returns the raw sum whatever its loss.
         "link": _link(estimator) if classifier or kind == "hist" else "identity",
         "input_dtype": "float64" if kind == "hist" else "float32",
@@ -123,3 +116,9 @@ def boosting_arrays(estimator: Any) -> tuple[dict[str, np.ndarray], dict[str, An
         "decision": ("argmax_raw" if len(baseline) > 1 else "raw>=0" if kind == "gb"
                      else "raw>0")}
     return arrays, header
+
+
+# Last in bench.model.flat_forest's order: it takes what no other family did, and its refusal
+# says what the estimator is not.
+BOOSTING = FlatKind(accepts=lambda _: True, read=lambda _: None, refusal=boosting_refusal,
+                    parts=boosting_arrays)

@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import numpy as np
 from bench.errors import UsageError
 from bench.host.fsutil import write_atomic
 from bench.host.paths import service_module
+from bench.model.sharding import tree_attribute
 
 
 @dataclass(frozen=True)
@@ -96,9 +98,6 @@ def pack_trees(trees: list[TreeArrays], n_features: int) -> dict[str, np.ndarray
 def flat_arrays(forest: Any) -> dict[str, np.ndarray]:
     """A RandomForest/ExtraTrees regressor's or classifier's trees as flat arrays (a
     classifier's leaves' class fractions in leaf_proba, a row per leaf, in tree order)."""
-    if getattr(forest, "n_outputs_", 1) != 1:
-        raise UsageError("the flat forest holds single-output forests; this forest has "
-                         f"{forest.n_outputs_} outputs: leave mmap out of --strategies")
     classifier = hasattr(forest, "classes_")
     trees: list[TreeArrays] = []
     leaf_tables: list[np.ndarray] = []
@@ -121,49 +120,54 @@ def flat_arrays(forest: Any) -> dict[str, np.ndarray]:
     return arrays
 
 
-def forest_header(forest: Any) -> dict[str, Any]:
-    """What a forest's file says of how its trees combine (the format's defaults)."""
-    classifier = hasattr(forest, "classes_")
-    return {"n_estimators": len(forest.estimators_),
-            "task": "classification" if classifier else "regression",
-            "classes": np.asarray(forest.classes_).tolist() if classifier else None}
+def task_fields(estimator: Any, n_trees: int) -> dict[str, Any]:
+    """The header fields every model's file has: its trees, its task, a classifier's classes."""
+    classifier = hasattr(estimator, "classes_")
+    return {"n_estimators": n_trees, "task": "classification" if classifier else "regression",
+            "classes": np.asarray(estimator.classes_).tolist() if classifier else None}
 
 
-def _is_forest(estimator: Any) -> bool:
-    from sklearn.ensemble._forest import ForestClassifier, ForestRegressor
+Parts = tuple[dict[str, np.ndarray], dict[str, Any]]  # the arrays, the header's own fields
 
-    return isinstance(estimator, ForestRegressor | ForestClassifier)
+
+@dataclass(frozen=True)
+class FlatKind:
+    """How one family of models becomes a flat file: whether an estimator is one, what is
+    read of it once (a library's tree dump: refusal and conversion both need it), why it is
+    refused (None: it is not), and its arrays and header fields."""
+
+    accepts: Callable[[Any], bool]
+    read: Callable[[Any], Any]
+    refusal: Callable[[Any, Any], str | None]
+    parts: Callable[[Any, Any], Parts]
+
+
+def _forest_refusal(forest: Any, _read: Any) -> str | None:
+    outputs = getattr(forest, "n_outputs_", 1)
+    return None if outputs == 1 else f"a forest of {outputs} outputs (it holds one)"
+
+
+FOREST = FlatKind(
+    accepts=lambda e: tree_attribute(e) == ("estimators_", "list"), read=lambda _: None,
+    refusal=_forest_refusal,
+    parts=lambda e, _: (flat_arrays(e), task_fields(e, len(e.estimators_))))
+
+
+def _kind_of(estimator: Any) -> FlatKind:
+    """The estimator's family; scikit-learn's boosting last, whose refusal names anything
+    else."""
+    from bench.model.flat_boosting import BOOSTING
+    from bench.model.flat_lightgbm import LIGHTGBM
+    from bench.model.flat_xgboost import XGBOOST
+
+    return next(kind for kind in (FOREST, LIGHTGBM, XGBOOST, BOOSTING)
+                if kind.accepts(estimator))
 
 
 def flat_refusal(estimator: Any) -> str | None:
     """Why the flat format cannot hold this final estimator (None: it can)."""
-    from bench.model.flat_boosting import boosting_refusal
-    from bench.model.flat_lightgbm import is_lightgbm, lightgbm_refusal
-    from bench.model.flat_xgboost import is_xgboost, xgboost_refusal
-
-    if _is_forest(estimator):
-        outputs = getattr(estimator, "n_outputs_", 1)
-        return None if outputs == 1 else f"a forest of {outputs} outputs (it holds one)"
-    if is_lightgbm(estimator):
-        return lightgbm_refusal(estimator)
-    if is_xgboost(estimator):
-        return xgboost_refusal(estimator)
-    return boosting_refusal(estimator)
-
-
-def _flat_parts(estimator: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """The arrays and the header fields of a final estimator flat_refusal accepted."""
-    from bench.model.flat_boosting import boosting_arrays
-    from bench.model.flat_lightgbm import is_lightgbm, lightgbm_arrays
-    from bench.model.flat_xgboost import is_xgboost, xgboost_arrays
-
-    if _is_forest(estimator):
-        return flat_arrays(estimator), forest_header(estimator)
-    if is_lightgbm(estimator):
-        return lightgbm_arrays(estimator)
-    if is_xgboost(estimator):
-        return xgboost_arrays(estimator)
-    return boosting_arrays(estimator)
+    kind = _kind_of(estimator)
+    return kind.refusal(estimator, kind.read(estimator))
 
 
 def convert(model_path: Path, sha256: str, cache: Path, run_id: str) -> FlatModel:
@@ -184,11 +188,13 @@ def convert(model_path: Path, sha256: str, cache: Path, run_id: str) -> FlatMode
     model = joblib.load(model_path)
     steps = getattr(model, "steps", None)
     final, step = (steps[-1][1], len(steps) - 1) if steps else (model, None)
-    refusal = flat_refusal(final)
+    kind = _kind_of(final)
+    read = kind.read(final)
+    refusal = kind.refusal(final, read)
     if refusal is not None:
         raise UsageError(f"the flat format cannot hold {type(final).__name__}: {refusal}; "
                          "leave the mmap strategies out of --strategies")
-    arrays, combined = _flat_parts(final)
+    arrays, combined = kind.parts(final, read)
     names = getattr(model, "feature_names_in_", None)
     header: dict[str, Any] = {
         "sklearn_version": sklearn.__version__, "estimator": type(final).__name__,

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.model.flat_forest import TreeArrays, pack_trees
+from bench.model.flat_forest import FlatKind, Parts, TreeArrays, pack_trees, task_fields
 
 IDENTITY_OBJECTIVES = frozenset({"regression", "regression_l1", "huber", "fair", "quantile",
                                  "mape"})
@@ -67,11 +67,16 @@ def _walk(node: dict[str, Any]) -> list[dict[str, Any]]:
     return order
 
 
-def lightgbm_refusal(estimator: Any) -> str | None:
+def _dump(estimator: Any) -> dict[str, Any]:
+    """LightGBM's own tree dump: read once, by the refusal and the conversion both."""
+    dump: dict[str, Any] = estimator.booster_.dump_model()
+    return dump
+
+
+def lightgbm_refusal(estimator: Any, dump: dict[str, Any]) -> str | None:
     """Why the flat format cannot hold this LightGBM model (None: it can)."""
     if callable(getattr(estimator, "objective", None)):
         return "its objective is a Python function"
-    dump = estimator.booster_.dump_model()
     if dump.get("average_output"):
         return "it is a random forest of LightGBM trees (average_output)"
     if _link(dump) is None:
@@ -108,18 +113,14 @@ def _tree(structure: dict[str, Any]) -> TreeArrays:
     return TreeArrays(left, right, feature, threshold, leaf_value, missing)
 
 
-def lightgbm_arrays(estimator: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def lightgbm_arrays(estimator: Any, dump: dict[str, Any]) -> Parts:
     """The model's trees as flat arrays and the header fields of how they combine."""
-    dump = estimator.booster_.dump_model()
     per_iteration = int(dump["num_tree_per_iteration"])
     trees = [_tree(tree["tree_structure"]) for tree in dump["tree_info"]]
     arrays = pack_trees(trees, int(estimator.n_features_in_))
     arrays["tree_column"] = (np.arange(len(trees)) % per_iteration).astype(np.int32)
-    classifier = hasattr(estimator, "classes_")
     header: dict[str, Any] = {
-        "n_estimators": len(trees), "library": f"lightgbm {_version()}",
-        "task": "classification" if classifier else "regression",
-        "classes": np.asarray(estimator.classes_).tolist() if classifier else None,
+        **task_fields(estimator, len(trees)), "library": f"lightgbm {_version()}",
         "combine": "sum", "baseline": [0.0] * per_iteration, "link": _link(dump),
         "input_dtype": "float64", "nan": "route", "decision": "argmax_proba"}
     return arrays, header
@@ -129,3 +130,7 @@ def _version() -> str:
     import lightgbm
 
     return str(lightgbm.__version__)
+
+
+LIGHTGBM = FlatKind(accepts=is_lightgbm, read=_dump, refusal=lightgbm_refusal,
+                    parts=lightgbm_arrays)

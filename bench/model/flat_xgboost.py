@@ -12,21 +12,23 @@ read by predicting with every leaf set to 0. Then the objective's transform: non
 ``count:poisson``/``reg:gamma``/``reg:tweedie``, ``1 / (1 + expf(-x))`` for ``binary:logistic``
 and softmax for ``multi:softprob``. numpy has no float32 exp rounded as glibc's ``expf``;
 the service takes exp in float64 and rounds it to float32, which differs from ``expf`` in
-about 6 of 10,000 values, so transformed values and binary probabilities are within 1 ulp of
-float32 of XGBoost's and a softmax's within 2 (tests/test_flat_xgboost.py measures it on 2,000
-rows), and a class differs only where two probabilities are that close. Refused with the reason: categorical
+about 6 of 10,000 values, so an exp-transformed prediction is within 1 ulp of float32 of
+XGBoost's, a binary model's positive probability p and a softmax's within 2 (1 - p then
+differs by the same amount, which near p = 1 is many of its own ulps; tests/test_flat_xgboost.py
+measures it on 2,000 rows), and a class differs only where two probabilities are that close. Refused with the reason: categorical
 splits, vector leaves, dart and gblinear boosters, a ``missing`` other than NaN, other
 objectives.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
 import numpy as np
 
-from bench.model.flat_forest import TreeArrays, pack_trees
+from bench.model.flat_forest import FlatKind, Parts, TreeArrays, pack_trees, task_fields
 
 LINKS = {"reg:squarederror": "identity", "reg:squaredlogerror": "identity",
          "reg:pseudohubererror": "identity", "reg:absoluteerror": "identity",
@@ -39,15 +41,16 @@ def is_xgboost(estimator: Any) -> bool:
 
 
 def _model(estimator: Any) -> dict[str, Any]:
+    """XGBoost's own JSON model: read once, by the refusal and the conversion both."""
     document: dict[str, Any] = json.loads(bytes(estimator.get_booster().save_raw("json")))
     return document
 
 
-def xgboost_refusal(estimator: Any) -> str | None:
+def xgboost_refusal(estimator: Any, document: dict[str, Any]) -> str | None:
     missing = getattr(estimator, "missing", np.nan)
     if not (isinstance(missing, float) and np.isnan(missing)):
         return f"its missing value is {missing!r} (the flat format treats NaN as missing)"
-    learner = _model(estimator)["learner"]
+    learner = document["learner"]
     booster = learner["gradient_booster"]
     if booster["name"] != "gbtree":
         return f"its booster is {booster['name']} (the flat format holds gbtree)"
@@ -83,7 +86,7 @@ def _base_margin(estimator: Any, document: dict[str, Any], columns: int) -> list
     """XGBoost's own starting margin of each column: its prediction with every leaf 0."""
     import xgboost
 
-    zeroed = json.loads(json.dumps(document))
+    zeroed = copy.deepcopy(document)
     for tree in zeroed["learner"]["gradient_booster"]["model"]["trees"]:
         leaves = [i for i, child in enumerate(tree["left_children"]) if child == -1]
         for i in leaves:
@@ -95,8 +98,7 @@ def _base_margin(estimator: Any, document: dict[str, Any], columns: int) -> list
     return [float(v) for v in np.asarray(margin, np.float32).reshape(-1)[:columns]]
 
 
-def xgboost_arrays(estimator: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    document = _model(estimator)
+def xgboost_arrays(estimator: Any, document: dict[str, Any]) -> Parts:
     model = document["learner"]["gradient_booster"]["model"]
     end = int(model["iteration_indptr"][_iterations(estimator, model)])
     trees = [_tree(tree) for tree in model["trees"][:end]]
@@ -104,15 +106,16 @@ def xgboost_arrays(estimator: Any) -> tuple[dict[str, np.ndarray], dict[str, Any
     n_columns = int(columns.max()) + 1 if columns.size else 1
     arrays = pack_trees(trees, int(estimator.n_features_in_))
     arrays["tree_column"] = columns
-    classifier = hasattr(estimator, "classes_")
     import xgboost
 
     header: dict[str, Any] = {
-        "n_estimators": len(trees), "library": f"xgboost {xgboost.__version__}",
-        "task": "classification" if classifier else "regression",
-        "classes": np.asarray(estimator.classes_).tolist() if classifier else None,
+        **task_fields(estimator, len(trees)), "library": f"xgboost {xgboost.__version__}",
         "combine": "sum", "baseline": _base_margin(estimator, document, n_columns),
         "link": LINKS[document["learner"]["objective"]["name"]],
         "input_dtype": "float32", "accumulate": "float32", "nan": "route",
         "decision": "argmax_proba"}
     return arrays, header
+
+
+XGBOOST = FlatKind(accepts=is_xgboost, read=_model, refusal=xgboost_refusal,
+                   parts=xgboost_arrays)

@@ -252,7 +252,7 @@ class FlatForest:
                 go_left = np.where(nan, record["missing_left"] != 0, go_left)
             at = np.where(go_left, at + 1, right)  # preorder: the left child is the next node
         per_tree = leaf_value.reshape(n_trees, n_rows)
-        if self.tree_column is not None:
+        if self.boosted:
             return self._raw_sums(per_tree)
         # Added tree by tree in estimator order (cumsum is sequential), then divided: the
         # forest's own float64 arithmetic (a classifier's: each leaf's class fractions).
@@ -271,7 +271,7 @@ class FlatForest:
         baseline = self.header["baseline"]
         # XGBoost adds float32 leaves into a float32 margin: the same, one tree at a time.
         dtype = np.float32 if self.header.get("accumulate") == "float32" else np.float64
-        per_tree = per_tree.astype(dtype)
+        per_tree = per_tree.astype(dtype, copy=False)
         raw = np.empty((per_tree.shape[1], len(baseline)), dtype)
         for column, start in enumerate(baseline):
             terms = np.concatenate([np.full((1, per_tree.shape[1]), start, dtype),

@@ -149,7 +149,8 @@ def _clean_parser(commands: Commands) -> None:
                             "flat copies (made again on demand: a 5.45 GB model takes about "
                             "16 minutes to train)")
     clean.add_argument("--all", action="store_true",
-                       help="all of the above, and the cached base and runtime images")
+                       help="all of the above, and the cached base, runtime and server (S3, OCI "
+                            "registry) images")
 
 
 def _cmd_run(args: argparse.Namespace, progress: Progress) -> int:
@@ -351,7 +352,7 @@ def _cmd_clean(args: argparse.Namespace, progress: Progress) -> int:
         for run_id in running:
             print(f"left run {run_id}: still running (clean again after it ends)")
         if args.all and running:
-            print("left the cached base and runtime images: a run is using them")
+            print("left the cached base, runtime and server images: a run is using them")
         elif args.all:
             cached = engine.remove_labelled(CACHE_LABEL)
             removed = {k: removed[k] + cached[k] for k in removed}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +35,10 @@ def _wait(client: TestClient, what: Any, timeout_s: float = 60) -> dict[str, Any
             return metadata
         time.sleep(0.1)
     raise AssertionError(f"not within {timeout_s} s: {metadata}")
+
+
+def _fills_running() -> int:
+    return sum(t.name == "fill" and t.is_alive() for t in threading.enumerate())
 
 
 @contextlib.contextmanager
@@ -122,6 +127,10 @@ def test_a_tampered_range_from_the_store_is_refused_and_never_used(
             assert "does not match the pinned manifest" in answer.json()["detail"]
             paged = _wait(client, lambda m: m["paged"]["refused_pages"] >= 1)["paged"]
             assert not paged["whole"]
+            assert _fills_running() == 1  # the fill retries the refused page meanwhile
+        # Found: the fill of a file that never became whole kept retrying after shutdown
+        # (and, its store killed, logged "fill paused" through every later test).
+        assert _fills_running() == 0
         with open(tmp_path / "node" / "model.flat", "rb") as handle:  # never written
             handle.seek(root // paging.PAGE * paging.PAGE)
             assert not any(handle.read(paging.PAGE))

@@ -14,10 +14,10 @@ and softmax for ``multi:softprob``. numpy has no float32 exp rounded as glibc's 
 the service takes exp in float64 and rounds it to float32, which differs from ``expf`` in
 about 6 of 10,000 values, so an exp-transformed prediction is within 1 ulp of float32 of
 XGBoost's, a binary model's positive probability p and a softmax's within 2 (1 - p then
-differs by the same amount, which near p = 1 is many of its own ulps; tests/test_flat_xgboost.py
-measures it on 2,000 rows), and a class differs only where two probabilities are that close. Refused with the reason: categorical
-splits, vector leaves, dart and gblinear boosters, a ``missing`` other than NaN, other
-objectives.
+differs by the same amount, which near p = 1 is many of its own ulps;
+tests/test_flat_xgboost.py measures it on 2,000 rows), and a class differs only where two
+probabilities are that close. Refused with the reason: categorical splits, vector leaves,
+dart and gblinear boosters, a ``missing`` other than NaN, other objectives.
 """
 
 from __future__ import annotations

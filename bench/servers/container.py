@@ -5,6 +5,7 @@ on a port published on 127.0.0.1 only, and has its link shaped the same way (--l
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tempfile
 import time
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import requests
 
-from bench.engine import SERVICE_UID, ContainerSpec, Engine, VolumeMount
+from bench.engine import CACHE_LABEL, SERVICE_UID, ContainerSpec, Engine, VolumeMount
 from bench.errors import StepFailed
 from bench.host.fsutil import link_or_copy
 from bench.host.paths import DOCKER_DIR
@@ -36,21 +37,41 @@ class ServerContainer:
         return interface_bytes(self.pid)
 
 
+def server_image(engine: Engine, runtime_image: str, dockerfile: str,
+                 files: Mapping[str, Path]) -> str:
+    """The image of a server, built once for its inputs (the runtime, the Dockerfile, the
+    host files copied in) and kept between runs, as the runtime image is (`clean --all`
+    removes both). Found: built per run with the legacy builder's cache, a run's build took
+    a cached step image that a run in the other test lane removed with its own images
+    meanwhile ("unable to find image sha256:..."); and each run paid the build again."""
+    inputs = hashlib.sha256(f"{runtime_image}\n".encode())
+    inputs.update((DOCKER_DIR / dockerfile).read_bytes())
+    for name, source in sorted(files.items()):
+        # A binary by its identity, not its 85 MB of bytes (rclone): a new one has a new
+        # size or modification time.
+        stat = source.resolve().stat()
+        inputs.update(f"\n{name} {source.resolve()} {stat.st_size} {stat.st_mtime_ns}".encode())
+    tag = f"mlbench-{dockerfile.removeprefix('Dockerfile.')}:{inputs.hexdigest()[:12]}"
+    if engine.image_inspect(tag) is not None:
+        return tag
+    with tempfile.TemporaryDirectory(prefix="mlbench-server-") as scratch:
+        context = Path(scratch)
+        shutil.copyfile(DOCKER_DIR / dockerfile, context / "Dockerfile")
+        for name, source in files.items():
+            link_or_copy(source, context / name)
+        engine.build(context, "Dockerfile", tag, {CACHE_LABEL: "server"}, builder="legacy",
+                     no_cache=False, build_args={"RUNTIME_IMAGE": runtime_image})
+    return tag
+
+
 def start_server(engine: Engine, runtime_image: str, run_id: str, network: str,
                  labels: Mapping[str, str], *, role: str, dockerfile: str,
                  files: Mapping[str, Path], port: int, alias: str,
                  command: Sequence[str] | None = None, health_path: str = "/",
                  link_rate: LinkRate | None = None) -> ServerContainer:
-    """Build `docker/<dockerfile>` with `files` (name in the context -> host file), run it
-    on the run's network as `alias`, wait until it answers, shape its link."""
-    tag = f"mlbench-{role}:{run_id.lower()}"
-    with tempfile.TemporaryDirectory(prefix=f"mlbench-{role}-") as scratch:
-        context = Path(scratch)
-        shutil.copyfile(DOCKER_DIR / dockerfile, context / "Dockerfile")
-        for name, source in files.items():
-            link_or_copy(source, context / name)
-        engine.build(context, "Dockerfile", tag, labels, builder="legacy", no_cache=False,
-                     build_args={"RUNTIME_IMAGE": runtime_image})
+    """Run the server image of `docker/<dockerfile>` and `files` on the run's network as
+    `alias`, wait until it answers, shape its link."""
+    tag = server_image(engine, runtime_image, dockerfile, files)
     volume = engine.create_volume(f"mlbench-{run_id.lower()}-{role}data", labels)
     container_id = engine.create_container(ContainerSpec(
         image=tag, name=f"mlbench-{run_id.lower()}-{role}", labels=labels,

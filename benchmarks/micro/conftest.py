@@ -19,6 +19,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="synthetic model size (default 256MB; decimal units)")
     group.addoption("--rounds", type=int, default=3,
                     help="timed loads per path (pedantic mode; default 3)")
+    group.addoption("--memory-paths", default="all",
+                    help="load paths whose peak memory is read in a fresh process of their "
+                         "own, comma-separated (default all; each costs a Python start with "
+                         "scikit-learn imported)")
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +34,13 @@ def model(request: pytest.FixtureRequest) -> ModelArtifact:
 @pytest.fixture(scope="session")
 def files(model: ModelArtifact) -> dict[str, tuple[Path, float]]:
     return make_files(model.path, model.sha256, cache_dir())
+
+
+@pytest.fixture(scope="session")
+def memory_paths(request: pytest.FixtureRequest) -> frozenset[str] | None:
+    """The paths whose memory is measured; None for every one."""
+    names = str(request.config.getoption("--memory-paths"))
+    return None if names == "all" else frozenset(n for n in names.split(",") if n)
 
 
 @pytest.fixture(scope="session")

@@ -35,7 +35,8 @@ def fresh_process_memory(name: str, file: Path) -> dict[str, Any]:
 
 @pytest.mark.parametrize("name", [p.name for p in PATHS])
 def test_load_path(benchmark: Any, name: str, model: ModelArtifact,
-                   files: dict[str, tuple[Path, float]], rounds: int) -> None:
+                   files: dict[str, tuple[Path, float]], rounds: int,
+                   memory_paths: frozenset[str] | None) -> None:
     path = BY_NAME[name]
     if path.file not in files:
         pytest.skip(f"{path.file} is not available here (package not installed)")
@@ -63,6 +64,7 @@ def test_load_path(benchmark: Any, name: str, model: ModelArtifact,
         info["exact_predictions"] = True
         del result
         gc.collect()
-        info.update(fresh_process_memory(name, file))
+        if memory_paths is None or name in memory_paths:
+            info.update(fresh_process_memory(name, file))
     else:
         assert result > 0

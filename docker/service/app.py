@@ -87,6 +87,7 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     # ready_s from this stamp (host and container share the kernel's clock), not from polling.
     holder.story.server_up = time.time()
     yield
+    holder.close()
 
 
 app = FastAPI(title="Model prediction service", lifespan=lifespan)

@@ -158,6 +158,10 @@ class PagedFlatModel(FlatModel):
     def paged_stats(self) -> dict[str, object]:
         return {**self.paged.snapshot(), "at_first_prediction": self.at_first_prediction}
 
+    def close(self) -> None:
+        """Stop the background fill (the server is shutting down)."""
+        self.paged.close()
+
 
 def _itemsize(spec: dict[str, Any]) -> int:
     """Bytes of one element along the first axis (a node record; a leaf's row of fractions)."""

@@ -77,6 +77,13 @@ class ModelHolder:
             log.error("model load failed: %s", self.story.error)
             raise
 
+    def close(self) -> None:
+        """Stop what the model runs in the background (flat_lazy's fill). Found: an
+        in-process service whose store had gone kept retrying its fill after shutdown."""
+        close = getattr(self._model, "close", None)
+        if close is not None:
+            close()
+
     def describe(self) -> dict[str, Any]:
         model = self._model
         info: dict[str, Any] = {

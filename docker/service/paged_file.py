@@ -270,6 +270,14 @@ class PagedFile:
                     self._stop.wait(1.0)
 
     def close(self) -> None:
+        """Stop the fill, then close the file: the descriptor is closed only once no fill
+        writes through it (a number closed under a running pwrite may name another file)."""
         self._stop.set()
+        self._no_demand.set()  # a fill waiting for demand to end wakes and sees the stop
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._fill is not None:
+            self._fill.join(self.budget_s + 5.0)  # one round of GETs at most
+            if self._fill.is_alive():
+                log.warning("the fill did not stop; its file stays open")
+                return
         os.close(self._fd)

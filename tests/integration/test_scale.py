@@ -29,7 +29,7 @@ class InspectingEngine:
 
     def __init__(self, engine: Engine, strategies: tuple[str, ...]) -> None:
         self._engine = engine
-        # A service's image is mlbench-<strategy>-<builder>; the S3 server's is mlbench-s3.
+        # A service's image is mlbench-<strategy>-<builder>; the S3 server's is mlbench-s3server.
         self._services = tuple(f"mlbench-{name}-" for name in strategies)
         self._client = docker.from_env()
         self.host_configs: dict[str, dict[str, Any]] = {}

@@ -275,24 +275,28 @@ def _cmd_model(args: argparse.Namespace, progress: Progress) -> int:
         from bench.model.source import check_model_path
 
         check_model_path(model_path)
-        return _print_environment(model_path, progress)
+        return _print_environment(model_path, progress, value_of(args, RunConfig, "model_code"))
     if model_path is not None:
-        artifact = user_model(model_path, cache_dir(), progress)
+        artifact = user_model(model_path, cache_dir(), progress,
+                              value_of(args, RunConfig, "model_code"))
     else:
         artifact = synthetic_model(value_of(args, RunConfig, "model_size_bytes"),
                                    value_of(args, RunConfig, "seed"), models_dir(),
                                    cache_dir(), progress, value_of(args, RunConfig, "model_kind"))
     print(f"{artifact.path}\t{artifact.bytes} bytes\tsha256 {artifact.sha256}")
-    return _print_environment(artifact.path, progress) if args.inspect else 0
+    return (_print_environment(artifact.path, progress, value_of(args, RunConfig, "model_code"))
+            if args.inspect else 0)
 
 
-def _print_environment(path: Path, progress: Progress) -> int:
+def _print_environment(path: Path, progress: Progress, model_code: Path | None = None) -> int:
     from bench.host.paths import cache_dir
     from bench.model.hashing import cached_sha256
+    from bench.model.model_code import provided_modules
     from bench.model.pickle_needs import model_environment
 
     try:
-        env = model_environment(path, cached_sha256(path, cache_dir()), cache_dir())
+        env = model_environment(path, cached_sha256(path, cache_dir()), cache_dir(),
+                                provided_modules(model_code))
     except ValueError as error:
         raise UsageError(f"{error}; save the model with joblib.dump") from None
 
@@ -304,6 +308,7 @@ def _print_environment(path: Path, progress: Progress) -> int:
                          ("saved with", versions(env["saved_with"])),
                          ("served with", versions(env["served"])),
                          ("differs", ", ".join(env["differs"]) or "-"),
+                         ("model code", ", ".join(env["model_code"]) or "-"),
                          ("missing", ", ".join(env["missing"]) or "-")):
         print(f"{label + ':':<13}{value}")
     return 0
@@ -311,16 +316,14 @@ def _print_environment(path: Path, progress: Progress) -> int:
 
 def _cmd_base_image(args: argparse.Namespace, progress: Progress) -> int:
     from bench.engine import DockerEngine
-    from bench.host.paths import REQUIREMENTS_FILE, cache_dir
+    from bench.host.paths import cache_dir
     from bench.prepare.base_image import ensure_base_image
     from bench.prepare.runtime_image import ensure_runtime_image
-    from bench.prepare.wheelhouse import ensure_wheelhouse
 
     engine = DockerEngine.connect()
     try:
         base = ensure_base_image(engine, progress, rebuild=args.rebuild)
-        wheels = ensure_wheelhouse(cache_dir(), REQUIREMENTS_FILE, progress)
-        runtime = ensure_runtime_image(engine, base, wheels, cache_dir(), progress,
+        runtime = ensure_runtime_image(engine, base, cache_dir(), progress,
                                        rebuild=args.rebuild)
     finally:
         engine.close()

@@ -1,6 +1,7 @@
 """Train a synthetic FIFA RandomForestRegressor (or, --model-kind forest-classifier, a
-RandomForestClassifier of the player's market-value band) whose joblib file reaches a
-requested size.
+RandomForestClassifier of the player's market-value band; hgb, lightgbm and xgboost, a
+gradient-boosting regressor of the value: datos/boosting_models.py) whose joblib file
+reaches a requested size.
 
 Original hyperparameters (max_depth=30, min_samples_split=10, min_samples_leaf=1,
 max_features='sqrt'); n_estimators is calibrated so the file lands within 10% of the target.
@@ -25,6 +26,7 @@ from typing import Any, TypeAlias
 import joblib
 import numpy as np
 
+from datos import boosting_models
 from datos.synthetic_fifa import N_FEATURES, generate
 
 TOLERANCE = 0.10
@@ -36,8 +38,11 @@ ORIGINAL_HYPERPARAMETERS: dict[str, Any] = {
 }
 TREES_PER_PROGRESS_STEP = 8
 # What the synthetic model predicts: the market value (the seed's regressor), or its band
-# among the players, a quartile each (a classifier of the same forest shape).
-MODEL_KINDS = ("forest-regressor", "forest-classifier")
+# among the players, a quartile each (a classifier of the same forest shape); or the value
+# by gradient boosting (scikit-learn's HistGradientBoosting, LightGBM, XGBoost).
+MODEL_KINDS = ("forest-regressor", "forest-classifier", *boosting_models.KINDS)
+FILE_STEMS = {"forest-regressor": "fifa_rf", "forest-classifier": "fifa_rfc",
+              "hgb": "fifa_hgb", "lightgbm": "fifa_lgbm", "xgboost": "fifa_xgb"}
 VALUE_BANDS = ("low", "mid", "high", "star")
 Forest: TypeAlias = Any  # a RandomForestRegressor or Classifier (scikit-learn has no types)
 REFERENCE_ROWS = 16
@@ -63,8 +68,7 @@ class GeneratedModel:
 
 def model_path(models_dir: Path, target_bytes: int, seed: int,
                kind: str = "forest-regressor") -> Path:
-    stem = "fifa_rf" if kind == "forest-regressor" else "fifa_rfc"
-    return models_dir / f"{stem}_{target_bytes}B_seed{seed}.joblib"
+    return models_dir / f"{FILE_STEMS[kind]}_{target_bytes}B_seed{seed}.joblib"
 
 
 def value_bands(market_value: Any) -> Any:
@@ -115,6 +119,13 @@ def generate_model(
         y = value_bands(y)
     with tempfile.TemporaryDirectory(dir=models_dir, prefix=".train-") as scratch:
         folder = Path(scratch)
+        if kind in boosting_models.KINDS:
+            model = boosting_models.fit_to_size(
+                kind, target_bytes, seed, x, y, lambda m: _dump_size(m, folder), TOLERANCE,
+                progress)
+            iterations = int(getattr(model, "n_iter_", None) or model.n_estimators)
+            return _store(model, path, sidecar, folder, target_bytes, seed, iterations, None,
+                          started, x, kind)
         # Calibrate: the size of a two-tree forest gives the per-tree cost and the fixed shell.
         probe = _forest(seed, 2, None, kind).fit(x, y)
         two = _dump_size(probe, folder)
@@ -144,20 +155,28 @@ def generate_model(
                 model.estimators_ = model.estimators_[:n_trees]
                 model.n_estimators = n_trees
         model.set_params(n_jobs=None, warm_start=False)
+        return _store(model, path, sidecar, folder, target_bytes, seed, len(model.estimators_),
+                      max_samples, started, x, kind)
 
-        final = folder / "model.joblib"
-        joblib.dump(model, final)
-        rows = x[np.linspace(0, len(x) - 1, REFERENCE_ROWS).astype(int)]
-        generated = GeneratedModel(
-            path=str(path), bytes=final.stat().st_size, target_bytes=target_bytes, seed=seed,
-            n_estimators=len(model.estimators_), max_samples=max_samples,
-            train_s=time.perf_counter() - started, n_features=N_FEATURES,
-            reference_rows=rows.tolist(),
-            reference_predictions=model.predict(rows).tolist(), kind=kind,
-            reference_probabilities=(model.predict_proba(rows).tolist()
-                                     if kind == "forest-classifier" else None),
-        )
-        os.replace(final, path)
+
+def _store(model: Any, path: Path, sidecar: Path, folder: Path, target_bytes: int, seed: int,
+           n_estimators: int, max_samples: float | None, started: float, x: Any,
+           kind: str) -> GeneratedModel:
+    """Dump the model to `path` (atomically, from the scratch folder) with its sidecar: the
+    reference rows and what the model predicts for them."""
+    final = folder / "model.joblib"
+    joblib.dump(model, final)
+    rows = x[np.linspace(0, len(x) - 1, REFERENCE_ROWS).astype(int)]
+    generated = GeneratedModel(
+        path=str(path), bytes=final.stat().st_size, target_bytes=target_bytes, seed=seed,
+        n_estimators=n_estimators, max_samples=max_samples,
+        train_s=time.perf_counter() - started, n_features=N_FEATURES,
+        reference_rows=rows.tolist(),
+        reference_predictions=model.predict(rows).tolist(), kind=kind,
+        reference_probabilities=(model.predict_proba(rows).tolist()
+                                 if kind == "forest-classifier" else None),
+    )
+    os.replace(final, path)
     tmp_sidecar = sidecar.with_suffix(".json.tmp")
     tmp_sidecar.write_text(json.dumps(asdict(generated)))
     os.replace(tmp_sidecar, sidecar)

@@ -38,15 +38,12 @@ def engine() -> Iterator[object]:
 @pytest.fixture(scope="session")
 def runtime_ref(engine: Any) -> str:
     """The harness's runtime image (base + the service's dependencies), made or found."""
-    from bench.host.paths import REQUIREMENTS_FILE
     from bench.prepare.base_image import ensure_base_image
     from bench.prepare.runtime_image import ensure_runtime_image
-    from bench.prepare.wheelhouse import ensure_wheelhouse
 
     progress = Progress(quiet=True)
     base = ensure_base_image(engine, progress)
-    wheels = ensure_wheelhouse(cache_dir(), REQUIREMENTS_FILE, progress)
-    return ensure_runtime_image(engine, base, wheels, cache_dir(), progress).ref
+    return ensure_runtime_image(engine, base, cache_dir(), progress).ref
 
 
 def load_service(env: dict[str, str]) -> types.ModuleType:

@@ -11,7 +11,6 @@ from pathlib import Path
 from bench.micro.load_paths import PATHS
 from tests.conftest import project_path
 
-
 MEMORY_PATHS = ("joblib", "flat")
 
 

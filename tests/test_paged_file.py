@@ -179,6 +179,46 @@ def test_a_dead_store_fails_within_the_budget_and_the_fill_resumes(
         paged.close()
 
 
+def test_a_range_whose_get_fails_is_asked_again_and_a_range_that_keeps_failing_fails(
+        tmp_path: Path, service_env: None) -> None:
+    """A stalled connection (its read timed out) costs a retry of its range, not the round;
+    a range that fails every attempt fails the round with its reason."""
+    paging, lazy, model, rows, _flat_path, store, manifest = _case(tmp_path)
+    failed: set[int] = set()
+    calls: dict[int, int] = {}
+
+    def once_each(offset: int, length: int) -> bytes:
+        calls[offset] = calls.get(offset, 0) + 1
+        if offset not in failed and offset > 0:  # the header's range works the first time
+            failed.add(offset)
+            raise TimeoutError("read timed out")
+        return store.fetch(offset, length)
+
+    paged = paging.PagedFile(str(tmp_path / "node"), manifest, once_each, store.fetch)
+    try:
+        forest = lazy.open_paged_forest(paged)
+        assert np.array_equal(forest.predict(rows), model.predict(rows))
+        assert paged.stats.range_retries == len(failed) > 0
+        assert all(calls[offset] == 2 for offset in failed)
+    finally:
+        paged.close()
+
+    def never(offset: int, length: int) -> bytes:
+        if offset > 0:
+            calls[offset] = calls.get(offset, 0) + 1
+            raise ConnectionResetError("reset by peer")
+        return store.fetch(offset, length)
+
+    calls.clear()
+    paged = paging.PagedFile(str(tmp_path / "node2"), manifest, never, store.fetch)
+    try:
+        with pytest.raises(paging.PageUnavailable, match="ConnectionResetError: reset by peer"):
+            lazy.open_paged_forest(paged).predict(rows)
+        assert calls and max(calls.values()) == paging.RANGE_ATTEMPTS
+    finally:
+        paged.close()
+
+
 def test_a_restart_keeps_the_pages_it_fetched(tmp_path: Path, service_env: None) -> None:
     paging, lazy, model, rows, _flat_path, store, manifest = _case(tmp_path)
     first = paging.PagedFile(str(tmp_path / "node"), manifest, store.fetch, store.fetch)

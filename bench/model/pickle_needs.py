@@ -164,18 +164,23 @@ def served_versions(requirements: Path) -> dict[str, str]:
     return pins
 
 
-def environment(needs: PickleNeeds, served: dict[str, str]) -> dict[str, Any]:
+def environment(needs: PickleNeeds, served: dict[str, str],
+                provided: frozenset[str] = frozenset()) -> dict[str, Any]:
     """run.json's `model.environment`: what the pickle needs, the versions it records, what
     the service serves it with, and where the two part (`differs`: a version recorded that is
-    not the one served; `missing`: needed and not installed by the service at all)."""
+    not the one served; `missing`: needed and not installed by the service at all).
+    `provided`: the top-level modules of the user's --model-code, which the image holds."""
     differs = sorted(name for name, version in needs.saved_with.items()
                      if "x" not in version and served.get(name) not in (None, version))
+    code = sorted(d for d in needs.distributions if d in provided)
     return {**needs.to_json(), "served": {d: served.get(d) for d in needs.distributions},
-            "differs": differs,
-            "missing": sorted(d for d in needs.distributions if d not in served)}
+            "differs": differs, "model_code": code,
+            "missing": sorted(d for d in needs.distributions
+                              if d not in served and d not in provided)}
 
 
-def model_environment(path: Path, sha256: str, cache: Path) -> dict[str, Any]:
+def model_environment(path: Path, sha256: str, cache: Path,
+                      provided: frozenset[str] = frozenset()) -> dict[str, Any]:
     """The environment record of a model file, cached by its digest (a 5.45 GB forest is
     read in seconds: its arrays are mapped, never read)."""
     import json
@@ -191,7 +196,7 @@ def model_environment(path: Path, sha256: str, cache: Path) -> dict[str, Any]:
     else:
         needs = read_needs(path)
         write_atomic(record, json.dumps(needs.to_json()))
-    return environment(needs, served_versions(REQUIREMENTS_FILE))
+    return environment(needs, served_versions(REQUIREMENTS_FILE), provided)
 
 
 def mismatch_lines(name: str, env: dict[str, Any]) -> list[str]:

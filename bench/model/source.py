@@ -15,6 +15,7 @@ from typing import Any
 from bench.errors import UsageError
 from bench.host.fsutil import write_atomic
 from bench.model.hashing import cached_sha256
+from bench.model.model_code import activate, check_model_code, code_digest, provided_modules
 from bench.model.pickle_needs import mismatch_lines, model_environment, unimportable_here
 from bench.progress import Progress
 
@@ -66,9 +67,14 @@ class ModelArtifact:
         return info
 
 
+MODEL_NAMES = {"forest-regressor": "RandomForest", "forest-classifier": "RandomForestClassifier",
+               "hgb": "HistGradientBoostingRegressor", "lightgbm": "LightGBM regressor",
+               "xgboost": "XGBoost regressor"}  # what the progress line calls each kind
+
+
 def synthetic_model(target_bytes: int, seed: int, models_dir: Path, cache: Path,
                     progress: Progress, kind: str = "forest-regressor") -> ModelArtifact:
-    what = "RandomForest" if kind == "forest-regressor" else "RandomForestClassifier"
+    what = MODEL_NAMES[kind]
     with progress.step(f"synthetic FIFA {what} of {target_bytes / 1e6:.0f} MB "
                        f"(seed {seed}; cached after the first time)"):
         # Imported here: scikit-learn takes a second to import, and `--help` needs none of it.
@@ -104,11 +110,18 @@ def _cannot_import(path: Path, names: list[str]) -> UsageError:
     return UsageError(
         f"{path.name} needs {', '.join(names)}, which the service's image does not install and "
         "this host cannot import: pip install it here if it is a library (the flat format may "
-        "then serve the model); modules of your own project are not supported yet")
+        "then serve the model), or pass --model-code DIR, the folder that holds it, if it is "
+        "a module of your own project")
 
 
-def user_model(path: Path, cache: Path, progress: Progress) -> ModelArtifact:
+def user_model(path: Path, cache: Path, progress: Progress,
+               model_code: Path | None = None) -> ModelArtifact:
+    """The user's model file, checked and described; `model_code`, the folder of their own
+    modules it imports (put on this process's import path: the host loads it too)."""
     check_model_path(path)
+    if model_code is not None:
+        check_model_code(model_code)
+        activate(model_code)
     with path.open("rb") as handle:
         head = handle.read(8)
     if not head.startswith(JOBLIB_MAGIC_PREFIXES):
@@ -116,7 +129,7 @@ def user_model(path: Path, cache: Path, progress: Progress) -> ModelArtifact:
                          "save the model with joblib.dump")
     sha = cached_sha256(path, cache)
     try:
-        env = model_environment(path, sha, cache)
+        env = model_environment(path, sha, cache, provided_modules(model_code))
     except ValueError as error:
         raise UsageError(f"{error}; save the model with joblib.dump") from None
     # A model of a library the service's image lacks (LightGBM) runs where the flat format
@@ -128,7 +141,9 @@ def user_model(path: Path, cache: Path, progress: Progress) -> ModelArtifact:
     for line in mismatch_lines(path.name, env):
         progress.warn(line)
     # v6: why the flat format cannot hold it (boosting models flattened)
-    record = cache / "reference" / f"{sha}.v6.json"
+    # The user's modules shape the predictions too (a transformer's code): keyed by both.
+    code = "" if model_code is None else f"-code{code_digest(model_code)[:12]}"
+    record = cache / "reference" / f"{sha}{code}.v6.json"
     if not record.exists():
         from datos.model_generator import REFERENCE_ROWS
 

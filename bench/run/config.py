@@ -15,6 +15,8 @@ from bench.measure.spec import TrialSettings
 from bench.options import comma_list, option, positive_int
 from bench.results.units import parse_duration, parse_size
 from bench.run.plan import ORDERS, Order
+from datos.boosting_models import KINDS as BOOSTING_KINDS
+from datos.boosting_models import missing_library
 from datos.model_generator import MODEL_KINDS
 from strategies import DEFAULT_STRATEGIES, REGISTRY
 from strategies.base import StrategyOptions
@@ -55,7 +57,8 @@ def _default_results() -> Path:
     return results_dir()
 
 
-MODEL_OPTIONS = ("model_path", "model_size_bytes", "model_kind", "seed")  # `run` and `model` share them
+# `run` and `model` share them
+MODEL_OPTIONS = ("model_path", "model_code", "model_size_bytes", "model_kind", "seed")
 TRIAL = TrialSettings()  # the trial's own defaults, which the run's options start from
 
 
@@ -70,14 +73,20 @@ class RunConfig:
     model_path: Path | None = option(  # None: a synthetic model of model_size_bytes
         None, "--model", "your own .joblib model (any scikit-learn regressor or pipeline); "
         "overrides --model-size", parse=Path, metavar="PATH")
+    model_code: Path | None = option(
+        None, "--model-code", "the folder of your own modules the --model imports (e.g. a "
+        "transformer class of your project): on the host's import path and in every image, "
+        "read-only, on PYTHONPATH", parse=Path, metavar="DIR")
     model_size_bytes: int = option(
         64_000_000, "--model-size", "size of the synthetic FIFA RandomForest, e.g. 64MB, 1GB, "
         "5.45GB (decimal units; default {default})", parse=parse_size, show=_show_size,
         metavar="SIZE")
     model_kind: str = option(
-        MODEL_KINDS[0], "--model-kind", "what the synthetic model predicts: the market value "
-        "(forest-regressor, the seed's) or its quartile band (forest-classifier); default "
-        "{default}", choices=MODEL_KINDS)
+        MODEL_KINDS[0], "--model-kind", "the synthetic model: a forest of the market value "
+        "(forest-regressor, the seed's) or of its quartile band (forest-classifier), or a "
+        "gradient-boosting regressor of the value (hgb: scikit-learn's "
+        "HistGradientBoosting; lightgbm; xgboost: trained with the library, served by the "
+        "strategies whose image or format holds it); default {default}", choices=MODEL_KINDS)
     seed: int = option(0, "--seed", "seed of the synthetic data/model (default {default})",
                        parse=int)
     trials: int = option(3, "--trials", "container starts per strategy (default {default}); "
@@ -226,6 +235,19 @@ class RunConfig:
                 raise UsageError("--model-kind makes a synthetic model; with --model your own "
                                  "model is used as it is: leave one of them out")
             check_model_path(self.model_path)
+            if self.model_code is not None:
+                from bench.model.model_code import check_model_code
+
+                check_model_code(self.model_code)
+        elif self.model_code is not None:
+            raise UsageError("--model-code is the code of your own --model: pass --model "
+                             "PATH too, or leave --model-code out")
+        elif self.model_kind in BOOSTING_KINDS:
+            missing = missing_library(self.model_kind)
+            if missing is not None:
+                raise UsageError(f"--model-kind {self.model_kind} trains with {missing}, which "
+                                 f"this host cannot import: pip install {missing}"
+                                 + ("-cpu" if missing == "xgboost" else ""))
         if self.options.link_rate is not None:
             from bench.servers.link import check_tools
 

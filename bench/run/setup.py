@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import StepFailed, UsageError
-from bench.host.paths import REQUIREMENTS_FILE, models_dir
+from bench.host.paths import models_dir
 from bench.measure import inprocess
 from bench.measure.fresh_node import FreshNode
 from bench.measure.recorder import (
@@ -18,8 +18,7 @@ from bench.measure.recorder import (
 )
 from bench.model.source import ModelArtifact, synthetic_model, user_model
 from bench.prepare.base_image import BaseImage, ensure_base_image
-from bench.prepare.runtime_image import RuntimeImage, ensure_runtime_image
-from bench.prepare.wheelhouse import ensure_wheelhouse
+from bench.prepare.runtime_image import RuntimeImage, ensure_runtime_image, with_model_code
 from bench.results.store import ResultsStore, StrategyOutcome
 from bench.run import disk_plan
 from bench.run.cleanup import sweep_stale_runs
@@ -40,9 +39,10 @@ class RunSetup(RunState):
         skipped = self._skip_what_does_not_apply(model)  # before anything is built
         self.steps = self._plan()
         base = ensure_base_image(self.engine, progress)
-        wheels = ensure_wheelhouse(self.cache, REQUIREMENTS_FILE, progress)
-        runtime = ensure_runtime_image(self.engine, base, wheels, self.cache, progress,
+        runtime = ensure_runtime_image(self.engine, base, self.cache, progress,
                                        rebuild=self.config.rebuild_runtime)
+        if self.config.model_code is not None:
+            runtime = with_model_code(self.engine, runtime, self.config.model_code, progress)
         self.model, self.runtime = model, runtime
         self.network = f"mlbench-{self.run_id}"
         # Under swarm an attachable overlay: the tasks and the S3 server both join it.
@@ -77,7 +77,8 @@ class RunSetup(RunState):
     def _next_version(self) -> ModelArtifact:
         """The model version a rollout brings: the user's, or the synthetic seed + 1."""
         if self.config.rollout_model_path is not None:
-            return user_model(self.config.rollout_model_path, self.cache, self.progress)
+            return user_model(self.config.rollout_model_path, self.cache, self.progress,
+                              self.config.model_code)
         return synthetic_model(self.config.model_size_bytes, self.config.seed + 1,
                                models_dir(), self.cache, self.progress, self.config.model_kind)
 
@@ -138,7 +139,8 @@ class RunSetup(RunState):
 
     def _model(self) -> ModelArtifact:
         if self.config.model_path is not None:
-            return user_model(self.config.model_path, self.cache, self.progress)
+            return user_model(self.config.model_path, self.cache, self.progress,
+                              self.config.model_code)
         return synthetic_model(self.config.model_size_bytes, self.config.seed, models_dir(),
                                self.cache, self.progress, self.config.model_kind)
 

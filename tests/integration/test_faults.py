@@ -170,16 +170,14 @@ def test_a_run_that_does_not_fit_on_disk_is_refused_with_the_numbers(tmp_path: P
 
 
 def test_every_container_runs_hardened(engine: Engine, tiny_model: ModelArtifact) -> None:
-    from bench.host.paths import REQUIREMENTS_FILE, cache_dir
+    from bench.host.paths import cache_dir
     from bench.prepare.base_image import ensure_base_image
     from bench.prepare.runtime_image import ensure_runtime_image
-    from bench.prepare.wheelhouse import ensure_wheelhouse
     from bench.run.cleanup import run_labels
 
     progress = Progress(quiet=True)
-    runtime = ensure_runtime_image(engine, ensure_base_image(engine, progress),
-                                   ensure_wheelhouse(cache_dir(), REQUIREMENTS_FILE, progress),
-                                   cache_dir(), progress).ref
+    runtime = ensure_runtime_image(engine, ensure_base_image(engine, progress), cache_dir(),
+                                   progress).ref
     # The spec the trials make (spec.container_spec), with volume's start as it is.
     start = StartSpec("-", env={"MODEL_PATH": "/app/model.joblib"},
                       binds=[BindMount(str(tiny_model.path), "/app/model.joblib")])

@@ -11,7 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import sklearn
-from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestClassifier
+from sklearn.ensemble import (
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -52,8 +56,10 @@ def _models(folder: Path) -> dict[str, Path]:
     return paths
 
 
-def _run(engine: Engine, model: Path, results: Path, named: bool) -> BenchmarkRun:
+def _run(engine: Engine, model: Path, results: Path, named: bool,
+         model_code: Path | None = None) -> BenchmarkRun:
     config = RunConfig(strategies=("volume", "sharded", "mmap"), model_path=model,
+                       model_code=model_code,
                        model_size_bytes=0, trials=1, builders=builders_of("auto")[:1],
                        latency_requests=3, start_timeout_s=120, results_root=results,
                        strategies_named=named, warmup=False)  # CI time: one start less each
@@ -121,4 +127,57 @@ def test_a_model_no_strategy_can_take_is_a_usage_error_before_any_build(
     with pytest.raises(UsageError, match=r"no strategy can take this model \(sharded: .*tree "
                                          r"ensemble.*; mmap: the flat format cannot hold"):
         run.execute()
+    assert_nothing_labelled(engine)
+
+
+USER_MODULE = "mlbench_user_features"  # a module of "the user's project", made by the test
+
+
+def _model_of_user_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """A Pipeline whose first step is a class of the user's own module (in tmp_path/code),
+    saved with joblib; the module is then gone from this process, as on a new machine."""
+    import importlib
+    import sys
+
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / f"{USER_MODULE}.py").write_text(
+        "from sklearn.base import BaseEstimator, TransformerMixin\n\n\n"
+        "class Squared(BaseEstimator, TransformerMixin):\n"
+        "    def fit(self, x, y=None):\n        self.n_features_in_ = x.shape[1]\n"
+        "        return self\n\n"
+        "    def transform(self, x):\n        return x * x\n")
+    monkeypatch.setattr(sys, "path", [str(code), *sys.path])
+    monkeypatch.setenv("PYTHONPATH", "")  # put back after the test (the run prepends to it)
+    module = importlib.import_module(USER_MODULE)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 6))
+    y = (x * x) @ rng.normal(size=6)
+    path = tmp_path / "user-code.joblib"
+    joblib.dump(make_pipeline(module.Squared(),
+                              RandomForestRegressor(n_estimators=4, random_state=0)).fit(x, y),
+                path)
+    sys.path.remove(str(code))
+    del sys.modules[USER_MODULE]
+    importlib.invalidate_caches()
+    return path, code
+
+
+def test_a_model_of_the_users_own_module_is_refused_without_its_code_and_served_with_it(
+        engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model, code = _model_of_user_code(tmp_path, monkeypatch)
+    with pytest.raises(UsageError, match=rf"needs {USER_MODULE}, .*pass --model-code DIR"):
+        _run(engine, model, tmp_path / "refused", named=False)
+    run = _run(engine, model, tmp_path / "results", named=False, model_code=code)
+    stored = load_run(tmp_path / "results" / run.run_id)
+    outcomes = stored.document["strategies"]
+    # Every strategy loads the user's class in its image (the runtime with the code), and
+    # every first prediction equals the host's (which imported it from the folder).
+    assert {name: o["status"] for name, o in outcomes.items()} == dict.fromkeys(
+        ("volume", "sharded", "mmap"), "ok"), outcomes
+    assert {s.strategy for s in stored.samples if s.metric == "model_ready_s"} == {
+        "volume", "sharded", "mmap"}
+    environment = stored.document["metadata"]["model"]["details"]["environment"]
+    assert environment["model_code"] == [USER_MODULE] and environment["missing"] == []
+    assert "-code" in stored.document["metadata"]["runtime_image"]["ref"]
     assert_nothing_labelled(engine)

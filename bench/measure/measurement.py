@@ -58,6 +58,7 @@ class PagedFill:
     whole_s: float | None  # start to the file whole and local (None: not within the wait)
     demand_bytes: int  # fetched because requests waited for them, in all
     fill_bytes: int  # fetched by the background fill
+    range_retries: int = 0  # demand ranges asked again after a failed GET
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,7 @@ def start_values(m: StartMeasurement, image_added_bytes: int) -> dict[str, float
     if m.paged is not None:
         values["paged_first_bytes"] = float(m.paged.first_bytes)
         values["paged_first_requests"] = float(m.paged.first_requests)
+        values["paged_range_retries"] = float(m.paged.range_retries)
         values["paged_fill_bytes"] = float(m.paged.fill_bytes + m.paged.demand_bytes)
         if m.paged.whole_s is not None:
             values["file_whole_s"] = m.paged.whole_s

@@ -195,6 +195,11 @@ _ALL: tuple[Metric, ...] = (
            "Peticiones de rango antes de la primera predicción",
            "mmap-lazy: ranged GETs for those pages (adjacent missing pages coalesced)",
            table="model", optional=_PAGED),
+    Metric("paged_range_retries", "count", "count", "Range requests asked again",
+           "Peticiones de rango repetidas",
+           "mmap-lazy: demand ranges whose GET failed (a read timed out, a connection reset) "
+           "and were asked again on another connection, up to the start's first correct "
+           "prediction and the checks after it", table="model", optional=_PAGED),
     Metric("paged_fill_bytes", "bytes", "transfer", "Bytes until whole", "Bytes hasta completo",
            "mmap-lazy: bytes fetched in all, on demand and by the background fill",
            optional=_PAGED),

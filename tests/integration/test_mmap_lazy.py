@@ -30,6 +30,9 @@ def test_mmap_lazy_serves_from_pages_on_demand_and_a_warm_restart_fetches_nothin
     # ... the cold one from pages fetched for it, and the file then filled in whole ...
     assert 0 < value[(cold, "paged_first_bytes")] <= flat_bytes
     assert value[(cold, "paged_first_requests")] >= 1
+    # No GET failed on an unshaped link: recorded, and none asked again (tests/test_paged_file.py
+    # fails them on purpose).
+    assert value[(cold, "paged_range_retries")] == 0
     assert value[(cold, "paged_fill_bytes")] >= flat_bytes
     assert value[(cold, "file_whole_s")] > 0
     # ... the warm one from the volume the cold one filled: nothing fetched.

@@ -25,6 +25,8 @@ REFITS = 3
 class BoostingKind:
     library: str  # the distribution that trains (and unpickles) it
     make: Callable[[int, int], Any]  # (iterations, seed) -> an unfitted estimator
+    stem: str  # the cached file's name: <stem>_<bytes>B_seed<seed>.joblib
+    label: str  # what the progress line calls it
 
 
 def _hgb(iterations: int, seed: int) -> Any:
@@ -50,9 +52,9 @@ def _xgboost(iterations: int, seed: int) -> Any:
 
 
 KINDS: dict[str, BoostingKind] = {
-    "hgb": BoostingKind("scikit-learn", _hgb),
-    "lightgbm": BoostingKind("lightgbm", _lightgbm),
-    "xgboost": BoostingKind("xgboost", _xgboost),
+    "hgb": BoostingKind("scikit-learn", _hgb, "fifa_hgb", "HistGradientBoostingRegressor"),
+    "lightgbm": BoostingKind("lightgbm", _lightgbm, "fifa_lgbm", "LightGBM regressor"),
+    "xgboost": BoostingKind("xgboost", _xgboost, "fifa_xgb", "XGBoost regressor"),
 }
 
 

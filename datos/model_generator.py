@@ -40,9 +40,21 @@ TREES_PER_PROGRESS_STEP = 8
 # What the synthetic model predicts: the market value (the seed's regressor), or its band
 # among the players, a quartile each (a classifier of the same forest shape); or the value
 # by gradient boosting (scikit-learn's HistGradientBoosting, LightGBM, XGBoost).
-MODEL_KINDS = ("forest-regressor", "forest-classifier", *boosting_models.KINDS)
-FILE_STEMS = {"forest-regressor": "fifa_rf", "forest-classifier": "fifa_rfc",
-              "hgb": "fifa_hgb", "lightgbm": "fifa_lgbm", "xgboost": "fifa_xgb"}
+# Each kind's file stem and the name the progress line gives it (the boosting kinds':
+# datos/boosting_models.py).
+FOREST_KINDS = {"forest-regressor": ("fifa_rf", "RandomForest"),
+                "forest-classifier": ("fifa_rfc", "RandomForestClassifier")}
+MODEL_KINDS = (*FOREST_KINDS, *boosting_models.KINDS)
+
+
+def _naming(kind: str) -> tuple[str, str]:
+    """A kind's file stem and label."""
+    boosting = boosting_models.KINDS.get(kind)
+    return FOREST_KINDS[kind] if boosting is None else (boosting.stem, boosting.label)
+
+
+def kind_label(kind: str) -> str:
+    return _naming(kind)[1]
 VALUE_BANDS = ("low", "mid", "high", "star")
 Forest: TypeAlias = Any  # a RandomForestRegressor or Classifier (scikit-learn has no types)
 REFERENCE_ROWS = 16
@@ -68,7 +80,7 @@ class GeneratedModel:
 
 def model_path(models_dir: Path, target_bytes: int, seed: int,
                kind: str = "forest-regressor") -> Path:
-    return models_dir / f"{FILE_STEMS[kind]}_{target_bytes}B_seed{seed}.joblib"
+    return models_dir / f"{_naming(kind)[0]}_{target_bytes}B_seed{seed}.joblib"
 
 
 def value_bands(market_value: Any) -> Any:

@@ -43,9 +43,13 @@ def test_a_file_that_is_not_joblib_is_refused(tmp_path: Path) -> None:
     assert "is not a joblib/pickle file" in result.stderr
 
 
-def test_help_explains_each_command() -> None:
+def test_help_explains_each_command(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every subcommand says what it does and explains every option it takes."""
     from bench.cli import build_parser
+
+    # One width for the child and this process (argparse wraps to the terminal's, which a
+    # pipe does not have and a developer's shell does).
+    monkeypatch.setenv("COLUMNS", "100")
 
     parser = build_parser()
     commands = next(a for a in parser._actions if a.dest == "command")

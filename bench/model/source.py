@@ -67,14 +67,11 @@ class ModelArtifact:
         return info
 
 
-MODEL_NAMES = {"forest-regressor": "RandomForest", "forest-classifier": "RandomForestClassifier",
-               "hgb": "HistGradientBoostingRegressor", "lightgbm": "LightGBM regressor",
-               "xgboost": "XGBoost regressor"}  # what the progress line calls each kind
-
-
 def synthetic_model(target_bytes: int, seed: int, models_dir: Path, cache: Path,
                     progress: Progress, kind: str = "forest-regressor") -> ModelArtifact:
-    what = MODEL_NAMES[kind]
+    from datos.model_generator import kind_label
+
+    what = kind_label(kind)
     with progress.step(f"synthetic FIFA {what} of {target_bytes / 1e6:.0f} MB "
                        f"(seed {seed}; cached after the first time)"):
         # Imported here: scikit-learn takes a second to import, and `--help` needs none of it.

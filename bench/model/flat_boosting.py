@@ -33,6 +33,9 @@ from bench.model.sharding import tree_attribute
 # scikit-learn's link classes, by name, and what the service applies to the raw sum.
 INVERSE_LINKS = {"IdentityLink": "identity", "LogLink": "exp", "LogitLink": "logit",
                  "MultinomialLogit": "softmax"}
+# Whose exp each link applies: LogitLink calls scipy's expit (the C library's exp),
+# LogLink and the multinomial softmax numpy's exp (docker/service/flat_forest.py: _exp).
+LINK_EXP = {"identity": "numpy", "exp": "numpy", "logit": "libm", "softmax": "numpy"}
 
 
 def _kind(estimator: Any) -> str | None:
@@ -105,10 +108,11 @@ def boosting_arrays(estimator: Any, _read: Any = None) -> Parts:
     arrays = pack_trees(trees, int(estimator.n_features_in_))
     arrays["tree_column"] = np.asarray(columns, np.int32)
     classifier = hasattr(estimator, "classes_")
+    # A GradientBoostingRegressor returns the raw sum whatever its loss.
+    link = _link(estimator) if classifier or kind == "hist" else "identity"
     header: dict[str, Any] = {
         **task_fields(estimator, len(trees)), "combine": "sum", "baseline": baseline.tolist(),
-        # A GradientBoostingRegressor returns the raw sum whatever its loss.
-        "link": _link(estimator) if classifier or kind == "hist" else "identity",
+        "link": link, "exp": LINK_EXP[str(link)],
         "input_dtype": "float64" if kind == "hist" else "float32",
         "nan": "route" if kind == "hist" else "refuse",
         # A class from the raw sums, as each predict method decides: a binary

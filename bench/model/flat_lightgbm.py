@@ -122,6 +122,7 @@ def lightgbm_arrays(estimator: Any, dump: dict[str, Any]) -> Parts:
     header: dict[str, Any] = {
         **task_fields(estimator, len(trees)), "library": f"lightgbm {_version()}",
         "combine": "sum", "baseline": [0.0] * per_iteration, "link": _link(dump),
+        "exp": "libm",  # LightGBM's C++ calls std::exp
         "input_dtype": "float64", "nan": "route", "decision": "argmax_proba"}
     return arrays, header
 

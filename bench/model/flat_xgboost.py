@@ -112,6 +112,7 @@ def xgboost_arrays(estimator: Any, document: dict[str, Any]) -> Parts:
         **task_fields(estimator, len(trees)), "library": f"xgboost {xgboost.__version__}",
         "combine": "sum", "baseline": _base_margin(estimator, document, n_columns),
         "link": LINKS[document["learner"]["objective"]["name"]],
+        "exp": "libm",  # glibc's expf: float32, computed in float64 and rounded once
         "input_dtype": "float32", "accumulate": "float32", "nan": "route",
         "decision": "argmax_proba"}
     return arrays, header

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from bench.engine import CACHE_LABEL, Engine
 from bench.errors import BenchError
+from bench.host.made_once import made_once
+from bench.host.paths import cache_dir
 from bench.progress import Progress
 
 OFFICIAL_BASE = "python:3.11-slim"
@@ -27,6 +29,13 @@ class BaseImage:
 
 
 def ensure_base_image(engine: Engine, progress: Progress, rebuild: bool = False) -> BaseImage:
+    """The base image: the engine's, or made once (bench.host.made_once: a second run that
+    asks meanwhile waits for it instead of making another)."""
+    with made_once("base-image", cache_dir()):
+        return _find_or_make(engine, progress, rebuild)
+
+
+def _find_or_make(engine: Engine, progress: Progress, rebuild: bool) -> BaseImage:
     if not rebuild:
         for ref, origin in ((OFFICIAL_BASE, "official"), (LOCAL_BASE, "debootstrap")):
             attrs = engine.image_inspect(ref)

@@ -17,6 +17,7 @@ from pathlib import Path
 from bench.engine import CACHE_LABEL, Engine
 from bench.errors import StepFailed
 from bench.host.fsutil import link_or_copy, write_atomic
+from bench.host.made_once import made_once
 from bench.host.paths import DOCKER_DIR, REQUIREMENTS_FILE, RUNTIME_DOCKERFILE
 from bench.model.model_code import IN_IMAGE, code_digest, files_of
 from bench.prepare.base_image import BaseImage
@@ -46,7 +47,14 @@ def ensure_runtime_image(
 ) -> RuntimeImage:
     """The runtime image for this base and these requirements: the cached one, or built from
     the host-side wheelhouse, downloaded only then (86 MB and 12 s of pip in a fresh clone
-    whose engine already holds the image)."""
+    whose engine already holds the image). Made once: a second run that asks meanwhile
+    waits for it (bench.host.made_once)."""
+    with made_once("runtime-image", cache):
+        return _find_or_build(engine, base, cache, progress, rebuild)
+
+
+def _find_or_build(engine: Engine, base: BaseImage, cache: Path, progress: Progress,
+                   rebuild: bool) -> RuntimeImage:
     tag = runtime_tag(base)
     # The build time is kept beside the cache, not in a label: a label would need a rebuild.
     record = cache / "runtime-builds" / f"{tag.split(':')[1]}.json"

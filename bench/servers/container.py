@@ -18,7 +18,8 @@ import requests
 from bench.engine import CACHE_LABEL, SERVICE_UID, ContainerSpec, Engine, VolumeMount
 from bench.errors import StepFailed
 from bench.host.fsutil import link_or_copy
-from bench.host.paths import DOCKER_DIR
+from bench.host.made_once import made_once
+from bench.host.paths import DOCKER_DIR, cache_dir
 from bench.servers.link import InterfaceBytes, LinkRate, interface_bytes, shape_egress
 
 DATA_IN_CONTAINER = "/cache"  # owned by the runtime image's non-root user
@@ -52,8 +53,14 @@ def server_image(engine: Engine, runtime_image: str, dockerfile: str,
         stat = source.resolve().stat()
         inputs.update(f"\n{name} {source.resolve()} {stat.st_size} {stat.st_mtime_ns}".encode())
     tag = f"mlbench-{dockerfile.removeprefix('Dockerfile.')}:{inputs.hexdigest()[:12]}"
-    if engine.image_inspect(tag) is not None:
-        return tag
+    with made_once(tag.replace(":", "-"), cache_dir()):
+        if engine.image_inspect(tag) is None:
+            _build_server_image(engine, runtime_image, dockerfile, files, tag)
+    return tag
+
+
+def _build_server_image(engine: Engine, runtime_image: str, dockerfile: str,
+                        files: Mapping[str, Path], tag: str) -> None:
     with tempfile.TemporaryDirectory(prefix="mlbench-server-") as scratch:
         context = Path(scratch)
         shutil.copyfile(DOCKER_DIR / dockerfile, context / "Dockerfile")
@@ -61,7 +68,6 @@ def server_image(engine: Engine, runtime_image: str, dockerfile: str,
             link_or_copy(source, context / name)
         engine.build(context, "Dockerfile", tag, {CACHE_LABEL: "server"}, builder="legacy",
                      no_cache=False, build_args={"RUNTIME_IMAGE": runtime_image})
-    return tag
 
 
 def start_server(engine: Engine, runtime_image: str, run_id: str, network: str,

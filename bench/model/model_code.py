@@ -41,9 +41,12 @@ def check_model_code(folder: Path) -> None:
 
 
 def files_of(folder: Path) -> list[Path]:
-    """The folder's files that go into the image, in a stable order (caches left out)."""
+    """The folder's files that go into the image, in a stable order: caches and every path
+    with a part that starts with "." left out (a `.env` of secrets, `.git`: image layers
+    keep what they are given, and import never reads them)."""
     return sorted(path for path in folder.rglob("*") if path.is_file()
-                  and not _SKIPPED & set(path.relative_to(folder).parts))
+                  and not _SKIPPED & set(parts := path.relative_to(folder).parts)
+                  and not any(part.startswith(".") for part in parts))
 
 
 def code_digest(folder: Path) -> str:

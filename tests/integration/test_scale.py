@@ -166,7 +166,8 @@ def _networks_of_no_run() -> list[str]:
     return [name for name, _, run in (row.partition("|") for row in rows) if not run]
 
 
-@pytest.mark.beside
+# In the first engine lane though it could run beside: it balances the lanes (CI time:
+# the second lane was the suite's critical path, 494 s of tests against 410 s).
 def test_registry_replicas_with_private_caches_each_download(
         engine: Engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
     run = run_bench(engine, ("registry",), tmp_path, builders=("legacy",), replicas=2,
@@ -179,7 +180,8 @@ def test_registry_replicas_with_private_caches_each_download(
     assert_nothing_labelled(engine)
 
 
-@pytest.mark.beside
+# In the first engine lane though it could run beside: it balances the lanes (CI time:
+# the second lane was the suite's critical path, 494 s of tests against 410 s).
 def test_a_sustained_load_is_measured_and_a_healthy_service_answers_every_request(
         engine: Engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
     """Also the plain start path's limits: --cpus 0.5 and a memory limit reach the engine

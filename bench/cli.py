@@ -71,6 +71,12 @@ def _report_parser(commands: Commands) -> None:
     report.add_argument("--out", type=Path, metavar="DIR",
                         help="write here instead of RUN/report-<lang>/")
     report.add_argument("--quiet", action="store_true", help="print only the report's path")
+    from bench.report.scale_out import DEFAULT_EGRESS
+
+    report.add_argument("--egress-model", default=DEFAULT_EGRESS, metavar="RATE",
+                        help="the egress of the servers every node shares (OCI registry, model "
+                             "store) that the scale-out projection of a --fresh-node run "
+                             f"assumes, e.g. 1Gbit (default {DEFAULT_EGRESS})")
 
 
 def _compare_parser(commands: Commands) -> None:
@@ -227,9 +233,12 @@ def _cmd_report(args: argparse.Namespace, progress: Progress) -> int:
     if unknown or not formats:
         raise UsageError(f"unknown chart format {','.join(unknown) or '(none)'}: "
                          "use --format png,svg (or pdf)")
+    from bench.servers.link import LinkRate
+
+    egress = LinkRate.parse(args.egress_model, "--egress-model")
     folder = _resolve_run_folder(args.run_folder)
     with progress.step(f"report ({args.lang}) for {folder.name}"):
-        files = render_report(folder, args.lang, formats, args.dpi, args.out)
+        files = render_report(folder, args.lang, formats, args.dpi, args.out, egress)
     print(files.report)
     return 0
 

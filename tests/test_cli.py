@@ -27,6 +27,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     (("run", "--oci-registry", "127.0.0.1:5000"), "add one of them"),
     (("run", "--rollout", "--model", __file__), "needs the new version of your model"),
     (("run", "--fresh-node", "--orchestrator", "swarm"), "leave out --orchestrator swarm"),
+    (("report", "latest", "--egress-model", "lots"), "--egress-model 'lots' is not a rate"),
 ])
 def test_usage_errors_are_one_line_and_exit_2(args: tuple[str, ...], fragment: str) -> None:
     result = run_cli(*args)

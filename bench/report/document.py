@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.host.fsutil import write_atomic
-from bench.report import charts, drift, table
+from bench.report import charts, drift, scale_out, table
 from bench.report.claims_table import claims_markdown
 from bench.report.decision import decision_markdown
 from bench.report.labels import Labels
@@ -20,6 +20,7 @@ from bench.results.metrics import WINNER_METRICS
 from bench.results.store import load_run
 from bench.results.summary import format_value
 from bench.results.units import format_bytes, format_quantity, format_seconds, number, number_style
+from bench.servers.link import LinkRate
 
 
 @dataclass
@@ -212,14 +213,17 @@ def failures_markdown(view: RunView) -> str:
 
 
 def render_report(run_folder: Path, lang: str = "en", formats: tuple[str, ...] = charts.FORMATS,
-                  dpi: int = 300, out: Path | None = None) -> ReportFiles:
-    """Every file of the report, its numbers written the way `lang` writes them."""
+                  dpi: int = 300, out: Path | None = None,
+                  egress: LinkRate | None = None) -> ReportFiles:
+    """Every file of the report, its numbers written the way `lang` writes them; `egress`:
+    the servers' egress the scale-out projection assumes (scale_out.DEFAULT_EGRESS)."""
     with number_style(lang):
-        return _render(run_folder, Labels(lang), formats, dpi, out)
+        return _render(run_folder, Labels(lang), formats, dpi, out, egress)
 
 
 def _render(run_folder: Path, labels: Labels, formats: tuple[str, ...], dpi: int,
-            out: Path | None) -> ReportFiles:
+            out: Path | None, egress: LinkRate | None = None) -> ReportFiles:
+    egress = egress or LinkRate.parse(scale_out.DEFAULT_EGRESS)
     lang = labels.lang
     view = RunView.of(load_run(run_folder))
     folder = out or run_folder / f"report-{lang}"
@@ -235,6 +239,11 @@ def _render(run_folder: Path, labels: Labels, formats: tuple[str, ...], dpi: int
         files.tables.append(folder / name)
     # No formats: the text alone (the tests' strict renderings of every stored run).
     files.charts = charts.render_all(view, labels, folder / "charts", formats, dpi) if formats else {}
+    scale_chart = (scale_out.scale_out_chart(view, labels, egress.bytes_per_s, str(egress))
+                   if formats else None)
+    if scale_chart is not None:
+        files.charts["scale_out"] = charts.save(scale_chart, folder / "charts", "scale_out",
+                                                formats, dpi)
 
     config = view.metadata.get("config", {})
     status = view.run.document.get("status", "?")
@@ -269,7 +278,9 @@ def _render(run_folder: Path, labels: Labels, formats: tuple[str, ...], dpi: int
         chosen = next((p for p in paths if p.suffix == f".{preferred}"), paths[0])
         doc += [f"![{labels('chart_' + stem)}]({chosen.relative_to(folder).as_posix()})", ""]
     # Sections that appear only when the run has something to say in them.
-    for title, text in (("cached_title", cached_markdown(view, labels)),
+    for title, text in (("scale_out_title", scale_out.scale_out_markdown(
+                            view, labels, egress.bytes_per_s, str(egress))),
+                        ("cached_title", cached_markdown(view, labels)),
                         ("skipped_title", skipped_markdown(view)),
                         ("remarks_title", remarks_markdown(view, labels)),
                         ("not_measured_title", not_measured_markdown(view, labels)),

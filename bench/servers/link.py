@@ -31,16 +31,16 @@ class LinkRate:
     bits_per_s: int
 
     @classmethod
-    def parse(cls, text: str) -> LinkRate:
+    def parse(cls, text: str, option: str = "--link-rate") -> LinkRate:
         """'1Gbit', '100Mbit', '500kbit' (tc's decimal units; "bps" means bytes, as in tc)."""
         match = _RATE.match(text)
         if not match:
-            raise UsageError(f"--link-rate {text!r} is not a rate: pass e.g. 1Gbit or 100Mbit")
+            raise UsageError(f"{option} {text!r} is not a rate: pass e.g. 1Gbit or 100Mbit")
         number, prefix, unit = match.groups()
         bits = float(number) * _SCALE[prefix.lower()] * (8 if (unit or "").lower() == "bps"
                                                           else 1)
         if bits < 64_000:
-            raise UsageError(f"--link-rate {text} is below 64kbit: a model would take days")
+            raise UsageError(f"{option} {text} is below 64kbit: a model would take days")
         return cls(int(bits))
 
     @property

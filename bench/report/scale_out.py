@@ -1,0 +1,141 @@
+"""Scale-out on paper: how long until N fresh nodes all serve, projected from what one fresh
+node measured (`--fresh-node`), for every strategy of the run.
+
+A fresh node's first correct prediction is a fixed part (start, load, the first request)
+plus the time it spends moving bytes from the servers every node shares (the OCI registry's
+pull, the model store's copy, the registry strategies' download, mmap-lazy's demand pages).
+When N nodes start at once those bytes share the servers' egress E, so the transfer takes
+at least N x bytes / E:
+
+    T(N) = fixed + max(transfer, N x bytes / E),  fixed = serving - transfer
+
+With distribution inside the cluster (nodes serve each other what they already hold, as
+Spegel, Dragonfly and Kraken do for images) the servers send each byte about once:
+T_p2p(N) = fixed + max(transfer, bytes / E), the ideal such a system approaches.
+mmap-lazy's demand pages arrive inside its first request, so its measured transfer is 0
+and the shared egress is added on top of a start that already paid for the pages: an upper
+estimate. Only N = 1 is measured here; several nodes (#29's --nodes) are what would check
+the projection at N > 1.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bench.report.labels import Labels
+from bench.report.table import row_label
+from bench.report.view import RunView
+from bench.results.units import format_bytes, format_compact, format_seconds
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+DEFAULT_EGRESS = "10Gbit"  # a registry or object store's egress, as a cloud region gives it
+NODES_SHOWN = (1, 10, 100)
+NODES_CHARTED = range(1, 101)
+LINE_STYLES = (("-", "--"), ("-.", ":"))  # (shared egress, peer-to-peer) per condition
+# Seconds of a fresh node's start spent moving bytes from the shared servers, and the bytes.
+TRANSFER_SECONDS = ("pull_s", "node_fetch_s", "download_s")
+SHARED_BYTES = ("pull_bytes", "node_fetch_bytes", "paged_first_bytes")
+# A download's bytes: its rate times its seconds (download_mb_per_s is bytes / download_s, in
+# MB of 10^6 bytes; a start that found its cache warm has neither, and took nothing).
+DOWNLOAD_RATE = "download_mb_per_s"
+
+
+@dataclass(frozen=True)
+class NodeCost:
+    """What one fresh node of a strategy took: medians over the run's measured starts."""
+
+    strategy: str
+    condition: str
+    serving_s: float  # the start's 0 (provisioning began) to the first correct prediction
+    transfer_s: float  # of which moving bytes from the shared servers
+    shared_bytes: float  # the bytes those servers sent before the node served
+
+    def all_serving_s(self, nodes: int, egress_bytes_per_s: float, p2p: bool = False) -> float:
+        """T(N): when the last of `nodes` nodes, started at once, serves."""
+        sent = self.shared_bytes * (1 if p2p else nodes) / egress_bytes_per_s
+        return self.serving_s - self.transfer_s + max(self.transfer_s, sent)
+
+
+def node_costs(view: RunView) -> list[NodeCost]:
+    """Every (strategy, condition) measured on a fresh node, in run order."""
+    per_start: dict[tuple[str, str, int], dict[str, float]] = defaultdict(dict)
+    wanted = (*TRANSFER_SECONDS, *SHARED_BYTES, DOWNLOAD_RATE, "model_ready_s")
+    for s in view.samples:
+        if not s.warmup and s.metric in wanted:
+            per_start[(s.strategy, s.condition, s.trial)][s.metric] = s.value
+    grouped: dict[tuple[str, str], list[tuple[float, float, float]]] = defaultdict(list)
+    for (strategy, condition, _trial), values in per_start.items():
+        if "pull_s" not in values or "model_ready_s" not in values:
+            continue  # not a fresh-node start
+        shared = sum(values.get(m, 0.0) for m in SHARED_BYTES)
+        shared += values.get(DOWNLOAD_RATE, 0.0) * 1e6 * values.get("download_s", 0.0)
+        grouped[(strategy, condition)].append(
+            (values["model_ready_s"], sum(values.get(m, 0.0) for m in TRANSFER_SECONDS), shared))
+    order = {name: index for index, name in enumerate(view.strategies)}
+    return [NodeCost(strategy, condition, *(statistics.median(column) for column in zip(*starts,
+                                                                                        strict=True)))
+            for (strategy, condition), starts in sorted(
+                grouped.items(), key=lambda item: (order.get(item[0][0], len(order)), item[0][1]))]
+
+
+def scale_out_markdown(view: RunView, labels: Labels, egress_bytes_per_s: float,
+                       egress_text: str) -> str:
+    """The projection's table (empty: the run measured no fresh node)."""
+    costs = node_costs(view)
+    if not costs:
+        return ""
+    head = " | ".join(labels("scale_nodes_n").format(n=n) for n in NODES_SHOWN)
+    lines = [labels("scale_out_text").format(egress=egress_text), "",
+             f"| {labels('strategy')} | {labels('scale_bytes_per_node')} | {head} | "
+             f"{labels('scale_p2p_n').format(n=NODES_SHOWN[-1])} |",
+             "|---|--:|" + "--:|" * (len(NODES_SHOWN) + 1)]
+    for cost in costs:
+        cells = [format_seconds(cost.all_serving_s(n, egress_bytes_per_s)) for n in NODES_SHOWN]
+        p2p = format_seconds(cost.all_serving_s(NODES_SHOWN[-1], egress_bytes_per_s, p2p=True))
+        lines.append(f"| {row_label(labels, cost.strategy, cost.condition)} | "
+                     f"{format_bytes(cost.shared_bytes)} | {' | '.join(cells)} | {p2p} |")
+    return "\n".join(lines) + "\n"
+
+
+def scale_out_chart(view: RunView, labels: Labels, egress_bytes_per_s: float,
+                    egress_text: str) -> Figure | None:
+    """T(N) for N = 1..100, one line per strategy and condition; dashed: with peer-to-peer
+    distribution inside the cluster."""
+    import matplotlib.pyplot as plt  # bench.report.charts chose the Agg backend
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    costs = node_costs(view)
+    if not costs:
+        return None
+    figure, axis = plt.subplots(figsize=(7.5, 4.5))
+    nodes = list(NODES_CHARTED)
+    seen: dict[str, int] = {}
+    for cost in costs:
+        colour = view.colour(cost.strategy)
+        # A strategy's second condition (mmap's prefetch, a cache's state) in its own style.
+        solid, dashed = LINE_STYLES[seen.get(cost.strategy, 0) % len(LINE_STYLES)]
+        seen[cost.strategy] = seen.get(cost.strategy, 0) + 1
+        name = row_label(labels, cost.strategy, cost.condition)
+        axis.plot(nodes, [cost.all_serving_s(n, egress_bytes_per_s) for n in nodes],
+                  color=colour, linestyle=solid, label=name)
+        axis.plot(nodes, [cost.all_serving_s(n, egress_bytes_per_s, p2p=True) for n in nodes],
+                  color=colour, linestyle=dashed, linewidth=0.8)
+    axis.set_xscale("log")
+    axis.set_yscale("log")
+    axis.set_xlabel(labels("scale_axis_nodes"))
+    axis.set_ylabel(labels("scale_axis_seconds"))
+    axis.set_title(labels("scale_chart_title").format(egress=egress_text), fontsize=10)
+    axis.grid(True, which="both", linewidth=0.3)
+    axis.legend(fontsize=7, loc="upper left")
+    axis.annotate(labels("scale_p2p_dashed"), xy=(0.99, 0.01), xycoords="axes fraction",
+                  ha="right", va="bottom", fontsize=7)
+    axis.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: format_compact("s", v, "g")))
+    axis.yaxis.set_minor_formatter(NullFormatter())
+    axis.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
+    return figure

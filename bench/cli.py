@@ -276,6 +276,7 @@ def _cmd_compare(args: argparse.Namespace, progress: Progress) -> int:
 
 def _cmd_model(args: argparse.Namespace, progress: Progress) -> int:
     from bench.host.paths import cache_dir, models_dir
+    from bench.model.environment_text import print_environment
     from bench.model.source import synthetic_model, user_model
     from bench.run.config import RunConfig
 
@@ -284,7 +285,7 @@ def _cmd_model(args: argparse.Namespace, progress: Progress) -> int:
         from bench.model.source import check_model_path
 
         check_model_path(model_path)
-        return _print_environment(model_path, progress, value_of(args, RunConfig, "model_code"))
+        return print_environment(model_path, progress, value_of(args, RunConfig, "model_code"))
     if model_path is not None:
         artifact = user_model(model_path, cache_dir(), progress,
                               value_of(args, RunConfig, "model_code"))
@@ -293,34 +294,8 @@ def _cmd_model(args: argparse.Namespace, progress: Progress) -> int:
                                    value_of(args, RunConfig, "seed"), models_dir(),
                                    cache_dir(), progress, value_of(args, RunConfig, "model_kind"))
     print(f"{artifact.path}\t{artifact.bytes} bytes\tsha256 {artifact.sha256}")
-    return (_print_environment(artifact.path, progress, value_of(args, RunConfig, "model_code"))
+    return (print_environment(artifact.path, progress, value_of(args, RunConfig, "model_code"))
             if args.inspect else 0)
-
-
-def _print_environment(path: Path, progress: Progress, model_code: Path | None = None) -> int:
-    from bench.host.paths import cache_dir
-    from bench.model.hashing import cached_sha256
-    from bench.model.model_code import provided_modules
-    from bench.model.pickle_needs import model_environment
-
-    try:
-        env = model_environment(path, cached_sha256(path, cache_dir()), cache_dir(),
-                                provided_modules(model_code))
-    except ValueError as error:
-        raise UsageError(f"{error}; save the model with joblib.dump") from None
-
-    def versions(found: dict[str, str | None]) -> str:
-        return ", ".join(f"{d} {v or '(not installed)'}" for d, v in sorted(found.items())) or "-"
-
-    for label, value in (("modules", ", ".join(env["modules"])),
-                         ("needs", ", ".join(env["distributions"])),
-                         ("saved with", versions(env["saved_with"])),
-                         ("served with", versions(env["served"])),
-                         ("differs", ", ".join(env["differs"]) or "-"),
-                         ("model code", ", ".join(env["model_code"]) or "-"),
-                         ("missing", ", ".join(env["missing"]) or "-")):
-        print(f"{label + ':':<13}{value}")
-    return 0
 
 
 def _cmd_base_image(args: argparse.Namespace, progress: Progress) -> int:

@@ -36,12 +36,13 @@ def tests(session: nox.Session) -> None:
 
     Three pytest-xdist workers: the tests that touch the engine run in two lanes, each on
     one worker in order (tests/conftest.py, ENGINE_LANES: what may run beside what); the
-    unit tests run on the third meanwhile (CI time). The tiny model and the base and runtime
-    images they share are made first, once: a lane's first test no longer pays for them
-    (each is made once however many ask at once: bench.host.made_once)."""
+    unit tests run on the third meanwhile (CI time). The tiny model they share is made first,
+    so that the two workers never write it at once. The base and runtime images are made by
+    the first engine test that needs them, once (bench.host.made_once: the other lane waits
+    for them): debootstrap and the runtime's pip install each keep one core busy, and the unit
+    tests use the other meanwhile (made before pytest, the second core sat idle)."""
     session.install("-e", ".[test]")
     session.run("python", "-m", "bench", "model", "--model-size", "1MB")
-    session.run("python", "-m", "bench", "base-image")
     session.run("python", "-m", "pytest", "-ra", "-n", "3", "--dist", "loadgroup",
                 "--durations=25", *session.posargs)
 

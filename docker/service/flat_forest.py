@@ -296,8 +296,8 @@ def _libm_exp_scalar(value: float) -> float:
 # The C library's exp, one value at a time (math.exp calls it). numpy's float64 exp is a
 # vectorised loop of its own where the CPU has AVX-512, and differs from it in the last bit
 # in 2 to 5 values of 100 (on an AVX-512 host: 3,758 of 200,000 expit arguments, 46,316 of
-# 1,000,000 normal values): scipy's expit and LightGBM call the C library's. A Python call per value costs about 0.1 microseconds: 400 values for 100 rows
-# of a 4-class model.
+# 1,000,000 normal values): scipy's expit and LightGBM call the C library's. A Python call
+# per value costs about 0.1 microseconds: 400 values for 100 rows of a 4-class model.
 _LIBM_EXP = np.frompyfunc(_libm_exp_scalar, 1, 1)
 
 

@@ -239,8 +239,8 @@ def _render(run_folder: Path, labels: Labels, formats: tuple[str, ...], dpi: int
         files.tables.append(folder / name)
     # No formats: the text alone (the tests' strict renderings of every stored run).
     files.charts = charts.render_all(view, labels, folder / "charts", formats, dpi) if formats else {}
-    scale_chart = (scale_out.scale_out_chart(view, labels, egress.bytes_per_s, str(egress))
-                   if formats else None)
+    node_costs = scale_out.node_costs(view)
+    scale_chart = scale_out.scale_out_chart(view, node_costs, labels, egress) if formats else None
     if scale_chart is not None:
         files.charts["scale_out"] = charts.save(scale_chart, folder / "charts", "scale_out",
                                                 formats, dpi)
@@ -278,8 +278,8 @@ def _render(run_folder: Path, labels: Labels, formats: tuple[str, ...], dpi: int
         chosen = next((p for p in paths if p.suffix == f".{preferred}"), paths[0])
         doc += [f"![{labels('chart_' + stem)}]({chosen.relative_to(folder).as_posix()})", ""]
     # Sections that appear only when the run has something to say in them.
-    for title, text in (("scale_out_title", scale_out.scale_out_markdown(
-                            view, labels, egress.bytes_per_s, str(egress))),
+    for title, text in (("scale_out_title", scale_out.scale_out_markdown(node_costs, labels,
+                                                                          egress)),
                         ("cached_title", cached_markdown(view, labels)),
                         ("skipped_title", skipped_markdown(view)),
                         ("remarks_title", remarks_markdown(view, labels)),

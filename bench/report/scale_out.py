@@ -29,6 +29,7 @@ from bench.report.labels import Labels
 from bench.report.table import row_label
 from bench.report.view import RunView
 from bench.results.units import format_bytes, format_compact, format_seconds
+from bench.servers.link import LinkRate
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -83,14 +84,13 @@ def node_costs(view: RunView) -> list[NodeCost]:
                 grouped.items(), key=lambda item: (order.get(item[0][0], len(order)), item[0][1]))]
 
 
-def scale_out_markdown(view: RunView, labels: Labels, egress_bytes_per_s: float,
-                       egress_text: str) -> str:
+def scale_out_markdown(costs: list[NodeCost], labels: Labels, egress: LinkRate) -> str:
     """The projection's table (empty: the run measured no fresh node)."""
-    costs = node_costs(view)
     if not costs:
         return ""
+    egress_bytes_per_s = egress.bytes_per_s
     head = " | ".join(labels("scale_nodes_n").format(n=n) for n in NODES_SHOWN)
-    lines = [labels("scale_out_text").format(egress=egress_text), "",
+    lines = [labels("scale_out_text").format(egress=egress), "",
              f"| {labels('strategy')} | {labels('scale_bytes_per_node')} | {head} | "
              f"{labels('scale_p2p_n').format(n=NODES_SHOWN[-1])} |",
              "|---|--:|" + "--:|" * (len(NODES_SHOWN) + 1)]
@@ -102,16 +102,16 @@ def scale_out_markdown(view: RunView, labels: Labels, egress_bytes_per_s: float,
     return "\n".join(lines) + "\n"
 
 
-def scale_out_chart(view: RunView, labels: Labels, egress_bytes_per_s: float,
-                    egress_text: str) -> Figure | None:
+def scale_out_chart(view: RunView, costs: list[NodeCost], labels: Labels,
+                    egress: LinkRate) -> Figure | None:
     """T(N) for N = 1..100, one line per strategy and condition; dashed: with peer-to-peer
     distribution inside the cluster."""
     import matplotlib.pyplot as plt  # bench.report.charts chose the Agg backend
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    costs = node_costs(view)
     if not costs:
         return None
+    egress_bytes_per_s = egress.bytes_per_s
     figure, axis = plt.subplots(figsize=(7.5, 4.5))
     nodes = list(NODES_CHARTED)
     seen: dict[str, int] = {}
@@ -129,7 +129,7 @@ def scale_out_chart(view: RunView, labels: Labels, egress_bytes_per_s: float,
     axis.set_yscale("log")
     axis.set_xlabel(labels("scale_axis_nodes"))
     axis.set_ylabel(labels("scale_axis_seconds"))
-    axis.set_title(labels("scale_chart_title").format(egress=egress_text), fontsize=10)
+    axis.set_title(labels("scale_chart_title").format(egress=egress), fontsize=10)
     axis.grid(True, which="both", linewidth=0.3)
     axis.legend(fontsize=7, loc="upper left")
     axis.annotate(labels("scale_p2p_dashed"), xy=(0.99, 0.01), xycoords="axes fraction",

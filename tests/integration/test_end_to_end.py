@@ -14,7 +14,7 @@ from typing import Any
 import docker
 import pytest
 
-from bench.engine import OWNER_PID_LABEL, RUN_LABEL, DockerEngine, Engine
+from bench.engine import CACHE_LABEL, OWNER_PID_LABEL, RUN_LABEL, DockerEngine, Engine
 from bench.host import machine_state
 from bench.host.paths import cache_dir
 from bench.model.source import ModelArtifact
@@ -201,7 +201,10 @@ def _introduce_the_runtime_to_buildkit(engine: Engine, runtime_ref: str, tmp_pat
     context.mkdir()
     (context / "Dockerfile").write_text(f"FROM {runtime_ref}\n")
     tag = "mlbench-test-buildkit-runtime:introduce"
-    engine.build(context, "Dockerfile", tag, {}, builder="buildkit", no_cache=False)
+    # Labelled as a cached image: should the test stop before the removal, `clean --all`
+    # finds it.
+    engine.build(context, "Dockerfile", tag, {CACHE_LABEL: "test"}, builder="buildkit",
+                 no_cache=False)
     engine.remove_image(tag)
 
 

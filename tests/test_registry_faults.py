@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from bench.host.fsutil import write_atomic
-from bench.servers.s3 import S3Endpoint, publish_model, rclone_binary
+from bench.servers.s3 import S3Endpoint, publish_model, rclone_binary, serve_s3_args
 
 # Rates and time budgets: measured apart from the engine's tests (xdist group).
 pytestmark = [pytest.mark.timing, pytest.mark.beside]
@@ -42,9 +42,9 @@ class Server:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [str(rclone_binary()), "serve", "s3", "--auth-key", f"{KEY},{SECRET}", "--addr",
-             f"127.0.0.1:{self.port}", "--config", "/dev/null", *self.extra,
-             str(self.root / "s3")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [str(rclone_binary()), *self.extra,
+             *serve_s3_args(KEY, SECRET, f"127.0.0.1:{self.port}", str(self.root / "s3"))],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(200):
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()

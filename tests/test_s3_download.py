@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from bench.host.fsutil import write_atomic
-from bench.servers.s3 import S3Endpoint, publish_model, rclone_binary
+from bench.servers.s3 import S3Endpoint, publish_model, rclone_binary, serve_s3_args
 from tests.conftest import load_service
 
 # Rates and time budgets: measured apart from the engine's tests (xdist group).
@@ -33,9 +33,9 @@ def _serve(tmp_path: Path) -> Iterator[S3Endpoint]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     (tmp_path / "s3").mkdir()
-    process = subprocess.Popen([str(rclone_binary()), "serve", "s3", "--auth-key",
-                                f"{KEY},{SECRET}", "--addr", f"127.0.0.1:{port}", "--config",
-                                "/dev/null", str(tmp_path / "s3")],
+    process = subprocess.Popen([str(rclone_binary()),
+                                *serve_s3_args(KEY, SECRET, f"127.0.0.1:{port}",
+                                               str(tmp_path / "s3"))],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):

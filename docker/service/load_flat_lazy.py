@@ -150,10 +150,15 @@ class PagedFlatModel(FlatModel):
         self.at_first_prediction: dict[str, object] | None = None
 
     def predict(self, rows: Any) -> np.ndarray:
-        answer = super().predict(rows)
+        with self.paged.demand():  # every pass of it before the fill's next chunk
+            answer = super().predict(rows)
         if self.at_first_prediction is None:
             self.at_first_prediction = self.paged.snapshot()
         return answer
+
+    def _predict_proba(self, rows: Any) -> np.ndarray:
+        with self.paged.demand():
+            return super()._predict_proba(rows)
 
     def paged_stats(self) -> dict[str, object]:
         return {**self.paged.snapshot(), "at_first_prediction": self.at_first_prediction}

@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -186,19 +187,27 @@ class PagedFile:
         if not missing.size:
             return
         runs = list(_runs(missing, MAX_RANGE_PAGES))
+        with self.demand():
+            fetched = self._fetch_runs(runs, missing.size)
+        self.stats.demand_bytes += fetched
+        self.stats.demand_requests += len(runs)
+        self.stats.demand_rounds += 1
+
+    @contextmanager
+    def demand(self) -> Iterator[None]:
+        """While held, the fill sends no new range. A prediction holds it from its first
+        pass to its answer: released between passes, the fill sent its next chunks in every
+        gap (31 passes at 5.45 GB), and each pass then waited behind them."""
         with self._waiting_lock:
             self._waiting += 1
             self._no_demand.clear()
         try:
-            fetched = self._fetch_runs(runs, missing.size)
+            yield
         finally:
             with self._waiting_lock:
                 self._waiting -= 1
                 if not self._waiting:
                     self._no_demand.set()
-        self.stats.demand_bytes += fetched
-        self.stats.demand_requests += len(runs)
-        self.stats.demand_rounds += 1
 
     def _fetch_runs(self, runs: list[tuple[int, int]], pages: int) -> int:
         asked: dict[Future[int], tuple[int, int, int]] = {}  # future -> first, count, attempt
@@ -283,7 +292,7 @@ class PagedFile:
                     runs = [(int(c) * FILL_RANGE_PAGES,
                              min(FILL_RANGE_PAGES, self.manifest.pages - int(c) * FILL_RANGE_PAGES))
                             for c in chunks]
-                    for written in pool.map(lambda r: self._get(self._fill_fetch, *r), runs):
+                    for written in pool.map(self._fill_one, runs):
                         self.stats.fill_bytes += written
                         self.stats.fill_requests += 1
                     self.stats.fill_error = None
@@ -291,6 +300,12 @@ class PagedFile:
                     self.stats.fill_error = f"{type(error).__name__}: {error}"
                     log.warning("fill paused: %s", self.stats.fill_error)
                     self._stop.wait(1.0)
+
+    def _fill_one(self, run: tuple[int, int]) -> int:
+        # Again just before the GET: a request that began since this round was planned
+        # goes first (the round's other ranges may already be on the link).
+        self._no_demand.wait()
+        return self._get(self._fill_fetch, *run)
 
     def close(self) -> None:
         """Stop the fill, then close the file: the descriptor is closed only once no fill

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bench.host.paths import SERVICE_DIR, cache_dir, models_dir
+from bench.host.paths import cache_dir, models_dir, service_package
 from bench.model.source import ModelArtifact, synthetic_model
 from bench.progress import Progress
 
@@ -48,17 +48,8 @@ def runtime_ref(engine: Any) -> str:
 
 def load_service(env: dict[str, str]) -> types.ModuleType:
     """Import docker/service as the package `backend` (as in the image) with this env."""
-    for name in list(sys.modules):
-        if name == "backend" or name.startswith("backend."):
-            del sys.modules[name]
     os.environ.update(env)
-    spec = importlib.util.spec_from_file_location(
-        "backend", SERVICE_DIR / "__init__.py", submodule_search_locations=[str(SERVICE_DIR)]
-    )
-    assert spec is not None and spec.loader is not None
-    package = importlib.util.module_from_spec(spec)
-    sys.modules["backend"] = package
-    spec.loader.exec_module(package)
+    service_package()
     return importlib.import_module("backend.app")
 
 

@@ -40,3 +40,19 @@ def service_module(name: str) -> ModuleType:
     sys.modules[full] = module  # dataclasses look their module up while the class is built
     spec.loader.exec_module(module)
     return module
+
+
+def service_package() -> ModuleType:
+    """docker/service imported as the package `backend`, as the image imports it (relative
+    imports work), anew on every call: its settings are read at import, from the
+    environment of that moment."""
+    for name in list(sys.modules):
+        if name == "backend" or name.startswith("backend."):
+            del sys.modules[name]
+    spec = importlib.util.spec_from_file_location(
+        "backend", SERVICE_DIR / "__init__.py", submodule_search_locations=[str(SERVICE_DIR)])
+    assert spec is not None and spec.loader is not None
+    package = importlib.util.module_from_spec(spec)
+    sys.modules["backend"] = package
+    spec.loader.exec_module(package)
+    return package

@@ -2,7 +2,7 @@
 serving adds (HTTP, JSON, the server) to the served latency. One row and 100 rows, timed
 after a warm-up; a fresh process so a multi-GB model does not stay in the harness's memory.
 
-    python -m bench.measure.inprocess joblib|flat MODEL_FILE ROWS_JSON
+    python -m bench.measure.inprocess joblib|flat MODEL_FILE < ROWS_JSON
 prints {"predictions": [...], "one_row_ms": [...], "hundred_rows_ms": [...]}.
 """
 
@@ -43,18 +43,31 @@ def measure(kind: str, model_file: Path, rows: list[list[float]], expected: list
             timeout_s: float = 1800) -> InProcessLatency:
     """Time the model's predict in a fresh Python process (kind "joblib" or "flat"); its
     predictions of `rows` must be `expected` (what is timed is the model that serves)."""
-    done = subprocess.run([sys.executable, "-m", "bench.measure.inprocess", kind,
-                           str(model_file), json.dumps(rows)],
-                          capture_output=True, text=True, timeout=timeout_s)
-    if done.returncode != 0:
-        raise StepFailed(f"in-process predict of {model_file.name} failed",
-                         done.stderr[-2000:])
-    timings = json.loads(done.stdout.strip().splitlines()[-1])
+    timings = _in_fresh_process(kind, model_file, rows, timeout_s)
     if not predictions_match(timings["predictions"], expected):
         raise StepFailed(f"in-process predict of {model_file.name} did not give the model's "
                          "predictions")
     return InProcessLatency(percentile(timings["one_row_ms"], 0.5),
                             percentile(timings["hundred_rows_ms"], 0.5))
+
+
+def predictions(kind: str, model_file: Path, rows: list[list[float]],
+                timeout_s: float = 1800) -> list[float]:
+    """The model's own predictions of `rows`, in a fresh Python process."""
+    return list(_in_fresh_process(kind, model_file, rows, timeout_s)["predictions"])
+
+
+def _in_fresh_process(kind: str, model_file: Path, rows: list[list[float]],
+                      timeout_s: float) -> dict[str, Any]:
+    # The rows on stdin: 2,000 rows of 110 features are over the limit of an argument list.
+    done = subprocess.run([sys.executable, "-m", "bench.measure.inprocess", kind,
+                           str(model_file)], input=json.dumps(rows),
+                          capture_output=True, text=True, timeout=timeout_s)
+    if done.returncode != 0:
+        raise StepFailed(f"in-process predict of {model_file.name} failed",
+                         done.stderr[-2000:])
+    found: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return found
 
 
 def _time(predict: Any, rows: Any, repeats: int) -> list[float]:
@@ -67,7 +80,7 @@ def _time(predict: Any, rows: Any, repeats: int) -> list[float]:
     return out
 
 
-def _main(kind: str, model_file: str, rows_json: str) -> None:
+def _main(kind: str, model_file: str) -> None:
     import numpy as np
 
     if kind == "flat":
@@ -79,7 +92,7 @@ def _main(kind: str, model_file: str, rows_json: str) -> None:
         import joblib
 
         model = joblib.load(model_file)
-    rows = json.loads(rows_json)
+    rows = json.loads(sys.stdin.read())
     one = np.asarray(rows[:1], dtype=np.float64)
     hundred = np.asarray(batch_of(rows), dtype=np.float64)
     predictions = np.ravel(model.predict(np.asarray(rows, dtype=np.float64))).tolist()
@@ -89,4 +102,4 @@ def _main(kind: str, model_file: str, rows_json: str) -> None:
 
 
 if __name__ == "__main__":
-    _main(*sys.argv[1:4])
+    _main(*sys.argv[1:3])

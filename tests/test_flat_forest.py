@@ -17,6 +17,7 @@ from sklearn.ensemble import (
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from bench.errors import UsageError
 from bench.host.paths import service_module
 from bench.model.flat_forest import _preorder, convert, flat_arrays
 
@@ -140,3 +141,32 @@ def test_a_forest_classifier_predicts_probabilities_and_classes_bit_for_bit(
     _, regressor = _open(RandomForestRegressor(n_estimators=3).fit(x, y), tmp_path / "regressor")
     assert not hasattr(flat.open_model(str(regressor.path), verify=False, prefetch=False),
                        "predict_proba")
+
+
+@pytest.mark.parametrize("forest", [
+    RandomForestRegressor(n_estimators=20, random_state=0),
+    ExtraTreesRegressor(n_estimators=20, max_leaf_nodes=40, random_state=1),  # best-first
+], ids=["forest", "extra-trees-best-first"])
+def test_a_multi_output_regressor_predicts_every_output_bit_for_bit(
+        forest: Any, tmp_path: Path) -> None:
+    """A leaf's outputs in a side table (leaf_values), as a classifier's fractions are."""
+    x, y = _data(rows=2_000, nan=True)
+    targets = np.column_stack([y, np.cos(np.nan_to_num(x[:, 2]) / 300) * 10, -y / 7])
+    forest.fit(x, targets)
+    mapped, converted = _open(forest, tmp_path)
+    assert mapped.header["outputs"] == 3 and "leaf_values" in mapped.header["arrays"]
+    rows = np.vstack([x, np.random.default_rng(9).normal(size=(2_000, x.shape[1])) * 1000])
+    expected = forest.predict(rows)
+    assert expected.shape == (rows.shape[0], 3)
+    _exact(expected, mapped.predict(rows))
+    model = flat.open_model(str(converted.path), verify=True, prefetch=False)
+    _exact(expected, model.predict(rows))
+
+
+def test_a_multi_output_classifier_is_refused_with_the_reason(tmp_path: Path) -> None:
+    x, y = _data()
+    labels = np.column_stack([y > 0, y > 50]).astype(int)
+    path = tmp_path / "model.joblib"
+    joblib.dump(RandomForestClassifier(n_estimators=3, random_state=0).fit(x, labels), path)
+    with pytest.raises(UsageError, match="a classifier of 2 outputs"):
+        convert(path, "test" * 16, tmp_path / "cache", "test-run")

@@ -88,11 +88,11 @@ def _pages_touched(flat_path: Path, rows: np.ndarray, page: int) -> set[int]:
     touched |= set(range(roots["offset"] // page,
                          (roots["offset"] + 8 * roots["shape"][0] - 1) // page + 1))
     touched |= {int(p) for p in np.unique(nodes // page)}
-    if whole.leaf_proba is not None:  # a classifier's leaves: each leaf's row of fractions
-        row_bytes = whole.leaf_proba.shape[1] * 8
+    if whole.leaf_rows is not None:  # a classifier's leaves: each leaf's row of fractions
+        row_bytes = whole.leaf_rows.shape[1] * 8
         leaves = whole.nodes["value"][np.concatenate(visited)][
             whole.nodes["right"][np.concatenate(visited)] == -1].astype(np.int64)
-        offsets = arrays["leaf_proba"]["offset"] + leaves * row_bytes
+        offsets = arrays[flat.leaf_rows_array(whole.header)]["offset"] + leaves * row_bytes
         touched |= {int(p) for p in np.unique(np.concatenate(
             [offsets // page, (offsets + row_bytes - 1) // page]))}
     return touched

@@ -97,8 +97,11 @@ def pack_trees(trees: list[TreeArrays], n_features: int) -> dict[str, np.ndarray
 
 def flat_arrays(forest: Any) -> dict[str, np.ndarray]:
     """A RandomForest/ExtraTrees regressor's or classifier's trees as flat arrays (a
-    classifier's leaves' class fractions in leaf_proba, a row per leaf, in tree order)."""
+    classifier's leaves' class fractions in leaf_proba, a multi-output regressor's outputs in
+    leaf_values: a row per leaf, in tree order)."""
     classifier = hasattr(forest, "classes_")
+    rows_array = "leaf_proba" if classifier else (
+        "leaf_values" if getattr(forest, "n_outputs_", 1) > 1 else None)
     trees: list[TreeArrays] = []
     leaf_tables: list[np.ndarray] = []
     leaves_before = 0
@@ -106,17 +109,19 @@ def flat_arrays(forest: Any) -> dict[str, np.ndarray]:
         tree = estimator.tree_
         left = tree.children_left
         leaf_value = tree.value[:, 0, 0]
-        if classifier:  # a leaf's value: the index of its row in leaf_proba
+        if rows_array is not None:  # a leaf's value: the index of its row
             leaves = np.flatnonzero(left == -1)
             leaf_value = np.zeros(left.size, np.float64)
             leaf_value[leaves] = leaves_before + np.arange(leaves.size)
-            leaf_tables.append(tree.value[leaves, 0, :])
+            # value is (nodes, outputs, classes): a classifier's one output's fractions, a
+            # regressor's outputs (one number each)
+            leaf_tables.append(tree.value[leaves, 0, :] if classifier else tree.value[leaves, :, 0])
             leaves_before += leaves.size
         trees.append(TreeArrays(left, tree.children_right, tree.feature, tree.threshold,
                                 leaf_value, getattr(tree, "missing_go_to_left", None)))
     arrays = pack_trees(trees, int(forest.n_features_in_))
-    if classifier:
-        arrays["leaf_proba"] = np.ascontiguousarray(np.concatenate(leaf_tables), np.float64)
+    if rows_array is not None:
+        arrays[rows_array] = np.ascontiguousarray(np.concatenate(leaf_tables), np.float64)
     return arrays
 
 
@@ -124,7 +129,8 @@ def task_fields(estimator: Any, n_trees: int) -> dict[str, Any]:
     """The header fields every model's file has: its trees, its task, a classifier's classes."""
     classifier = hasattr(estimator, "classes_")
     return {"n_estimators": n_trees, "task": "classification" if classifier else "regression",
-            "classes": np.asarray(estimator.classes_).tolist() if classifier else None}
+            "classes": np.asarray(estimator.classes_).tolist() if classifier else None,
+            "outputs": int(getattr(estimator, "n_outputs_", 1))}
 
 
 Parts = tuple[dict[str, np.ndarray], dict[str, Any]]  # the arrays, the header's own fields
@@ -144,7 +150,9 @@ class FlatKind:
 
 def _forest_refusal(forest: Any, _read: Any) -> str | None:
     outputs = getattr(forest, "n_outputs_", 1)
-    return None if outputs == 1 else f"a forest of {outputs} outputs (it holds one)"
+    if outputs > 1 and hasattr(forest, "classes_"):
+        return f"a classifier of {outputs} outputs (it holds one classifier's classes)"
+    return None
 
 
 FOREST = FlatKind(

@@ -39,7 +39,7 @@ class ModelArtifact:
     @property
     def flat_refusal(self) -> str | None:
         """Why the flat format (the mmap strategies) cannot hold this model; None: it can
-        (a single-output forest, a GradientBoosting or HistGradientBoosting model, or a
+        (a forest, but a classifier of several outputs; a GradientBoosting or HistGradientBoosting model, or a
         Pipeline ending in one: bench.model.flat_forest.flat_refusal). A synthetic model is
         a forest."""
         refusal = self.details.get("flat_refusal")

@@ -21,7 +21,9 @@ page per node visit (one array per field touched three or four pages: after
 ``--drop-caches`` every page is a read from disk); preorder puts a path's left steps next to
 each other. ``roots`` (int64) gives each tree's first record. A classifier (header ``task``:
 "classification") keeps in a leaf's ``value`` the index of its row in ``leaf_proba``
-(float64, one column per class: the leaf's class fractions, as scikit-learn stores them).
+(float64, one column per class: the leaf's class fractions, as scikit-learn stores them); a
+regressor of several outputs (header ``outputs`` > 1) likewise in ``leaf_values`` (a column
+per output), and predicts a row of outputs per input row.
 
 Predictions are scikit-learn's, bit for bit: inputs cast to float32 as scikit-learn does, then
 compared ``<=`` against the float64 threshold; NaN routed by the node's missing-value
@@ -110,6 +112,15 @@ def write_flat(path: str, arrays: Mapping[str, np.ndarray], header: dict[str, An
     os.replace(partial, path)
 
 
+def leaf_rows_array(header: Mapping[str, Any]) -> str | None:
+    """The array of leaf rows a forest's file has (None: its leaves hold one number)."""
+    if header.get("combine", "mean") != "mean":
+        return None
+    if header.get("task") == "classification":
+        return "leaf_proba"
+    return "leaf_values" if int(header.get("outputs", 1)) > 1 else None
+
+
 def read_header(path: str) -> dict[str, Any]:
     with open(path, "rb") as handle:
         if handle.read(len(MAGIC)) != MAGIC:
@@ -126,7 +137,9 @@ class FlatForest:
     header: dict[str, Any]
     nodes: np.ndarray  # node_dtype records, every tree in preorder
     roots: np.ndarray
-    leaf_proba: np.ndarray | None = None  # a forest classifier's leaves: class fractions
+    # A leaf's row, where a leaf holds more than one number: a forest classifier's class
+    # fractions (array leaf_proba), a multi-output regressor's outputs (leaf_values).
+    leaf_rows: np.ndarray | None = None
     tree_column: np.ndarray | None = None  # a boosting model's: the raw column of each tree
     touch: Touch | None = None
 
@@ -140,8 +153,9 @@ class FlatForest:
         if combine not in ("mean", "sum"):
             raise FlatForestError(f"{path} combines its trees by {combine!r}, which this "
                                   "reader does not know")
+        leaf_array = leaf_rows_array(header)
         wanted = (*ARRAYS, "tree_column") if combine == "sum" else (
-            (*ARRAYS, "leaf_proba") if header.get("task") == "classification" else ARRAYS)
+            ARRAYS if leaf_array is None else (*ARRAYS, leaf_array))
         for name in wanted:
             spec = header["arrays"].get(name)
             if spec is None:
@@ -152,6 +166,8 @@ class FlatForest:
             if verify and hashlib.sha256(array.data).hexdigest() != spec["sha256"]:
                 raise FlatForestError(f"{path}: array {name} does not match its SHA-256")
             mapped[name] = array.view(np.ndarray)  # numpy's own ops on it, not memmap's
+        if leaf_array is not None:
+            mapped["leaf_rows"] = mapped.pop(leaf_array)
         return cls(header, **mapped, touch=touch)
 
     @property
@@ -262,11 +278,11 @@ class FlatForest:
             return self._raw_sums(per_tree)
         # Added tree by tree in estimator order (cumsum is sequential), then divided: the
         # forest's own float64 arithmetic (a classifier's: each leaf's class fractions).
-        if self.leaf_proba is not None:
+        if self.leaf_rows is not None:
             leaves = per_tree.astype(np.int64)
             if self.touch is not None:
-                self.touch("leaf_proba", leaves.ravel())
-            per_tree = self.leaf_proba[leaves]
+                self.touch(str(leaf_rows_array(self.header)), leaves.ravel())
+            per_tree = self.leaf_rows[leaves]
         total: np.ndarray = np.cumsum(per_tree, axis=0)[-1]
         return total / n_trees
 

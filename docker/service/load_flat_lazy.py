@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .flat_forest import FlatForest, FlatModel, read_header
+from .flat_forest import FlatForest, FlatModel, leaf_rows_array, read_header
 from .loading import LoadSteps
 from .paged_file import MANIFEST_SUFFIX, PAGE, Manifest, PagedFile, PageUnavailable
 
@@ -132,7 +132,7 @@ def open_paged_forest(paged: PagedFile) -> FlatForest:
         paged.ensure_bytes(np.asarray([int(spec["offset"])]), max(1, _nbytes(spec)))
     # Where element i of each gathered array lives in the file, for the predictor's touch.
     spans = {name: (int(spec["offset"]), _itemsize(spec))
-             for name, spec in arrays.items() if name in ("nodes", "leaf_proba")}
+             for name, spec in arrays.items() if name in ("nodes", leaf_rows_array(header))}
 
     def touch(name: str, indices: np.ndarray) -> None:
         offset, itemsize = spans[name]

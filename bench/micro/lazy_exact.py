@@ -49,7 +49,7 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _serve(root: Path, access: str, secret: str) -> tuple[subprocess.Popen[bytes], str]:
+def serve_store(root: Path, access: str, secret: str) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     process = subprocess.Popen([str(rclone_binary()),
                                 *serve_s3_args(access, secret, f"127.0.0.1:{port}", str(root))],
@@ -96,7 +96,7 @@ def compare(model_path: Path, sha256: str, rows: np.ndarray, half: float,
             manifest_bytes)
         (root / "credentials").write_text(
             f"AWS_ACCESS_KEY_ID={access}\nAWS_SECRET_ACCESS_KEY={secret}\n")
-        server, url = _serve(root / "store", access, secret)
+        server, url = serve_store(root / "store", access, secret)
         try:
             settings = SimpleNamespace(s3_endpoint=url, s3_bucket=BUCKET, s3_key=KEY,
                                        s3_credentials_file=str(root / "credentials"),

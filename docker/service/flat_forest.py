@@ -121,6 +121,13 @@ def leaf_rows_array(header: Mapping[str, Any]) -> str | None:
     return "leaf_values" if int(header.get("outputs", 1)) > 1 else None
 
 
+def element_bytes(spec: Mapping[str, Any]) -> int:
+    """Bytes of one element along an array's first axis, from its header entry (a node
+    record; a leaf's row)."""
+    dtype = np.lib.format.descr_to_dtype(spec["dtype"])
+    return int(dtype.itemsize * int(np.prod(spec["shape"][1:], dtype=np.int64)))
+
+
 def read_header(path: str) -> dict[str, Any]:
     with open(path, "rb") as handle:
         if handle.read(len(MAGIC)) != MAGIC:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .flat_forest import FlatForest, FlatModel, leaf_rows_array, read_header
+from .flat_forest import FlatForest, FlatModel, element_bytes, leaf_rows_array, read_header
 from .loading import LoadSteps
 from .paged_file import MANIFEST_SUFFIX, PAGE, Manifest, PagedFile, PageUnavailable
 
@@ -131,7 +131,7 @@ def open_paged_forest(paged: PagedFile) -> FlatForest:
         spec = arrays[whole]
         paged.ensure_bytes(np.asarray([int(spec["offset"])]), max(1, _nbytes(spec)))
     # Where element i of each gathered array lives in the file, for the predictor's touch.
-    spans = {name: (int(spec["offset"]), _itemsize(spec))
+    spans = {name: (int(spec["offset"]), element_bytes(spec))
              for name, spec in arrays.items() if name in ("nodes", leaf_rows_array(header))}
 
     def touch(name: str, indices: np.ndarray) -> None:
@@ -168,11 +168,5 @@ class PagedFlatModel(FlatModel):
         self.paged.close()
 
 
-def _itemsize(spec: dict[str, Any]) -> int:
-    """Bytes of one element along the first axis (a node record; a leaf's row of fractions)."""
-    dtype = np.lib.format.descr_to_dtype(spec["dtype"])
-    return int(dtype.itemsize * int(np.prod(spec["shape"][1:], dtype=np.int64)))
-
-
 def _nbytes(spec: dict[str, Any]) -> int:
-    return _itemsize(spec) * int(spec["shape"][0])
+    return element_bytes(spec) * int(spec["shape"][0])

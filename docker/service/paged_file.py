@@ -21,11 +21,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import queue
 import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -218,35 +219,41 @@ class PagedFile:
 
     def _fetch_runs(self, runs: list[tuple[int, int]], pages: int) -> int:
         asked: dict[Future[int], tuple[int, int, int]] = {}  # future -> first, count, attempt
+        # Finished GETs arrive here, one at a time: concurrent.futures.wait() visits every
+        # pending future on each call, a pass of 277 ranges 277 times over.
+        finished: queue.SimpleQueue[Future[int]] = queue.SimpleQueue()
 
-        def ask(first: int, count: int, attempt: int) -> Future[int]:
+        def ask(first: int, count: int, attempt: int) -> None:
             future = self._pool.submit(self._get, self._fetch, first, count)
             asked[future] = (first, count, attempt)
-            return future
+            future.add_done_callback(finished.put)
 
-        fetched = 0
-        pending = {ask(first, count, 1) for first, count in runs}
+        fetched, outstanding = 0, len(runs)
+        for first, count in runs:
+            ask(first, count, 1)
         try:
             # The budget bounds a stall, not the whole round: sixteen rows of the 5.45 GB
             # forest need 36,000 pages in one pass, which take a minute here while pages
             # keep arriving; a store that stops answering fails the round within the budget.
-            while pending:
-                done, pending = wait(pending, timeout=self.budget_s, return_when=FIRST_COMPLETED)
-                if not done:
-                    raise TimeoutError
-                for future in done:
-                    error = future.exception()
-                    first, count, attempt = asked[future]
-                    if error is None:
-                        fetched += future.result()
-                    elif isinstance(error, PageUnavailable) or attempt >= RANGE_ATTEMPTS:
-                        raise error
-                    else:  # the store answers, this GET did not: ask its range again
-                        self.stats.range_retries += 1
-                        log.warning("range of pages %d-%d asked again (attempt %d): %s: %s",
-                                    first, first + count - 1, attempt + 1,
-                                    type(error).__name__, error)
-                        pending.add(ask(first, count, attempt + 1))
+            while outstanding:
+                try:
+                    future = finished.get(timeout=self.budget_s)
+                except queue.Empty:
+                    raise TimeoutError from None
+                outstanding -= 1
+                error = future.exception()
+                first, count, attempt = asked[future]
+                if error is None:
+                    fetched += future.result()
+                elif isinstance(error, PageUnavailable) or attempt >= RANGE_ATTEMPTS:
+                    raise error
+                else:  # the store answers, this GET did not: ask its range again
+                    self.stats.range_retries += 1
+                    log.warning("range of pages %d-%d asked again (attempt %d): %s: %s",
+                                first, first + count - 1, attempt + 1,
+                                type(error).__name__, error)
+                    ask(first, count, attempt + 1)
+                    outstanding += 1
         except PageUnavailable:
             raise
         except TimeoutError:

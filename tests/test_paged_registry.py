@@ -77,7 +77,7 @@ def test_the_service_serves_before_the_file_arrived_and_survives_a_dead_store(
     try:
         with _lazy_service(tmp_path, server, flat_path, manifest) as client:
             first = client.post("/predict", json={"rows": rows[:1].tolist()})
-            assert first.status_code == 200
+            assert first.status_code == 200, first.text
             assert first.json()["predictions"] == model.predict(rows[:1]).tolist(), first.text
             paged = client.get("/metadata").json()["paged"]
             assert not paged["whole"]  # served before the file arrived

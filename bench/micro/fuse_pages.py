@@ -68,7 +68,7 @@ def _paged_start(url: str, credentials: Path, node: Path, row: np.ndarray) -> di
     signer = lazy._UrlSigner(settings)
     manifest = paging.Manifest.parse(signer._client.get_object(
         Bucket=BUCKET, Key=KEY + paging.MANIFEST_SUFFIX)["Body"].read())
-    paged = paging.PagedFile(str(node), manifest, signer.fetcher(32), signer.fetcher(4))
+    paged = paging.PagedFile(str(node), manifest, signer.fetcher(), signer.fetcher())
     try:
         model = lazy.PagedFlatModel(lazy.open_paged_forest(paged), paged)
         paged.start_fill()

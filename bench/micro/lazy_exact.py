@@ -103,8 +103,8 @@ def compare(model_path: Path, sha256: str, rows: np.ndarray, half: float,
                                        page_budget_s=30.0)
             signer = load_flat_lazy._UrlSigner(settings)
             manifest = paged_file.Manifest.parse(manifest_bytes)
-            paged = paged_file.PagedFile(str(root / "node.flat"), manifest, signer.fetcher(32),
-                                         signer.fetcher(4))
+            paged = paged_file.PagedFile(str(root / "node.flat"), manifest, signer.fetcher(),
+                                         signer.fetcher())
             try:
                 served = load_flat_lazy.PagedFlatModel(load_flat_lazy.open_paged_forest(paged),
                                                        paged)

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from bench.host.fsutil import write_atomic
-from bench.servers.s3 import S3Endpoint, publish_model, rclone_binary, serve_s3_args
+from bench.servers.s3 import S3Endpoint, publish_model, start_local_server
 
 # Rates and time budgets: measured apart from the engine's tests (xdist group).
 pytestmark = [pytest.mark.timing, pytest.mark.beside]
@@ -41,17 +41,8 @@ class Server:
         self.start()
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [str(rclone_binary()), *self.extra,
-             *serve_s3_args(KEY, SECRET, f"127.0.0.1:{self.port}", str(self.root / "s3"))],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("rclone serve s3 did not start")
+        self.process, _ = start_local_server(self.root / "s3", KEY, SECRET, *self.extra,
+                                             port=self.port)
 
     def kill(self) -> None:
         assert self.process is not None

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +12,7 @@ from typing import Any
 import pytest
 
 from bench.host.fsutil import write_atomic
-from bench.servers.s3 import S3Endpoint, publish_model, rclone_binary, serve_s3_args
+from bench.servers.s3 import S3Endpoint, publish_model, start_local_server
 from tests.conftest import load_service
 
 # Rates and time budgets: measured apart from the engine's tests (xdist group).
@@ -29,21 +27,8 @@ def s3_server(tmp_path: Path) -> Iterator[S3Endpoint]:
 
 
 def _serve(tmp_path: Path) -> Iterator[S3Endpoint]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     (tmp_path / "s3").mkdir()
-    process = subprocess.Popen([str(rclone_binary()),
-                                *serve_s3_args(KEY, SECRET, f"127.0.0.1:{port}",
-                                               str(tmp_path / "s3"))],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
+    process, url = start_local_server(tmp_path / "s3", KEY, SECRET)
     load_service({})  # the service package, imported as in the image
     yield S3Endpoint(url, url, KEY, SECRET, None)
     process.terminate()

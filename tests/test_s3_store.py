@@ -3,9 +3,6 @@ what a real S3 costs it: no hashing of the whole object on the first GETs."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,7 +11,7 @@ import psutil
 import pytest
 import requests
 
-from bench.servers.s3 import S3Endpoint, rclone_binary, serve_s3_args
+from bench.servers.s3 import S3Endpoint, start_local_server
 
 # CPU time of the server, on a machine the unit tests keep busy: with the engine lanes.
 pytestmark = [pytest.mark.timing, pytest.mark.beside]
@@ -26,23 +23,10 @@ CONCURRENT_FIRST_GETS = 8
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[tuple[S3Endpoint, psutil.Process]]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     (tmp_path / "s3" / "models").mkdir(parents=True)
     with open(tmp_path / "s3" / "models" / "big.bin", "wb") as handle:
         handle.write(bytes(range(256)) * (OBJECT_BYTES // 256))
-    process = subprocess.Popen([str(rclone_binary()),
-                                *serve_s3_args(KEY, SECRET, f"127.0.0.1:{port}",
-                                               str(tmp_path / "s3"))],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
+    process, url = start_local_server(tmp_path / "s3", KEY, SECRET)
     try:
         yield S3Endpoint(url, url, KEY, SECRET, None), psutil.Process(process.pid)
     finally:

@@ -40,12 +40,12 @@ import numpy as np
 
 from bench.errors import UsageError
 from bench.host.paths import cache_dir, models_dir, service_module, service_package
-from bench.micro.lazy_exact import BUCKET, KEY, serve_store
+from bench.micro.lazy_exact import BUCKET, KEY
 from bench.model.flat_forest import convert
 from bench.model.source import synthetic_model
 from bench.progress import Progress
 from bench.results.units import parse_size
-from bench.servers.s3 import rclone_binary
+from bench.servers.s3 import rclone_binary, start_local_server
 
 PAGE = 4096
 # rclone mount: no read-ahead of its own (buffer, VFS read-ahead), chunks of one page that
@@ -185,7 +185,7 @@ def main() -> None:
             paging.manifest_of(str(flat.path)))
         credentials = root / "credentials"
         credentials.write_text(f"AWS_ACCESS_KEY_ID={access}\nAWS_SECRET_ACCESS_KEY={secret}\n")
-        server, url = serve_store(root / "store", access, secret)
+        server, url = start_local_server(root / "store", access, secret)
         try:
             for turn in range(args.rounds):
                 order = ("paged", "fuse") if turn % 2 == 0 else ("fuse", "paged")

@@ -19,8 +19,6 @@ import importlib
 import json
 import os
 import secrets
-import socket
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -36,32 +34,11 @@ from bench.model.flat_forest import convert
 from bench.model.source import synthetic_model
 from bench.progress import Progress
 from bench.results.units import parse_size
-from bench.servers.s3 import rclone_binary, serve_s3_args
+from bench.servers.s3 import start_local_server
 from datos.synthetic_fifa import generate
 
 BUCKET, KEY = "models", "model.flat"
 ROWS_SEED = 977  # players the model never saw (it trained on seed 0's)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def serve_store(root: Path, access: str, secret: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    process = subprocess.Popen([str(rclone_binary()),
-                                *serve_s3_args(access, secret, f"127.0.0.1:{port}", str(root))],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return process, f"http://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError("rclone serve s3 did not start")
 
 
 def _predict(model: Any, paged: Any, rows: np.ndarray) -> dict[str, Any]:
@@ -96,7 +73,7 @@ def compare(model_path: Path, sha256: str, rows: np.ndarray, half: float,
             manifest_bytes)
         (root / "credentials").write_text(
             f"AWS_ACCESS_KEY_ID={access}\nAWS_SECRET_ACCESS_KEY={secret}\n")
-        server, url = serve_store(root / "store", access, secret)
+        server, url = start_local_server(root / "store", access, secret)
         try:
             settings = SimpleNamespace(s3_endpoint=url, s3_bucket=BUCKET, s3_key=KEY,
                                        s3_credentials_file=str(root / "credentials"),

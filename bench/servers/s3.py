@@ -12,6 +12,8 @@ import json
 import os
 import secrets
 import shutil
+import socket
+import subprocess
 import sys
 import sysconfig
 import time
@@ -58,6 +60,32 @@ def serve_s3_args(access_key: str, secret_key: str, address: str, root: str) -> 
     and a whole 1.2 GB object streamed as fast either way (0.45-0.51 GB/s)."""
     return ["serve", "s3", "--auth-key", f"{access_key},{secret_key}", "--addr", address,
             "--config", "/dev/null", "--etag-hash", "none", "--buffer-size", "0", root]
+
+
+def start_local_server(root: Path, access_key: str, secret_key: str, *extra: str,
+                       port: int = 0) -> tuple[subprocess.Popen[bytes], str]:
+    """An S3 server of the folder `root` on loopback (its buckets are the folders inside),
+    as a process of this host: the micro tools' and the tests' store. `port` 0: a free one.
+    Returns the process and its URL once it accepts connections."""
+    if not port:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+    process = subprocess.Popen(
+        [str(rclone_binary()), *extra,
+         *serve_s3_args(access_key, secret_key, f"127.0.0.1:{port}", str(root))],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return process, f"http://127.0.0.1:{port}"
+        except OSError:
+            if process.poll() is not None:
+                break
+            time.sleep(0.05)
+    process.kill()
+    process.wait()
+    raise StepFailed(f"rclone serve s3 of {root} did not start on port {port}")
 
 
 def rclone_binary() -> Path:

@@ -9,11 +9,9 @@ import pytest
 
 from bench.host import page_cache
 from bench.host.paths import cache_dir
-from bench.micro import flat_profile, lazy_exact
+from bench.micro import flat_profile
 from bench.model.flat_forest import convert
 from bench.model.source import ModelArtifact
-from bench.progress import Progress
-from datos.synthetic_fifa import generate
 
 # The page cache is the host's: dropped here, it would be dropped under the engine's tests.
 pytestmark = pytest.mark.page_cache
@@ -44,13 +42,3 @@ def test_the_cold_first_prediction_reads_the_file_back_from_disk(
         assert len(runs) == flat_profile.COLD_REPEATS
         # After the drop the page cache grew by the pages the prediction read from disk.
         assert all(run["page_cache_grown_bytes"] >= flat_profile.PAGE for run in runs)
-
-
-def test_pages_fetched_from_a_real_s3_store_predict_as_scikit_learn_does(
-        tiny_model: ModelArtifact) -> None:
-    """bench.micro.lazy_exact on the tiny model: the rows are players it never saw."""
-    rows = generate(n_players=300, seed=lazy_exact.ROWS_SEED).features
-    found = lazy_exact.compare(tiny_model.path, tiny_model.sha256, rows, 0.5, Progress())
-    for when in ("half_filled", "whole"):
-        assert found[when]["equal_to_sklearn"] and found[when]["rows_differing"] == 0
-    assert found["whole"]["present_before"] == 1.0 and found["whole"]["demand_requests"] == 0

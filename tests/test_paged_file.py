@@ -244,21 +244,25 @@ def test_a_restart_keeps_the_pages_it_fetched(tmp_path: Path, service_env: None)
 def test_the_fill_sends_nothing_new_while_a_prediction_runs(
         tmp_path: Path, service_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     """Between a prediction's passes too: each pass would otherwise wait behind the fill's
-    chunks sent in the gap before it. (The regressor: the test's classifier is so small that
-    its predictions fetch every page before the fill could.)"""
+    chunks sent in the gap before it. What may land in a prediction is the fill's ranges
+    already past their gate when it began, one per fill connection; released between
+    passes (each pass's GETs take 20 ms here), the fill sent a round in every gap. (The
+    regressor: the test's classifier is so small that its predictions fetch every page
+    before the fill could.)"""
     paging, lazy, model, rows, _flat_path, store, manifest = _case(tmp_path)
     monkeypatch.setattr(paging, "FILL_RANGE_PAGES", 1)  # many small chunks: a fill all along
     predicting = threading.Event()
-    sent_while_predicting: list[int] = []
+    sent_in_prediction: list[int] = [0]  # fill GETs begun during each prediction
 
     def fill(offset: int, length: int) -> bytes:
         if predicting.is_set():
-            sent_while_predicting.append(offset)
+            sent_in_prediction[-1] += 1
         time.sleep(0.05)
         return store.fetch(offset, length)
 
     def demand(offset: int, length: int) -> bytes:
         predicting.set()  # from the prediction's first missing page to its answer
+        time.sleep(0.02)
         return store.fetch(offset, length)
 
     paged = paging.PagedFile(str(tmp_path / "node"), manifest, demand, fill)
@@ -267,16 +271,16 @@ def test_the_fill_sends_nothing_new_while_a_prediction_runs(
         predicting.clear()
         paged.start_fill()
         time.sleep(0.05)  # the fill is under way
-        for row in range(0, 40, 4):
+        for row in range(0, 20, 4):
+            sent_in_prediction.append(0)
             try:
                 served = model_served.predict(rows[row:row + 4])
             finally:
                 predicting.clear()
             assert np.array_equal(served, model.predict(rows[row:row + 4]))
-        assert paged.stats.demand_rounds > 10  # the passes fetched pages
+        assert paged.stats.demand_rounds > 5  # the passes fetched pages
         assert not paged.whole  # and the fill was still under way
-        # A range whose GET began just before a prediction took the link may land in it.
-        assert len(sent_while_predicting) <= 1, sent_while_predicting
+        assert max(sent_in_prediction) <= paging.FILL_CONNECTIONS, sent_in_prediction
         _wait_whole(paged)
         assert paged.whole
     finally:

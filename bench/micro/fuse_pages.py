@@ -132,7 +132,8 @@ def _fuse_start(url: str, access: str, secret: str, scratch: Path, row: np.ndarr
         started = time.perf_counter()
         fd = os.open(path, os.O_RDONLY)
         header = flat.read_header(str(path))
-        spans = {name: (int(spec["offset"]), flat.element_bytes(spec))
+        element_bytes = importlib.import_module("backend.load_flat_lazy").element_bytes
+        spans = {name: (int(spec["offset"]), element_bytes(spec))
                  for name, spec in header["arrays"].items()}
 
         def willneed(name: str, indices: np.ndarray) -> None:

@@ -1,48 +1,45 @@
 """A forest as plain arrays in one memory-mapped file, and a predictor over it (numpy only).
 
-Every strategy that ends in ``joblib.load`` pays CPU time in proportion to the model
-(unpickling, then scikit-learn's ``Tree.__setstate__`` copying every node array into private
-memory; scikit-learn issue 9141) and gives every process its own copy. This format has no
-load: the file is mapped read-only, so opening it costs microseconds, its pages are read on
-first use, and every process and container that maps the same file shares one copy of it in
-the page cache. Opening it runs no pickle (the arrays are raw little-endian numbers), so a
-file that is not trusted cannot execute code; preprocessing steps of a Pipeline, if any, stay
-a small pickle pinned by its SHA-256 in the header.
+Every strategy that ends in ``joblib.load`` pays CPU time in proportion to the model (unpickling,
+then scikit-learn's ``Tree.__setstate__`` copying every node array into private memory;
+scikit-learn issue 9141) and gives every process its own copy. This format has no load: the file is
+mapped read-only, so opening it costs microseconds, its pages are read on first use, and every
+process and container that maps the same file shares one copy of it in the page cache. Opening it
+runs no pickle (the arrays are raw little-endian numbers), so a file that is not trusted cannot
+execute code; preprocessing steps of a Pipeline, if any, stay a small pickle pinned by its SHA-256
+in the header.
 
-File layout: MAGIC (8 bytes), the header's length (uint64, little-endian), the JSON header,
-then each array at an offset that is a multiple of ALIGN (page-aligned), as the header lists
-them (dtype in .npy's descr notation). ``nodes`` holds one 16-byte record per node:
-``value`` (float64: the threshold of a split, the prediction of a leaf), ``right`` (int32,
-global index of the right child, -1 on leaves), ``feature`` (int16; int32 and a 24-byte record
-from 32,768 features) and ``missing_left`` (uint8: where a NaN goes). Each tree is stored in
-depth-first preorder, so a split's left child is the next record and needs no field: 16 bytes
-a node, against 72-80 in a joblib forest. One record per node means one cache line and one
-page per node visit (one array per field touched three or four pages: after
-``--drop-caches`` every page is a read from disk); preorder puts a path's left steps next to
-each other. ``roots`` (int64) gives each tree's first record. A classifier (header ``task``:
-"classification") keeps in a leaf's ``value`` the index of its row in ``leaf_proba``
-(float64, one column per class: the leaf's class fractions, as scikit-learn stores them); a
-regressor of several outputs (header ``outputs`` > 1) likewise in ``leaf_values`` (a column
-per output), and predicts a row of outputs per input row.
+File layout: MAGIC (8 bytes), the header's length (uint64, little-endian), the JSON header, then
+each array at an offset that is a multiple of ALIGN (page-aligned), as the header lists them (dtype
+in .npy's descr notation). ``nodes`` holds one 16-byte record per node: ``value`` (float64: the
+threshold of a split, the prediction of a leaf), ``right`` (int32, global index of the right child,
+-1 on leaves), ``feature`` (int16; int32 and a 24-byte record from 32,768 features) and
+``missing_left`` (uint8: where a NaN goes). Each tree is stored in depth-first preorder, so a
+split's left child is the next record and needs no field: 16 bytes a node, against 72-80 in a
+joblib forest. One record per node means one cache line and one page per node visit (one array per
+field touched three or four pages: after ``--drop-caches`` every page is a read from disk);
+preorder puts a path's left steps next to each other. ``roots`` (int64) gives each tree's first
+record. A classifier (header ``task``: "classification") keeps in a leaf's ``value`` the index of
+its row in ``leaf_proba`` (float64, one column per class: the leaf's class fractions, as
+scikit-learn stores them); a regressor of several outputs (header ``outputs`` > 1) likewise in
+``leaf_values`` (a column per output), and predicts a row of outputs per input row.
 
 Predictions are scikit-learn's, bit for bit: inputs cast to float32 as scikit-learn does, then
-compared ``<=`` against the float64 threshold; NaN routed by the node's missing-value
-direction; tree outputs (a classifier's leaf fractions) added in estimator order in float64
-and divided at the end; a classifier predicts ``classes[argmax(proba)]``.
+compared ``<=`` against the float64 threshold; NaN routed by the node's missing-value direction;
+tree outputs (a classifier's leaf fractions) added in estimator order in float64 and divided at the
+end; a classifier predicts ``classes[argmax(proba)]``.
 
-A boosting model (header ``combine``: "sum"; bench/model/flat_boosting.py writes it) sums
-instead: raw column k starts at ``baseline[k]`` and adds, in stage order, the leaf value of
-every tree whose ``tree_column`` is k; ``link`` maps the raw sums to predictions (identity,
-exp; a classifier's probabilities by logit or softmax), ``input_dtype`` says how inputs are
-read (HistGradientBoosting compares float64 inputs), ``accumulate`` the precision of the
-sums (XGBoost's are float32), ``exp`` whose exponential the links apply ("libm": the C
-library's, one value at a time, as scipy's expit and LightGBM call it; "numpy": numpy's
-ufunc, as scikit-learn's exp link and softmax call it; the two differ in the last bit where
-numpy's loop is vectorised, as with AVX-512), ``nan`` whether NaN is routed or
-refused (GradientBoosting refuses non-finite inputs), and
-``decision`` how a classifier picks its class: ``argmax_proba`` (a forest's, LightGBM's),
-``argmax_raw``, ``raw>0`` or ``raw>=0`` (a binary GradientBoosting classifier's). A file
-without these fields is a forest.
+A boosting model (header ``combine``: "sum"; bench/model/flat_boosting.py writes it) sums instead:
+raw column k starts at ``baseline[k]`` and adds, in stage order, the leaf value of every tree whose
+``tree_column`` is k; ``link`` maps the raw sums to predictions (identity, exp; a classifier's
+probabilities by logit or softmax), ``input_dtype`` says how inputs are read (HistGradientBoosting
+compares float64 inputs), ``accumulate`` the precision of the sums (XGBoost's are float32), ``exp``
+whose exponential the links apply ("libm": the C library's, one value at a time, as scipy's expit
+and LightGBM call it; "numpy": numpy's ufunc, as scikit-learn's exp link and softmax call it; the
+two differ in the last bit where numpy's loop is vectorised, as with AVX-512), ``nan`` whether NaN
+is routed or refused (GradientBoosting refuses non-finite inputs), and ``decision`` how a
+classifier picks its class: ``argmax_proba`` (a forest's, LightGBM's), ``argmax_raw``, ``raw>0`` or
+``raw>=0`` (a binary GradientBoosting classifier's). A file without these fields is a forest.
 """
 
 from __future__ import annotations
@@ -66,9 +63,8 @@ ALIGN = 4096
 ARRAYS = ("nodes", "roots")
 ROWS_PER_CHUNK = 512  # rows traversed at once: bounds the (rows x trees) index arrays
 OnPass = Callable[[np.ndarray], None]
-# Told (array name, indices) before each gather from "nodes" or "leaf_proba": a file whose
-# pages arrive on demand (paged_file.py) fetches the missing ones there, a whole pass at once.
-Touch = Callable[[str, np.ndarray], None]
+# Told (array, indices) before each gather from nodes or the leaf rows: a file paged on demand
+Touch = Callable[[str, np.ndarray], None]  # (paged_file.py) fetches a whole pass's pages there
 LEAF = -1  # `right` of a leaf
 
 
@@ -119,13 +115,6 @@ def leaf_rows_array(header: Mapping[str, Any]) -> str | None:
     if header.get("task") == "classification":
         return "leaf_proba"
     return "leaf_values" if int(header.get("outputs", 1)) > 1 else None
-
-
-def element_bytes(spec: Mapping[str, Any]) -> int:
-    """Bytes of one element along an array's first axis, from its header entry (a node
-    record; a leaf's row)."""
-    dtype = np.lib.format.descr_to_dtype(spec["dtype"])
-    return int(dtype.itemsize * int(np.prod(spec["shape"][1:], dtype=np.int64)))
 
 
 def read_header(path: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .flat_forest import FlatForest, FlatModel, element_bytes, leaf_rows_array, read_header
+from .flat_forest import FlatForest, FlatModel, leaf_rows_array, read_header
 from .loading import LoadSteps
 from .paged_file import MANIFEST_SUFFIX, PAGE, Manifest, PagedFile, PageUnavailable
 
@@ -198,6 +198,13 @@ class PagedFlatModel(FlatModel):
     def close(self) -> None:
         """Stop the background fill (the server is shutting down)."""
         self.paged.close()
+
+
+def element_bytes(spec: dict[str, Any]) -> int:
+    """Bytes of one element along an array's first axis, from its header entry (a node
+    record; a leaf's row)."""
+    dtype = np.lib.format.descr_to_dtype(spec["dtype"])
+    return int(dtype.itemsize * int(np.prod(spec["shape"][1:], dtype=np.int64)))
 
 
 def _nbytes(spec: dict[str, Any]) -> int:

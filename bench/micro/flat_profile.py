@@ -21,7 +21,6 @@ bytes the page cache grew by meanwhile: what a cold first prediction reads and w
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
 import mmap
@@ -34,13 +33,12 @@ import numpy as np
 
 from bench.errors import UsageError
 from bench.host import page_cache
-from bench.host.paths import cache_dir, models_dir, service_module
+from bench.host.paths import cache_dir, service_module
 from bench.measure.inprocess import batch_of
+from bench.micro import command
 from bench.micro.load_paths import memmap_of
 from bench.model.flat_forest import convert
-from bench.model.source import synthetic_model
 from bench.progress import Progress
-from bench.results.units import parse_size
 
 PAGE = 4096
 # The first format's arrays, one per field, in the order they were stored (bytes a node):
@@ -112,17 +110,13 @@ def cold(flat_path: Path, row: list[list[float]]) -> dict[str, list[dict[str, fl
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.micro.flat_profile",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model-size", default="64MB", help="synthetic model (default 64MB)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser = command.parser("bench.micro.flat_profile", __doc__)
     parser.add_argument("--cold", action="store_true",
                         help="also the cold first prediction, readahead against MADV_RANDOM "
                              "(root: drops the page cache)")
     args = parser.parse_args()
     progress = Progress()
-    model = synthetic_model(parse_size(args.model_size), args.seed, models_dir(), cache_dir(),
-                            progress)
+    model = command.model_of(args, progress)
     flat = convert(model.path, model.sha256, cache_dir(), "flat-profile")
     rows = model.reference_rows
     report = {"model_bytes": model.bytes, "flat_bytes": flat.bytes, "nodes": flat.nodes,
@@ -134,4 +128,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    command.run(main)

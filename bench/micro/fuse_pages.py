@@ -22,7 +22,6 @@ whether the answer is the whole file's. Prints one JSON object.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
 import os
@@ -39,12 +38,11 @@ from typing import Any
 import numpy as np
 
 from bench.errors import UsageError
-from bench.host.paths import cache_dir, models_dir, service_module, service_package
+from bench.host.paths import cache_dir, service_module, service_package
+from bench.micro import command
 from bench.micro.lazy_exact import BUCKET, KEY
 from bench.model.flat_forest import convert
-from bench.model.source import synthetic_model
 from bench.progress import Progress
-from bench.results.units import parse_size
 from bench.servers.s3 import rclone_binary, start_local_server
 
 PAGE = 4096
@@ -157,18 +155,14 @@ def _fuse_start(url: str, access: str, secret: str, scratch: Path, row: np.ndarr
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.micro.fuse_pages",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model-size", default="64MB", help="synthetic model (default 64MB)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser = command.parser("bench.micro.fuse_pages", __doc__)
     parser.add_argument("--rounds", type=int, default=3, help="starts of each design (3)")
     args = parser.parse_args()
     if os.geteuid() != 0 or shutil.which("fusermount3") is None:
         raise UsageError("fuse_pages mounts FUSE: run it as root with fuse3 installed "
                          "(apt-get install fuse3)")
     progress = Progress()
-    model = synthetic_model(parse_size(args.model_size), args.seed, models_dir(), cache_dir(),
-                            progress)
+    model = command.model_of(args, progress)
     flat = convert(model.path, model.sha256, cache_dir(), "fuse-pages")
     row = np.asarray(model.reference_rows[:1])
     expected = service_module("flat_forest").FlatForest.open(str(flat.path)).predict(row)
@@ -211,4 +205,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    command.run(main)

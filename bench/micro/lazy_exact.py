@@ -14,7 +14,6 @@ whether it was equal.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
 import os
@@ -28,12 +27,11 @@ from typing import Any
 import numpy as np
 
 from bench.errors import UsageError
-from bench.host.paths import cache_dir, models_dir, service_package
+from bench.host.paths import cache_dir, service_package
 from bench.measure.inprocess import predictions
+from bench.micro import command
 from bench.model.flat_forest import convert
-from bench.model.source import synthetic_model
 from bench.progress import Progress
-from bench.results.units import parse_size
 from bench.servers.s3 import start_local_server
 from datos.synthetic_fifa import generate
 
@@ -109,10 +107,7 @@ def compare(model_path: Path, sha256: str, rows: np.ndarray, half: float,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.micro.lazy_exact",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model-size", default="64MB", help="synthetic model (default 64MB)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser = command.parser("bench.micro.lazy_exact", __doc__)
     parser.add_argument("--rows", type=int, default=2000, help="rows predicted (default 2000)")
     parser.add_argument("--half", type=float, default=0.5,
                         help="share of the file present when the first prediction runs")
@@ -120,8 +115,7 @@ def main() -> None:
     if not 0 < args.half < 1 or args.rows < 1:
         raise UsageError("--half is a share between 0 and 1, --rows at least 1")
     progress = Progress()
-    model = synthetic_model(parse_size(args.model_size), args.seed, models_dir(), cache_dir(),
-                            progress)
+    model = command.model_of(args, progress)
     rows = generate(n_players=args.rows, seed=ROWS_SEED).features
     report = {"model_bytes": model.bytes,
               **compare(model.path, model.sha256, rows, args.half, progress)}
@@ -131,4 +125,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    command.run(main)

@@ -16,8 +16,9 @@ first one-row prediction of:
 
 Rounds alternate the two (a machine that drifts slows both alike). Per start: seconds to
 the answer, bytes the node received from the store (the paged reader's count; the mount
-process's reads), GET requests (the paged reader's count; the mount's logged requests), and
-whether the answer is the whole file's. Prints one JSON object.
+process's reads), GET requests (the paged reader's count; the mount's logged requests), the
+CPU the store and the node's side (this process, the mount) spent a GET (from /proc: both
+share the machine's cores), and whether the answer is the whole file's. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -32,18 +33,18 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+import psutil
 
 from bench.errors import UsageError
 from bench.host.paths import cache_dir, service_module, service_package
 from bench.micro import command
-from bench.micro.lazy_exact import BUCKET, KEY
+from bench.micro.lazy_exact import BUCKET, KEY, store_settings
 from bench.model.flat_forest import convert
 from bench.progress import Progress
-from bench.servers.s3 import rclone_binary, start_local_server
+from bench.servers.s3 import S3Endpoint, rclone_binary, s3_client, start_local_server
 
 PAGE = 4096
 # rclone mount: no read-ahead of its own (buffer, VFS read-ahead), chunks of one page that
@@ -54,30 +55,51 @@ MOUNT_FLAGS = ("--read-only", "--vfs-cache-mode", "off", "--buffer-size", "0",
                "--dir-cache-time", "1h", "--no-modtime", "--no-checksum")
 
 
-def _paged_start(url: str, credentials: Path, node: Path, row: np.ndarray) -> dict[str, Any]:
-    """mmap-lazy's start, as its service makes it (load_flat_lazy.load, without the
-    downloader's cache bookkeeping): the pinned manifest, then the pages one row needs."""
+def _paged_start(store: S3Endpoint, store_pid: int, credentials: Path, node: Path,
+                 row: np.ndarray) -> dict[str, Any]:
+    """mmap-lazy's start, as its service makes it (load_flat_lazy.load, but the manifest
+    fetched with a plain GET, not the downloader's cache): the manifest, then the pages one
+    row needs."""
     service_package()
     lazy = importlib.import_module("backend.load_flat_lazy")
     paging = importlib.import_module("backend.paged_file")
-    settings = SimpleNamespace(s3_endpoint=url, s3_bucket=BUCKET, s3_key=KEY,
-                               s3_credentials_file=str(credentials), page_budget_s=30.0)
+    settings = store_settings(store.host_url, credentials, node)
+    cpu_before = _cpu_split(store_pid, (os.getpid(),))
     started = time.perf_counter()
-    signer = lazy._UrlSigner(settings)
-    manifest = paging.Manifest.parse(signer._client.get_object(
+    manifest = paging.Manifest.parse(s3_client(store).get_object(
         Bucket=BUCKET, Key=KEY + paging.MANIFEST_SUFFIX)["Body"].read())
-    paged = paging.PagedFile(str(node), manifest, signer.fetcher(), signer.fetcher())
+    model = lazy.paged_model(settings, manifest)
     try:
-        model = lazy.PagedFlatModel(lazy.open_paged_forest(paged), paged)
-        paged.start_fill()
+        model.paged.start_fill()
         answer = model.predict(row)
         seconds = time.perf_counter() - started
-        stats = paged.snapshot()
+        stats = model.paged.snapshot()
+        requests = int(stats["demand_requests"]) + 1
         return {"seconds": seconds, "answer": answer,
                 "bytes": int(stats["demand_bytes"]) + len(manifest.digests),
-                "requests": int(stats["demand_requests"]) + 1}
+                "requests": requests,
+                **_cpu_per_get(cpu_before, _cpu_split(store_pid, (os.getpid(),)), requests)}
     finally:
-        paged.close()
+        model.paged.close()
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user and system) a process has used so far."""
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def _cpu_split(store_pid: int, node_pids: tuple[int, ...]) -> tuple[float, float]:
+    """CPU seconds so far of the store, and of the node's side (this process, a mount)."""
+    return _cpu_s(store_pid), sum(_cpu_s(pid) for pid in node_pids)
+
+
+def _cpu_per_get(before: tuple[float, float], after: tuple[float, float], requests: int
+                 ) -> dict[str, float]:
+    """The store's and the node side's CPU over a start, in ms a GET: where its time goes
+    when both share the machine's cores."""
+    return {"store_cpu_ms_per_get": (after[0] - before[0]) / requests * 1000,
+            "node_cpu_ms_per_get": (after[1] - before[1]) / requests * 1000}
 
 
 def _mount(url: str, access: str, secret: str, where: Path, log: Path) -> subprocess.Popen[bytes]:
@@ -115,8 +137,8 @@ def _read_bytes(pid: int) -> int:
     raise RuntimeError(f"/proc/{pid}/io has no rchar")
 
 
-def _fuse_start(url: str, access: str, secret: str, scratch: Path, row: np.ndarray
-                ) -> dict[str, Any]:
+def _fuse_start(url: str, access: str, secret: str, store_pid: int, scratch: Path,
+                row: np.ndarray) -> dict[str, Any]:
     """The node mounts the bucket (before the clock: a node's mount is made once), then the
     clock runs from opening the file to the answer."""
     where, log = scratch / "mnt", scratch / "mount.log"
@@ -127,6 +149,8 @@ def _fuse_start(url: str, access: str, secret: str, scratch: Path, row: np.ndarr
         flat = service_module("flat_forest")
         path = where / KEY
         before = _read_bytes(process.pid)
+        node_pids = (os.getpid(), process.pid)
+        cpu_before = _cpu_split(store_pid, node_pids)
         started = time.perf_counter()
         fd = os.open(path, os.O_RDONLY)
         header = flat.read_header(str(path))
@@ -146,12 +170,14 @@ def _fuse_start(url: str, access: str, secret: str, scratch: Path, row: np.ndarr
         answer = forest.predict(row)
         seconds = time.perf_counter() - started
         received = _read_bytes(process.pid) - before
+        cpu_after = _cpu_split(store_pid, node_pids)
         del forest
         os.close(fd)
     finally:
         _unmount(process, where)
     requests = sum(1 for line in log.read_text().splitlines() if "GET /" in line)
-    return {"seconds": seconds, "answer": answer, "bytes": received, "requests": requests}
+    return {"seconds": seconds, "answer": answer, "bytes": received, "requests": requests,
+            **_cpu_per_get(cpu_before, cpu_after, max(requests, 1))}
 
 
 def main() -> None:
@@ -181,14 +207,16 @@ def main() -> None:
         credentials = root / "credentials"
         credentials.write_text(f"AWS_ACCESS_KEY_ID={access}\nAWS_SECRET_ACCESS_KEY={secret}\n")
         server, url = start_local_server(root / "store", access, secret)
+        store = S3Endpoint(url, url, access, secret, None)
         try:
             for turn in range(args.rounds):
                 order = ("paged", "fuse") if turn % 2 == 0 else ("fuse", "paged")
                 for design in order:
                     with progress.step(f"round {turn + 1}: {design}, first one-row prediction"):
                         node = root / f"node-{turn}.flat"
-                        start = (_paged_start(url, credentials, node, row) if design == "paged"
-                                 else _fuse_start(url, access, secret, root, row))
+                        start = (_paged_start(store, server.pid, credentials, node, row)
+                                 if design == "paged"
+                                 else _fuse_start(url, access, secret, server.pid, root, row))
                         for leftover in root.glob(f"node-{turn}.flat*"):
                             leftover.unlink()
                     answer = start.pop("answer")

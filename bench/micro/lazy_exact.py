@@ -14,6 +14,7 @@ whether it was equal.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import os
@@ -21,7 +22,6 @@ import secrets
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -37,6 +37,15 @@ from datos.synthetic_fifa import generate
 
 BUCKET, KEY = "models", "model.flat"
 ROWS_SEED = 977  # players the model never saw (it trained on seed 0's)
+
+
+def store_settings(url: str, credentials: Path, node_path: Path) -> Any:
+    """The service's settings (its defaults: page concurrency, budget) for a flat file at
+    `node_path` paged from the loopback store at `url` (the package imported first)."""
+    settings = importlib.import_module("backend.settings")
+    return dataclasses.replace(settings.load_settings(), model_path=str(node_path),
+                               s3_endpoint=url, s3_bucket=BUCKET, s3_key=KEY,
+                               s3_credentials_file=str(credentials))
 
 
 def _predict(model: Any, paged: Any, rows: np.ndarray) -> dict[str, Any]:
@@ -73,16 +82,11 @@ def compare(model_path: Path, sha256: str, rows: np.ndarray, half: float,
             f"AWS_ACCESS_KEY_ID={access}\nAWS_SECRET_ACCESS_KEY={secret}\n")
         server, url = start_local_server(root / "store", access, secret)
         try:
-            settings = SimpleNamespace(s3_endpoint=url, s3_bucket=BUCKET, s3_key=KEY,
-                                       s3_credentials_file=str(root / "credentials"),
-                                       page_budget_s=30.0)
-            signer = load_flat_lazy._UrlSigner(settings)
             manifest = paged_file.Manifest.parse(manifest_bytes)
-            paged = paged_file.PagedFile(str(root / "node.flat"), manifest, signer.fetcher(),
-                                         signer.fetcher())
+            served = load_flat_lazy.paged_model(
+                store_settings(url, root / "credentials", root / "node.flat"), manifest)
+            paged = served.paged
             try:
-                served = load_flat_lazy.PagedFlatModel(load_flat_lazy.open_paged_forest(paged),
-                                                       paged)
                 paged.start_fill()
                 with progress.step(f"filling until {half:.0%} of the file is here"):
                     while paged.present_bytes < half * manifest.size:

@@ -48,16 +48,23 @@ def load(steps: LoadSteps) -> Any:
         manifest = Manifest.parse(handle.read())
 
     story.load_start = time.time()
+    model = paged_model(settings, manifest)
+    story.load_end = time.time()
+    model.paged.start_fill()
+    log.info("serving %s on demand: %d pages, %d present", settings.model_path,
+             manifest.pages, int(np.count_nonzero(model.paged.present)))
+    return model
+
+
+def paged_model(settings: Any, manifest: Manifest) -> PagedFlatModel:
+    """The model over a paged copy at MODEL_PATH whose pages come from the store S3_* names,
+    header and whole arrays fetched, its fill not started (the micro tools build it here too:
+    bench/micro/lazy_exact.py, fuse_pages.py)."""
     signer = _UrlSigner(settings)
     # Connections of their own for requests' pages and for the fill (a thread's each).
     paged = PagedFile(settings.model_path, manifest, signer.fetcher(), signer.fetcher(),
                       concurrency=settings.page_concurrency, budget_s=settings.page_budget_s)
-    forest = open_paged_forest(paged)
-    story.load_end = time.time()
-    paged.start_fill()
-    log.info("serving %s on demand: %d pages, %d present", settings.model_path,
-             manifest.pages, int(np.count_nonzero(paged.present)))
-    return PagedFlatModel(forest, paged)
+    return PagedFlatModel(open_paged_forest(paged), paged)
 
 
 class _UrlSigner:

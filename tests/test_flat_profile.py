@@ -4,6 +4,8 @@ it counts, and (as root) the cold first prediction."""
 from __future__ import annotations
 
 import math
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -34,11 +36,16 @@ def test_the_profile_traces_every_tree_and_counts_pages_of_the_file(
 
 @pytest.mark.skipif(not page_cache.can_drop(), reason="--cold drops the page cache: root only")
 def test_the_cold_first_prediction_reads_the_file_back_from_disk(
-        tiny_model: ModelArtifact) -> None:
+        tiny_model: ModelArtifact, tmp_path: Path) -> None:
     flat = convert(tiny_model.path, tiny_model.sha256, cache_dir(), "test-flat-profile")
-    found = flat_profile.cold(flat.path, tiny_model.reference_rows[:1])
+    # A copy no other test maps: a page another process maps survives the drop (the cached
+    # flat file is shared with the tests running beside this one).
+    alone = tmp_path / flat.path.name
+    shutil.copyfile(flat.path, alone)
+    found = flat_profile.cold(alone, tiny_model.reference_rows[:1])
     assert set(found) == {"readahead", "madv_random"}
     for runs in found.values():
         assert len(runs) == flat_profile.COLD_REPEATS
-        # After the drop the page cache grew by the pages the prediction read from disk.
-        assert all(run["page_cache_grown_bytes"] >= flat_profile.PAGE for run in runs)
+        # After the drop the prediction read its pages from disk: this process's own major
+        # faults (the machine's page cache moves with whatever runs beside the test).
+        assert all(run["major_faults"] >= 1 for run in runs)

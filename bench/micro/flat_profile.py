@@ -15,8 +15,11 @@ model's reference rows, measures in this process:
 
 With ``--cold`` (root: it drops the page cache), it also times the first one-row prediction
 of a freshly mapped file after dropping the page cache, three times each with the kernel's
-default readahead and with ``MADV_RANDOM`` (fault in only the touched pages), and how many
-bytes the page cache grew by meanwhile: what a cold first prediction reads and what it costs.
+default readahead and with ``MADV_RANDOM`` (fault in only the touched pages), the page faults
+this process took from disk (major faults: each one a read) and how many bytes the machine's
+page cache grew by meanwhile (anything else running moves that one): what a cold first
+prediction reads and what it costs. A file another process maps keeps its pages through the
+drop: profile a file nothing else has open.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import gc
 import json
 import mmap
+import resource
 import statistics
 import time
 from pathlib import Path
@@ -86,6 +90,7 @@ def profile(flat_path: Path, rows: list[list[float]]) -> dict[str, Any]:
 def _cold_first_prediction(flat_path: Path, row: list[list[float]], advice: int | None
                            ) -> dict[str, float]:
     page_cache.drop()  # nothing of the file may stay mapped here, or its pages stay cached
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_majflt
     before, started = page_cache.cached_bytes(), time.perf_counter()
     forest = service_module("flat_forest").FlatForest.open(str(flat_path))
     if advice is not None:  # numpy keeps the mmap object in _mmap, and nowhere public
@@ -93,9 +98,10 @@ def _cold_first_prediction(flat_path: Path, row: list[list[float]], advice: int 
     forest.predict(row)
     seconds = time.perf_counter() - started
     grown = page_cache.cached_bytes() - before
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_majflt - faults
     del forest
     gc.collect()  # unmapped before the next drop
-    return {"seconds": seconds, "page_cache_grown_bytes": grown}
+    return {"seconds": seconds, "major_faults": faults, "page_cache_grown_bytes": grown}
 
 
 def cold(flat_path: Path, row: list[list[float]]) -> dict[str, list[dict[str, float]]]:

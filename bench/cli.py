@@ -285,16 +285,19 @@ def _cmd_model(args: argparse.Namespace, progress: Progress) -> int:
         from bench.model.source import check_model_path
 
         check_model_path(model_path)
-        return print_environment(model_path, progress, value_of(args, RunConfig, "model_code"))
+        return print_environment(model_path, progress, value_of(args, RunConfig, "model_code"),
+                                 value_of(args, RunConfig, "requirements"))
     if model_path is not None:
         artifact = user_model(model_path, cache_dir(), progress,
-                              value_of(args, RunConfig, "model_code"))
+                              value_of(args, RunConfig, "model_code"),
+                              value_of(args, RunConfig, "requirements"))
     else:
         artifact = synthetic_model(value_of(args, RunConfig, "model_size_bytes"),
                                    value_of(args, RunConfig, "seed"), models_dir(),
                                    cache_dir(), progress, value_of(args, RunConfig, "model_kind"))
     print(f"{artifact.path}\t{artifact.bytes} bytes\tsha256 {artifact.sha256}")
-    return (print_environment(artifact.path, progress, value_of(args, RunConfig, "model_code"))
+    return (print_environment(artifact.path, progress, value_of(args, RunConfig, "model_code"),
+                              value_of(args, RunConfig, "requirements"))
             if args.inspect else 0)
 
 

@@ -10,7 +10,6 @@ import json
 import sys
 from typing import Any
 
-import joblib
 import numpy as np
 
 
@@ -25,7 +24,9 @@ def feature_count(model: Any) -> int:
 
 def main() -> None:
     path, n_rows = sys.argv[1], int(sys.argv[2])
-    model = joblib.load(path)
+    from bench.model.host_load import load_for_structure
+
+    model = load_for_structure(path)
     if not hasattr(model, "predict"):
         raise SystemExit(f"{type(model).__name__} has no predict(): not a model")
     n_features = feature_count(model)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from bench.engine import BindMount, Engine
 from bench.errors import UsageError
 from bench.measure.spec import StartSpec
+from bench.model.serving_env import HOST_SKLEARN
 from bench.model.source import ModelArtifact
 from bench.options import comma_list, option, positive_int
 from bench.progress import Progress
@@ -176,12 +177,17 @@ class Strategy:
         if not self.needs_flat and model.missing_in_service:
             missing = ", ".join(model.missing_in_service)
             return (f"it unpickles the model, which needs {missing}: the service's image does "
-                    f"not install it (docker/requirements.txt)"
+                    f"not install it (a module of your project: pass --model-code DIR)"
                     + ("; the flat format (mmap) serves it without" if model.flat_refusal
                        is None else ""))
         if self.needs_ensemble and not model.is_tree_ensemble:
             return (f"it needs a tree ensemble (RandomForest, ExtraTrees, GradientBoosting, "
                     f"HistGradientBoosting, or a Pipeline ending in one), not {kind}")
+        served = model.served_sklearn
+        if self.needs_ensemble and served is not None and served != HOST_SKLEARN:
+            return (f"it pickles the model's trees again, with this host's scikit-learn "
+                    f"{HOST_SKLEARN}, and the model is served with scikit-learn {served}, "
+                    "which need not load another version's pickle")
         return None
 
     def prepare(self, ctx: StrategyContext) -> PreparedModel:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.errors import StepFailed
-from bench.measure import inprocess
+from bench.measure import inprocess, own_predict
 from bench.model.flat_forest import convert
 from bench.model.source import ModelArtifact
 
@@ -32,5 +32,5 @@ def test_a_reference_that_predicts_otherwise_is_refused(tiny_model: ModelArtifac
 
 def test_a_batch_is_the_reference_rows_repeated_to_100() -> None:
     rows = [[1.0], [2.0], [3.0]]
-    batch = inprocess.batch_of(rows)
+    batch = own_predict.batch_of(rows)
     assert len(batch) == 100 and batch[:4] == [[1.0], [2.0], [3.0], [1.0]]

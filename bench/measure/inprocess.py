@@ -11,17 +11,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.errors import StepFailed
+from bench.measure import own_predict
 from bench.measure.probes import percentile, predictions_match
-
-ONE_ROW_REPEATS = 50
-HUNDRED_ROW_REPEATS = 10
-BATCH_ROWS = 100
 
 
 @dataclass(frozen=True)
@@ -32,11 +28,6 @@ class InProcessLatency:
     def metrics(self) -> dict[str, float]:
         return {"inproc_predict_p50_ms": self.one_row_p50_ms,
                 "inproc_predict_100_p50_ms": self.hundred_rows_p50_ms}
-
-
-def batch_of(rows: list[list[float]], size: int = BATCH_ROWS) -> list[list[float]]:
-    """`size` rows made of the reference rows, repeated."""
-    return [rows[i % len(rows)] for i in range(size)]
 
 
 def measure(kind: str, model_file: Path, rows: list[list[float]], expected: list[float],
@@ -70,19 +61,7 @@ def _in_fresh_process(kind: str, model_file: Path, rows: list[list[float]],
     return found
 
 
-def _time(predict: Any, rows: Any, repeats: int) -> list[float]:
-    predict(rows)  # warm-up: first-touch pages, lazy imports
-    out = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        predict(rows)
-        out.append((time.perf_counter() - started) * 1000)
-    return out
-
-
 def _main(kind: str, model_file: str) -> None:
-    import numpy as np
-
     if kind == "flat":
         from bench.host.paths import service_module
 
@@ -92,13 +71,7 @@ def _main(kind: str, model_file: str) -> None:
         import joblib
 
         model = joblib.load(model_file)
-    rows = json.loads(sys.stdin.read())
-    one = np.asarray(rows[:1], dtype=np.float64)
-    hundred = np.asarray(batch_of(rows), dtype=np.float64)
-    predictions = np.ravel(model.predict(np.asarray(rows, dtype=np.float64))).tolist()
-    print(json.dumps({"predictions": predictions,
-                      "one_row_ms": _time(model.predict, one, ONE_ROW_REPEATS),
-                      "hundred_rows_ms": _time(model.predict, hundred, HUNDRED_ROW_REPEATS)}))
+    print(json.dumps(own_predict.report(model, json.loads(sys.stdin.read()), timed=True)))
 
 
 if __name__ == "__main__":

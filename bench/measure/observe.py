@@ -20,7 +20,6 @@ import requests
 
 from bench.engine import ContainerState, Engine
 from bench.errors import StepFailed
-from bench.measure.inprocess import batch_of
 from bench.measure.load_test import run_load
 from bench.measure.measurement import (
     DiskParts,
@@ -31,6 +30,7 @@ from bench.measure.measurement import (
     Timeline,
     Transfer,
 )
+from bench.measure.own_predict import batch_of
 from bench.measure.probes import (
     PredictOutcome,
     ProcessMemory,

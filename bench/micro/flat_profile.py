@@ -38,7 +38,7 @@ import numpy as np
 from bench.errors import UsageError
 from bench.host import page_cache
 from bench.host.paths import cache_dir, service_module
-from bench.measure.inprocess import batch_of
+from bench.measure.own_predict import batch_of
 from bench.micro import command
 from bench.micro.load_paths import memmap_of
 from bench.model.flat_forest import convert

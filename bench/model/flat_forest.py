@@ -18,6 +18,7 @@ import numpy as np
 from bench.errors import UsageError
 from bench.host.fsutil import write_atomic
 from bench.host.paths import service_module
+from bench.model.host_load import load_for_structure
 from bench.model.sharding import tree_attribute
 
 
@@ -193,7 +194,7 @@ def convert(model_path: Path, sha256: str, cache: Path, run_id: str) -> FlatMode
         return FlatModel(target, target.stat().st_size, stored["nodes"], stored["convert_s"],
                          True, stored.get("run_id", "unknown"), pre if pre.exists() else None)
     started = time.perf_counter()
-    model = joblib.load(model_path)
+    model = load_for_structure(model_path)
     steps = getattr(model, "steps", None)
     final, step = (steps[-1][1], len(steps) - 1) if steps else (model, None)
     kind = _kind_of(final)

@@ -180,9 +180,11 @@ def environment(needs: PickleNeeds, served: dict[str, str],
 
 
 def model_environment(path: Path, sha256: str, cache: Path,
-                      provided: frozenset[str] = frozenset()) -> dict[str, Any]:
+                      provided: frozenset[str] = frozenset(),
+                      served: dict[str, str] | None = None) -> dict[str, Any]:
     """The environment record of a model file, cached by its digest (a 5.45 GB forest is
-    read in seconds: its arrays are mapped, never read)."""
+    read in seconds: its arrays are mapped, never read); `served`, the versions its own
+    environment installs (None: the runtime's pins, docker/requirements.txt)."""
     import json
 
     from bench.host.fsutil import write_atomic
@@ -196,7 +198,8 @@ def model_environment(path: Path, sha256: str, cache: Path,
     else:
         needs = read_needs(path)
         write_atomic(record, json.dumps(needs.to_json()))
-    return environment(needs, served_versions(REQUIREMENTS_FILE), provided)
+    return environment(needs, served_versions(REQUIREMENTS_FILE) if served is None else served,
+                       provided)
 
 
 def mismatch_lines(name: str, env: dict[str, Any]) -> list[str]:

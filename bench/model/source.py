@@ -17,6 +17,14 @@ from bench.host.fsutil import write_atomic
 from bench.model.hashing import cached_sha256
 from bench.model.model_code import activate, check_model_code, code_digest, provided_modules
 from bench.model.pickle_needs import mismatch_lines, model_environment, unimportable_here
+from bench.model.serving_env import (
+    ServingEnvironment,
+    read_user_requirements,
+    runtime_requirements,
+    served_versions,
+    serving_environment,
+)
+from bench.prepare.wheelhouse import ensure_wheelhouse
 from bench.progress import Progress
 
 JOBLIB_MAGIC_PREFIXES = (b"\x80", b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"\x04\x22\x4d\x18",
@@ -51,6 +59,13 @@ class ModelArtifact:
         return list((self.details.get("environment") or {}).get("missing", []))
 
     @property
+    def served_sklearn(self) -> str | None:
+        """The scikit-learn version the model is served with (None: it needs none)."""
+        served = (self.details.get("environment") or {}).get("served") or {}
+        version = served.get("scikit-learn")
+        return None if version is None else str(version)
+
+    @property
     def is_tree_ensemble(self) -> bool:
         """A forest or a gradient-boosting ensemble (or a Pipeline ending in one): what the
         sharded strategies can take apart tree by tree."""
@@ -58,6 +73,15 @@ class ModelArtifact:
 
         bases = set(self.details.get("final_bases", []))
         return self.kind == "synthetic" or bool(bases & set(ENSEMBLE_BASES))
+
+    @property
+    def serving(self) -> ServingEnvironment:
+        """The environment the model is served in: its own (a user model saved with other
+        versions, or needing another library), or the runtime's pins."""
+        found = (self.details.get("environment") or {}).get("serving")
+        if found is None:
+            return ServingEnvironment(tuple(runtime_requirements()), ())
+        return ServingEnvironment(tuple(found["requirements"]), tuple(found["changes"]))
 
     def describe(self) -> dict[str, Any]:
         info = asdict(self)
@@ -111,10 +135,35 @@ def _cannot_import(path: Path, names: list[str]) -> UsageError:
         "a module of your own project")
 
 
+def served_environment(path: Path, sha: str, cache: Path, progress: Progress,
+                       model_code: Path | None = None, requirements: Path | None = None
+                       ) -> dict[str, Any]:
+    """run.json's `model.environment`: what the pickle needs and was saved with
+    (bench.model.pickle_needs), the environment it is served in (bench.model.serving_env,
+    resolved: a usage error when it cannot be installed) and the versions that installs."""
+    pins = read_user_requirements(requirements) if requirements is not None else {}
+    try:
+        env = model_environment(path, sha, cache, provided_modules(model_code))
+    except ValueError as error:
+        raise UsageError(f"{error}; save the model with joblib.dump") from None
+    serving = serving_environment(env, pins)
+    if serving.own:
+        with progress.step(f"the model's own environment ({'; '.join(serving.changes)})"):
+            wheels = ensure_wheelhouse(cache, serving.requirements_file(cache), progress)
+        env = model_environment(path, sha, cache, provided_modules(model_code),
+                                served_versions(wheels))
+    env["serving"] = {"key": serving.key, "requirements": list(serving.requirements),
+                      "changes": list(serving.changes)}
+    return env
+
+
 def user_model(path: Path, cache: Path, progress: Progress,
-               model_code: Path | None = None) -> ModelArtifact:
+               model_code: Path | None = None, requirements: Path | None = None
+               ) -> ModelArtifact:
     """The user's model file, checked and described; `model_code`, the folder of their own
-    modules it imports (put on this process's import path: the host loads it too)."""
+    modules it imports (put on this process's import path: the host loads it too);
+    `requirements`, the user's pins for the environment it is served in
+    (bench.model.serving_env), resolved here, before anything is built."""
     check_model_path(path)
     if model_code is not None:
         check_model_code(model_code)
@@ -125,10 +174,7 @@ def user_model(path: Path, cache: Path, progress: Progress,
         raise UsageError(f"{path} is not a joblib/pickle file (unknown header {head[:4]!r}); "
                          "save the model with joblib.dump")
     sha = cached_sha256(path, cache)
-    try:
-        env = model_environment(path, sha, cache, provided_modules(model_code))
-    except ValueError as error:
-        raise UsageError(f"{error}; save the model with joblib.dump") from None
+    env = served_environment(path, sha, cache, progress, model_code, requirements)
     # A model of a library the service's image lacks (LightGBM) runs where the flat format
     # holds it: the unpickling strategies skip it (Strategy.skip_reason); the host still
     # loads it once, for the reference and the conversion, so it must import it.

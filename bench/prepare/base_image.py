@@ -17,8 +17,15 @@ from bench.host.paths import cache_dir
 from bench.progress import Progress
 
 OFFICIAL_BASE = "python:3.11-slim"
-LOCAL_BASE = "mlbench-base:py311-bookworm"
+# The tag names what is in it: a base made before libgomp1 was added is not taken for one
+# made after.
+LOCAL_BASE = "mlbench-base:py311-bookworm-gomp"
 DEBOOTSTRAP_SUITE = "bookworm"
+# Debian packages in the offline base. libgomp1: the OpenMP runtime LightGBM's wheel links
+# from the system (scikit-learn and XGBoost carry their own); without it a model's own
+# environment with LightGBM stops at import (libgomp.so.1: cannot open shared object file).
+# python:3.11-slim lacks it too.
+DEBOOTSTRAP_PACKAGES = ("python3", "python3-venv", "ca-certificates", "libgomp1")
 
 
 @dataclass(frozen=True)
@@ -66,7 +73,7 @@ def _debootstrap_base(engine: Engine, progress: Progress) -> BaseImage:
         rootfs = Path(scratch) / "rootfs"
         with progress.step(f"debootstrap {DEBOOTSTRAP_SUITE} with python3"):
             result = subprocess.run(
-                [debootstrap, "--variant=minbase", "--include=python3,python3-venv,ca-certificates",
+                [debootstrap, "--variant=minbase", f"--include={','.join(DEBOOTSTRAP_PACKAGES)}",
                  DEBOOTSTRAP_SUITE, str(rootfs)],
                 capture_output=True, text=True,
             )

@@ -34,9 +34,11 @@ class RuntimeImage:
     cached: bool  # True: built by an earlier run; build_s is from that build
 
 
-def runtime_tag(base: BaseImage) -> str:
+def runtime_tag(base: BaseImage, requirements: Path = REQUIREMENTS_FILE) -> str:
+    """Names the base, the environment's pins and the Dockerfile: an image a model's own
+    environment (bench.model.serving_env) gets is cached by its pins."""
     digest = hashlib.sha256()
-    for part in (base.image_id.encode(), REQUIREMENTS_FILE.read_bytes(),
+    for part in (base.image_id.encode(), requirements.read_bytes(),
                  RUNTIME_DOCKERFILE.read_bytes()):
         digest.update(part)
     return f"mlbench-runtime:{digest.hexdigest()[:12]}"
@@ -44,29 +46,30 @@ def runtime_tag(base: BaseImage) -> str:
 
 def ensure_runtime_image(
     engine: Engine, base: BaseImage, cache: Path, progress: Progress, rebuild: bool = False,
+    requirements: Path = REQUIREMENTS_FILE,
 ) -> RuntimeImage:
     """The runtime image for this base and these requirements: the cached one, or built from
     the host-side wheelhouse, downloaded only then (86 MB and 12 s of pip in a fresh clone
     whose engine already holds the image). Made once: a second run that asks meanwhile
     waits for it (bench.host.made_once)."""
     with made_once("runtime-image", cache):
-        return _find_or_build(engine, base, cache, progress, rebuild)
+        return _find_or_build(engine, base, cache, progress, rebuild, requirements)
 
 
 def _find_or_build(engine: Engine, base: BaseImage, cache: Path, progress: Progress,
-                   rebuild: bool) -> RuntimeImage:
-    tag = runtime_tag(base)
+                   rebuild: bool, requirements: Path) -> RuntimeImage:
+    tag = runtime_tag(base, requirements)
     # The build time is kept beside the cache, not in a label: a label would need a rebuild.
     record = cache / "runtime-builds" / f"{tag.split(':')[1]}.json"
     attrs = engine.image_inspect(tag)
     if attrs is not None and not rebuild:
         build_s = json.loads(record.read_text())["build_s"] if record.exists() else math.nan
         return RuntimeImage(tag, str(attrs["Id"]), int(attrs["Size"]), build_s, cached=True)
-    wheels = ensure_wheelhouse(cache, REQUIREMENTS_FILE, progress)
+    wheels = ensure_wheelhouse(cache, requirements, progress)
     with tempfile.TemporaryDirectory(prefix="mlbench-runtime-") as scratch:
         context = Path(scratch)
         shutil.copyfile(RUNTIME_DOCKERFILE, context / "Dockerfile")
-        shutil.copyfile(REQUIREMENTS_FILE, context / "requirements.txt")
+        shutil.copyfile(requirements, context / "requirements.txt")
         for wheel in wheels.glob("*.whl"):
             link_or_copy(wheel, context / "wheels" / wheel.name)
         with progress.step(f"building runtime image {tag} (base {base.ref} + dependencies)"):

@@ -58,7 +58,8 @@ def _default_results() -> Path:
 
 
 # `run` and `model` share them
-MODEL_OPTIONS = ("model_path", "model_code", "model_size_bytes", "model_kind", "seed")
+MODEL_OPTIONS = ("model_path", "model_code", "requirements", "model_size_bytes", "model_kind",
+                 "seed")
 TRIAL = TrialSettings()  # the trial's own defaults, which the run's options start from
 
 
@@ -77,6 +78,11 @@ class RunConfig:
         None, "--model-code", "the folder of your own modules the --model imports (e.g. a "
         "transformer class of your project): on the host's import path and in every image, "
         "read-only, on PYTHONPATH", parse=Path, metavar="DIR")
+    requirements: Path | None = option(
+        None, "--requirements", "your project's requirements (or lock exported as one): the "
+        "versions of the libraries your --model is served with where it names them (by "
+        "default the scikit-learn it was saved with, and the newest of what it needs that "
+        "installs with it)", parse=Path, metavar="FILE")
     model_size_bytes: int = option(
         64_000_000, "--model-size", "size of the synthetic FIFA RandomForest, e.g. 64MB, 1GB, "
         "5.45GB (decimal units; default {default})", parse=parse_size, show=_show_size,
@@ -239,9 +245,17 @@ class RunConfig:
                 from bench.model.model_code import check_model_code
 
                 check_model_code(self.model_code)
+            if self.requirements is not None:
+                from bench.model.serving_env import read_user_requirements
+
+                read_user_requirements(self.requirements)
         elif self.model_code is not None:
             raise UsageError("--model-code is the code of your own --model: pass --model "
                              "PATH too, or leave --model-code out")
+        elif self.requirements is not None:
+            raise UsageError("--requirements pins the environment of your own --model (a "
+                             "synthetic model is served with the runtime's own pins): pass "
+                             "--model PATH too, or leave --requirements out")
         elif self.model_kind in BOOSTING_KINDS:
             missing = missing_library(self.model_kind)
             if missing is not None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from bench.errors import StepFailed, UsageError
 from bench.host.paths import models_dir
-from bench.measure import inprocess
+from bench.measure import inprocess, own_environment
 from bench.measure.fresh_node import FreshNode
 from bench.measure.recorder import (
     in_process_samples,
@@ -40,9 +40,14 @@ class RunSetup(RunState):
         self.steps = self._plan()
         base = ensure_base_image(self.engine, progress)
         runtime = ensure_runtime_image(self.engine, base, self.cache, progress,
-                                       rebuild=self.config.rebuild_runtime)
+                                       rebuild=self.config.rebuild_runtime,
+                                       requirements=model.serving.requirements_file(self.cache))
         if self.config.model_code is not None:
             runtime = with_model_code(self.engine, runtime, self.config.model_code, progress)
+        if model.serving.own:
+            with progress.step("the model's reference predictions in its own environment"):
+                model = own_environment.with_own_references(self.engine, runtime.ref, model,
+                                                            self.cache, self.labels)
         self.model, self.runtime = model, runtime
         self.network = f"mlbench-{self.run_id}"
         # Under swarm an attachable overlay: the tasks and the S3 server both join it.
@@ -59,11 +64,13 @@ class RunSetup(RunState):
             store.record.strategies[name] = StrategyOutcome(name, "skipped",
                                                             notes={"skipped": reason})
             progress.info(f"[{name}] skipped: {reason}")
-        with progress.step("the model's own predict in a fresh process on the host (the "
-                           "in-process reference)"):
+        where = "its own environment" if model.serving.own else "a fresh process on the host"
+        with progress.step(f"the model's own predict in {where} (the in-process reference)"):
             try:
-                store.add(in_process_samples(inprocess.measure(
-                    "joblib", model.path, model.reference_rows, model.reference_predictions)))
+                store.add(in_process_samples(
+                    own_environment.measure(self.engine, runtime.ref, model, self.labels)
+                    if model.serving.own else inprocess.measure(
+                        "joblib", model.path, model.reference_rows, model.reference_predictions)))
             except StepFailed as failure:  # a reference, not a strategy: say so, go on
                 progress.warn(f"no in-process reference: {failure}")
         if runtime.build_s == runtime.build_s:  # NaN: cached by a version that kept no time
@@ -77,8 +84,16 @@ class RunSetup(RunState):
     def _next_version(self) -> ModelArtifact:
         """The model version a rollout brings: the user's, or the synthetic seed + 1."""
         if self.config.rollout_model_path is not None:
-            return user_model(self.config.rollout_model_path, self.cache, self.progress,
-                              self.config.model_code)
+            following = user_model(self.config.rollout_model_path, self.cache, self.progress,
+                                   self.config.model_code, self.config.requirements)
+            if following.serving != self.model.serving:
+                raise UsageError(f"--rollout-model {self.config.rollout_model_path.name} needs "
+                                 f"another environment than --model (one runtime serves both): "
+                                 "save both with the same libraries")
+            if following.serving.own:
+                following = own_environment.with_own_references(
+                    self.engine, self.runtime.ref, following, self.cache, self.labels)
+            return following
         return synthetic_model(self.config.model_size_bytes, self.config.seed + 1,
                                models_dir(), self.cache, self.progress, self.config.model_kind)
 
@@ -140,7 +155,7 @@ class RunSetup(RunState):
     def _model(self) -> ModelArtifact:
         if self.config.model_path is not None:
             return user_model(self.config.model_path, self.cache, self.progress,
-                              self.config.model_code)
+                              self.config.model_code, self.config.requirements)
         return synthetic_model(self.config.model_size_bytes, self.config.seed, models_dir(),
                                self.cache, self.progress, self.config.model_kind)
 

@@ -136,6 +136,7 @@ def export(name: str, folder: Path, model: Path | None) -> list[Path]:
     if model is not None:
         written[f"{MODEL_DIR_IN_REPO}/{model_file(strategy)}"] = _model_for(strategy, model,
                                                                             folder)
+        written["requirements.txt"] = _requirements_for(model)
     paths = []
     for relative, content in written.items():
         target = folder / relative
@@ -160,6 +161,28 @@ def _model_for(strategy: Strategy, model: Path, folder: Path) -> Path:
     shutil.move(made, target)
     shutil.rmtree(scratch, ignore_errors=True)
     return target
+
+
+def _requirements_for(model: Path) -> str | Path:
+    """The runtime's requirements, or the model's own environment (bench.model.serving_env)
+    with the versions pip chose for it pinned."""
+    from bench.host.paths import cache_dir
+    from bench.model.hashing import cached_sha256
+    from bench.model.pickle_needs import model_environment
+    from bench.model.serving_env import served_versions, serving_environment
+    from bench.prepare.wheelhouse import ensure_wheelhouse
+    from bench.progress import Progress
+
+    cache = cache_dir()
+    try:
+        environment = model_environment(model, cached_sha256(model, cache), cache)
+    except ValueError as error:
+        raise UsageError(f"{error}; save the model with joblib.dump") from None
+    serving = serving_environment(environment, {})
+    if not serving.own:
+        return REQUIREMENTS_FILE
+    wheels = ensure_wheelhouse(cache, serving.requirements_file(cache), Progress(quiet=True))
+    return serving.locked(served_versions(wheels))
 
 
 def _readme(strategy: Strategy) -> str:

@@ -7,6 +7,13 @@ iteration and the fixed shell, the iterations follow, and a refit corrects what 
 estimate missed. Trees of up to 255 leaves (scikit-learn's and LightGBM's largest default
 histogram bins; XGBoost's depth 8), so that a file of a given size holds few, large trees as
 the forests do. Early stopping is off: the iterations asked are the iterations made.
+
+A HistGradientBoosting of 255-leaf trees takes about 30 KB an iteration: 1 GB would be 33,000
+iterations, hours of training. Above AIM_ITERATIONS such iterations its trees grow instead
+(HGB_BYTES_PER_LEAF measured here: 1.10 MB for 2 iterations of 4,700 leaves), with leaves of
+5 rows or more (scikit-learn's default 20 stops a tree near 6,000 leaves of the 122,501
+rows): a 1 GB model is then some 450 iterations of about 2.2 MB, as a boosting model of
+hundreds of deep trees is, and trains in about half an hour.
 Deterministic for (size, seed): one thread's order of sums where the library offers it.
 """
 
@@ -19,24 +26,29 @@ from typing import Any
 
 PROBE_ITERATIONS = 4
 REFITS = 3
+AIM_ITERATIONS = 300
+HGB_BYTES_PER_LEAF = 117
+HGB_LEAVES = 255
 
 
 @dataclass(frozen=True)
 class BoostingKind:
     library: str  # the distribution that trains (and unpickles) it
-    make: Callable[[int, int], Any]  # (iterations, seed) -> an unfitted estimator
+    make: Callable[[int, int, int], Any]  # (iterations, seed, target bytes) -> unfitted
     stem: str  # the cached file's name: <stem>_<bytes>B_seed<seed>.joblib
     label: str  # what the progress line calls it
 
 
-def _hgb(iterations: int, seed: int) -> Any:
+def _hgb(iterations: int, seed: int, target_bytes: int) -> Any:
     from sklearn.ensemble import HistGradientBoostingRegressor
 
-    return HistGradientBoostingRegressor(max_iter=iterations, max_leaf_nodes=255,
-                                         early_stopping=False, random_state=seed)
+    leaves = max(HGB_LEAVES, target_bytes // (AIM_ITERATIONS * HGB_BYTES_PER_LEAF))
+    return HistGradientBoostingRegressor(
+        max_iter=iterations, max_leaf_nodes=leaves, early_stopping=False, random_state=seed,
+        **({} if leaves == HGB_LEAVES else {"min_samples_leaf": 5}))
 
 
-def _lightgbm(iterations: int, seed: int) -> Any:
+def _lightgbm(iterations: int, seed: int, target_bytes: int) -> Any:
     import lightgbm
 
     return lightgbm.LGBMRegressor(n_estimators=iterations, num_leaves=255, random_state=seed,
@@ -44,7 +56,7 @@ def _lightgbm(iterations: int, seed: int) -> Any:
                                   verbose=-1)
 
 
-def _xgboost(iterations: int, seed: int) -> Any:
+def _xgboost(iterations: int, seed: int, target_bytes: int) -> Any:
     import xgboost
 
     return xgboost.XGBRegressor(n_estimators=iterations, max_depth=8, tree_method="hist",
@@ -71,8 +83,8 @@ def fit_to_size(kind: str, target_bytes: int, seed: int, x: Any, y: Any,
     """A fitted model of `kind` whose dump (`size_of`) is within `tolerance` of the target,
     or the nearest of REFITS attempts."""
     make = KINDS[kind].make
-    small = size_of(make(PROBE_ITERATIONS, seed).fit(x, y))
-    large = size_of(make(2 * PROBE_ITERATIONS, seed).fit(x, y))
+    small = size_of(make(PROBE_ITERATIONS, seed, target_bytes).fit(x, y))
+    large = size_of(make(2 * PROBE_ITERATIONS, seed, target_bytes).fit(x, y))
     per_iteration = max(1, (large - small) // PROBE_ITERATIONS)
     shell = max(0, small - PROBE_ITERATIONS * per_iteration)
     if target_bytes < shell + per_iteration:
@@ -82,7 +94,7 @@ def fit_to_size(kind: str, target_bytes: int, seed: int, x: Any, y: Any,
     model: Any = None
     for _attempt in range(REFITS):
         progress(0, iterations)
-        model = make(iterations, seed).fit(x, y)
+        model = make(iterations, seed, target_bytes).fit(x, y)
         progress(iterations, iterations)
         size = size_of(model)
         if abs(size - target_bytes) <= tolerance * target_bytes:

@@ -61,3 +61,28 @@ def test_export_refuses_bad_input_in_one_line(tmp_path: Path, capsys: pytest.Cap
     error = capsys.readouterr().err
     assert message in error and error.count("\n") == 1
     assert not (tmp_path / "DIR").exists()  # nothing written
+
+
+def test_a_model_of_an_older_scikit_learn_is_exported_with_its_own_versions(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The project gets the environment the run served the model in (bench.model.serving_env),
+    every version pip chose pinned: not the runtime's scikit-learn, which would load another
+    version's pickle."""
+    import joblib
+    import sklearn.base
+    from sklearn.preprocessing import FunctionTransformer
+
+    monkeypatch.setattr(sklearn.base, "__version__", "1.3.2")  # what the pickle records
+    model = tmp_path / "old.joblib"
+    joblib.dump(FunctionTransformer(), model)
+    monkeypatch.undo()
+    monkeypatch.setenv("MLBENCH_CACHE", str(tmp_path / "cache"))
+    export("volume", tmp_path / "project", model)
+    pins = dict(line.split("==") for line in
+                (tmp_path / "project" / "requirements.txt").read_text().splitlines())
+    assert pins["scikit-learn"] == "1.3.2" and pins["numpy"].startswith("1.")
+    assert all(version for version in pins.values())  # nothing left for pip to choose
+    assert pins["fastapi"] == dict(
+        line.split("#")[0].strip().split("==") for line in
+        (DOCKER_DIR / "requirements.txt").read_text().splitlines()
+        if "==" in line.split("#")[0])["fastapi"]

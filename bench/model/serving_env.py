@@ -65,6 +65,18 @@ class ServingEnvironment:
     def key(self) -> str:
         return hashlib.sha256(self.text.encode()).hexdigest()[:12]
 
+    def locked(self, versions: dict[str, str]) -> str:
+        """The requirements with what pip chose written as pins (`served_versions` of the
+        wheelhouse): what a project's own image installs to serve the model alike."""
+        back = {canonicalize_name(w): d for d, w in WHEEL_OF.items()}
+        lines = []
+        for line in self.requirements:
+            requirement = Requirement(line)
+            name = canonicalize_name(requirement.name)
+            version = versions.get(back.get(name, name))
+            lines.append(f"{requirement.name}=={version}" if version else line)
+        return "".join(f"{line}\n" for line in lines)
+
     def requirements_file(self, cache: Path) -> Path:
         """The requirements as a file (the wheelhouse and the runtime image take a file):
         the runtime's own file for the default environment, else one kept in the cache."""

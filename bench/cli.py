@@ -333,11 +333,13 @@ def _cmd_export(args: argparse.Namespace, progress: Progress) -> int:
 def _cmd_clean(args: argparse.Namespace, progress: Progress) -> int:
     from bench.engine import CACHE_LABEL, DockerEngine
     from bench.host.caches import model_caches
+    from bench.host.node_engines import remove_dead_clusters
     from bench.results.units import format_bytes
     from bench.run.cleanup import remove_ended_runs
 
     engine = DockerEngine.connect()
     try:
+        remove_dead_clusters(engine, progress)
         removed, running = remove_ended_runs(engine)
         for run_id in running:
             print(f"left run {run_id}: still running (clean again after it ends)")

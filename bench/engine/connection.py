@@ -34,9 +34,12 @@ class EngineConnection:
         self._api = client.api
 
     @classmethod
-    def connect(cls) -> Self:
+    def connect(cls, base_url: str | None = None) -> Self:
+        """The engine of the environment (DOCKER_HOST), or the one at `base_url` (a node's
+        engine: bench.host.node_engines)."""
         try:
-            client = docker.from_env(timeout=ENGINE_TIMEOUT_S)
+            client = (docker.from_env(timeout=ENGINE_TIMEOUT_S) if base_url is None
+                      else docker.DockerClient(base_url=base_url, timeout=ENGINE_TIMEOUT_S))
             client.ping()
         except Exception as error:
             raise EngineUnavailable(no_engine_message(type(error).__name__)) from None

@@ -186,6 +186,14 @@ class ContainerJobs(EngineConnection):
         code = self._api.exec_inspect(exec_id)["ExitCode"]
         return int(code), bytes(output).decode("utf-8", "replace")
 
+    def remove_all_containers(self) -> int:
+        """Remove every container of this engine: a node engine's (bench.host.node_engines),
+        before it stops, so that none of their shims outlives it. Never the harness's own."""
+        containers = self._client.containers.list(all=True)
+        for container in containers:
+            self.remove_container(str(container.id))
+        return len(containers)
+
     def remove_container(self, container_id: str) -> None:
         try:
             self._api.remove_container(container_id, force=True, v=True)

@@ -59,6 +59,12 @@ class ImageJobs(EngineConnection):
             for chunk in self._client.images.get(ref).save(named=True):
                 handle.write(chunk)
 
+    def load_image(self, source: Path) -> None:
+        """`docker load` of a file `save_image` wrote (a node's engine gets the images it
+        is given, as a fresh host that cannot pull them would)."""
+        with source.open("rb") as handle:
+            self._client.images.load(handle)
+
     def try_pull(self, ref: str) -> bool:
         try:
             self._client.images.pull(ref)

@@ -55,10 +55,15 @@ def _run(engine: Engine, image: str, model: Path, rows: list[list[float]], label
                 time.sleep(POLL_S)
                 state = engine.container_state(container)
             if state.exit_code != 0:
+                logs = engine.logs_tail(container)
                 why = ("did not finish in time" if state.exit_code is None
                        else f"exited with code {state.exit_code}")
+                if "libgomp.so.1" in logs:  # LightGBM's wheel links the system's OpenMP
+                    why += (": the base image lacks libgomp.so.1 (Debian's libgomp1); "
+                            "`docker rmi python:3.11-slim` makes the harness build its own "
+                            "base, which has it")
                 raise StepFailed(f"the model's predict in its own environment ({image}) {why}",
-                                 engine.logs_tail(container))
+                                 logs)
             found: dict[str, Any] = json.loads((folder / "out.json").read_text())
             return found
         finally:

@@ -36,8 +36,9 @@ class PredictOutcome:
 
 
 class ServiceClient:
-    def __init__(self, port: int) -> None:
-        self.base = f"http://127.0.0.1:{port}"
+    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
+        """A service published on `port` of loopback, or of a node's address."""
+        self.base = f"http://{host}:{port}"
         self.session = requests.Session()
 
     def close(self) -> None:

@@ -1,0 +1,349 @@
+"""Nodes that are separate engines (issue 29's `--nodes N`): each a `dockerd` of its own in a
+network namespace of the run's making, joined by a veth pair to one bridge the run creates,
+with its own data root, exec root, socket and cgroup parent; the harness's engine is the
+swarm's manager on that bridge, the nodes its workers.
+
+    host                       node k (netns mlbench-<tag>-<k>)
+    bridge mlbr<tag> 10.77.S.1 <- veth mlb<tag>n<k>h / eth0 10.77.S.(k+2)
+                                  dockerd -H unix:///run/mlbench-nodes/<tag>/<k>/docker.sock
+
+Only the run's own addresses are used: the bridge's subnet 10.77.S.0/24 (S the first one no
+interface of this host holds), the nodes' default bridges 10.78.<16 S + k>.0/24. The
+engine is started with `nsenter --net=/run/netns/...`, not `ip netns exec`, whose fresh /sys
+hides the cgroup v1 mounts (dockerd: "Devices cgroup isn't mounted"; ../shared/DESIGN.md
+section 4).
+
+Everything a cluster makes is written to its record (/run/mlbench-nodes/<tag>/nodes.json,
+with the harness's pid) before it is made, so `remove_dead_clusters` (called by `clean` and
+at every run's start) removes what a harness killed with -9 left: the engines by their pid
+files, their mounts and data roots, the namespaces, the veths, the bridge and the forward
+rule.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from bench.engine import DockerEngine, Engine
+from bench.errors import StepFailed, UsageError
+from bench.host.fsutil import write_atomic
+from bench.progress import Progress
+
+RUN_ROOT = Path("/run/mlbench-nodes")  # sockets, pid files, exec roots, records (tmpfs)
+DATA_ROOT = Path("/var/lib/mlbench-nodes")  # the engines' images and containers
+SUBNETS = ipaddress.IPv4Network("10.77.0.0/16")  # one /24 a cluster
+ENGINE_START_S = 60.0  # dockerd answers in about 8 s here; a loaded machine takes longer
+STOP_S = 20.0
+TOOLS = ("ip", "nsenter", "dockerd", "iptables")
+
+
+@dataclass(frozen=True)
+class Node:
+    index: int
+    namespace: str
+    host_veth: str
+    address: str  # on the run's bridge
+    socket: str  # unix:///...
+    pid_file: str
+    exec_root: str
+    data_root: str
+    node_id: str = ""  # in the swarm, once joined
+
+    @property
+    def base_url(self) -> str:
+        return self.socket
+
+
+@dataclass(frozen=True)
+class ClusterRecord:
+    tag: str
+    owner_pid: int
+    bridge: str
+    gateway: str  # the bridge's address: the manager's, and the servers' for the nodes
+    subnet: str
+    nodes: tuple[Node, ...]
+    swarm_made: bool = False  # the harness's engine became a manager for this cluster
+    gateway_bridge_made: bool = False  # and that made its docker_gwbridge
+
+    def save(self) -> None:
+        write_atomic(RUN_ROOT / self.tag / "nodes.json", json.dumps(asdict(self), indent=1))
+
+    @classmethod
+    def load(cls, path: Path) -> ClusterRecord:
+        found = json.loads(path.read_text())
+        found["nodes"] = tuple(Node(**node) for node in found["nodes"])
+        return cls(**found)
+
+
+def check_can_make_nodes() -> None:
+    """A usage error, before anything is built, where this host cannot run node engines."""
+    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    if missing:
+        raise UsageError(f"--nodes needs {', '.join(missing)} on the host (apt-get install "
+                         "iproute2 util-linux iptables docker.io), or leave --nodes out")
+    if os.geteuid() != 0:
+        raise UsageError("--nodes starts engines in network namespaces: run as root, or "
+                         "leave --nodes out")
+
+
+def _run(*command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(list(command), capture_output=True, text=True)
+    if check and done.returncode != 0:
+        raise StepFailed(f"{' '.join(command)} failed: {done.stderr.strip()[-300:]}")
+    return done
+
+
+def _free_subnet() -> ipaddress.IPv4Network:
+    held = _run("ip", "-o", "-4", "addr", "show").stdout
+    for subnet in SUBNETS.subnets(new_prefix=24):
+        if f" {subnet.network_address + 1}/" not in held:
+            return subnet
+    raise StepFailed(f"no free /24 left in {SUBNETS} for the nodes' bridge")
+
+
+def _plan(tag: str, count: int) -> ClusterRecord:
+    subnet = _free_subnet()
+    nodes = []
+    for k in range(count):
+        run_dir = RUN_ROOT / tag / str(k)
+        nodes.append(Node(
+            index=k, namespace=f"mlbench-{tag}-{k}", host_veth=f"mlb{tag}n{k}h",
+            address=str(subnet.network_address + 2 + k),
+            socket=f"unix://{run_dir}/docker.sock", pid_file=str(run_dir / "dockerd.pid"),
+            exec_root=str(run_dir / "exec"), data_root=str(DATA_ROOT / tag / str(k))))
+    return ClusterRecord(tag=tag, owner_pid=os.getpid(), bridge=f"mlbr{tag}",
+                         gateway=str(subnet.network_address + 1), subnet=str(subnet),
+                         nodes=tuple(nodes))
+
+
+def _node_bip(record: ClusterRecord, node: Node) -> str:
+    """The node engine's own default bridge: a /24 of 10.78/16 that no other node of this
+    cluster, nor of a cluster on another /24 of SUBNETS, holds (16 nodes a cluster)."""
+    slot = int(record.gateway.split(".")[2])
+    return f"10.78.{(slot * 16 + node.index) % 256}.1/24"
+
+
+def _make_network(record: ClusterRecord) -> None:
+    _run("ip", "link", "add", record.bridge, "type", "bridge")
+    _run("ip", "addr", "add", f"{record.gateway}/24", "dev", record.bridge)
+    _run("ip", "link", "set", record.bridge, "up")
+    # The engine's FORWARD policy is DROP once it has run; the nodes' traffic with each other
+    # crosses the bridge and, with br_netfilter loaded, that chain.
+    _run("iptables", "-I", "FORWARD", "-i", record.bridge, "-o", record.bridge, "-j", "ACCEPT")
+    for node in record.nodes:
+        inner = f"mlb{record.tag}n{node.index}c"
+        _run("ip", "netns", "add", node.namespace)
+        _run("ip", "link", "add", node.host_veth, "type", "veth", "peer", "name", inner)
+        _run("ip", "link", "set", node.host_veth, "master", record.bridge)
+        _run("ip", "link", "set", node.host_veth, "up")
+        _run("ip", "link", "set", inner, "netns", node.namespace)
+        for command in (("ip", "link", "set", inner, "name", "eth0"),
+                        ("ip", "addr", "add", f"{node.address}/24", "dev", "eth0"),
+                        ("ip", "link", "set", "eth0", "up"),
+                        ("ip", "link", "set", "lo", "up")):
+            _run("nsenter", f"--net=/run/netns/{node.namespace}", *command)
+
+
+def _start_engine(record: ClusterRecord, node: Node, log: Path) -> None:
+    Path(node.exec_root).mkdir(parents=True, exist_ok=True)
+    Path(node.data_root).mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        subprocess.Popen(
+            ["nsenter", f"--net=/run/netns/{node.namespace}", "dockerd",
+             "--data-root", node.data_root, "--exec-root", node.exec_root,
+             "-H", node.socket, "--pidfile", node.pid_file, "--bip", _node_bip(record, node),
+             "--cgroup-parent", f"mlbench-{record.tag}-{node.index}",
+             # Its pulls from the run's registry on the bridge are plain HTTP.
+             "--insecure-registry", record.subnet],
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _wait_for_engine(node: Node, log: Path) -> DockerEngine:
+    deadline = time.monotonic() + ENGINE_START_S
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            return DockerEngine.connect(node.base_url)
+        time.sleep(0.5)
+    tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
+    raise StepFailed(f"the engine of node {node.index} did not answer within "
+                     f"{ENGINE_START_S:.0f} s", "\n".join(tail))
+
+
+class NodeCluster:
+    """N node engines joined to the swarm the harness's engine manages; a context manager
+    that removes all of it on leaving, after a failure too."""
+
+    def __init__(self, manager: Engine, tag: str, count: int, progress: Progress) -> None:
+        if count < 1:
+            raise UsageError(f"--nodes {count}: pass 1 or more")
+        self.manager, self.progress = manager, progress
+        self.record = _plan(tag, count)
+        self.engines: dict[int, DockerEngine] = {}
+
+    def __enter__(self) -> NodeCluster:
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        return self.record.nodes
+
+    def engine(self, node: Node) -> DockerEngine:
+        return self.engines[node.index]
+
+    def _start(self) -> None:
+        record = self.record
+        record.save()  # before anything exists: `clean` finds what a kill -9 leaves
+        log = RUN_ROOT / record.tag / "dockerd.log"
+        with self.progress.step(f"{len(record.nodes)} node engines on bridge {record.bridge} "
+                                f"({record.subnet})"):
+            _make_network(record)
+            for node in record.nodes:
+                _start_engine(record, node, log)
+            for node in record.nodes:
+                self.engines[node.index] = _wait_for_engine(node, log)
+        if self.manager.swarm_active():
+            raise UsageError("the engine is already in a swarm: --nodes makes its own "
+                             "(docker swarm leave --force, or leave --nodes out)")
+        with self.progress.step("joining the nodes to a swarm the harness's engine manages"):
+            self.record = record = dataclasses.replace(record, swarm_made=True)
+            record.save()  # before: a kill -9 in between leaves a swarm to leave
+            made = self.manager.swarm_init(record.gateway)
+            self.record = record = dataclasses.replace(record, gateway_bridge_made=made)
+            record.save()
+            token = self.manager.swarm_worker_token()
+            joined = []
+            for node in record.nodes:
+                node_id = self.engines[node.index].swarm_join(record.gateway, token,
+                                                              node.address)
+                joined.append(dataclasses.replace(node, node_id=node_id))
+                self.record = record = dataclasses.replace(
+                    record, nodes=(*joined, *record.nodes[len(joined):]))
+                record.save()
+            deadline = time.monotonic() + ENGINE_START_S
+            while not all(self.manager.swarm_node_ready(n.node_id) for n in record.nodes):
+                if time.monotonic() > deadline:
+                    raise StepFailed("the nodes joined but the manager does not see them ready")
+                time.sleep(0.2)
+
+    def distribute(self, image: str, scratch: Path) -> None:
+        """Give every node an image it would otherwise pull (`docker save | docker load`)."""
+        archive = scratch / "image.tar"
+        scratch.mkdir(parents=True, exist_ok=True)
+        try:
+            self.manager.save_image(image, archive)
+            for node in self.nodes:
+                with self.progress.step(f"loading {image} into node {node.index}"):
+                    self.engine(node).load_image(archive)
+        finally:
+            archive.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        for engine in self.engines.values():
+            engine.close()
+        self.engines.clear()
+        teardown(self.record, self.manager)
+
+
+def _pid(path: str) -> int | None:
+    try:
+        return int(Path(path).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def _stop_engine(node: Node) -> None:
+    """Remove the node's containers through its engine, then stop the engine (TERM, then
+    KILL), so no container shim outlives it."""
+    with contextlib.suppress(Exception):
+        engine = DockerEngine.connect(node.base_url)
+        try:
+            with contextlib.suppress(Exception):
+                engine.swarm_leave()
+            engine.remove_all_containers()
+        finally:
+            engine.close()
+    pid = _pid(node.pid_file)
+    if pid is None or not _alive(pid):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_S
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _mounts_under(roots: tuple[str, ...]) -> Iterator[str]:
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        target = line.split()[1].replace("\\040", " ")
+        if any(target == root or target.startswith(root + "/") for root in roots):
+            yield target
+
+
+def teardown(record: ClusterRecord, manager: Engine | None) -> None:
+    """Remove everything of a cluster, whatever of it exists: each step tolerates what is
+    already gone, so it serves a failed start, a normal end and `clean` after a kill -9."""
+    for node in record.nodes:
+        _stop_engine(node)
+        if manager is not None and node.node_id:
+            manager.swarm_remove_node(node.node_id)
+    if manager is not None and record.swarm_made:
+        with contextlib.suppress(Exception):
+            manager.swarm_leave(remove_gateway_bridge=record.gateway_bridge_made)
+    roots = tuple(r for node in record.nodes for r in (node.exec_root, node.data_root))
+    for target in sorted(_mounts_under(roots), key=len, reverse=True):
+        _run("umount", "-l", target, check=False)
+    for node in record.nodes:
+        _run("ip", "netns", "del", node.namespace, check=False)
+        _run("ip", "link", "del", node.host_veth, check=False)
+    _run("iptables", "-D", "FORWARD", "-i", record.bridge, "-o", record.bridge, "-j", "ACCEPT",
+         check=False)
+    _run("ip", "link", "del", record.bridge, check=False)
+    shutil.rmtree(DATA_ROOT / record.tag, ignore_errors=True)
+    shutil.rmtree(RUN_ROOT / record.tag, ignore_errors=True)
+
+
+def remove_dead_clusters(manager: Engine | None, progress: Progress) -> list[str]:
+    """Tear down every cluster whose harness is gone (killed with -9): `clean`, and every
+    run's start. Returns their tags."""
+    removed = []
+    for path in sorted(RUN_ROOT.glob("*/nodes.json")):
+        try:
+            record = ClusterRecord.load(path)
+        except (OSError, ValueError, TypeError):
+            continue
+        if _alive(record.owner_pid):
+            continue
+        teardown(record, manager)
+        progress.info(f"removed the node engines of a dead run ({record.tag})")
+        removed.append(record.tag)
+    return removed

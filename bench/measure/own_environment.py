@@ -20,7 +20,7 @@ from typing import Any
 
 from bench.engine import Engine
 from bench.engine.types import BindMount, ContainerSpec, Labels
-from bench.errors import StepFailed
+from bench.errors import StepFailed, UsageError
 from bench.host.fsutil import write_atomic
 from bench.measure import own_predict
 from bench.measure.inprocess import InProcessLatency
@@ -77,8 +77,18 @@ def with_own_references(engine: Engine, image: str, model: ModelArtifact, cache:
     environment = model.details["environment"]
     record = cache / "reference" / f"{model.sha256}-env{environment['serving']['key']}.json"
     if not record.exists():
-        write_atomic(record, json.dumps(_run(engine, image, model.path, model.reference_rows,
-                                             labels, timed=False, timeout_s=timeout_s)))
+        try:
+            found = _run(engine, image, model.path, model.reference_rows, labels, timed=False,
+                         timeout_s=timeout_s)
+        except StepFailed as failure:
+            # It installs and does not predict (LightGBM 4.5 calls a check_array argument
+            # scikit-learn 1.8 removed): versions that do not work together, the user's to pin.
+            last = failure.log_tail.strip().splitlines()[-1:] or [str(failure)]
+            raise UsageError(f"{model.path.name} does not predict in its own environment "
+                             f"({'; '.join(environment['serving']['changes'])}): {last[0]}; "
+                             "pin versions that work together with --requirements FILE"
+                             ) from None
+        write_atomic(record, json.dumps(found))
     own = json.loads(record.read_text())
     alike = (predictions_match(model.reference_predictions, own["predictions"])
              and predictions_match(model.reference_probabilities or [],

@@ -4,6 +4,7 @@ predictions."""
 
 from __future__ import annotations
 
+import importlib.metadata
 from pathlib import Path
 
 import joblib
@@ -32,6 +33,7 @@ pytestmark = [pytest.mark.engine, pytest.mark.beside]
 
 
 KINDS = ("hgb", "pipeline", "classifier", "lightgbm", "xgboost")
+LIGHTGBM_PINNED, PINNED_SKLEARN = "4.5.0", "1.5.2"  # a project's lock of 2024
 
 
 def _models(folder: Path) -> dict[str, Path]:
@@ -57,9 +59,9 @@ def _models(folder: Path) -> dict[str, Path]:
 
 
 def _run(engine: Engine, model: Path, results: Path, named: bool,
-         model_code: Path | None = None) -> BenchmarkRun:
+         model_code: Path | None = None, requirements: Path | None = None) -> BenchmarkRun:
     config = RunConfig(strategies=("volume", "sharded", "mmap"), model_path=model,
-                       model_code=model_code,
+                       model_code=model_code, requirements=requirements,
                        model_size_bytes=0, trials=1, builders=builders_of("auto")[:1],
                        latency_requests=3, start_timeout_s=120, results_root=results,
                        strategies_named=named, warmup=False)  # CI time: one start less each
@@ -73,7 +75,22 @@ def _run(engine: Engine, model: Path, results: Path, named: bool,
 def test_a_user_model_runs_what_applies_and_skips_the_rest(
         engine: Engine, tmp_path: Path, kind: str) -> None:
     model = _models(tmp_path)[kind]
-    run = _run(engine, model, tmp_path / "results", named=False)
+    # LightGBM's version as the user's project pins it, older than the newest (which this
+    # host trained with): the image installs that one. Alone it does not predict with the
+    # runtime's scikit-learn (it passes check_array an argument 1.8 removed): refused in one
+    # line before any strategy is built; with the scikit-learn of their lock, served.
+    pinned = LIGHTGBM_PINNED if kind == "lightgbm" else None
+    requirements = tmp_path / "requirements.txt"
+    if pinned:
+        assert importlib.metadata.version("lightgbm") != pinned
+        requirements.write_text(f"lightgbm=={pinned}\ntorch==2.5.0\n")
+        with pytest.raises(UsageError, match=r"does not predict in its own environment .*"
+                                             r"force_all_finite.*--requirements FILE"):
+            _run(engine, model, tmp_path / "refused", named=False, requirements=requirements)
+        requirements.write_text(f"lightgbm=={pinned}\nscikit-learn=={PINNED_SKLEARN}\n"
+                                "torch==2.5.0\n")
+    run = _run(engine, model, tmp_path / "results", named=False,
+               requirements=requirements if pinned else None)
     assert not run.failed
     stored = load_run(tmp_path / "results" / run.run_id)
     outcomes = stored.document["strategies"]
@@ -103,9 +120,14 @@ def test_a_user_model_runs_what_applies_and_skips_the_rest(
         None if kind in ("lightgbm", "xgboost") else sklearn.__version__)
     assert environment["differs"] == [] and environment["missing"] == []
     own = kind in ("lightgbm", "xgboost")
-    assert environment["serving"]["changes"] == ([f"{kind}, which the model needs"] if own
-                                                  else [])
-    if own:  # the version pip chose for the image, read from its wheel
+    assert environment["serving"]["changes"][:1] == ([f"{kind}, which the model needs"] if own
+                                                     else [])
+    if pinned:  # the user's pins, and nothing of what else their file names
+        assert sorted(environment["serving"]["changes"][1:]) == [
+            f"lightgbm=={pinned}, as pinned", f"scikit-learn=={PINNED_SKLEARN}, as pinned"]
+        assert environment["served"]["lightgbm"] == pinned
+        assert not any("torch" in line for line in environment["serving"]["requirements"])
+    elif own:  # the version pip chose for the image, read from its wheel
         assert environment["served"][kind].count(".") >= 1
     assert_nothing_labelled(engine)
 

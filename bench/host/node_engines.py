@@ -38,6 +38,7 @@ from pathlib import Path
 from bench.engine import DockerEngine, Engine
 from bench.errors import StepFailed, UsageError
 from bench.host.fsutil import write_atomic
+from bench.host.host_tools import require
 from bench.progress import Progress
 
 RUN_ROOT = Path("/run/mlbench-nodes")  # sockets, pid files, exec roots, records (tmpfs)
@@ -88,13 +89,8 @@ class ClusterRecord:
 
 def check_can_make_nodes() -> None:
     """A usage error, before anything is built, where this host cannot run node engines."""
-    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
-    if missing:
-        raise UsageError(f"--nodes needs {', '.join(missing)} on the host (apt-get install "
-                         "iproute2 util-linux iptables docker.io), or leave --nodes out")
-    if os.geteuid() != 0:
-        raise UsageError("--nodes starts engines in network namespaces: run as root, or "
-                         "leave --nodes out")
+    require("--nodes", TOOLS, "iproute2 util-linux iptables docker.io",
+            "engines in network namespaces")
 
 
 def _run(*command: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -11,14 +11,13 @@ reports.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import StepFailed, UsageError
+from bench.host.host_tools import require
 
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?)(bit|bps)?\s*$", re.IGNORECASE)
 _SCALE = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9}
@@ -56,13 +55,8 @@ class LinkRate:
 
 def check_tools() -> None:
     """Usage error, before anything is built, where the host cannot shape a link."""
-    missing = [tool for tool in ("tc", "nsenter") if shutil.which(tool) is None]
-    if missing:
-        raise UsageError(f"--link-rate needs {' and '.join(missing)} on the host: "
-                         "apt-get install iproute2 util-linux, or leave --link-rate out")
-    if os.geteuid() != 0:
-        raise UsageError("--link-rate needs root (tc in a container's network namespace): "
-                         "run as root or leave it out")
+    require("--link-rate", ("tc", "nsenter"), "iproute2 util-linux",
+            "tc in a container's network namespace")
 
 
 def shape_egress(pid: int, rate: LinkRate, device: str = "eth0") -> None:

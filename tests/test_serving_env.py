@@ -77,6 +77,11 @@ def test_the_users_pins_win_for_what_serves_the_model_and_the_rest_is_ignored(
     assert served["xgboost-cpu"] == "xgboost-cpu==2.1.1"  # pinned by the wheel's name
     assert served["numpy"] in ("numpy<2,>=1.26", "numpy>=1.26,<2")
     assert "torch" not in served
+    # A scikit-learn the user pins below 1.4.2 gets a numpy 1 too, as a saved one does.
+    older = tmp_path / "older.txt"
+    older.write_text("scikit-learn==1.3.2\n")
+    assert serving_environment(_record({}), read_user_requirements(older)).requirements == (
+        serving_environment(_record({"scikit-learn": "1.3.2"}), {}).requirements)
 
 
 @pytest.mark.parametrize(("saved", "error"), [

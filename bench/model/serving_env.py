@@ -160,6 +160,9 @@ def serving_environment(environment: dict[str, Any], user_pins: dict[str, Requir
     if chosen is not None:
         if str(chosen.specifier) != str(pins["scikit-learn"].specifier):
             pins.update((name, Requirement(name)) for name in MOVES_WITH_SKLEARN)
+            exact = [s.version for s in chosen.specifier if s.operator == "=="]
+            if exact and Version(exact[0]) < FIRST_ON_NUMPY_2:
+                pins["numpy"] = Requirement("numpy<2")
     elif saved is not None and saved != str(pins["scikit-learn"].specifier).lstrip("="):
         _served_as_saved(saved, environment["saved_with"].get("numpy"), pins)
         changes.append(f"scikit-learn {saved}, as saved")

@@ -95,3 +95,32 @@ def test_a_model_of_an_older_scikit_learn_is_served_by_its_own_versions(
     captured = capfd.readouterr()
     assert "InconsistentVersionWarning" not in captured.out + captured.err
     assert_nothing_labelled(engine)
+
+
+def test_an_environment_the_model_does_not_predict_in_is_a_usage_error(
+        engine: Engine, tmp_path: Path) -> None:
+    """A model of a class newer than the scikit-learn its user pins (FixedThresholdClassifier,
+    scikit-learn 1.5) served with 1.3.2, the same environment as the test above (one image):
+    it installs, and the pickle does not load there. One line naming the library's own error
+    and the option, before any strategy is built. (numpy 1.26 loads numpy 2's pickles, and
+    scikit-learn 1.3.2 loads a forest of 1.9.1 with a warning: those would run.)"""
+    import joblib
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import FixedThresholdClassifier
+
+    from bench.errors import UsageError
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(200, 5))
+    model = tmp_path / "new-classifier.joblib"
+    joblib.dump(FixedThresholdClassifier(LogisticRegression(), threshold=0.3).fit(
+        x, x.sum(axis=1) > 0), model)
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(f"scikit-learn=={OLD['scikit-learn']}\n")
+    with pytest.raises(UsageError, match=r"new-classifier\.joblib does not predict in its "
+                                         r"own environment .*_classification_threshold.*"
+                                         r"--requirements FILE"):
+        _run(engine, model, tmp_path / "results", named=False, requirements=requirements)
+    assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
+    assert_nothing_labelled(engine)

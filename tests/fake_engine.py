@@ -65,6 +65,7 @@ class FakeEngine:
     removed_containers: list[str] = field(default_factory=list)
     volumes: dict[str, int] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
+    address: str = "127.0.0.1"
 
     # -- the connection
     def close(self) -> None:
@@ -171,6 +172,12 @@ class FakeEngine:
 
     def container_address(self, container_id: str, network: str) -> str | None:
         return "127.0.0.1"
+
+    def network_hosts(self, network: str) -> dict[str, str]:
+        return {}
+
+    def network_subnets(self, network: str) -> tuple[str, ...]:
+        return ()
 
     def container_inspect(self, container_id: str) -> dict[str, Any]:
         return {"Id": container_id}

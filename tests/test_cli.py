@@ -27,6 +27,11 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     (("run", "--oci-registry", "127.0.0.1:5000"), "add one of them"),
     (("run", "--rollout", "--model", __file__), "needs the new version of your model"),
     (("run", "--fresh-node", "--orchestrator", "swarm"), "leave out --orchestrator swarm"),
+    (("run", "--nodes", "2"), "add --fresh-node"),
+    (("run", "--nodes", "17", "--fresh-node"), "pass 1 to 16"),
+    (("run", "--nodes", "2", "--fresh-node", "--rollout"), "--rollout across --nodes"),
+    (("run", "--nodes", "2", "--fresh-node", "--replicas", "2"), "one replica a node"),
+    (("run", "--nodes", "x"), "invalid"),
     (("report", "latest", "--egress-model", "lots"), "--egress-model 'lots' is not a rate"),
 ])
 def test_usage_errors_are_one_line_and_exit_2(args: tuple[str, ...], fragment: str) -> None:

@@ -29,21 +29,24 @@ def no_engine_message(error: str, dockerd: str | None = None) -> str:
 class EngineConnection:
     """A docker SDK client and its low-level API; the job classes add what they do with it."""
 
-    def __init__(self, client: docker.DockerClient) -> None:
+    def __init__(self, client: docker.DockerClient, address: str = "127.0.0.1") -> None:
         self._client = client
         self._api = client.api
+        # Where this engine publishes container ports and the harness reaches them: the
+        # host's loopback, or a node engine's address on the run's bridge.
+        self.address = address
 
     @classmethod
-    def connect(cls, base_url: str | None = None) -> Self:
+    def connect(cls, base_url: str | None = None, address: str = "127.0.0.1") -> Self:
         """The engine of the environment (DOCKER_HOST), or the one at `base_url` (a node's
-        engine: bench.host.node_engines)."""
+        engine: bench.host.node_engines, whose ports are reached at its `address`)."""
         try:
             client = (docker.from_env(timeout=ENGINE_TIMEOUT_S) if base_url is None
                       else docker.DockerClient(base_url=base_url, timeout=ENGINE_TIMEOUT_S))
             client.ping()
         except Exception as error:
             raise EngineUnavailable(no_engine_message(type(error).__name__)) from None
-        return cls(client)
+        return cls(client, address)
 
     def close(self) -> None:
         self._client.close()

@@ -84,7 +84,7 @@ class ContainerJobs(EngineConnection):
         host_config: dict[str, Any] = {
             "mounts": mounts,
             "port_bindings": (
-                {spec.container_port: ("127.0.0.1", None)} if spec.container_port else {}
+                {spec.container_port: (self.address, None)} if spec.container_port else {}
             ),
             "mem_limit": spec.memory_limit_bytes,
             # No swap on top of the limit: a load that does not fit is OOM-killed, not slowed.
@@ -92,6 +92,7 @@ class ContainerJobs(EngineConnection):
             "nano_cpus": int(spec.cpus * 1e9) if spec.cpus else None,
             "network_mode": spec.network,
             "volumes_from": [f"{source}:ro" for source in spec.volumes_from] or None,
+            "extra_hosts": dict(spec.extra_hosts) or None,
         }
         if spec.hardened:
             host_config.update(
@@ -138,6 +139,27 @@ class ContainerJobs(EngineConnection):
         networks = self._api.inspect_container(container_id)["NetworkSettings"]["Networks"]
         address = (networks.get(network) or {}).get("IPAddress")
         return str(address) if address else None
+
+    def network_subnets(self, network: str) -> tuple[str, ...]:
+        """The subnets of a network, as its IPAM assigned them."""
+        config = (self._api.inspect_network(network).get("IPAM") or {}).get("Config") or []
+        return tuple(str(c["Subnet"]) for c in config if c.get("Subnet"))
+
+    def network_hosts(self, network: str) -> dict[str, str]:
+        """Each name a container answers to on a bridge network (its aliases), and its
+        address there: how a container of another engine (a node's) finds the run's servers."""
+        hosts: dict[str, str] = {}
+        for container_id in self._api.inspect_network(network).get("Containers") or {}:
+            try:
+                networks = self._api.inspect_container(container_id)["NetworkSettings"]
+            except docker.errors.NotFound:  # removed since the network was read
+                continue
+            found = networks["Networks"].get(network) or {}
+            address = found.get("IPAddress")
+            for alias in found.get("Aliases") or []:
+                if address:
+                    hosts[str(alias)] = str(address)
+        return hosts
 
     def container_inspect(self, container_id: str) -> dict[str, Any]:
         return dict(self._api.inspect_container(container_id))

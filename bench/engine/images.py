@@ -55,8 +55,11 @@ class ImageJobs(EngineConnection):
 
     def save_image(self, ref: str, destination: Path) -> None:
         """Write `docker save` of an image to a file (for layer scans in tests)."""
+        image = self._client.images.get(ref)
+        # Under the name asked for: named=True takes the image's first tag, which may be
+        # another name of it (a registry's tag).
         with destination.open("wb") as handle:
-            for chunk in self._client.images.get(ref).save(named=True):
+            for chunk in image.save(named=ref if ref in image.tags else True):
                 handle.write(chunk)
 
     def load_image(self, source: Path) -> None:

@@ -103,6 +103,7 @@ class ContainerSpec:
     hardened: bool = True  # non-root, read-only rootfs, no capabilities, no-new-privileges
     user: str | None = None
     volumes_from: Sequence[str] = ()  # containers whose volumes are mounted, read-only
+    extra_hosts: Mapping[str, str] = field(default_factory=dict)  # name -> address (/etc/hosts)
 
 
 @dataclass(frozen=True)

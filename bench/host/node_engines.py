@@ -41,13 +41,15 @@ from bench.errors import StepFailed, UsageError
 from bench.host.fsutil import write_atomic
 from bench.host.host_tools import require
 from bench.progress import Progress
+from bench.servers.link import LinkRate, shape_egress
 
 RUN_ROOT = Path("/run/mlbench-nodes")  # sockets, pid files, exec roots, records (tmpfs)
 DATA_ROOT = Path("/var/lib/mlbench-nodes")  # the engines' images and containers
 SUBNETS = ipaddress.IPv4Network("10.77.0.0/16")  # one /24 a cluster
 ENGINE_START_S = 60.0  # dockerd answers in about 8 s here; a loaded machine takes longer
 STOP_S = 20.0
-TOOLS = ("ip", "nsenter", "dockerd", "iptables")
+TOOLS = ("ip", "nsenter", "dockerd", "iptables", "tc")
+MAX_NODES = 16  # the nodes' default bridges: 16 /24s a cluster (_node_bip)
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ class ClusterRecord:
     gateway: str  # the bridge's address: the manager's, and the servers' for the nodes
     subnet: str
     nodes: tuple[Node, ...]
+    reach: tuple[str, ...] = ()  # subnets of the harness's networks the nodes reach
     swarm_made: bool = False  # the harness's engine became a manager for this cluster
     gateway_bridge_made: bool = False  # and that made its docker_gwbridge
 
@@ -85,6 +88,7 @@ class ClusterRecord:
     def load(cls, path: Path) -> ClusterRecord:
         found = json.loads(path.read_text())
         found["nodes"] = tuple(Node(**node) for node in found["nodes"])
+        found["reach"] = tuple(found.get("reach", ()))
         return cls(**found)
 
 
@@ -148,11 +152,17 @@ def _make_network(record: ClusterRecord) -> None:
         for command in (("ip", "link", "set", inner, "name", "eth0"),
                         ("ip", "addr", "add", f"{node.address}/24", "dev", "eth0"),
                         ("ip", "link", "set", "eth0", "up"),
-                        ("ip", "link", "set", "lo", "up")):
+                        ("ip", "link", "set", "lo", "up"),
+                        # The run's servers (on a bridge network of the harness's engine)
+                        # through the host; no default route: nothing else is reachable,
+                        # and a swarm task's image is not looked for on Docker Hub first.
+                        *(("ip", "route", "add", subnet, "via", record.gateway)
+                          for subnet in record.reach)):
             _run("nsenter", f"--net=/run/netns/{node.namespace}", *command)
 
 
-def _start_engine(record: ClusterRecord, node: Node, log: Path) -> None:
+def _start_engine(record: ClusterRecord, node: Node, log: Path,
+                  registries: tuple[str, ...]) -> None:
     Path(node.exec_root).mkdir(parents=True, exist_ok=True)
     Path(node.data_root).mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
@@ -161,8 +171,8 @@ def _start_engine(record: ClusterRecord, node: Node, log: Path) -> None:
              "--data-root", node.data_root, "--exec-root", node.exec_root,
              "-H", node.socket, "--pidfile", node.pid_file, "--bip", _node_bip(record, node),
              "--cgroup-parent", f"mlbench-{record.tag}-{node.index}",
-             # Its pulls from the run's registry on the bridge are plain HTTP.
-             "--insecure-registry", record.subnet],
+             # Its pulls from the run's registry are plain HTTP.
+             *(f"--insecure-registry={r}" for r in (record.subnet, *registries))],
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -181,11 +191,15 @@ class NodeCluster:
     """N node engines joined to the swarm the harness's engine manages; a context manager
     that removes all of it on leaving, after a failure too."""
 
-    def __init__(self, manager: Engine, tag: str, count: int, progress: Progress) -> None:
+    def __init__(self, manager: Engine, tag: str, count: int, progress: Progress,
+                 registries: tuple[str, ...] = (), reach: tuple[str, ...] = ()) -> None:
+        """`registries`: HOST:PORT of the run's OCI registry, which the nodes pull from
+        over plain HTTP; `reach`: the subnets of the harness's networks they are routed to
+        (where the run's servers are)."""
         if count < 1:
             raise UsageError(f"--nodes {count}: pass 1 or more")
-        self.manager, self.progress = manager, progress
-        self.record = _plan(tag, count)
+        self.manager, self.progress, self.registries = manager, progress, registries
+        self.record = dataclasses.replace(_plan(tag, count), reach=reach)
         self.engines: dict[int, DockerEngine] = {}
 
     def __enter__(self) -> NodeCluster:
@@ -206,6 +220,30 @@ class NodeCluster:
     def engine(self, node: Node) -> DockerEngine:
         return self.engines[node.index]
 
+    def files_dir(self, node: Node) -> Path:
+        """Where model files fetched for a node live (removed with the cluster)."""
+        return DATA_ROOT / self.record.tag / f"files-{node.index}"
+
+    def shape(self, rate: LinkRate) -> None:
+        """Each node's link: what the host sends it (pulls, fetches, downloads, pages)
+        limited to `rate`, on the host's end of its veth."""
+        for node in self.nodes:
+            shape_egress(None, rate, node.host_veth)
+
+    def received_bytes(self, node: Node) -> int:
+        """Bytes the node's link has carried to it so far (its veth's host end sent them)."""
+        return int(Path(f"/sys/class/net/{node.host_veth}/statistics/tx_bytes").read_text())
+
+    def in_namespace(self, node: Node, command: list[str], env: dict[str, str]) -> str:
+        """Run a host command in the node's network namespace (what the node itself fetches
+        crosses its link), with `env` added to this process's environment; its output."""
+        done = subprocess.run(["nsenter", f"--net=/run/netns/{node.namespace}", *command],
+                              capture_output=True, text=True, env={**os.environ, **env})
+        if done.returncode != 0:
+            raise StepFailed(f"node {node.index}: {' '.join(command[:3])} failed: "
+                             f"{done.stderr.strip()[-300:]}")
+        return done.stdout
+
     def _start(self) -> None:
         record = self.record
         record.save()  # before anything exists: `clean` finds what a kill -9 leaves
@@ -214,9 +252,10 @@ class NodeCluster:
                                 f"({record.subnet})"):
             _make_network(record)
             for node in record.nodes:
-                _start_engine(record, node, log)
+                _start_engine(record, node, log, self.registries)
             for node in record.nodes:
                 self.engines[node.index] = _wait_for_engine(node, log)
+                self.engines[node.index].address = node.address
         if self.manager.swarm_active():
             raise UsageError("the engine is already in a swarm: --nodes makes its own "
                              "(docker swarm leave --force, or leave --nodes out)")

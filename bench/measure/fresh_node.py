@@ -77,13 +77,7 @@ class FreshNode:
         Returns the image reference to run, the start rewritten to the node's copies, and
         what the fetch cost."""
         # Published first, from the build machine: a node's clock starts after that.
-        wanted = [(image, image.rsplit("/", 1)[-1].split("@")[0].split(":")[0])]
-        if start.model_image is not None:
-            wanted.append((start.model_image, MODEL_REPOSITORY))
-        refs = {ref: ref if ref in on_node else self.pin(ref, repository).ref
-                for ref, repository in wanted}
-        stored = [self._store_files(Path(bind.source), publish_anew)
-                  for bind in start.model_binds]
+        refs, stored = self.publish(image, start, on_node, publish_anew)
         if stored and self._client is None:
             # Client setup (and the probe of the store's bridge address) apart, as
             # download_s keeps it apart: node_fetch_s is the copy alone.
@@ -117,6 +111,46 @@ class FreshNode:
             started=moment, pull_s=pull_s, pull_bytes=pull_bytes, pulled_at=pulled_at,
             fetch_s=fetched_at - pulled_at, fetch_bytes=fetched, fetched_at=fetched_at,
             images_absent_before=absent, node_dir=node_dir)
+
+    def publish(self, image: str, start: StartSpec, on_node: Collection[str] = (),
+                anew: bool = False) -> tuple[dict[str, str], list[tuple[str, list[Path]]]]:
+        """What a node fetches, published from the build machine: the start's images pinned
+        in the registry (local reference -> pinned one; those `on_node` stay as they are),
+        and its bind-mounted model files in the store (prefix, files), in order."""
+        wanted = [(image, image.rsplit("/", 1)[-1].split("@")[0].split(":")[0])]
+        if start.model_image is not None:
+            wanted.append((start.model_image, MODEL_REPOSITORY))
+        refs = {ref: ref if ref in on_node else self.pin(ref, repository).ref
+                for ref, repository in wanted}
+        stored = [self._store_files(Path(bind.source), anew) for bind in start.model_binds]
+        return refs, stored
+
+    def unpin(self, image: str) -> None:
+        """Take the registry's names off an image the run does not own (the shared runtime:
+        its tags would outlive the run, which removes only what carries its label)."""
+        found = self._engine.image_inspect(image) or {}
+        for name in [*(found.get("RepoTags") or []), *(found.get("RepoDigests") or [])]:
+            if str(name).startswith(f"{self._registry.address}/"):
+                self._engine.remove_image(str(name))
+
+    def pinned(self, ref: str) -> PinnedImage:
+        return self._pinned[ref]
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @property
+    def registry(self) -> OciRegistry:
+        return self._registry
+
+    @property
+    def store(self) -> S3Endpoint:
+        return self._store
+
+    @property
+    def bucket(self) -> str:
+        return self._bucket
 
     def _store_files(self, source: Path, anew: bool = False) -> tuple[str, list[Path]]:
         """Publish a model file, or a folder of them, to the model store: once for the

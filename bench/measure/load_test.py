@@ -33,10 +33,10 @@ class LoadResult:
         return len(self.latencies_ms) + self.errors
 
 
-def run_load(port: int, row: Sequence[float], duration_s: float, concurrency: int
-             ) -> LoadResult:
+def run_load(port: int, row: Sequence[float], duration_s: float, concurrency: int,
+             host: str = "127.0.0.1") -> LoadResult:
     """Run the load; every answer must be a 200 with one prediction per row sent."""
-    url = f"http://127.0.0.1:{port}/predict"
+    url = f"http://{host}:{port}/predict"
     single = {"rows": [list(row)]}
     batch = {"rows": [list(row)] * BATCH_ROWS}
     result = LoadResult()

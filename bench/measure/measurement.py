@@ -99,5 +99,6 @@ class StartMeasurement:
     load: SustainedLoad | None = None  # --load
     model_container_create_s: float | None = None  # modelcar: creating the model's container
     node: NodeFetch | None = None  # --fresh-node: provisioning, before the container start
+    node_received_bytes: int | None = None  # --nodes: what crossed the node's link, all told
     unmeasured: dict[str, str] = field(default_factory=dict)  # metric -> why it is missing
     remarks: list[str] = field(default_factory=list)  # what the report should say about it

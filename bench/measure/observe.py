@@ -160,7 +160,7 @@ class _Probed:
 def _probe(engine: Engine, container_id: str, model: ModelArtifact, settings: TrialSettings,
            started: float, deadline: float) -> _Probed:
     watch = ContainerWatch(engine, container_id)
-    client = ServiceClient(engine.published_port(container_id))
+    client = ServiceClient(engine.published_port(container_id), engine.address)
     latencies_ms: list[float] = []
     batch_latencies_ms: list[float] = []
     try:
@@ -254,7 +254,7 @@ def _sustain_load(engine: Engine, container_id: str, model: ModelArtifact,
     """--load: a closed-loop load once the start is measured, and the memory it grew."""
     before = engine.memory_stats(container_id).anon_bytes
     load = run_load(engine.published_port(container_id), model.reference_rows[0],
-                    settings.load_duration_s, settings.load_concurrency)
+                    settings.load_duration_s, settings.load_concurrency, engine.address)
     after = engine.memory_stats(container_id).anon_bytes
     result.load = SustainedLoad(load, before, after)
     if load.errors:

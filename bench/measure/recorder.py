@@ -23,11 +23,13 @@ IN_PROCESS = ("scikit-learn", "in-process")
 
 def start_condition(condition: str, replicas: int, workers: int, worker_mode: str,
                     orchestrator: str = "engine", private_caches: bool = False,
-                    fresh_node: bool = False) -> str:
+                    fresh_node: bool = False, nodes: int = 0) -> str:
     """The condition label of a start: the strategy's own, plus replicas, workers, swarm,
-    a fresh node."""
+    a fresh node (or N)."""
     parts = [] if condition == "-" else [condition]
-    if fresh_node:
+    if nodes:
+        parts.append(f"{nodes} fresh nodes")
+    elif fresh_node:
         parts.append("fresh node")
     if orchestrator == "swarm":
         parts.append("swarm")
@@ -38,6 +40,11 @@ def start_condition(condition: str, replicas: int, workers: int, worker_mode: st
     if private_caches:
         parts.append("private caches")
     return ", ".join(parts) or "-"
+
+
+def node_condition(condition: str, index: int) -> str:
+    """The condition of node `index`'s container in a --nodes start."""
+    return f"{condition}, node {index}"
 
 
 def node_unmeasured(m: StartMeasurement) -> dict[str, str]:
@@ -112,6 +119,8 @@ def start_values(m: StartMeasurement, image_added_bytes: int) -> dict[str, float
             values["pull_bytes"] = float(m.node.pull_bytes)
         values["node_fetch_s"] = m.node.fetch_s
         values["node_fetch_bytes"] = float(m.node.fetch_bytes)
+    if m.node_received_bytes is not None:
+        values["node_received_bytes"] = float(m.node_received_bytes)
     for stamp in TIMELINE_STAMPS:
         at = m.timeline.at(stamp)
         if at is not None and stamp != "server_up":  # server_up is ready_s, above
@@ -123,7 +132,8 @@ def replica_totals(starts: Sequence[Mapping[str, float]]) -> dict[str, float]:
     """What N replicas cost together: the last one ready, and memory summed over them."""
     totals = {"all_ready_s": max(values["model_ready_s"] for values in starts)}
     for metric, total in (("server_pss_bytes", "replicas_pss_total_bytes"),
-                          ("mem_working_set_bytes", "replicas_mem_total_bytes")):
+                          ("mem_working_set_bytes", "replicas_mem_total_bytes"),
+                          ("node_received_bytes", "nodes_received_total_bytes")):
         if all(metric in values for values in starts):
             totals[total] = sum(values[metric] for values in starts)
     return totals
@@ -180,25 +190,30 @@ class StrategyRecorder:
         return added
 
     def started(self, condition: str, trial: int, starts: Sequence[StartMeasurement],
-                image_added_bytes: int, *, together: bool, place: Place = NOWHERE) -> None:
-        """The containers of one start (one, or N replicas / swarm tasks `together`)."""
+                image_added_bytes: int, *, together: bool, place: Place = NOWHERE,
+                per_node: bool = False) -> None:
+        """The containers of one start (one, or N replicas / swarm tasks `together`); with
+        `per_node` (--nodes), container i is node i's, recorded under "<condition>, node i"
+        and the totals under `condition`."""
         per_container = [start_values(m, image_added_bytes) for m in starts]
-        for m, values in zip(starts, per_container, strict=True):
+        where = [node_condition(condition, i) if per_node else condition
+                 for i in range(len(starts))]
+        for m, values, own in zip(starts, per_container, where, strict=True):
             for metric, value in values.items():
-                self._add("-", condition, trial, metric, value, place)
+                self._add("-", own, trial, metric, value, place)
             for latency in m.latencies_ms:
-                self._add("-", condition, trial, "predict_latency_ms", latency, place)
+                self._add("-", own, trial, "predict_latency_ms", latency, place)
             if m.processes is not None:
                 for pss, uss in m.processes.children:
-                    self._add("-", condition, trial, "worker_pss_bytes", pss, place)
-                    self._add("-", condition, trial, "worker_uss_bytes", uss, place)
+                    self._add("-", own, trial, "worker_pss_bytes", pss, place)
+                    self._add("-", own, trial, "worker_uss_bytes", uss, place)
             for remark in m.remarks:
                 self.notes.setdefault("remarks", []).append(
-                    {"trial": trial, "condition": condition, "remark": remark})
+                    {"trial": trial, "condition": own, "remark": remark})
             if place.warmup:
                 continue  # what a warm-up could not measure, the trials say
             for metric, reason in {**m.unmeasured, **node_unmeasured(m)}.items():
-                self.not_measured.append({"metric": metric, "condition": condition,
+                self.not_measured.append({"metric": metric, "condition": own,
                                           "trial": trial, "reason": reason})
         if together:
             for metric, value in replica_totals(per_container).items():

@@ -31,6 +31,9 @@ class StartSpec:
     # Volumes whose files the start reads (the S3 server's data, a warm cache): a warm start
     # finds them resident (bench.host.machine_state), like its bind-mounted files.
     resident_volumes: Sequence[str] = ()
+    # How a container on another engine (a node of --nodes) finds the run's servers by the
+    # names their own network gives them: name -> address.
+    extra_hosts: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ def container_spec(image: str, name: str, labels: Mapping[str, str], start: Star
         volumes=list(start.volumes) if volumes is None else volumes, network=network,
         memory_limit_bytes=settings.memory_limit_bytes, cpus=settings.cpus,
         hardened=settings.hardened, command=command, volumes_from=volumes_from or [],
+        extra_hosts=start.extra_hosts,
     )
 
 

@@ -39,7 +39,7 @@ def run_start(
 
 
 def run_replicas(
-    engine: Engine, image: str, name: str, labels: Mapping[str, str], network: str,
+    engine: Engine, image: str, name: str, labels: Mapping[str, str], network: str | None,
     start: StartSpec, model: ModelArtifact, settings: TrialSettings, replicas: int,
     node: NodeFetch | None = None,
 ) -> list[StartMeasurement]:
@@ -131,7 +131,7 @@ def start_service(engine: Engine, image: str, name: str, labels: Mapping[str, st
         started = time.monotonic()
         engine.start_container(service.container_id)
         watch = ContainerWatch(engine, service.container_id)
-        client = ServiceClient(engine.published_port(service.container_id))
+        client = ServiceClient(engine.published_port(service.container_id), engine.address)
         try:
             poll_until(lambda: predictions_match(
                 client.predict(model.reference_rows).body.get("predictions", []),

@@ -141,8 +141,9 @@ _ALL: tuple[Metric, ...] = (
            table="start", optional="--load DURATION"),
     # -- scale options -------------------------------------------------------------------------
     Metric("all_ready_s", "s", "start", "All replicas ready", "Todas las réplicas listas",
-           "--replicas N started together: start to the last replica's first correct prediction",
-           table="start", optional="--replicas N > 1 or --orchestrator swarm"),
+           "--replicas N (or --nodes N) started together: start to the last replica's first "
+           "correct prediction", table="start",
+           optional="--replicas N > 1, --orchestrator swarm or --nodes N"),
     Metric("replicas_pss_total_bytes", "bytes", "memory", "PSS, all replicas",
            "PSS, todas las réplicas", "PSS of the N replicas' servers, summed",
            table="start", optional="--replicas N > 1 or --orchestrator swarm"),
@@ -248,6 +249,16 @@ _ALL: tuple[Metric, ...] = (
            "store (the S3 server) to the node", table="start", optional=_FRESH),
     Metric("node_fetch_bytes", "bytes", "transfer", "Bytes to the node", "Bytes al nodo",
            "bytes of model files copied to a fresh node", optional=_FRESH),
+    Metric("node_received_bytes", "bytes", "transfer", "Bytes over the node's link",
+           "Bytes por el enlace del nodo",
+           "--nodes: everything the node's link carried to it during its start (pulls, "
+           "model files, downloads, pages, and the harness's own requests to the service), "
+           "from its veth's counters", table="start",
+           optional="--nodes N"),
+    Metric("nodes_received_total_bytes", "bytes", "transfer", "Bytes to all nodes",
+           "Bytes a todos los nodos",
+           "--nodes: what the N nodes received together during one start: the egress the "
+           "run's registry and stores shared", table="start", optional="--nodes N"),
     # -- a new model version on a running service (--rollout) -------------------------------
     Metric("rollout_s", "s", "rollout", "Rollout", "Despliegue",
            "from the new model file to the running service's first answer with its "

@@ -209,6 +209,13 @@ class RunConfig:
         "strategy needs). The new version: the synthetic model of seed+1, or NEW.joblib with "
         "--model", nargs="?", const="", fills=_rollout, metavar="NEW.joblib")
     rollout_model_path: Path | None = None  # the new version (None: synthetic, seed + 1)
+    nodes: int = option(  # 0: the harness's engine is the one node
+        0, "--nodes", "--fresh-node on N nodes at once, each a Docker engine of its own "
+        "(a dockerd in a network namespace of the run's making, joined by a veth to a bridge "
+        "the run creates, its link shaped with --link-rate; all removed at the end): every "
+        "start pulls and fetches on each node, measured per node, and all_ready_s is the last "
+        "node's first correct prediction (root; default: off)", parse=int, metavar="N",
+        show=lambda n: str(n) if n else "off")
 
     def __post_init__(self) -> None:
         """Usage errors, found before anything is built."""
@@ -273,6 +280,8 @@ class RunConfig:
             self._check_rollout()
         if self.fresh_node or self.rollout:
             self._check_node_servers()
+        if self.nodes:
+            self._check_nodes()
         _check_results_folder(self.results_root)
         if "buildkit" in self.builders and not buildkit_available():
             raise UsageError("--builder buildkit needs `docker buildx` or a docker client older "
@@ -309,6 +318,28 @@ class RunConfig:
                 rclone_binary()  # the model store a fresh node copies model files from
             except Exception as error:
                 raise UsageError(f"--fresh-node/--rollout: {error}") from None
+
+    def _check_nodes(self) -> None:
+        """--nodes N: separate engines that fetch from the run's own servers."""
+        from bench.host.node_engines import MAX_NODES, check_can_make_nodes
+
+        if not 1 <= self.nodes <= MAX_NODES:
+            raise UsageError(f"--nodes {self.nodes}: pass 1 to {MAX_NODES} (each node is a "
+                             "dockerd on this host)")
+        if not self.fresh_node:
+            raise UsageError("--nodes N starts every strategy on N fresh nodes: add "
+                             "--fresh-node")
+        if self.rollout:
+            raise UsageError("--rollout across --nodes is not built yet: leave out --rollout, "
+                             "or --nodes for a rollout on one node")
+        if self.replicas > 1:
+            raise UsageError("--nodes N runs one replica a node: leave out --replicas")
+        if self.oci_registry is not None or self.options.s3_endpoint is not None:
+            raise UsageError("--nodes reaches the run's own registry and store on its bridge "
+                             "network: leave out --oci-registry and --s3-endpoint")
+        if os.geteuid() != 0:
+            raise UsageError("--nodes starts engines in network namespaces: run as root")
+        check_can_make_nodes()
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

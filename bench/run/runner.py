@@ -30,6 +30,7 @@ from bench.host import machine_state
 from bench.host.paths import cache_dir
 from bench.measure import inprocess
 from bench.measure.fresh_node import FreshNode
+from bench.measure.node_fleet import NodeFleet
 from bench.measure.recorder import StrategyRecorder
 from bench.prepare.context import materialize, raw_data_csv
 from bench.progress import Progress
@@ -70,6 +71,7 @@ class BenchmarkRun(RunSetup, Trials, Closing):
         self.created_swarm = False
         self.created_gateway_bridge = False
         self.node: FreshNode | None = None  # --fresh-node: where each start is provisioned
+        self.fleet: NodeFleet | None = None  # --nodes
         self._strategies_built = 0
         self._build_cache_before: dict[str, int] | None = None
         self._build_order: dict[str, list[str]] = {}
@@ -129,6 +131,8 @@ class BenchmarkRun(RunSetup, Trials, Closing):
                     self._teardown(run)
                 if self._canary is not None:
                     self._canary.remove()
+                if self.fleet is not None:
+                    self.fleet.close()  # its engines, namespaces, links and folders
                 try:
                     remove_run(self.engine, self.run_id, self.config.keep, self.progress)
                 except Exception as error:  # the engine is gone: say how to finish the job

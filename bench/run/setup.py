@@ -12,6 +12,7 @@ from bench.errors import StepFailed, UsageError
 from bench.host.paths import models_dir
 from bench.measure import inprocess, own_environment
 from bench.measure.fresh_node import FreshNode
+from bench.measure.node_fleet import NodeFleet
 from bench.measure.recorder import (
     in_process_samples,
     runtime_sample,
@@ -55,6 +56,12 @@ class RunSetup(RunState):
                                    swarm=self.config.orchestrator == "swarm")
         if self.config.fresh_node or self.config.rollout:
             self.node = self._fresh_node()
+        if self.config.nodes:
+            assert self.node is not None
+            # The run id's random part: short enough for interface names (15 characters).
+            self.fleet = NodeFleet(self.node, self.config.nodes, self.run_id[-4:], progress,
+                                   self.network)
+            self.fleet.open(runtime.ref, self.config.options.link_rate)
         if self.config.rollout:
             self.next_version = self._next_version()
         store = ResultsStore.create(self.config.results_root, self.run_id,
@@ -180,6 +187,8 @@ class RunSetup(RunState):
                 "every start: the strategy's images removed and pulled by digest from the OCI "
                 "registry, bind-mounted model files copied from the model store; the shared "
                 "runtime image stays on the node" if self.config.fresh_node else "no"),
+            "nodes": (f"{self.config.nodes} engines of their own, each on its own link"
+                      if self.config.nodes else "the harness's engine"),
             "git": commit_info(),
             "config": self.config.to_json(),
             "plan": self.plan_record(),

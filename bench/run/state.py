@@ -11,6 +11,7 @@ from pathlib import Path
 from bench.engine import Engine
 from bench.host import machine_state
 from bench.measure.fresh_node import MODEL_REPOSITORY, FreshNode
+from bench.measure.node_fleet import NodeFleet
 from bench.measure.recorder import StrategyRecorder
 from bench.measure.spec import StartSpec, TrialSettings
 from bench.model.source import ModelArtifact
@@ -62,6 +63,7 @@ class RunState:
     store: ResultsStore | None
     failed: bool
     node: FreshNode | None
+    fleet: NodeFleet | None  # --nodes: the fresh nodes, each an engine of its own
     model: ModelArtifact
     next_version: ModelArtifact
     runtime: RuntimeImage

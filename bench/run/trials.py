@@ -90,6 +90,9 @@ class Trials(RunState):
     def _start_on_node(self, image: str, name: str, start: StartSpec,
                        settings: TrialSettings) -> list[StartMeasurement]:
         """One start of plain containers; on a fresh node, provisioned first."""
+        if self.fleet is not None:
+            return self.fleet.start(image, name, self.labels, start, self.model, settings,
+                                    self.engine.network_hosts(self.network))
         if self.node is None or not self.config.fresh_node:
             return trial_module.run_replicas(self.engine, image, name, self.labels,
                                              self.network, start, self.model, settings,
@@ -123,7 +126,7 @@ class Trials(RunState):
                 start.condition, config.replicas, config.workers, config.worker_mode,
                 config.orchestrator, private_caches=(config.replicas > 1 and bool(
                     start.cache_volume) and not config.shared_cache),
-                fresh_node=self.config.fresh_node)
+                fresh_node=self.config.fresh_node, nodes=config.nodes)
             if condition != start.condition:
                 title += f" [{condition}]"
             try:
@@ -148,6 +151,7 @@ class Trials(RunState):
                 return
             place = Place(step.round, started_at, step.warmup)
             run.recorder.started(condition, trial, starts, run.image_added,
-                                 together=config.replicas > 1 or config.orchestrator == "swarm",
-                                 place=place)
+                                 together=(config.replicas > 1 or config.nodes > 0
+                                           or config.orchestrator == "swarm"),
+                                 place=place, per_node=config.nodes > 0)
             run.recorder.settled(condition, trial, state, place)

@@ -59,18 +59,19 @@ def check_tools() -> None:
             "tc in a container's network namespace")
 
 
-def shape_egress(pid: int, rate: LinkRate, device: str = "eth0") -> None:
-    """Limit what the container of `pid` sends on `device` to `rate`."""
+def shape_egress(pid: int | None, rate: LinkRate, device: str = "eth0") -> None:
+    """Limit what `device` sends to `rate`: in the network namespace of process `pid` (a
+    server container's), or with `pid` None in the host's (a node's veth, bench.host.
+    node_engines: what the host sends to that node)."""
     # A burst of 1/100 s of traffic (at least 32 KiB): tbf needs one timer tick's worth
     # (rate / HZ) to reach its rate at all, and more than that only lets bursts through.
     burst = max(32 * 1024, int(rate.bytes_per_s / 100))
-    command = ["nsenter", "-t", str(pid), "-n", "tc", "qdisc", "replace", "dev", device,
-               "root", "tbf", "rate", f"{rate.bits_per_s}bit", "burst", str(burst),
-               "latency", LATENCY]
+    tc = ["tc", "qdisc", "replace", "dev", device, "root", "tbf", "rate",
+          f"{rate.bits_per_s}bit", "burst", str(burst), "latency", LATENCY]
+    command = tc if pid is None else ["nsenter", "-t", str(pid), "-n", *tc]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
-        raise StepFailed(f"cannot shape the link ({' '.join(command[4:])}): "
-                         f"{done.stderr.strip()}")
+        raise StepFailed(f"cannot shape the link ({' '.join(tc)}): {done.stderr.strip()}")
 
 
 @dataclass(frozen=True)

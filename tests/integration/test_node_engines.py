@@ -6,11 +6,13 @@ after a failure, and after the harness is killed with -9 (`clean`)."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+import zlib
 from pathlib import Path
 
 import docker.errors
@@ -26,7 +28,9 @@ from bench.host.paths import SERVICE_DIR
 from bench.measure.probes import ServiceClient, predictions_match
 from bench.model.source import ModelArtifact
 from bench.progress import Progress
+from bench.results.store import load_run
 from bench.service_env import service_env
+from tests.integration.test_end_to_end import assert_nothing_labelled, failures_of, run_bench
 
 pytestmark = [pytest.mark.engine,
               pytest.mark.skipif(os.geteuid() != 0, reason="node engines need root")]
@@ -87,6 +91,7 @@ def test_two_node_engines_serve_the_model_each_in_its_own_engine(
                 node = by_node[node_id]
                 # The task's container really is in that node's engine, not the harness's.
                 node_engine = cluster.engine(node)
+                assert container, placed
                 assert node_engine.container_state(container).status == "running"
                 with pytest.raises(docker.errors.NotFound):
                     engine.container_inspect(container)
@@ -168,3 +173,60 @@ def test_a_harness_killed_or_interrupted_leaves_nothing_after_clean(
     assert cli.main(["clean"]) == 0
     assert _nothing_left(tag) == []
     assert not engine.swarm_active()
+
+
+@pytest.mark.skipif(shutil.which("docker-registry") is None,
+                    reason="needs Debian's docker-registry (apt-get install docker-registry)")
+def test_a_run_on_two_nodes_measures_each_node_and_leaves_nothing(
+        engine: Engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
+    """`run --fresh-node --nodes 2`: every start pulls and fetches on both node engines at
+    once, over each node's own link, and serves from each; then nothing of it is left."""
+    check_can_make_nodes()
+    strategies = ("baked", "volume", "registry", "mmap")
+    run = run_bench(engine, strategies, tmp_path, builders=("legacy",), fresh_node=True,
+                    nodes=2)
+    stored = load_run(tmp_path / run.run_id)
+    assert stored.document["status"] == "complete", failures_of(stored)
+    model_bytes = tiny_model.path.stat().st_size
+
+    def values(name: str, condition: str, metric: str) -> list[float]:
+        return [s.value for s in stored.samples if s.strategy == name
+                and s.condition == condition and s.metric == metric]
+
+    (flat_bytes,) = values("mmap", "-", "model_file_bytes")  # the flat file, as prepared
+    # What each node's own link carried: the model in the image's layer (baked: gzipped, as
+    # the registry holds it; zlib at gzip's default level, less a tenth for tar's and
+    # gzip's framing), copied from the store (volume; mmap its flat file) or downloaded by
+    # the service (registry). The nodes share no files and no images.
+    layer = 0.9 * len(zlib.compress(tiny_model.path.read_bytes(), 6))
+    least = {"baked": layer, "volume": model_bytes, "registry": model_bytes, "mmap": flat_bytes}
+    for name in strategies:
+        prefix = "no prefetch, " if name == "mmap" else (
+            "cold cache volume, " if name == "registry" else "")
+        for k in (0, 1):
+            condition = f"{prefix}2 fresh nodes, node {k}"
+            # Every node served a correct prediction, measured on its own.
+            assert len(values(name, condition, "model_ready_s")) == 1, (name, k)
+            received = values(name, condition, "node_received_bytes")
+            assert received and received[0] >= least[name] > 0, (name, k, received)
+        ready = values(name, f"{prefix}2 fresh nodes", "all_ready_s")
+        assert len(ready) == 1 and ready[0] > 0
+        total = values(name, f"{prefix}2 fresh nodes", "nodes_received_total_bytes")
+        assert total and total[0] >= 2 * least[name]
+    for k in (0, 1):  # bind-mount strategies: each node fetched the files
+        assert values("volume", f"2 fresh nodes, node {k}", "node_fetch_bytes") == [
+            float(model_bytes)]
+        # mmap's folder: the flat file and its small header
+        (fetched,) = values("mmap", f"no prefetch, 2 fresh nodes, node {k}",
+                            "node_fetch_bytes")
+        assert flat_bytes <= fetched < flat_bytes + 64 * 1024
+    # The node kept the runtime's layers (pulled once, before the trials): a start pulls
+    # the model's layer, not the 600 MB of Python and libraries under it.
+    baked_pull = values("baked", "2 fresh nodes, node 0", "pull_bytes")
+    assert baked_pull and layer <= baked_pull[0] < engine.image_bytes(run.runtime.ref) / 10
+    assert _nothing_left(run.run_id[-4:]) == []
+    assert not engine.swarm_active()
+    assert_nothing_labelled(engine, run.run_id)
+    # The shared runtime, pushed for the nodes, keeps no name of the run's registry.
+    names = (engine.image_inspect(run.runtime.ref) or {}).get("RepoTags") or []
+    assert not [n for n in names if n.startswith(run.node.registry.address)], names

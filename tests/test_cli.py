@@ -28,7 +28,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     (("run", "--rollout", "--model", __file__), "needs the new version of your model"),
     (("run", "--fresh-node", "--orchestrator", "swarm"), "leave out --orchestrator swarm"),
     (("run", "--nodes", "2"), "add --fresh-node"),
-    (("run", "--nodes", "17", "--fresh-node"), "pass 1 to 16"),
+    (("run", "--nodes", "1,17", "--fresh-node"), "counts of 1 to 16"),
     (("run", "--nodes", "2", "--fresh-node", "--rollout"), "--rollout across --nodes"),
     (("run", "--nodes", "2", "--fresh-node", "--replicas", "2"), "one replica a node"),
     (("run", "--nodes", "x"), "invalid"),

@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.engine import DockerEngine
@@ -38,6 +39,20 @@ from bench.model.source import ModelArtifact
 from bench.progress import Progress
 from bench.servers.link import LinkRate
 from bench.servers.oci_registry import REGISTRY_PORT
+
+
+@dataclass(frozen=True)
+class NodesStarted:
+    """A start's measured containers, the node each ran on, and the nodes that failed."""
+
+    measured: list[StartMeasurement]
+    nodes: list[int]
+    failures: dict[int, StepFailed]
+
+    @classmethod
+    def whole(cls, measured: list[StartMeasurement]) -> NodesStarted:
+        """The harness's own engine: no nodes, nothing failed."""
+        return cls(measured, [], {})
 
 
 class NodeFleet:
@@ -81,15 +96,15 @@ class NodeFleet:
         return self.registry_address + ref[len(address):] if ref.startswith(address) else ref
 
     def start(self, image: str, name: str, labels: Mapping[str, str], start: StartSpec,
-              model: ModelArtifact, settings: TrialSettings, hosts: Mapping[str, str]
-              ) -> list[StartMeasurement]:
-        """One start on every node at the same moment; each node's measurement, in node
-        order. A node that fails fails the start with its reason (the others are still
-        measured to their end and removed)."""
+              model: ModelArtifact, settings: TrialSettings, hosts: Mapping[str, str],
+              count: int) -> NodesStarted:
+        """One start on the first `count` nodes at the same moment, each measured to its
+        end. A node that fails is reported with its reason and the others are kept; when
+        every node failed, the start fails."""
         refs, stored = self._node.publish(image, start)
-        nodes = self.cluster.nodes
+        nodes = self.cluster.nodes[:count]
         barrier = threading.Barrier(len(nodes))
-        results: list[StartMeasurement | BaseException | None] = [None] * len(nodes)
+        results: dict[int, StartMeasurement | BaseException] = {}
 
         def one(node: Node) -> None:
             try:
@@ -104,12 +119,15 @@ class NodeFleet:
             thread.start()
         for thread in threads:
             thread.join()
-        for node, result in zip(nodes, results, strict=True):
-            if isinstance(result, StepFailed):
-                raise StepFailed(f"node {node.index}: {result}", result.log_tail)
-            if isinstance(result, BaseException):
-                raise result
-        return [r for r in results if isinstance(r, StartMeasurement)]
+        for result in results.values():
+            if isinstance(result, BaseException) and not isinstance(result, StepFailed):
+                raise result  # an interrupt or a bug, not a node's failure
+        failures = {k: r for k, r in sorted(results.items()) if isinstance(r, StepFailed)}
+        measured = {k: r for k, r in sorted(results.items()) if isinstance(r, StartMeasurement)}
+        if not measured:
+            k, failure = next(iter(failures.items()))
+            raise StepFailed(f"every node failed; node {k}: {failure}", failure.log_tail)
+        return NodesStarted(list(measured.values()), list(measured), failures)
 
     def _start_one(self, node: Node, image: str, refs: Mapping[str, str],
                    stored: list[tuple[str, list[Path]]], name: str,

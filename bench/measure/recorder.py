@@ -15,6 +15,7 @@ from bench.measure.inprocess import InProcessLatency
 from bench.measure.measurement import StartMeasurement
 from bench.measure.probes import percentile
 from bench.results.metrics import TIMELINE_STAMPS, Sample, timeline_metric
+from bench.results.node_conditions import node_condition, nodes_part
 
 # The row of the model's own predict in a fresh process on the host (no container): shown
 # as "scikit-learn (in-process)", the condition translated like every other.
@@ -28,7 +29,7 @@ def start_condition(condition: str, replicas: int, workers: int, worker_mode: st
     a fresh node (or N)."""
     parts = [] if condition == "-" else [condition]
     if nodes:
-        parts.append(f"{nodes} fresh nodes")
+        parts.append(nodes_part(nodes))
     elif fresh_node:
         parts.append("fresh node")
     if orchestrator == "swarm":
@@ -40,11 +41,6 @@ def start_condition(condition: str, replicas: int, workers: int, worker_mode: st
     if private_caches:
         parts.append("private caches")
     return ", ".join(parts) or "-"
-
-
-def node_condition(condition: str, index: int) -> str:
-    """The condition of node `index`'s container in a --nodes start."""
-    return f"{condition}, node {index}"
 
 
 def node_unmeasured(m: StartMeasurement) -> dict[str, str]:
@@ -191,13 +187,13 @@ class StrategyRecorder:
 
     def started(self, condition: str, trial: int, starts: Sequence[StartMeasurement],
                 image_added_bytes: int, *, together: bool, place: Place = NOWHERE,
-                per_node: bool = False) -> None:
+                nodes: Sequence[int] | None = None) -> None:
         """The containers of one start (one, or N replicas / swarm tasks `together`); with
-        `per_node` (--nodes), container i is node i's, recorded under "<condition>, node i"
-        and the totals under `condition`."""
+        `nodes` (--nodes), container i is node nodes[i]'s, recorded under "<condition>, node
+        k", and the totals under `condition`."""
         per_container = [start_values(m, image_added_bytes) for m in starts]
-        where = [node_condition(condition, i) if per_node else condition
-                 for i in range(len(starts))]
+        where = ([condition] * len(starts) if nodes is None
+                 else [node_condition(condition, k) for k in nodes])
         for m, values, own in zip(starts, per_container, where, strict=True):
             for metric, value in values.items():
                 self._add("-", own, trial, metric, value, place)

@@ -209,13 +209,15 @@ class RunConfig:
         "strategy needs). The new version: the synthetic model of seed+1, or NEW.joblib with "
         "--model", nargs="?", const="", fills=_rollout, metavar="NEW.joblib")
     rollout_model_path: Path | None = None  # the new version (None: synthetic, seed + 1)
-    nodes: int = option(  # 0: the harness's engine is the one node
-        0, "--nodes", "--fresh-node on N nodes at once, each a Docker engine of its own "
-        "(a dockerd in a network namespace of the run's making, joined by a veth to a bridge "
-        "the run creates, its link shaped with --link-rate; all removed at the end): every "
-        "start pulls and fetches on each node, measured per node, and all_ready_s is the last "
-        "node's first correct prediction (root; default: off)", parse=int, metavar="N",
-        show=lambda n: str(n) if n else "off")
+    nodes: tuple[int, ...] = option(  # (): the harness's engine is the one node
+        (), "--nodes", "--fresh-node on N nodes at once, each a Docker engine of its own (a "
+        "dockerd in a network namespace of the run's making, joined by a veth to a bridge the "
+        "run creates, its link shaped with --link-rate; all removed at the end): every start "
+        "pulls and fetches on each node, measured per node, and all_ready_s is the last "
+        "node's first correct prediction. A list (1,2,3) starts each trial on 1, then 2, then "
+        "3 nodes: the report checks its scale-out projection against them (root; default: "
+        "off)", parse=lambda text: tuple(int(n) for n in comma_list(text)), metavar="N[,N...]",
+        show=lambda counts: ",".join(map(str, counts)) if counts else "off")
 
     def __post_init__(self) -> None:
         """Usage errors, found before anything is built."""
@@ -323,9 +325,9 @@ class RunConfig:
         """--nodes N: separate engines that fetch from the run's own servers."""
         from bench.host.node_engines import MAX_NODES, check_can_make_nodes
 
-        if not 1 <= self.nodes <= MAX_NODES:
-            raise UsageError(f"--nodes {self.nodes}: pass 1 to {MAX_NODES} (each node is a "
-                             "dockerd on this host)")
+        if not all(1 <= n <= MAX_NODES for n in self.nodes):
+            raise UsageError(f"--nodes {','.join(map(str, self.nodes))}: pass counts of 1 to "
+                             f"{MAX_NODES} (each node is a dockerd on this host)")
         if not self.fresh_node:
             raise UsageError("--nodes N starts every strategy on N fresh nodes: add "
                              "--fresh-node")

@@ -59,7 +59,7 @@ class RunSetup(RunState):
         if self.config.nodes:
             assert self.node is not None
             # The run id's random part: short enough for interface names (15 characters).
-            self.fleet = NodeFleet(self.node, self.config.nodes, self.run_id[-4:], progress,
+            self.fleet = NodeFleet(self.node, max(self.config.nodes), self.run_id[-4:], progress,
                                    self.network)
             self.fleet.open(runtime.ref, self.config.options.link_rate)
         if self.config.rollout:
@@ -187,8 +187,9 @@ class RunSetup(RunState):
                 "every start: the strategy's images removed and pulled by digest from the OCI "
                 "registry, bind-mounted model files copied from the model store; the shared "
                 "runtime image stays on the node" if self.config.fresh_node else "no"),
-            "nodes": (f"{self.config.nodes} engines of their own, each on its own link"
-                      if self.config.nodes else "the harness's engine"),
+            "nodes": (f"{max(self.config.nodes)} engines of their own, each on its own link; "
+                      f"each start on {', then '.join(map(str, self.config.nodes))} of them "
+                      "at once" if self.config.nodes else "the harness's engine"),
             "git": commit_info(),
             "config": self.config.to_json(),
             "plan": self.plan_record(),

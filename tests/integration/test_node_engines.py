@@ -184,7 +184,7 @@ def test_a_run_on_two_nodes_measures_each_node_and_leaves_nothing(
     check_can_make_nodes()
     strategies = ("baked", "volume", "registry", "mmap")
     run = run_bench(engine, strategies, tmp_path, builders=("legacy",), fresh_node=True,
-                    nodes=2)
+                    nodes=(2,))
     stored = load_run(tmp_path / run.run_id)
     assert stored.document["status"] == "complete", failures_of(stored)
     model_bytes = tiny_model.path.stat().st_size

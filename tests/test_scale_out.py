@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from bench.report import render_report
-from bench.report.scale_out import NodeCost, node_costs
+from bench.report.scale_out import NodeCost, node_costs, scale_checks
 from bench.report.view import RunView
 from bench.results.metrics import Sample
 from bench.results.store import load_run
 from bench.servers.link import LinkRate
-from tests.stored_runs import write_run
+from tests.stored_runs import metadata, write_run
 
 FRESH = "fresh node"
 
@@ -83,3 +83,48 @@ def test_a_fresh_node_run_reports_its_projection_and_another_run_none(
     plain = render_report(write_run(tmp_path / "plain", "plain"), lang, ("svg",))
     assert heading not in plain.report.read_text()
     assert not (plain.folder / "charts" / "scale_out.svg").exists()
+
+
+def _nodes_samples(samples: list[Sample]) -> list[Sample]:
+    """volume in a --nodes 1,2 run: on one node 10 s to serve, 8 s of it copying 1 GB from
+    the store; on two nodes each node's own rows, and the start's all_ready_s."""
+    added = []
+    for trial, (one, two) in enumerate([(10.0, 19.0), (10.5, 20.0), (9.5, 18.0)], start=1):
+        for metric, value in (("model_ready_s", one), ("pull_s", 0.5), ("pull_bytes", 0.0),
+                              ("node_fetch_s", 7.5), ("node_fetch_bytes", 1e9)):
+            added.append(Sample("volume", "-", "1 fresh node, node 0", trial, metric, value))
+        added.append(Sample("volume", "-", "1 fresh node", trial, "all_ready_s", one))
+        for node in (0, 1):  # the two-node starts are no base of the projection
+            for metric, value in (("model_ready_s", two - node), ("pull_s", 0.5),
+                                  ("node_fetch_s", 16.0), ("node_fetch_bytes", 1e9)):
+                added.append(Sample("volume", "-", f"2 fresh nodes, node {node}", trial,
+                                    metric, value))
+        added.append(Sample("volume", "-", "2 fresh nodes", trial, "all_ready_s", two))
+    return samples + added
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_a_nodes_run_checks_its_projection_against_the_nodes_that_ran(
+        tmp_path: Path, lang: str) -> None:
+    # The servers' egress 1 Gbit (125 MB/s): the run's --link-rate, as run.json stores it.
+    meta = metadata(config={"trials": 3, "options": {"link_rate": {"bits_per_s": 10**9}}})
+    folder = write_run(tmp_path, "nodes", meta=meta, edit=_nodes_samples)
+    view = RunView.of(load_run(folder))
+    (cost,) = [c for c in node_costs(view) if c.strategy == "volume"]
+    # From the one-node starts only, under the strategy's own condition.
+    assert (cost.condition, cost.serving_s, cost.transfer_s) == ("-", 10.0, 8.0)
+    checks = {c.nodes: c for c in scale_checks(view, node_costs(view))}
+    assert sorted(checks) == [1, 2]
+    # N = 2: 2 GB through 125 MB/s take 16 s, after the 2 s that are no transfer: 18 s
+    # projected against the 19 s measured (the median of 19, 20 and 18).
+    assert (checks[2].measured_s, checks[2].projected_s) == (19.0, 18.0)
+    assert checks[2].error == pytest.approx(18 / 19 - 1)
+    text = render_report(folder, lang, ()).report.read_text()
+    heading = {"en": "## Scale-out, measured on several nodes",
+               "es": "## Escalado, medido en varios nodos"}[lang]
+    assert heading in text and "| 2 | 19.00 s | 18.00 s | -5% |".replace(
+        ".", "," if lang == "es" else ".") in text
+    # Without a shaped link the run's egress is unknown: no check is made.
+    loopback = write_run(tmp_path / "loop", "loop", edit=_nodes_samples)
+    view = RunView.of(load_run(loopback))
+    assert scale_checks(view, node_costs(view)) == []

@@ -278,8 +278,11 @@ def _render(run_folder: Path, labels: Labels, formats: tuple[str, ...], dpi: int
         chosen = next((p for p in paths if p.suffix == f".{preferred}"), paths[0])
         doc += [f"![{labels('chart_' + stem)}]({chosen.relative_to(folder).as_posix()})", ""]
     # Sections that appear only when the run has something to say in them.
+    checks = scale_out.scale_checks(view, node_costs)
     for title, text in (("scale_out_title", scale_out.scale_out_markdown(node_costs, labels,
                                                                           egress)),
+                        ("scale_check_title", scale_out.scale_check_markdown(view, checks,
+                                                                             labels)),
                         ("cached_title", cached_markdown(view, labels)),
                         ("skipped_title", skipped_markdown(view)),
                         ("remarks_title", remarks_markdown(view, labels)),

@@ -14,8 +14,12 @@ Spegel, Dragonfly and Kraken do for images) the servers send each byte about onc
 T_p2p(N) = fixed + max(transfer, bytes / E), the ideal such a system approaches.
 mmap-lazy's demand pages arrive inside its first request, so its measured transfer is 0
 and the shared egress is added on top of a start that already paid for the pages: an upper
-estimate. Only N = 1 is measured here; several nodes (#29's --nodes) are what would check
-the projection at N > 1.
+estimate.
+
+A run with `--nodes 1,2,3` measured N > 1 as well, every count in the same trials: the
+projection is then made from its one-node starts, at the egress the run's servers really had
+(--link-rate), and checked against the last node's first correct prediction (all_ready_s) at
+each N: its error on the measured points.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import TYPE_CHECKING
 from bench.report.labels import Labels
 from bench.report.table import row_label
 from bench.report.view import RunView
+from bench.results.node_conditions import node_count, split_node, without_count
 from bench.results.units import format_bytes, format_compact, format_seconds
 from bench.servers.link import LinkRate
 
@@ -70,9 +75,13 @@ def node_costs(view: RunView) -> list[NodeCost]:
         if not s.warmup and s.metric in wanted:
             per_start[(s.strategy, s.condition, s.trial)][s.metric] = s.value
     grouped: dict[tuple[str, str], list[tuple[float, float, float]]] = defaultdict(list)
-    for (strategy, condition, _trial), values in per_start.items():
+    for (strategy, node_condition, _trial), values in per_start.items():
         if "pull_s" not in values or "model_ready_s" not in values:
             continue  # not a fresh-node start
+        count = node_count(node_condition)
+        if count not in (None, 1):
+            continue  # --nodes: the projection starts from the one-node starts
+        condition = node_condition if count is None else without_count(node_condition)
         shared = sum(values.get(m, 0.0) for m in SHARED_BYTES)
         shared += values.get(DOWNLOAD_RATE, 0.0) * 1e6 * values.get("download_s", 0.0)
         grouped[(strategy, condition)].append(
@@ -139,3 +148,64 @@ def scale_out_chart(view: RunView, costs: list[NodeCost], labels: Labels,
     axis.yaxis.set_minor_formatter(NullFormatter())
     axis.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
     return figure
+
+
+@dataclass(frozen=True)
+class ScaleCheck:
+    """All nodes serving at one N of a --nodes run: measured, and projected from the same
+    run's one-node starts at the run's own egress."""
+
+    strategy: str
+    condition: str
+    nodes: int
+    measured_s: float  # median of all_ready_s over the trials
+    projected_s: float
+
+    @property
+    def error(self) -> float:
+        """projected / measured - 1: positive when the projection is slower."""
+        return self.projected_s / self.measured_s - 1
+
+
+def run_egress(view: RunView) -> LinkRate | None:
+    """The egress the run's servers had (--link-rate); None on an unshaped loopback."""
+    rate = (view.metadata.get("config", {}).get("options") or {}).get("link_rate")
+    return LinkRate(int(rate["bits_per_s"])) if isinstance(rate, dict) else None
+
+
+def scale_checks(view: RunView, costs: list[NodeCost]) -> list[ScaleCheck]:
+    """Every measured N of a --nodes run against T(N) (empty: no such run, or no egress)."""
+    egress = run_egress(view)
+    if egress is None:
+        return []
+    ready: dict[tuple[str, str, int], list[float]] = defaultdict(list)
+    for s in view.samples:
+        count = node_count(s.condition)
+        if (not s.warmup and s.metric == "all_ready_s" and count is not None
+                and split_node(s.condition)[1] is None):
+            ready[(s.strategy, without_count(s.condition), count)].append(s.value)
+    by_row = {(c.strategy, c.condition): c for c in costs}
+    checks = [ScaleCheck(strategy, condition, n, statistics.median(values),
+                         by_row[(strategy, condition)].all_serving_s(n, egress.bytes_per_s))
+              for (strategy, condition, n), values in ready.items()
+              if (strategy, condition) in by_row]
+    order = {name: index for index, name in enumerate(view.strategies)}
+    return sorted(checks, key=lambda c: (order.get(c.strategy, len(order)), c.condition,
+                                         c.nodes))
+
+
+def scale_check_markdown(view: RunView, checks: list[ScaleCheck], labels: Labels) -> str:
+    """The projection against the nodes that ran (empty: none did)."""
+    if not checks:
+        return ""
+    errors = [abs(c.error) for c in checks if c.nodes > 1]
+    lines = [labels("scale_check_text").format(
+                egress=run_egress(view), worst=f"{max(errors, default=0.0):.0%}",
+                median=f"{statistics.median(errors) if errors else 0.0:.0%}"), "",
+             f"| {labels('strategy')} | N | {labels('scale_measured')} | "
+             f"{labels('scale_projected')} | {labels('scale_error')} |",
+             "|---|--:|--:|--:|--:|"]
+    lines += [f"| {row_label(labels, c.strategy, c.condition)} | {c.nodes} | "
+              f"{format_seconds(c.measured_s)} | {format_seconds(c.projected_s)} | "
+              f"{c.error:+.0%} |" for c in checks]
+    return "\n".join(lines) + "\n"

@@ -14,8 +14,8 @@ SCALE_OUT_TEXT: dict[str, dict[str, str]] = {
               "bytes (medians). With peer-to-peer distribution inside the cluster (Spegel, "
               "Dragonfly, Kraken) the servers send each byte about once: the last column, an "
               "ideal. mmap-lazy's background fill (the rest of its file) shares the egress "
-              "too once a node serves; left out here. Only N = 1 is measured; a projection, "
-              "not a measurement, beyond it.",
+              "too once a node serves; left out here. Made from one node's starts: a "
+              "projection, not a measurement, beyond the nodes that ran.",
         "es": "Cuando N nodos nuevos arrancan a la vez, los bytes que cada uno toma de los "
               "servidores que todos comparten (pull de la imagen, ficheros del modelo, "
               "descarga, páginas bajo demanda) se reparten la salida de esos servidores, aquí "
@@ -24,8 +24,8 @@ SCALE_OUT_TEXT: dict[str, dict[str, str]] = {
               "distribución entre pares dentro del clúster (Spegel, Dragonfly, Kraken) los "
               "servidores envían cada byte una vez: la última columna, un ideal. El relleno en "
               "segundo plano de mmap-lazy (el resto de su fichero) también comparte la salida "
-              "una vez que el nodo sirve; aquí no se cuenta. Solo N = 1 está medido; más allá "
-              "es una proyección, no una medida."},
+              "una vez que el nodo sirve; aquí no se cuenta. Hecha desde los arranques de un "
+              "nodo: una proyección, no una medida, más allá de los nodos que corrieron."},
     "scale_bytes_per_node": {"en": "bytes per node from the servers",
                              "es": "bytes por nodo desde los servidores"},
     "scale_nodes_n": {"en": "all serving, N = {n}", "es": "todos sirven, N = {n}"},
@@ -37,6 +37,23 @@ SCALE_OUT_TEXT: dict[str, dict[str, str]] = {
                           "es": "Escalado, proyectado: salida de los servidores {egress}"},
     "chart_scale_out": {"en": "Scale-out, projected from one fresh node",
                         "es": "Escalado, proyectado desde un nodo nuevo"},
+    "scale_check_title": {"en": "Scale-out, measured on several nodes",
+                          "es": "Escalado, medido en varios nodos"},
+    "scale_check_text": {
+        "en": "Every trial started each strategy on 1, 2, ... nodes at once, each node an "
+              "engine of its own on its own link, the servers' egress {egress}. Measured: "
+              "the last node's first correct prediction (all_ready_s, median of the trials). "
+              "Projected: T(N) above, from this run's one-node starts at that egress. Its "
+              "error beyond one node: {median} median, {worst} at worst.",
+        "es": "Cada prueba arrancó cada estrategia en 1, 2, ... nodos a la vez, cada nodo un "
+              "motor propio con su propio enlace, la salida de los servidores {egress}. "
+              "Medido: la primera predicción correcta del último nodo (all_ready_s, mediana "
+              "de las pruebas). Proyectado: T(N) de arriba, desde los arranques de un nodo de "
+              "esta ejecución a esa salida. Su error más allá de un nodo: {median} de mediana, "
+              "{worst} en el peor caso."},
+    "scale_measured": {"en": "all serving, measured", "es": "todos sirven, medido"},
+    "scale_projected": {"en": "projected", "es": "proyectado"},
+    "scale_error": {"en": "projected / measured − 1", "es": "proyectado / medido − 1"},
     "scale_p2p_dashed": {"en": "dashed: peer-to-peer inside the cluster",
                          "es": "discontinua: entre pares dentro del clúster"},
 }

@@ -341,6 +341,29 @@ def _stop_engine(node: Node) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
+def _kill_leftovers(record: ClusterRecord) -> None:
+    """Kill what an engine that died (SIGKILL, a crash) left running: its containerd and
+    shims name the node's folders on their command lines, and its containers' processes
+    run in the cgroups of its cgroup parent."""
+    import psutil
+
+    marks = (str(RUN_ROOT / record.tag) + "/", str(DATA_ROOT / record.tag) + "/")
+    for process in psutil.process_iter(["cmdline"]):
+        if process.pid == os.getpid():
+            continue
+        line = " ".join(process.info.get("cmdline") or [])
+        if any(mark in line for mark in marks) or _in_node_cgroup(process.pid, record.tag):
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+
+
+def _in_node_cgroup(pid: int, tag: str) -> bool:
+    try:
+        return f"/mlbench-{tag}-" in Path(f"/proc/{pid}/cgroup").read_text()
+    except OSError:
+        return False
+
+
 def _mounts_under(roots: tuple[str, ...]) -> Iterator[str]:
     for line in Path("/proc/self/mounts").read_text().splitlines():
         target = line.split()[1].replace("\\040", " ")
@@ -355,6 +378,7 @@ def teardown(record: ClusterRecord, manager: Engine | None) -> None:
         _stop_engine(node)
         if manager is not None and node.node_id:
             manager.swarm_remove_node(node.node_id)
+    _kill_leftovers(record)
     if manager is not None and record.swarm_made:
         with contextlib.suppress(Exception):
             manager.swarm_leave(remove_gateway_bridge=record.gateway_bridge_made)

@@ -23,10 +23,11 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from bench.engine import DockerEngine
 from bench.errors import StepFailed
@@ -39,6 +40,8 @@ from bench.model.source import ModelArtifact
 from bench.progress import Progress
 from bench.servers.link import LinkRate
 from bench.servers.oci_registry import REGISTRY_PORT
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,29 @@ class NodesStarted:
     def whole(cls, measured: list[StartMeasurement]) -> NodesStarted:
         """The harness's own engine: no nodes, nothing failed."""
         return cls(measured, [], {})
+
+
+@dataclass(frozen=True)
+class Placed:
+    """A start provisioned on a node: its images as the node knows them (the local
+    reference -> the node's pinned one), the start rewritten to the node's files, and what
+    provisioning cost."""
+
+    refs: dict[str, str]
+    start: StartSpec
+    fetch: NodeFetch
+
+    def ref(self, image: str) -> str:
+        return self.refs[image]
+
+
+@dataclass(frozen=True)
+class RolledOut:
+    """A rollout across nodes: each node's moment of its first answer with the new
+    predictions (seconds from the rollout's start), and the nodes that failed."""
+
+    done: dict[int, float]
+    failures: dict[int, StepFailed]
 
 
 class NodeFleet:
@@ -102,16 +128,92 @@ class NodeFleet:
         end. A node that fails is reported with its reason and the others are kept; when
         every node failed, the start fails."""
         refs, stored = self._node.publish(image, start)
+
+        def one(node: Node) -> StartMeasurement:
+            engine = self.cluster.engine(node)
+            received_before = self.cluster.received_bytes(node)
+            placed = self._provision(node, refs, stored, name, start, hosts, fresh=True)
+            try:
+                measured = trial_module.run_replicas(
+                    engine, placed.ref(image), f"{name}-n{node.index}", labels, None,
+                    placed.start, model, settings, 1, placed.fetch)[0]
+            finally:
+                self._release(node, placed)  # the next start finds a fresh node again
+            measured.node_received_bytes = self.cluster.received_bytes(node) - received_before
+            return measured
+
+        measured, failures = self._on_every(self.cluster.nodes[:count], one)
+        return NodesStarted(list(measured.values()), list(measured), failures)
+
+    def rollout(self, image: str, name: str, labels: Mapping[str, str], current: StartSpec,
+                model: ModelArtifact, settings: TrialSettings, hosts: Mapping[str, str],
+                count: int, prepare: Callable[[], tuple[str, StartSpec]],
+                following: ModelArtifact) -> RolledOut:
+        """The current version serving on `count` nodes, then rolled out to the next one on
+        all of them at once: `prepare` (timed) makes the new version's image and start on
+        the build machine; it is published (pushed, uploaded), and every node pulls what
+        changed, copies the new files, replaces its service and answers with the new
+        predictions. Each node's moment is measured from the moment `prepare` began."""
+        refs, stored = self._node.publish(image, current)
         nodes = self.cluster.nodes[:count]
+        running: dict[int, tuple[Placed, trial_module.RunningService]] = {}
+
+        def serve(node: Node) -> None:
+            placed = self._provision(node, refs, stored, f"{name}-v1", current, hosts,
+                                     fresh=True)
+            try:
+                running[node.index] = (placed, trial_module.start_service(
+                    self.cluster.engine(node), placed.ref(image), f"{name}-v1-n{node.index}",
+                    labels, None, placed.start, model, settings))
+            except BaseException:
+                self._release(node, placed)
+                raise
+
+        try:
+            self._on_every(nodes, serve, every=True)
+            began = time.monotonic()
+            new_image, new_start = prepare()
+            kept = {*refs.values()}  # what the nodes hold of the running version
+            new_refs, new_stored = self._node.publish(new_image, new_start, on_node=kept,
+                                                      anew=True)
+
+            def replace(node: Node) -> float:
+                placed = self._provision(node, new_refs, new_stored, f"{name}-v2", new_start,
+                                         hosts, fresh=False)
+                try:
+                    running.pop(node.index)[1].stop()
+                    served = trial_module.run_start(
+                        self.cluster.engine(node), placed.ref(new_image),
+                        f"{name}-v2-n{node.index}", labels, None, placed.start, following,
+                        settings, placed.fetch)
+                finally:
+                    self._release(node, placed, keep=kept)
+                return placed.fetch.started[0] + served.model_ready_s - began
+
+            done, failures = self._on_every(nodes, replace)
+            return RolledOut(done, failures)
+        finally:
+            for index, (placed, service) in running.items():
+                service.stop()
+                self._release(self.cluster.nodes[index], placed)
+
+    def _on_every(self, nodes: Sequence[Node], work: Callable[[Node], T], every: bool = False
+                  ) -> tuple[dict[int, T], dict[int, StepFailed]]:
+        """`work` on every node at the same moment (one barrier): what each returned, and
+        the nodes that failed with their reasons. An interrupt is raised; so is a failure
+        of every node, or of any with `every`."""
         barrier = threading.Barrier(len(nodes))
-        results: dict[int, StartMeasurement | BaseException] = {}
+        results: dict[int, T | BaseException] = {}
 
         def one(node: Node) -> None:
             try:
                 barrier.wait()
-                results[node.index] = self._start_one(node, refs[image], refs, stored, name,
-                                                      labels, start, model, settings, hosts)
-            except BaseException as error:  # handed to the caller below
+                results[node.index] = work(node)
+            except StepFailed as failure:
+                results[node.index] = failure
+            except Exception as error:  # its engine gone mid-start, a refused connection
+                results[node.index] = StepFailed(f"{type(error).__name__}: {error}")
+            except BaseException as error:  # an interrupt: handed to the caller below
                 results[node.index] = error
 
         threads = [threading.Thread(target=one, args=(n,), daemon=True) for n in nodes]
@@ -119,25 +221,31 @@ class NodeFleet:
             thread.start()
         for thread in threads:
             thread.join()
-        for result in results.values():
-            if isinstance(result, BaseException) and not isinstance(result, StepFailed):
-                raise result  # an interrupt or a bug, not a node's failure
-        failures = {k: r for k, r in sorted(results.items()) if isinstance(r, StepFailed)}
-        measured = {k: r for k, r in sorted(results.items()) if isinstance(r, StartMeasurement)}
-        if not measured:
+        failures: dict[int, StepFailed] = {}
+        done: dict[int, T] = {}
+        for k, result in sorted(results.items()):
+            if isinstance(result, StepFailed):
+                failures[k] = result
+            elif isinstance(result, BaseException):
+                raise result  # an interrupt, not a node's failure
+            else:
+                done[k] = result
+        if failures and (every or not done):
             k, failure = next(iter(failures.items()))
-            raise StepFailed(f"every node failed; node {k}: {failure}", failure.log_tail)
-        return NodesStarted(list(measured.values()), list(measured), failures)
+            raise StepFailed(f"node {k}: {failure}", failure.log_tail)
+        return done, failures
 
-    def _start_one(self, node: Node, image: str, refs: Mapping[str, str],
-                   stored: list[tuple[str, list[Path]]], name: str,
-                   labels: Mapping[str, str], start: StartSpec, model: ModelArtifact,
-                   settings: TrialSettings, hosts: Mapping[str, str]) -> StartMeasurement:
+    def _provision(self, node: Node, refs: Mapping[str, str],
+                   stored: list[tuple[str, list[Path]]], name: str, start: StartSpec,
+                   hosts: Mapping[str, str], fresh: bool) -> Placed:
+        """What a node does before its service starts: pull the images by digest (`fresh`:
+        after removing them, as a new node has none), copy the model files from the store.
+        Its clock starts here."""
         engine = self.cluster.engine(node)
         pulled = [self.node_ref(ref) for ref in refs.values()]
         moment = (time.monotonic(), time.time())
         received_before = self.cluster.received_bytes(node)
-        absent = _remove_images(engine, pulled)
+        absent = _remove_images(engine, pulled) if fresh else True
         for ref in pulled:
             engine.pull_image(ref)
         pulled_at = time.monotonic()
@@ -161,15 +269,21 @@ class NodeFleet:
                           fetch_s=fetched_at - pulled_at, fetch_bytes=fetched,
                           fetched_at=fetched_at, images_absent_before=absent,
                           node_dir=node_dir)
-        try:
-            measured = trial_module.run_replicas(
-                engine, self.node_ref(image), f"{name}-n{node.index}", labels, None, on_node,
-                model, settings, 1, fetch)[0]
-        finally:
-            shutil.rmtree(node_dir, ignore_errors=True)
-            _remove_images(engine, pulled)  # the next start finds a fresh node again
-        measured.node_received_bytes = self.cluster.received_bytes(node) - received_before
-        return measured
+        return Placed({ref: self.node_ref(pinned) for ref, pinned in refs.items()}, on_node,
+                      fetch)
+
+    def _release(self, node: Node, placed: Placed, keep: Collection[str] = ()) -> None:
+        """Remove a start's files and images from the node (those a running version still
+        uses, pinned references in `keep`, stay)."""
+        shutil.rmtree(placed.fetch.node_dir, ignore_errors=True)
+        engine = self.cluster.engine(node)
+        # Its volumes too (a registry strategy's cache): the engine made them on first use,
+        # and a later start on this node would find the model there.
+        for volume in placed.start.volumes:
+            if volume.volume:
+                engine.remove_volume(volume.volume)
+        kept = {self.node_ref(ref) for ref in keep}
+        _remove_images(engine, [ref for ref in placed.refs.values() if ref not in kept])
 
     def _fetch(self, node: Node, pairs: list[str]) -> int:
         store = self._node.store

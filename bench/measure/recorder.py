@@ -238,9 +238,11 @@ class StrategyRecorder:
         if moved is not None:
             self._add("-", condition, 0, "push_bytes", moved)
 
-    def rolled_out(self, seconds: float, moved_bytes: int) -> None:
-        self._add("-", "-", 0, "rollout_s", seconds)
-        self._add("-", "-", 0, "rollout_bytes", moved_bytes)
+    def rolled_out(self, seconds: float, moved_bytes: int | None, condition: str = "-") -> None:
+        """A rollout (--nodes: each node's under its condition, bytes with the whole)."""
+        self._add("-", condition, 0, "rollout_s", seconds)
+        if moved_bytes is not None:
+            self._add("-", condition, 0, "rollout_bytes", moved_bytes)
 
     def memory_limit(self, condition: str, smallest_ok_bytes: int) -> None:
         self._add("-", condition, 0, "min_memory_limit_bytes", smallest_ok_bytes)

@@ -30,7 +30,7 @@ from bench.model.source import ModelArtifact
 
 
 def run_start(
-    engine: Engine, image: str, name: str, labels: Mapping[str, str], network: str,
+    engine: Engine, image: str, name: str, labels: Mapping[str, str], network: str | None,
     start: StartSpec, model: ModelArtifact, settings: TrialSettings,
     node: NodeFetch | None = None,
 ) -> StartMeasurement:
@@ -117,7 +117,7 @@ class RunningService:
 
 
 def start_service(engine: Engine, image: str, name: str, labels: Mapping[str, str],
-                  network: str, start: StartSpec, model: ModelArtifact,
+                  network: str | None, start: StartSpec, model: ModelArtifact,
                   settings: TrialSettings) -> RunningService:
     """Start one container and return once it serves the model's predictions; it keeps
     running until stopped (on failure it is removed)."""

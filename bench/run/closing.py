@@ -10,8 +10,10 @@ from typing import Any
 from bench.errors import StepFailed
 from bench.measure import memory_search
 from bench.measure import trial as trial_module
-from bench.measure.recorder import StrategyRecorder
+from bench.measure.recorder import StrategyRecorder, start_condition
+from bench.measure.spec import StartSpec
 from bench.prepare.context import materialize, raw_data_csv
+from bench.results.node_conditions import node_condition
 from bench.results.store import ResultsStore, StrategyOutcome
 from bench.run.builds import Builds
 from bench.run.state import StrategyRun
@@ -34,8 +36,8 @@ class Closing(Builds):
                 self._memory_search(run.strategy, run.ctx, run.prepared, run.image,
                                     run.recorder, outcome)
             if self.config.rollout and not outcome.failures:
-                self._rollout(run.strategy, run.ctx, run.prepared, run.image, run.recorder,
-                              outcome)
+                rollout = self._rollout_on_nodes if self.fleet is not None else self._rollout
+                rollout(run.strategy, run.ctx, run.prepared, run.image, run.recorder, outcome)
             outcome.status = "ok" if not outcome.failures else "partial"
         finally:
             if outcome.failures:
@@ -66,6 +68,70 @@ class Closing(Builds):
         if found.smallest_ok is not None:
             recorder.memory_limit(start.condition, found.smallest_ok)
 
+    def _next_image(self, strategy: Strategy, new_strategy: Strategy, new_ctx: StrategyContext,
+                    image: str) -> tuple[str, StartSpec]:
+        """The next version on the build machine: prepared (compressed, converted,
+        sharded, uploaded), its image rebuilt where the image carries the model; its start."""
+        new_prepared = new_strategy.prepare(new_ctx)
+        new_image = image
+        if strategy.image_carries_model:
+            context = materialize(
+                self.cache / "contexts" / self.run_id / f"{strategy.name}-v2",
+                strategy.dockerfile, strategy.dockerignore, new_prepared.context_files,
+                raw_data_csv(self.cache, self.config.seed), self.labels)
+            new_image = f"mlbench-{strategy.name}-v2:{self.run_id.lower()}"
+            self._build_once(context, new_image, self.config.builders[0], False,
+                             f"[{strategy.name}] rollout build")
+        return new_image, new_strategy.starts(new_ctx, new_prepared, 1)[0]
+
+    def _rollout_on_nodes(self, strategy: Strategy, ctx: StrategyContext,
+                          prepared: PreparedModel, image: str, recorder: StrategyRecorder,
+                          outcome: StrategyOutcome) -> None:
+        """--nodes: the rollout on every node at once (bench.measure.node_fleet); rollout_s
+        is when the last node answers with the new predictions, each node's own moment is
+        recorded under its condition, and a node that fails is reported while the others
+        finish."""
+        assert self.node is not None and self.fleet is not None
+        node, count = self.node, max(self.config.nodes)
+        node.on_push = None  # the rollout's pushes are part of rollout_s, not push_s
+        settings = dataclasses.replace(self._trial_settings(), latency_requests=1,
+                                       on_download=None)
+        new_strategy = new_instance(strategy, self.config.options)
+        new_strategy.adopt_servers(strategy)  # the same S3 server, a new object in it
+        new_ctx = dataclasses.replace(ctx, model=self.next_version)
+        condition = start_condition("-", 1, 1, "copy", nodes=count)
+        wire_before: list[int] = []
+
+        def prepare() -> tuple[str, StartSpec]:
+            """The rollout's first step: the bytes it moves count from here (not the
+            current version's provisioning before it)."""
+            wire_before.append(node.wire_bytes() + new_strategy.wire_bytes())
+            return self._next_image(strategy, new_strategy, new_ctx, image)
+
+        try:
+            with self.progress.step(f"[{strategy.name}] rollout on {count} nodes"):
+                rolled = self.fleet.rollout(
+                    image, f"mlbench-{self.run_id.lower()}-{strategy.name}-rollout",
+                    self.labels, strategy.starts(ctx, prepared, 0)[0], self.model, settings,
+                    self.engine.network_hosts(self.network), count, prepare,
+                    self.next_version)
+                moved = node.wire_bytes() + new_strategy.wire_bytes() - wire_before[0]
+            for index, seconds in rolled.done.items():
+                recorder.rolled_out(seconds, None, node_condition(condition, index))
+            for index, failure in rolled.failures.items():
+                outcome.failures.append({"phase": "rollout",
+                                         "condition": node_condition(condition, index),
+                                         "reason": str(failure), "log_tail": failure.log_tail})
+                self.progress.warn(f"[{strategy.name}] rollout: node {index} failed: {failure}")
+            if not rolled.failures:
+                recorder.rolled_out(max(rolled.done.values()), moved, condition)
+        except StepFailed as failure:
+            outcome.failures.append({"phase": "rollout", "reason": str(failure),
+                                     "log_tail": failure.log_tail})
+            self.progress.warn(f"[{strategy.name}] rollout failed: {failure}")
+        finally:
+            new_strategy.teardown(new_ctx)
+
     def _rollout(self, strategy: Strategy, ctx: StrategyContext, prepared: PreparedModel,
                  image: str, recorder: StrategyRecorder, outcome: StrategyOutcome) -> None:
         """Roll a running service of this strategy out to the next model version: from the
@@ -94,18 +160,8 @@ class Closing(Builds):
                 with self.progress.step(f"[{strategy.name}] rollout to the next model version"):
                     wire_before = node.wire_bytes() + new_strategy.wire_bytes()
                     began = time.monotonic()
-                    new_prepared = new_strategy.prepare(new_ctx)
-                    new_image = image
-                    if strategy.image_carries_model:
-                        context = materialize(
-                            self.cache / "contexts" / self.run_id / f"{strategy.name}-v2",
-                            strategy.dockerfile, strategy.dockerignore,
-                            new_prepared.context_files,
-                            raw_data_csv(self.cache, self.config.seed), self.labels)
-                        new_image = f"mlbench-{strategy.name}-v2:{self.run_id.lower()}"
-                        self._build_once(context, new_image, self.config.builders[0], False,
-                                         f"[{strategy.name}] rollout build")
-                    start = new_strategy.starts(new_ctx, new_prepared, 1)[0]
+                    new_image, start = self._next_image(strategy, new_strategy, new_ctx,
+                                                        image)
                     ref, start, fetch = node.provision(
                         new_image, start, f"{name}-v2",
                         on_node={image, *filter(None, [current.model_image])},

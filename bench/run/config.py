@@ -331,9 +331,6 @@ class RunConfig:
         if not self.fresh_node:
             raise UsageError("--nodes N starts every strategy on N fresh nodes: add "
                              "--fresh-node")
-        if self.rollout:
-            raise UsageError("--rollout across --nodes is not built yet: leave out --rollout, "
-                             "or --nodes for a rollout on one node")
         if self.replicas > 1:
             raise UsageError("--nodes N runs one replica a node: leave out --replicas")
         if self.oci_registry is not None or self.options.s3_endpoint is not None:

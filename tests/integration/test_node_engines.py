@@ -5,6 +5,7 @@ after a failure, and after the harness is killed with -9 (`clean`)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -54,6 +55,11 @@ def _nothing_left(tag: str) -> list[str]:
     engines = subprocess.run(["pgrep", "-af", f"/run/mlbench-nodes/{tag}/"],
                              capture_output=True, text=True).stdout
     left += [f"process {line}" for line in engines.splitlines()]
+    # A container of a node engine that died: its processes stay in the node's cgroups.
+    for cgroup in Path("/proc").glob("[0-9]*/cgroup"):
+        with contextlib.suppress(OSError):
+            if f"/mlbench-{tag}-" in cgroup.read_text():
+                left.append(f"process {cgroup.parent.name} in a node's cgroup")
     mounts = Path("/proc/self/mounts").read_text()
     left += [f"mount {line.split()[1]}" for line in mounts.splitlines()
              if f"/mlbench-nodes/{tag}/" in line]
@@ -179,12 +185,14 @@ def test_a_harness_killed_or_interrupted_leaves_nothing_after_clean(
                     reason="needs Debian's docker-registry (apt-get install docker-registry)")
 def test_a_run_on_two_nodes_measures_each_node_and_leaves_nothing(
         engine: Engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
-    """`run --fresh-node --nodes 2`: every start pulls and fetches on both node engines at
-    once, over each node's own link, and serves from each; then nothing of it is left."""
+    """`run --fresh-node --nodes 1,2`: every start pulls and fetches on one, then on both
+    node engines at once, over each node's own link, and serves from each, each node as
+    fresh as the first (node 0's second start finds nothing of its first); then nothing of
+    it is left."""
     check_can_make_nodes()
     strategies = ("baked", "volume", "registry", "mmap")
     run = run_bench(engine, strategies, tmp_path, builders=("legacy",), fresh_node=True,
-                    nodes=(2,))
+                    nodes=(1, 2))
     stored = load_run(tmp_path / run.run_id)
     assert stored.document["status"] == "complete", failures_of(stored)
     model_bytes = tiny_model.path.stat().st_size
@@ -203,8 +211,9 @@ def test_a_run_on_two_nodes_measures_each_node_and_leaves_nothing(
     for name in strategies:
         prefix = "no prefetch, " if name == "mmap" else (
             "cold cache volume, " if name == "registry" else "")
-        for k in (0, 1):
-            condition = f"{prefix}2 fresh nodes, node {k}"
+        for condition in (f"{prefix}1 fresh node, node 0",
+                          *(f"{prefix}2 fresh nodes, node {k}" for k in (0, 1))):
+            k = condition[-1]
             # Every node served a correct prediction, measured on its own.
             assert len(values(name, condition, "model_ready_s")) == 1, (name, k)
             received = values(name, condition, "node_received_bytes")
@@ -230,3 +239,49 @@ def test_a_run_on_two_nodes_measures_each_node_and_leaves_nothing(
     # The shared runtime, pushed for the nodes, keeps no name of the run's registry.
     names = (engine.image_inspect(run.runtime.ref) or {}).get("RepoTags") or []
     assert not [n for n in names if n.startswith(run.node.registry.address)], names
+
+
+@pytest.mark.skipif(shutil.which("docker-registry") is None,
+                    reason="needs Debian's docker-registry (apt-get install docker-registry)")
+def test_a_node_killed_mid_rollout_is_reported_and_the_other_finishes(
+        engine: Engine, tiny_model: ModelArtifact, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--nodes 2 --rollout`: both nodes serve the current version, then node 1's engine is
+    killed (SIGKILL) once it has the next version's model file, before its service is
+    replaced: node 0 rolls out to the new predictions and is measured, node 1 is reported
+    with its reason, and the dead engine's leftovers (its containerd) go with the cluster."""
+    check_can_make_nodes()
+    from bench.measure.node_fleet import NodeFleet
+
+    original = NodeFleet._fetch
+    killed: list[int] = []
+
+    def fetch_then_die(self: NodeFleet, node: node_engines.Node, pairs: list[str]) -> int:
+        fetched = original(self, node, pairs)
+        if node.index == 1 and "-rollout-v2" in " ".join(pairs) and not killed:
+            pid = int(Path(node.pid_file).read_text())
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+        return fetched
+
+    monkeypatch.setattr(NodeFleet, "_fetch", fetch_then_die)
+    run = run_bench(engine, ("volume",), tmp_path, builders=("legacy",), fresh_node=True,
+                    nodes=(2,), rollout=True)
+    stored = load_run(tmp_path / run.run_id)
+    assert killed
+    by_condition: dict[str, dict[str, float]] = {}
+    for s in stored.samples:
+        if s.strategy == "volume":
+            by_condition.setdefault(s.condition, {})[s.metric] = s.value
+    # The trial ran on both nodes; the rollout finished on node 0 only.
+    assert "model_ready_s" in by_condition["2 fresh nodes, node 1"]
+    assert by_condition["2 fresh nodes, node 0"]["rollout_s"] > 0
+    assert "rollout_s" not in by_condition["2 fresh nodes, node 1"]
+    assert "rollout_s" not in by_condition["2 fresh nodes"]  # not every node rolled out
+    failures = stored.document["strategies"]["volume"]["failures"]
+    assert [(f["phase"], f["condition"]) for f in failures] == [
+        ("rollout", "2 fresh nodes, node 1")], failures
+    assert failures[0]["reason"]
+    assert _nothing_left(run.run_id[-4:]) == []
+    assert not engine.swarm_active()
+    assert_nothing_labelled(engine, run.run_id)

@@ -124,6 +124,10 @@ def test_a_nodes_run_checks_its_projection_against_the_nodes_that_ran(
                "es": "## Escalado, medido en varios nodos"}[lang]
     assert heading in text and "| 2 | 19.00 s | 18.00 s | -5% |".replace(
         ".", "," if lang == "es" else ".") in text
+    # A line through the measured points: 10 s at one node, 19 s at two: 9 s a node more,
+    # which 1 GB a node would explain at 1 GB / 9 s (889 Mbit/s).
+    assert ("| volume | 1.00 s | 9.00 s | 889 Mbit/s | 0% |".replace(
+        ".", "," if lang == "es" else ".")) in text
     # Without a shaped link the run's egress is unknown: no check is made.
     loopback = write_run(tmp_path / "loop", "loop", edit=_nodes_samples)
     view = RunView.of(load_run(loopback))

@@ -281,8 +281,8 @@ def _render(run_folder: Path, labels: Labels, formats: tuple[str, ...], dpi: int
     checks = scale_out.scale_checks(view, node_costs)
     for title, text in (("scale_out_title", scale_out.scale_out_markdown(node_costs, labels,
                                                                           egress)),
-                        ("scale_check_title", scale_out.scale_check_markdown(view, checks,
-                                                                             labels)),
+                        ("scale_check_title", scale_out.scale_check_markdown(
+                            view, checks, node_costs, labels)),
                         ("cached_title", cached_markdown(view, labels)),
                         ("skipped_title", skipped_markdown(view)),
                         ("remarks_title", remarks_markdown(view, labels)),

@@ -194,8 +194,49 @@ def scale_checks(view: RunView, costs: list[NodeCost]) -> list[ScaleCheck]:
                                          c.nodes))
 
 
-def scale_check_markdown(view: RunView, checks: list[ScaleCheck], labels: Labels) -> str:
-    """The projection against the nodes that ran (empty: none did)."""
+@dataclass(frozen=True)
+class ScaleFit:
+    """all_ready_s = fixed + per_node x N, least squares over the measured N of one
+    strategy and condition: what one more node cost in this run, whatever it was (the
+    servers' egress, the nodes' shared CPU and disk)."""
+
+    strategy: str
+    condition: str
+    fixed_s: float
+    per_node_s: float
+    shared_bytes: float  # one node's bytes from the servers (the one-node starts' median)
+    worst_error: float  # the largest |fitted / measured - 1| over the measured N
+
+    @property
+    def effective_egress(self) -> LinkRate | None:
+        """The egress that would explain the slope alone (None: no slope)."""
+        if self.per_node_s <= 0 or self.shared_bytes <= 0:
+            return None
+        return LinkRate(int(self.shared_bytes * 8 / self.per_node_s))
+
+
+def scale_fits(checks: list[ScaleCheck], costs: list[NodeCost]) -> list[ScaleFit]:
+    """One fit per strategy and condition measured at two or more N."""
+    points: dict[tuple[str, str], list[ScaleCheck]] = defaultdict(list)
+    for check in checks:
+        points[(check.strategy, check.condition)].append(check)
+    shared = {(c.strategy, c.condition): c.shared_bytes for c in costs}
+    fits = []
+    for (strategy, condition), measured in points.items():
+        if len({c.nodes for c in measured}) < 2:
+            continue
+        slope, intercept = statistics.linear_regression([float(c.nodes) for c in measured],
+                                                        [c.measured_s for c in measured])
+        worst = max(abs((intercept + slope * c.nodes) / c.measured_s - 1) for c in measured)
+        fits.append(ScaleFit(strategy, condition, intercept, slope,
+                             shared.get((strategy, condition), 0.0), worst))
+    return fits
+
+
+def scale_check_markdown(view: RunView, checks: list[ScaleCheck], costs: list[NodeCost],
+                         labels: Labels) -> str:
+    """The projection against the nodes that ran, and a line fitted through them (empty:
+    none ran)."""
     if not checks:
         return ""
     errors = [abs(c.error) for c in checks if c.nodes > 1]
@@ -208,4 +249,16 @@ def scale_check_markdown(view: RunView, checks: list[ScaleCheck], labels: Labels
     lines += [f"| {row_label(labels, c.strategy, c.condition)} | {c.nodes} | "
               f"{format_seconds(c.measured_s)} | {format_seconds(c.projected_s)} | "
               f"{c.error:+.0%} |" for c in checks]
+    fits = scale_fits(checks, costs)
+    if fits:
+        lines += ["", labels("scale_fit_text"), "",
+                  f"| {labels('strategy')} | {labels('scale_fit_fixed')} | "
+                  f"{labels('scale_fit_per_node')} | {labels('scale_fit_egress')} | "
+                  f"{labels('scale_fit_error')} |", "|---|--:|--:|--:|--:|"]
+        for fit in fits:
+            egress = fit.effective_egress
+            lines.append(f"| {row_label(labels, fit.strategy, fit.condition)} | "
+                         f"{format_seconds(fit.fixed_s)} | {format_seconds(fit.per_node_s)} | "
+                         f"{'–' if egress is None else f'{egress.bits_per_s / 1e6:.0f} Mbit/s'} | "
+                         f"{fit.worst_error:.0%} |")
     return "\n".join(lines) + "\n"

@@ -51,6 +51,24 @@ SCALE_OUT_TEXT: dict[str, dict[str, str]] = {
               "de las pruebas). Proyectado: T(N) de arriba, desde los arranques de un nodo de "
               "esta ejecución a esa salida. Su error más allá de un nodo: {median} de mediana, "
               "{worst} en el peor caso."},
+    "scale_fit_text": {
+        "en": "A line through the measured points, all serving = fixed + per node × N (least "
+              "squares): what one more node cost in this run, the servers' egress and the "
+              "nodes' shared CPU and disk together (the nodes of this run are engines on one "
+              "host, so what they share beyond the servers shows here, not in the "
+              "projection). The effective egress is the one that would explain the slope "
+              "alone: a node's bytes over its per-node seconds.",
+        "es": "Una recta por los puntos medidos, todos sirven = fijo + por nodo × N (mínimos "
+              "cuadrados): lo que costó un nodo más en esta ejecución, la salida de los "
+              "servidores y la CPU y el disco que los nodos comparten a la vez (los nodos de "
+              "esta ejecución son motores en un mismo host, así que lo que comparten además "
+              "de los servidores se ve aquí, no en la proyección). La salida efectiva es la "
+              "que explicaría la pendiente por sí sola: los bytes de un nodo entre sus "
+              "segundos por nodo."},
+    "scale_fit_fixed": {"en": "fixed", "es": "fijo"},
+    "scale_fit_per_node": {"en": "per node", "es": "por nodo"},
+    "scale_fit_egress": {"en": "effective egress", "es": "salida efectiva"},
+    "scale_fit_error": {"en": "worst error of the line", "es": "peor error de la recta"},
     "scale_measured": {"en": "all serving, measured", "es": "todos sirven, medido"},
     "scale_projected": {"en": "projected", "es": "proyectado"},
     "scale_error": {"en": "projected / measured − 1", "es": "proyectado / medido − 1"},

@@ -29,7 +29,6 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     (("run", "--fresh-node", "--orchestrator", "swarm"), "leave out --orchestrator swarm"),
     (("run", "--nodes", "2"), "add --fresh-node"),
     (("run", "--nodes", "1,17", "--fresh-node"), "counts of 1 to 16"),
-    (("run", "--nodes", "2", "--fresh-node", "--rollout"), "--rollout across --nodes"),
     (("run", "--nodes", "2", "--fresh-node", "--replicas", "2"), "one replica a node"),
     (("run", "--nodes", "x"), "invalid"),
     (("report", "latest", "--egress-model", "lots"), "--egress-model 'lots' is not a rate"),

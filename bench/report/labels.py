@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from bench.report.vocabulary import TEXT
 from bench.results.metrics import METRICS
+from bench.results.node_conditions import COUNT_PART, NODE_PART
 
 LANGUAGES = ("en", "es")
 
@@ -19,7 +20,9 @@ LANGUAGES = ("en", "es")
 # Condition parts that carry a count: the pattern start_condition writes, and the key of the
 # phrase with the count (and the worker mode, itself a label) put back in.
 _COUNTED = ((re.compile(r"^(?P<n>\d+) replicas$"), "replicas_n"),
-            (re.compile(r"^(?P<n>\d+) workers \((?P<mode>\w+)\)$"), "workers_n"))
+            (re.compile(r"^(?P<n>\d+) workers \((?P<mode>\w+)\)$"), "workers_n"),
+            # bench.results.node_conditions: a --nodes start and one node of it
+            (COUNT_PART, "fresh_nodes_n"), (NODE_PART, "node_n"))
 
 
 class MissingLabel(KeyError):
@@ -59,5 +62,7 @@ class Labels:
                 found = match.groupdict()
                 if "mode" in found:
                     found["mode"] = self(found["mode"])
+                if key == "fresh_nodes_n" and found["n"] == "1":
+                    key = "one_fresh_node"
                 return self(key).format(**found)
         return self(part)

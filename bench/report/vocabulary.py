@@ -48,6 +48,9 @@ TEXT: dict[str, dict[str, str]] = {
     # counted condition parts (bench.measure.recorder.start_condition writes them)
     "replicas_n": {"en": "{n} replicas", "es": "{n} réplicas"},
     "workers_n": {"en": "{n} workers ({mode})", "es": "{n} procesos ({mode})"},
+    "one_fresh_node": {"en": "1 fresh node", "es": "1 nodo nuevo"},
+    "fresh_nodes_n": {"en": "{n} fresh nodes", "es": "{n} nodos nuevos"},
+    "node_n": {"en": "node {n}", "es": "nodo {n}"},
     # axes
     "axis_bytes": {"en": "size", "es": "tamaño"},
     "axis_s": {"en": "time", "es": "tiempo"},

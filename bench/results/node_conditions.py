@@ -7,7 +7,9 @@ from __future__ import annotations
 import re
 
 _NODE = re.compile(r"^(?P<base>.*), node (?P<index>\d+)$")
-_COUNT = re.compile(r"^(?P<count>\d+) fresh nodes?$")
+# The parts of such a condition (its parts are joined by ", "), for the report's labels.
+COUNT_PART = re.compile(r"^(?P<n>\d+) fresh nodes?$")
+NODE_PART = re.compile(r"^node (?P<n>\d+)$")
 
 
 def nodes_part(count: int) -> str:
@@ -29,13 +31,13 @@ def split_node(condition: str) -> tuple[str, int | None]:
 def node_count(condition: str) -> int | None:
     """How many nodes a --nodes start's condition names (None: not a --nodes start)."""
     for part in split_node(condition)[0].split(", "):
-        match = _COUNT.match(part)
+        match = COUNT_PART.match(part)
         if match is not None:
-            return int(match["count"])
+            return int(match["n"])
     return None
 
 
 def without_count(condition: str) -> str:
     """The strategy's own condition of a --nodes start (prefetch, a cold cache), or "-"."""
-    parts = [p for p in split_node(condition)[0].split(", ") if not _COUNT.match(p)]
+    parts = [p for p in split_node(condition)[0].split(", ") if not COUNT_PART.match(p)]
     return ", ".join(parts) or "-"

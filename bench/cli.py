@@ -333,7 +333,7 @@ def _cmd_export(args: argparse.Namespace, progress: Progress) -> int:
 def _cmd_clean(args: argparse.Namespace, progress: Progress) -> int:
     from bench.engine import CACHE_LABEL, DockerEngine
     from bench.host.caches import model_caches
-    from bench.host.node_engines import remove_dead_clusters
+    from bench.host.node_teardown import remove_dead_clusters
     from bench.results.units import format_bytes
     from bench.run.cleanup import remove_ended_runs
 

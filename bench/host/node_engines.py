@@ -13,11 +13,11 @@ engine is started with `nsenter --net=/run/netns/...`, not `ip netns exec`, whos
 hides the cgroup v1 mounts (dockerd: "Devices cgroup isn't mounted"; ../shared/DESIGN.md
 section 4).
 
-Everything a cluster makes is written to its record (/run/mlbench-nodes/<tag>/nodes.json,
-with the harness's pid) before it is made, so `remove_dead_clusters` (called by `clean` and
-at every run's start) removes what a harness killed with -9 left: the engines by their pid
-files, their mounts and data roots, the namespaces, the veths, the bridge and the forward
-rule.
+Everything a cluster makes is written to its record (bench.host.node_record:
+/run/mlbench-nodes/<tag>/nodes.json, with the harness's pid) before it is made, so
+bench.host.node_teardown (called by `clean` and at every run's start) removes what a harness
+killed with -9 left: the engines by their pid files, what a dead engine left running, their
+mounts and data roots, the namespaces, the veths, the bridge and the forward rule.
 """
 
 from __future__ import annotations
@@ -25,71 +25,25 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import ipaddress
-import json
 import os
-import shutil
-import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench.engine import DockerEngine, Engine
 from bench.errors import StepFailed, UsageError
-from bench.host.fsutil import write_atomic
 from bench.host.host_tools import require
+from bench.host.node_record import DATA_ROOT, RUN_ROOT, ClusterRecord, Node
+from bench.host.node_record import run as run_host
+from bench.host.node_teardown import teardown
 from bench.progress import Progress
 from bench.servers.link import LinkRate, shape_egress
 
-RUN_ROOT = Path("/run/mlbench-nodes")  # sockets, pid files, exec roots, records (tmpfs)
-DATA_ROOT = Path("/var/lib/mlbench-nodes")  # the engines' images and containers
 SUBNETS = ipaddress.IPv4Network("10.77.0.0/16")  # one /24 a cluster
 ENGINE_START_S = 60.0  # dockerd answers in about 8 s here; a loaded machine takes longer
-STOP_S = 20.0
 TOOLS = ("ip", "nsenter", "dockerd", "iptables", "tc")
 MAX_NODES = 16  # the nodes' default bridges: 16 /24s a cluster (_node_bip)
-
-
-@dataclass(frozen=True)
-class Node:
-    index: int
-    namespace: str
-    host_veth: str
-    address: str  # on the run's bridge
-    socket: str  # unix:///...
-    pid_file: str
-    exec_root: str
-    data_root: str
-    node_id: str = ""  # in the swarm, once joined
-
-    @property
-    def base_url(self) -> str:
-        return self.socket
-
-
-@dataclass(frozen=True)
-class ClusterRecord:
-    tag: str
-    owner_pid: int
-    bridge: str
-    gateway: str  # the bridge's address: the manager's, and the servers' for the nodes
-    subnet: str
-    nodes: tuple[Node, ...]
-    reach: tuple[str, ...] = ()  # subnets of the harness's networks the nodes reach
-    swarm_made: bool = False  # the harness's engine became a manager for this cluster
-    gateway_bridge_made: bool = False  # and that made its docker_gwbridge
-
-    def save(self) -> None:
-        write_atomic(RUN_ROOT / self.tag / "nodes.json", json.dumps(asdict(self), indent=1))
-
-    @classmethod
-    def load(cls, path: Path) -> ClusterRecord:
-        found = json.loads(path.read_text())
-        found["nodes"] = tuple(Node(**node) for node in found["nodes"])
-        found["reach"] = tuple(found.get("reach", ()))
-        return cls(**found)
 
 
 def check_can_make_nodes() -> None:
@@ -98,15 +52,8 @@ def check_can_make_nodes() -> None:
             "engines in network namespaces")
 
 
-def _run(*command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(list(command), capture_output=True, text=True)
-    if check and done.returncode != 0:
-        raise StepFailed(f"{' '.join(command)} failed: {done.stderr.strip()[-300:]}")
-    return done
-
-
 def _free_subnet() -> ipaddress.IPv4Network:
-    held = _run("ip", "-o", "-4", "addr", "show").stdout
+    held = run_host("ip", "-o", "-4", "addr", "show").stdout
     for subnet in SUBNETS.subnets(new_prefix=24):
         if f" {subnet.network_address + 1}/" not in held:
             return subnet
@@ -136,19 +83,19 @@ def _node_bip(record: ClusterRecord, node: Node) -> str:
 
 
 def _make_network(record: ClusterRecord) -> None:
-    _run("ip", "link", "add", record.bridge, "type", "bridge")
-    _run("ip", "addr", "add", f"{record.gateway}/24", "dev", record.bridge)
-    _run("ip", "link", "set", record.bridge, "up")
+    run_host("ip", "link", "add", record.bridge, "type", "bridge")
+    run_host("ip", "addr", "add", f"{record.gateway}/24", "dev", record.bridge)
+    run_host("ip", "link", "set", record.bridge, "up")
     # The engine's FORWARD policy is DROP once it has run; the nodes' traffic with each other
     # crosses the bridge and, with br_netfilter loaded, that chain.
-    _run("iptables", "-I", "FORWARD", "-i", record.bridge, "-o", record.bridge, "-j", "ACCEPT")
+    run_host("iptables", "-I", "FORWARD", "-i", record.bridge, "-o", record.bridge, "-j", "ACCEPT")
     for node in record.nodes:
         inner = f"mlb{record.tag}n{node.index}c"
-        _run("ip", "netns", "add", node.namespace)
-        _run("ip", "link", "add", node.host_veth, "type", "veth", "peer", "name", inner)
-        _run("ip", "link", "set", node.host_veth, "master", record.bridge)
-        _run("ip", "link", "set", node.host_veth, "up")
-        _run("ip", "link", "set", inner, "netns", node.namespace)
+        run_host("ip", "netns", "add", node.namespace)
+        run_host("ip", "link", "add", node.host_veth, "type", "veth", "peer", "name", inner)
+        run_host("ip", "link", "set", node.host_veth, "master", record.bridge)
+        run_host("ip", "link", "set", node.host_veth, "up")
+        run_host("ip", "link", "set", inner, "netns", node.namespace)
         for command in (("ip", "link", "set", inner, "name", "eth0"),
                         ("ip", "addr", "add", f"{node.address}/24", "dev", "eth0"),
                         ("ip", "link", "set", "eth0", "up"),
@@ -158,7 +105,7 @@ def _make_network(record: ClusterRecord) -> None:
                         # and a swarm task's image is not looked for on Docker Hub first.
                         *(("ip", "route", "add", subnet, "via", record.gateway)
                           for subnet in record.reach)):
-            _run("nsenter", f"--net=/run/netns/{node.namespace}", *command)
+            run_host("nsenter", f"--net=/run/netns/{node.namespace}", *command)
 
 
 def _start_engine(record: ClusterRecord, node: Node, log: Path,
@@ -297,116 +244,3 @@ class NodeCluster:
             engine.close()
         self.engines.clear()
         teardown(self.record, self.manager)
-
-
-def _pid(path: str) -> int | None:
-    try:
-        return int(Path(path).read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _alive(pid: int) -> bool:
-    """Running: an engine this process started stays a zombie after it exits until it is
-    reaped (reaped here), and a zombie answers kill(0) (a stop then waited STOP_S for
-    nothing: 21 s a node)."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
-
-
-def _stop_engine(node: Node) -> None:
-    """Remove the node's containers through its engine, then stop the engine (TERM, then
-    KILL), so no container shim outlives it."""
-    with contextlib.suppress(Exception):
-        engine = DockerEngine.connect(node.base_url)
-        try:
-            with contextlib.suppress(Exception):
-                engine.swarm_leave()
-            engine.remove_all_containers()
-        finally:
-            engine.close()
-    pid = _pid(node.pid_file)
-    if pid is None or not _alive(pid):
-        return
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_S
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    if _alive(pid):
-        os.kill(pid, signal.SIGKILL)
-
-
-def _kill_leftovers(record: ClusterRecord) -> None:
-    """Kill what an engine that died (SIGKILL, a crash) left running: its containerd and
-    shims name the node's folders on their command lines, and its containers' processes
-    run in the cgroups of its cgroup parent."""
-    import psutil
-
-    marks = (str(RUN_ROOT / record.tag) + "/", str(DATA_ROOT / record.tag) + "/")
-    for process in psutil.process_iter(["cmdline"]):
-        if process.pid == os.getpid():
-            continue
-        line = " ".join(process.info.get("cmdline") or [])
-        if any(mark in line for mark in marks) or _in_node_cgroup(process.pid, record.tag):
-            with contextlib.suppress(psutil.Error):
-                process.kill()
-
-
-def _in_node_cgroup(pid: int, tag: str) -> bool:
-    try:
-        return f"/mlbench-{tag}-" in Path(f"/proc/{pid}/cgroup").read_text()
-    except OSError:
-        return False
-
-
-def _mounts_under(roots: tuple[str, ...]) -> Iterator[str]:
-    for line in Path("/proc/self/mounts").read_text().splitlines():
-        target = line.split()[1].replace("\\040", " ")
-        if any(target == root or target.startswith(root + "/") for root in roots):
-            yield target
-
-
-def teardown(record: ClusterRecord, manager: Engine | None) -> None:
-    """Remove everything of a cluster, whatever of it exists: each step tolerates what is
-    already gone, so it serves a failed start, a normal end and `clean` after a kill -9."""
-    for node in record.nodes:
-        _stop_engine(node)
-        if manager is not None and node.node_id:
-            manager.swarm_remove_node(node.node_id)
-    _kill_leftovers(record)
-    if manager is not None and record.swarm_made:
-        with contextlib.suppress(Exception):
-            manager.swarm_leave(remove_gateway_bridge=record.gateway_bridge_made)
-    roots = tuple(r for node in record.nodes for r in (node.exec_root, node.data_root))
-    for target in sorted(_mounts_under(roots), key=len, reverse=True):
-        _run("umount", "-l", target, check=False)
-    for node in record.nodes:
-        _run("ip", "netns", "del", node.namespace, check=False)
-        _run("ip", "link", "del", node.host_veth, check=False)
-    _run("iptables", "-D", "FORWARD", "-i", record.bridge, "-o", record.bridge, "-j", "ACCEPT",
-         check=False)
-    _run("ip", "link", "del", record.bridge, check=False)
-    shutil.rmtree(DATA_ROOT / record.tag, ignore_errors=True)
-    shutil.rmtree(RUN_ROOT / record.tag, ignore_errors=True)
-
-
-def remove_dead_clusters(manager: Engine | None, progress: Progress) -> list[str]:
-    """Tear down every cluster whose harness is gone (killed with -9): `clean`, and every
-    run's start. Returns their tags."""
-    removed = []
-    for path in sorted(RUN_ROOT.glob("*/nodes.json")):
-        try:
-            record = ClusterRecord.load(path)
-        except (OSError, ValueError, TypeError):
-            continue
-        if _alive(record.owner_pid):
-            continue
-        teardown(record, manager)
-        progress.info(f"removed the node engines of a dead run ({record.tag})")
-        removed.append(record.tag)
-    return removed

@@ -31,7 +31,8 @@ from typing import TypeVar
 
 from bench.engine import DockerEngine
 from bench.errors import StepFailed
-from bench.host.node_engines import Node, NodeCluster
+from bench.host.node_engines import NodeCluster
+from bench.host.node_record import Node
 from bench.measure import trial as trial_module
 from bench.measure.fresh_node import FreshNode
 from bench.measure.measurement import NodeFetch, StartMeasurement

@@ -40,7 +40,7 @@ def _pid_alive(pid: int) -> bool:
 def sweep_stale_runs(engine: Engine, progress: Progress) -> list[str]:
     """Remove the objects of earlier runs whose harness process is gone (killed -9, crashed).
     Images of runs started with --keep stay until `clean`."""
-    from bench.host.node_engines import remove_dead_clusters
+    from bench.host.node_teardown import remove_dead_clusters
 
     swept = remove_dead_clusters(engine, progress)  # node engines of a run killed with -9
     for run_id in sorted(engine.run_labels(RUN_LABEL)):

@@ -23,8 +23,9 @@ from bench import cli
 from bench.engine import Engine
 from bench.engine.types import BindMount, ContainerSpec
 from bench.errors import StepFailed
-from bench.host import node_engines
+from bench.host import node_record
 from bench.host.node_engines import NodeCluster, check_can_make_nodes
+from bench.host.node_record import Node
 from bench.host.paths import SERVICE_DIR
 from bench.measure.probes import ServiceClient, predictions_match
 from bench.model.source import ModelArtifact
@@ -38,7 +39,7 @@ pytestmark = [pytest.mark.engine,
 
 MODEL_IN_TASK = "/models/model.joblib"
 SERVE_S = 120
-STOP_WAIT_S = 120  # the engine's stop (up to node_engines.STOP_S) on a loaded machine
+STOP_WAIT_S = 120  # the engine's stop (up to node_teardown.STOP_S) on a loaded machine
 
 
 def _nothing_left(tag: str) -> list[str]:
@@ -50,7 +51,7 @@ def _nothing_left(tag: str) -> list[str]:
     links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
     left += [f"link {line.split(':')[1].strip()}" for line in links.splitlines()
              if f"mlb{tag}" in line or f"mlbr{tag}" in line]
-    left += [f"folder {p}" for p in (node_engines.RUN_ROOT / tag, node_engines.DATA_ROOT / tag)
+    left += [f"folder {p}" for p in (node_record.RUN_ROOT / tag, node_record.DATA_ROOT / tag)
              if p.exists()]
     engines = subprocess.run(["pgrep", "-af", f"/run/mlbench-nodes/{tag}/"],
                              capture_output=True, text=True).stdout
@@ -167,7 +168,7 @@ def test_a_harness_killed_or_interrupted_leaves_nothing_after_clean(
     try:
         assert harness.stdout is not None
         assert harness.stdout.readline().strip() == "up"
-        assert (node_engines.RUN_ROOT / tag / "nodes.json").exists()
+        assert (node_record.RUN_ROOT / tag / "nodes.json").exists()
         harness.send_signal(how)
         harness.wait(timeout=STOP_WAIT_S)
         if how == signal.SIGINT:
@@ -256,7 +257,7 @@ def test_a_node_killed_mid_rollout_is_reported_and_the_other_finishes(
     original = NodeFleet._fetch
     killed: list[int] = []
 
-    def fetch_then_die(self: NodeFleet, node: node_engines.Node, pairs: list[str]) -> int:
+    def fetch_then_die(self: NodeFleet, node: Node, pairs: list[str]) -> int:
         fetched = original(self, node, pairs)
         if node.index == 1 and "-rollout-v2" in " ".join(pairs) and not killed:
             pid = int(Path(node.pid_file).read_text())

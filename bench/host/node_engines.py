@@ -139,13 +139,18 @@ class NodeCluster:
     that removes all of it on leaving, after a failure too."""
 
     def __init__(self, manager: Engine, tag: str, count: int, progress: Progress,
-                 registries: tuple[str, ...] = (), reach: tuple[str, ...] = ()) -> None:
+                 registries: tuple[str, ...] = (), reach: tuple[str, ...] = (),
+                 swarm: bool = True) -> None:
         """`registries`: HOST:PORT of the run's OCI registry, which the nodes pull from
         over plain HTTP; `reach`: the subnets of the harness's networks they are routed to
-        (where the run's servers are)."""
+        (where the run's servers are); `swarm`: join them to a swarm the harness's engine
+        manages (a run's nodes need none: each runs its containers on its own engine, and
+        making the harness's engine a manager and leaving again touches every network of
+        it, those of runs beside this one included)."""
         if count < 1:
             raise UsageError(f"--nodes {count}: pass 1 or more")
         self.manager, self.progress, self.registries = manager, progress, registries
+        self.swarm = swarm
         self.record = dataclasses.replace(_plan(tag, count), reach=reach)
         self.engines: dict[int, DockerEngine] = {}
 
@@ -203,6 +208,12 @@ class NodeCluster:
             for node in record.nodes:
                 self.engines[node.index] = _wait_for_engine(node, log)
                 self.engines[node.index].address = node.address
+        if self.swarm:
+            self._join()
+
+    def _join(self) -> None:
+        """The nodes as workers of a swarm the harness's engine manages on the bridge."""
+        record = self.record
         if self.manager.swarm_active():
             raise UsageError("the engine is already in a swarm: --nodes makes its own "
                              "(docker swarm leave --force, or leave --nodes out)")

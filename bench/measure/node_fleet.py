@@ -94,7 +94,7 @@ class NodeFleet:
         self.registry_address = f"{server.bridge_address}:{REGISTRY_PORT}"
         self.cluster = NodeCluster(node.engine, tag, count, progress,
                                    registries=(self.registry_address,),
-                                   reach=node.engine.network_subnets(network))
+                                   reach=node.engine.network_subnets(network), swarm=False)
 
     def open(self, runtime: str, rate: LinkRate | None) -> None:
         """Start the nodes, each holding the shared runtime image, as a node that runs any

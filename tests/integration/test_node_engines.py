@@ -184,18 +184,36 @@ def test_a_harness_killed_or_interrupted_leaves_nothing_after_clean(
 
 @pytest.mark.skipif(shutil.which("docker-registry") is None,
                     reason="needs Debian's docker-registry (apt-get install docker-registry)")
-def test_a_run_on_two_nodes_measures_each_node_and_leaves_nothing(
-        engine: Engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
-    """`run --fresh-node --nodes 1,2`: every start pulls and fetches on one, then on both
-    node engines at once, over each node's own link, and serves from each, each node as
-    fresh as the first (node 0's second start finds nothing of its first); then nothing of
-    it is left."""
+def test_a_run_on_nodes_measures_each_node_rolls_out_and_survives_a_node_killed(
+        engine: Engine, tiny_model: ModelArtifact, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`run --fresh-node --nodes 1,2 --rollout`: every start pulls and fetches on one, then
+    on both node engines at once, over each node's own link, and serves from each, each node
+    as fresh as the first (node 0's second start finds nothing of its first); each strategy
+    rolls out on both nodes; mmap's node 1 is killed (SIGKILL of its dockerd) once it has the
+    next version's file, before its service is replaced: it is reported with its reason and
+    node 0 rolls out. Then nothing of it is left, the dead engine's containerd included."""
     check_can_make_nodes()
-    strategies = ("baked", "volume", "registry", "mmap")
+    from bench.measure.node_fleet import NodeFleet
+
+    original = NodeFleet._fetch
+    killed: list[int] = []
+
+    def fetch_then_die(self: NodeFleet, node: Node, pairs: list[str]) -> int:
+        fetched = original(self, node, pairs)
+        if node.index == 1 and "-mmap-rollout-v2" in " ".join(pairs) and not killed:
+            pid = int(Path(node.pid_file).read_text())
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+        return fetched
+
+    monkeypatch.setattr(NodeFleet, "_fetch", fetch_then_die)
+    strategies = ("baked", "registry", "mmap")  # the model in the image, downloaded, fetched
     run = run_bench(engine, strategies, tmp_path, builders=("legacy",), fresh_node=True,
-                    nodes=(1, 2))
+                    nodes=(1, 2), rollout=True)
     stored = load_run(tmp_path / run.run_id)
-    assert stored.document["status"] == "complete", failures_of(stored)
+    assert killed
+    assert set(failures_of(stored)) == {"mmap"}, failures_of(stored)
     model_bytes = tiny_model.path.stat().st_size
 
     def values(name: str, condition: str, metric: str) -> list[float]:
@@ -205,84 +223,47 @@ def test_a_run_on_two_nodes_measures_each_node_and_leaves_nothing(
     (flat_bytes,) = values("mmap", "-", "model_file_bytes")  # the flat file, as prepared
     # What each node's own link carried: the model in the image's layer (baked: gzipped, as
     # the registry holds it; zlib at gzip's default level, less a tenth for tar's and
-    # gzip's framing), copied from the store (volume; mmap its flat file) or downloaded by
-    # the service (registry). The nodes share no files and no images.
+    # gzip's framing), downloaded by the service (registry) or copied from the store (mmap:
+    # its flat file). The nodes share no files and no images.
     layer = 0.9 * len(zlib.compress(tiny_model.path.read_bytes(), 6))
-    least = {"baked": layer, "volume": model_bytes, "registry": model_bytes, "mmap": flat_bytes}
+    least = {"baked": layer, "registry": model_bytes, "mmap": flat_bytes}
     for name in strategies:
-        prefix = "no prefetch, " if name == "mmap" else (
-            "cold cache volume, " if name == "registry" else "")
+        prefix = {"mmap": "no prefetch, ", "registry": "cold cache volume, "}.get(name, "")
         for condition in (f"{prefix}1 fresh node, node 0",
                           *(f"{prefix}2 fresh nodes, node {k}" for k in (0, 1))):
-            k = condition[-1]
             # Every node served a correct prediction, measured on its own.
-            assert len(values(name, condition, "model_ready_s")) == 1, (name, k)
+            assert len(values(name, condition, "model_ready_s")) == 1, (name, condition)
             received = values(name, condition, "node_received_bytes")
-            assert received and received[0] >= least[name] > 0, (name, k, received)
+            assert received and received[0] >= least[name] > 0, (name, condition, received)
         ready = values(name, f"{prefix}2 fresh nodes", "all_ready_s")
         assert len(ready) == 1 and ready[0] > 0
         total = values(name, f"{prefix}2 fresh nodes", "nodes_received_total_bytes")
         assert total and total[0] >= 2 * least[name]
-    for k in (0, 1):  # bind-mount strategies: each node fetched the files
-        assert values("volume", f"2 fresh nodes, node {k}", "node_fetch_bytes") == [
-            float(model_bytes)]
-        # mmap's folder: the flat file and its small header
-        (fetched,) = values("mmap", f"no prefetch, 2 fresh nodes, node {k}",
-                            "node_fetch_bytes")
+    for condition in ("no prefetch, 1 fresh node, node 0",
+                      *(f"no prefetch, 2 fresh nodes, node {k}" for k in (0, 1))):
+        # mmap's folder, fetched by each node: the flat file and its small header
+        (fetched,) = values("mmap", condition, "node_fetch_bytes")
         assert flat_bytes <= fetched < flat_bytes + 64 * 1024
     # The node kept the runtime's layers (pulled once, before the trials): a start pulls
     # the model's layer, not the 600 MB of Python and libraries under it.
     baked_pull = values("baked", "2 fresh nodes, node 0", "pull_bytes")
     assert baked_pull and layer <= baked_pull[0] < engine.image_bytes(run.runtime.ref) / 10
-    assert _nothing_left(run.run_id[-4:]) == []
-    assert not engine.swarm_active()
-    assert_nothing_labelled(engine, run.run_id)
-    # The shared runtime, pushed for the nodes, keeps no name of the run's registry.
-    names = (engine.image_inspect(run.runtime.ref) or {}).get("RepoTags") or []
-    assert not [n for n in names if n.startswith(run.node.registry.address)], names
-
-
-@pytest.mark.skipif(shutil.which("docker-registry") is None,
-                    reason="needs Debian's docker-registry (apt-get install docker-registry)")
-def test_a_node_killed_mid_rollout_is_reported_and_the_other_finishes(
-        engine: Engine, tiny_model: ModelArtifact, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """`--nodes 2 --rollout`: both nodes serve the current version, then node 1's engine is
-    killed (SIGKILL) once it has the next version's model file, before its service is
-    replaced: node 0 rolls out to the new predictions and is measured, node 1 is reported
-    with its reason, and the dead engine's leftovers (its containerd) go with the cluster."""
-    check_can_make_nodes()
-    from bench.measure.node_fleet import NodeFleet
-
-    original = NodeFleet._fetch
-    killed: list[int] = []
-
-    def fetch_then_die(self: NodeFleet, node: Node, pairs: list[str]) -> int:
-        fetched = original(self, node, pairs)
-        if node.index == 1 and "-rollout-v2" in " ".join(pairs) and not killed:
-            pid = int(Path(node.pid_file).read_text())
-            os.kill(pid, signal.SIGKILL)
-            killed.append(pid)
-        return fetched
-
-    monkeypatch.setattr(NodeFleet, "_fetch", fetch_then_die)
-    run = run_bench(engine, ("volume",), tmp_path, builders=("legacy",), fresh_node=True,
-                    nodes=(2,), rollout=True)
-    stored = load_run(tmp_path / run.run_id)
-    assert killed
-    by_condition: dict[str, dict[str, float]] = {}
-    for s in stored.samples:
-        if s.strategy == "volume":
-            by_condition.setdefault(s.condition, {})[s.metric] = s.value
-    # The trial ran on both nodes; the rollout finished on node 0 only.
-    assert "model_ready_s" in by_condition["2 fresh nodes, node 1"]
-    assert by_condition["2 fresh nodes, node 0"]["rollout_s"] > 0
-    assert "rollout_s" not in by_condition["2 fresh nodes, node 1"]
-    assert "rollout_s" not in by_condition["2 fresh nodes"]  # not every node rolled out
-    failures = stored.document["strategies"]["volume"]["failures"]
+    # The rollout: on both nodes for baked and registry, on node 0 only for mmap.
+    for name in ("baked", "registry"):
+        for k in (0, 1):
+            assert values(name, f"2 fresh nodes, node {k}", "rollout_s")[0] > 0
+        assert values(name, "2 fresh nodes", "rollout_s")[0] > 0
+    assert values("mmap", "2 fresh nodes, node 0", "rollout_s")[0] > 0
+    assert not values("mmap", "2 fresh nodes, node 1", "rollout_s")
+    assert not values("mmap", "2 fresh nodes", "rollout_s")  # not every node rolled out
+    failures = stored.document["strategies"]["mmap"]["failures"]
     assert [(f["phase"], f["condition"]) for f in failures] == [
         ("rollout", "2 fresh nodes, node 1")], failures
     assert failures[0]["reason"]
     assert _nothing_left(run.run_id[-4:]) == []
     assert not engine.swarm_active()
     assert_nothing_labelled(engine, run.run_id)
+    # The shared runtime, pushed for the nodes, keeps no name of the run's registry.
+    names = (engine.image_inspect(run.runtime.ref) or {}).get("RepoTags") or []
+    assert run.node is not None
+    assert not [n for n in names if n.startswith(run.node.registry.address)], names

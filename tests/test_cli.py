@@ -30,7 +30,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     (("run", "--nodes", "2"), "add --fresh-node"),
     (("run", "--nodes", "1,17", "--fresh-node"), "counts of 1 to 16"),
     (("run", "--nodes", "2", "--fresh-node", "--replicas", "2"), "one replica a node"),
-    (("run", "--nodes", "x"), "invalid"),
+    (("run", "--nodes", "x"), "'x' is not a whole number"),
     (("report", "latest", "--egress-model", "lots"), "--egress-model 'lots' is not a rate"),
 ])
 def test_usage_errors_are_one_line_and_exit_2(args: tuple[str, ...], fragment: str) -> None:

@@ -127,7 +127,7 @@ def _wait_for_engine(node: Node, log: Path) -> DockerEngine:
     deadline = time.monotonic() + ENGINE_START_S
     while time.monotonic() < deadline:
         with contextlib.suppress(Exception):
-            return DockerEngine.connect(node.base_url)
+            return DockerEngine.connect(node.base_url, node.address)
         time.sleep(0.5)
     tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
     raise StepFailed(f"the engine of node {node.index} did not answer within "
@@ -207,7 +207,6 @@ class NodeCluster:
                 _start_engine(record, node, log, self.registries)
             for node in record.nodes:
                 self.engines[node.index] = _wait_for_engine(node, log)
-                self.engines[node.index].address = node.address
         if self.swarm:
             self._join()
 

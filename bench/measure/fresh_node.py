@@ -30,6 +30,16 @@ from bench.servers.s3 import S3Endpoint, direct_endpoint, publish_files, s3_clie
 MODEL_REPOSITORY = "mlbench-model"  # modelcar's model image in the registry
 
 
+def remove_images(engine: Engine, refs: Collection[str]) -> bool:
+    """Empty a node of these images, by their ids (every tag and digest of each goes); True
+    when none of them is left, so that a pull starts from nothing."""
+    for ref in refs:
+        found = engine.image_inspect(ref)
+        if found is not None:
+            engine.remove_image(str(found["Id"]), every_name=True)
+    return all(engine.image_inspect(ref) is None for ref in refs)
+
+
 class FreshNode:
     def __init__(self, engine: Engine, registry: OciRegistry, store: S3Endpoint, bucket: str,
                  scratch: Path, run_id: str) -> None:
@@ -84,11 +94,7 @@ class FreshNode:
             self._client = s3_client(direct_endpoint(self._store))
         moment = (time.monotonic(), time.time())
         fetched_images = [self._pinned[ref] for ref in refs.values() if ref not in on_node]
-        for each in fetched_images:
-            found = self._engine.image_inspect(each.ref)
-            if found is not None:  # by its id: every tag and digest of it goes
-                self._engine.remove_image(str(found["Id"]), every_name=True)
-        absent = all(self._engine.image_inspect(each.ref) is None for each in fetched_images)
+        absent = remove_images(self._engine, [each.ref for each in fetched_images])
         pull_s, pull_bytes = 0.0, 0  # type: float, int | None
         for each in fetched_images:
             transfer = self._registry.pull(self._engine, each, self.on_progress)

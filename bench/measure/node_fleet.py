@@ -29,12 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from bench.engine import DockerEngine
 from bench.errors import StepFailed
 from bench.host.node_engines import NodeCluster
 from bench.host.node_record import Node
 from bench.measure import trial as trial_module
-from bench.measure.fresh_node import FreshNode
+from bench.measure.fresh_node import FreshNode, remove_images
 from bench.measure.measurement import NodeFetch, StartMeasurement
 from bench.measure.spec import StartSpec, TrialSettings
 from bench.model.source import ModelArtifact
@@ -181,14 +180,16 @@ class NodeFleet:
             def replace(node: Node) -> float:
                 placed = self._provision(node, new_refs, new_stored, f"{name}-v2", new_start,
                                          hosts, fresh=False)
+                old, service = running.pop(node.index)
                 try:
-                    running.pop(node.index)[1].stop()
+                    service.stop()
                     served = trial_module.run_start(
                         self.cluster.engine(node), placed.ref(new_image),
                         f"{name}-v2-n{node.index}", labels, None, placed.start, following,
                         settings, placed.fetch)
                 finally:
                     self._release(node, placed, keep=kept)
+                    self._release(node, old)  # the replaced version's files and images
                 return placed.fetch.started[0] + served.model_ready_s - began
 
             done, failures = self._on_every(nodes, replace)
@@ -246,7 +247,7 @@ class NodeFleet:
         pulled = [self.node_ref(ref) for ref in refs.values()]
         moment = (time.monotonic(), time.time())
         received_before = self.cluster.received_bytes(node)
-        absent = _remove_images(engine, pulled) if fresh else True
+        absent = remove_images(engine, pulled) if fresh else True
         for ref in pulled:
             engine.pull_image(ref)
         pulled_at = time.monotonic()
@@ -284,7 +285,7 @@ class NodeFleet:
             if volume.volume:
                 engine.remove_volume(volume.volume)
         kept = {self.node_ref(ref) for ref in keep}
-        _remove_images(engine, [ref for ref in placed.refs.values() if ref not in kept])
+        remove_images(engine, [ref for ref in placed.refs.values() if ref not in kept])
 
     def _fetch(self, node: Node, pairs: list[str]) -> int:
         store = self._node.store
@@ -295,13 +296,3 @@ class NodeFleet:
             {"AWS_ACCESS_KEY_ID": store.access_key, "AWS_SECRET_ACCESS_KEY": store.secret_key})
         return int(out.split()[-1])
 
-
-def _remove_images(engine: DockerEngine, refs: list[str]) -> bool:
-    """Remove the images from a node; True when none of them was there."""
-    absent = True
-    for ref in refs:
-        found = engine.image_inspect(ref)
-        if found is not None:
-            absent = False
-            engine.remove_image(str(found["Id"]), every_name=True)
-    return absent

@@ -11,7 +11,7 @@ from bench.errors import StepFailed
 from bench.measure import memory_search
 from bench.measure import trial as trial_module
 from bench.measure.recorder import StrategyRecorder, start_condition
-from bench.measure.spec import StartSpec
+from bench.measure.spec import StartSpec, TrialSettings
 from bench.prepare.context import materialize, raw_data_csv
 from bench.results.node_conditions import node_condition
 from bench.results.store import ResultsStore, StrategyOutcome
@@ -68,6 +68,19 @@ class Closing(Builds):
         if found.smallest_ok is not None:
             recorder.memory_limit(start.condition, found.smallest_ok)
 
+    def _rollout_parts(self, strategy: Strategy, ctx: StrategyContext
+                       ) -> tuple[Strategy, StrategyContext, TrialSettings]:
+        """What a rollout of either kind starts from: a new instance of the strategy for
+        the next version (on the same S3 server, a new object in it), its context, and the
+        settings of its starts (one request each)."""
+        assert self.node is not None
+        self.node.on_push = None  # the rollout's pushes are part of rollout_s, not push_s
+        new_strategy = new_instance(strategy, self.config.options)
+        new_strategy.adopt_servers(strategy)
+        return (new_strategy, dataclasses.replace(ctx, model=self.next_version),
+                dataclasses.replace(self._trial_settings(), latency_requests=1,
+                                    on_download=None))
+
     def _next_image(self, strategy: Strategy, new_strategy: Strategy, new_ctx: StrategyContext,
                     image: str) -> tuple[str, StartSpec]:
         """The next version on the build machine: prepared (compressed, converted,
@@ -93,12 +106,7 @@ class Closing(Builds):
         finish."""
         assert self.node is not None and self.fleet is not None
         node, count = self.node, max(self.config.nodes)
-        node.on_push = None  # the rollout's pushes are part of rollout_s, not push_s
-        settings = dataclasses.replace(self._trial_settings(), latency_requests=1,
-                                       on_download=None)
-        new_strategy = new_instance(strategy, self.config.options)
-        new_strategy.adopt_servers(strategy)  # the same S3 server, a new object in it
-        new_ctx = dataclasses.replace(ctx, model=self.next_version)
+        new_strategy, new_ctx, settings = self._rollout_parts(strategy, ctx)
         condition = start_condition("-", 1, 1, "copy", nodes=count)
         wire_before: list[int] = []
 
@@ -142,14 +150,9 @@ class Closing(Builds):
         the links of the OCI registry, the model store and the strategy's own S3 server."""
         assert self.node is not None
         node = self.node
-        node.on_push = None  # the rollout's pushes are part of rollout_s, not push_s
-        settings = dataclasses.replace(self._trial_settings(), latency_requests=1,
-                                       on_download=None)
+        new_strategy, new_ctx, settings = self._rollout_parts(strategy, ctx)
         name = f"mlbench-{self.run_id.lower()}-{strategy.name}-rollout"
         current = self._as_on_node(strategy.starts(ctx, prepared, 0)[0])
-        new_strategy = new_instance(strategy, self.config.options)
-        new_strategy.adopt_servers(strategy)  # the same S3 server, a new object in it
-        new_ctx = dataclasses.replace(ctx, model=self.next_version)
         fetch = None
         try:
             with self.progress.step(f"[{strategy.name}] rollout: the current version serves"):

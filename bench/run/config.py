@@ -216,7 +216,8 @@ class RunConfig:
         "pulls and fetches on each node, measured per node, and all_ready_s is the last "
         "node's first correct prediction. A list (1,2,3) starts each trial on 1, then 2, then "
         "3 nodes: the report checks its scale-out projection against them (root; default: "
-        "off)", parse=lambda text: tuple(int(n) for n in comma_list(text)), metavar="N[,N...]",
+        "off)", parse=lambda text: tuple(positive_int(n) for n in comma_list(text)),
+        metavar="N[,N...]",
         show=lambda counts: ",".join(map(str, counts)) if counts else "off")
 
     def __post_init__(self) -> None:

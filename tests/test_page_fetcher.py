@@ -1,13 +1,15 @@
-"""mmap-lazy's page GETs (load_flat_lazy._UrlSigner.fetcher): a persistent connection per
-thread, the exact bytes of each range, a connection the server dropped while idle replaced
-once, and a store that does not answer a failure, not a loop."""
+"""mmap-lazy's page GETs (load_flat_lazy._UrlSigner.fetcher over range_pipeline): many ranges
+pipelined on one persistent connection per thread, the exact bytes of each, in order; a
+connection the store closes after some answers replaced and the rest asked anew; an error
+status, a store that ignores Range and a store that does not answer each a failure, not a
+loop."""
 
 from __future__ import annotations
 
 import importlib
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,24 +23,33 @@ BLOB = bytes(range(256)) * 64  # 16 KiB
 
 
 class _Ranges(BaseHTTPRequestHandler):
-    """Answers a Range with its bytes, keeps the connection open as HTTP/1.1 says it may,
-    then drops it silently: what an idle time-out of a server does to a pooled connection."""
+    """Answers a Range with its bytes over HTTP/1.1, reading the next request only after
+    answering (pipelined requests wait in the socket, as with Go's server). ``answers``
+    answers a connection gets before it is dropped silently (what a server's idle time-out
+    or request limit does); ``status`` and ``whole`` make it misbehave."""
 
     protocol_version = "HTTP/1.1"
     connections: ClassVar[list[int]] = []
+    answers: ClassVar[int] = 1_000_000
+    status: ClassVar[int] = 206
+    whole: ClassVar[bool] = False  # ignore Range: the whole object, 200
 
     def setup(self) -> None:
         super().setup()
         _Ranges.connections.append(id(self.connection))
+        self.answered = 0
 
     def do_GET(self) -> None:
         first, last = (int(v) for v in self.headers["Range"].split("=")[1].split("-"))
-        body = BLOB[first:last + 1]
-        self.send_response(206)
+        body = BLOB if self.whole else BLOB[first:last + 1]
+        if self.status != 206:
+            body = b"<Error><Code>AccessDenied</Code></Error>"
+        self.send_response(200 if self.whole else self.status)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
-        self.close_connection = True  # without saying so: the client finds out on reuse
+        self.answered += 1
+        self.close_connection = self.answered >= self.answers  # without saying so
 
     def log_message(self, *_args: Any) -> None:
         pass
@@ -46,7 +57,8 @@ class _Ranges(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def store() -> Iterator[str]:
-    _Ranges.connections = []
+    _Ranges.connections, _Ranges.answers, _Ranges.status = [], 1_000_000, 206
+    _Ranges.whole = False
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Ranges)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -54,7 +66,7 @@ def store() -> Iterator[str]:
     server.server_close()
 
 
-def _fetch(endpoint: str, tmp_path: Path, budget_s: float = 5.0) -> Any:
+def _fetcher(endpoint: str, tmp_path: Path, budget_s: float = 5.0) -> Any:
     service_package()
     lazy = importlib.import_module("backend.load_flat_lazy")
     credentials = tmp_path / "credentials"
@@ -64,13 +76,47 @@ def _fetch(endpoint: str, tmp_path: Path, budget_s: float = 5.0) -> Any:
     return lazy._UrlSigner(settings).fetcher()
 
 
-def test_ranges_come_exactly_and_a_dropped_connection_is_replaced_once(
+def _fetch_all(fetch_many: Callable[..., None], ranges: list[tuple[int, int]]) -> list[bytes]:
+    got: list[tuple[int, bytes]] = []
+    fetch_many(ranges, lambda index, data: got.append((index, data)))
+    assert [index for index, _ in got] == list(range(len(ranges)))  # each once, in order
+    return [data for _, data in got]
+
+
+RANGES = [(offset, length) for offset, length in
+          [(0, 4096), (4096, 8192), (100, 1), (12288, 4096)] * 25]
+
+
+def test_many_ranges_come_exactly_in_order_on_one_connection(
         store: str, tmp_path: Path, service_env: None) -> None:
-    fetch = _fetch(store, tmp_path)
-    for offset, length in ((0, 4096), (4096, 8192), (100, 1), (12288, 4096)):
-        assert fetch(offset, length) == BLOB[offset:offset + length]
-    # Every request after the first found its connection dropped and opened one anew.
-    assert len(_Ranges.connections) == 4
+    fetch_many = _fetcher(store, tmp_path)
+    assert _fetch_all(fetch_many, RANGES) == [BLOB[o:o + n] for o, n in RANGES]
+    assert len(_Ranges.connections) == 1  # 100 GETs, pipelined on one connection
+    assert _fetch_all(fetch_many, RANGES[:3]) == [BLOB[o:o + n] for o, n in RANGES[:3]]
+    assert len(_Ranges.connections) == 1  # and kept for the next call
+
+
+@pytest.mark.parametrize("answers", [1, 7])
+def test_a_connection_dropped_after_some_answers_is_replaced_for_the_rest(
+        store: str, tmp_path: Path, service_env: None, answers: int) -> None:
+    _Ranges.answers = answers
+    fetch_many = _fetcher(store, tmp_path)
+    assert _fetch_all(fetch_many, RANGES) == [BLOB[o:o + n] for o, n in RANGES]
+    assert len(_Ranges.connections) == -(-len(RANGES) // answers)
+    # The last connection was dropped while idle: the next call finds out and opens one.
+    assert _fetch_all(fetch_many, RANGES[:1]) == [BLOB[:4096]]
+
+
+def test_an_error_status_and_a_store_ignoring_range_fail_with_the_reason(
+        store: str, tmp_path: Path, service_env: None) -> None:
+    fetch_many = _fetcher(store, tmp_path)
+    paging = importlib.import_module("backend.paged_file")  # as the fetcher imported it
+    _Ranges.status = 403
+    with pytest.raises(paging.PageUnavailable, match="HTTP 403 for bytes 4096-12287"):
+        _fetch_all(fetch_many, [(4096, 8192)])
+    _Ranges.status, _Ranges.whole = 206, True
+    with pytest.raises(paging.PageUnavailable, match="16384 bytes for a range of 4096"):
+        _fetch_all(fetch_many, [(0, 4096)])
 
 
 def test_a_store_that_does_not_answer_fails_the_fetch(tmp_path: Path, service_env: None
@@ -78,6 +124,7 @@ def test_a_store_that_does_not_answer_fails_the_fetch(tmp_path: Path, service_en
     with socket.socket() as listener:  # accepts nothing it is sent: a stalled store
         listener.bind(("127.0.0.1", 0))
         listener.listen()
-        fetch = _fetch(f"http://127.0.0.1:{listener.getsockname()[1]}", tmp_path, budget_s=0.5)
+        fetch_many = _fetcher(f"http://127.0.0.1:{listener.getsockname()[1]}", tmp_path,
+                              budget_s=0.5)
         with pytest.raises(TimeoutError):
-            fetch(0, 4096)
+            _fetch_all(fetch_many, [(0, 4096)])

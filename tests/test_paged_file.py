@@ -67,6 +67,14 @@ def _case(tmp_path: Path, classifier: bool = False) -> tuple[Any, ...]:
     return paging, lazy, model, rows, flat_path, Store(flat_path.read_bytes()), manifest
 
 
+def _paged(paging: Any, path: Path, manifest: Any, demand: Any, fill: Any, **options: Any
+           ) -> Any:
+    """A PagedFile whose connections ask a range at a time of these (offset, length)
+    functions (the service's pipelines them: tests/test_page_fetcher.py)."""
+    return paging.PagedFile(str(path), manifest, paging.one_at_a_time(demand),
+                            paging.one_at_a_time(fill), **options)
+
+
 def _wait_whole(paged: Any, timeout_s: float = 60) -> None:
     deadline = time.monotonic() + timeout_s
     while not paged.whole and time.monotonic() < deadline:
@@ -102,7 +110,7 @@ def _pages_touched(flat_path: Path, rows: np.ndarray, page: int) -> set[int]:
 def test_pages_fetched_on_demand_predict_what_the_whole_file_predicts(
         tmp_path: Path, service_env: None, classifier: bool) -> None:
     paging, lazy, model, rows, flat_path, store, manifest = _case(tmp_path, classifier)
-    paged = paging.PagedFile(str(tmp_path / "node"), manifest, store.fetch, store.fetch)
+    paged = _paged(paging, tmp_path / "node", manifest, store.fetch, store.fetch)
     try:
         forest = lazy.open_paged_forest(paged)
         one = forest.predict(rows[:1])
@@ -136,7 +144,7 @@ def test_pages_fetched_on_demand_predict_what_the_whole_file_predicts(
 def test_a_tampered_page_is_refused_and_never_written(
         tmp_path: Path, service_env: None) -> None:
     paging, lazy, model, rows, _flat_path, store, manifest = _case(tmp_path)
-    paged = paging.PagedFile(str(tmp_path / "node"), manifest, store.fetch, store.fetch)
+    paged = _paged(paging, tmp_path / "node", manifest, store.fetch, store.fetch)
     try:
         forest = lazy.open_paged_forest(paged)
         last = int(np.flatnonzero(paged.present == 0)[-1])  # not fetched: change a byte of it
@@ -163,8 +171,8 @@ def test_a_dead_store_fails_within_the_budget_and_the_fill_resumes(
             time.sleep(5)  # a link that does not answer
         return store.fetch(offset, length)
 
-    paged = paging.PagedFile(str(tmp_path / "node"), manifest, hanging, store.fetch,
-                             budget_s=0.5)
+    paged = _paged(paging, tmp_path / "node", manifest, hanging, store.fetch,
+               budget_s=0.5)
     try:
         forest = lazy.open_paged_forest(paged)
         served = forest.predict(rows[:1])  # these pages are here from now on
@@ -200,7 +208,7 @@ def test_a_range_whose_get_fails_is_asked_again_and_a_range_that_keeps_failing_f
             raise TimeoutError("read timed out")
         return store.fetch(offset, length)
 
-    paged = paging.PagedFile(str(tmp_path / "node"), manifest, once_each, store.fetch)
+    paged = _paged(paging, tmp_path / "node", manifest, once_each, store.fetch)
     try:
         forest = lazy.open_paged_forest(paged)
         assert np.array_equal(forest.predict(rows), model.predict(rows))
@@ -216,7 +224,7 @@ def test_a_range_whose_get_fails_is_asked_again_and_a_range_that_keeps_failing_f
         return store.fetch(offset, length)
 
     calls.clear()
-    paged = paging.PagedFile(str(tmp_path / "node2"), manifest, never, store.fetch)
+    paged = _paged(paging, tmp_path / "node2", manifest, never, store.fetch)
     try:
         with pytest.raises(paging.PageUnavailable, match="ConnectionResetError: reset by peer"):
             lazy.open_paged_forest(paged).predict(rows)
@@ -227,12 +235,12 @@ def test_a_range_whose_get_fails_is_asked_again_and_a_range_that_keeps_failing_f
 
 def test_a_restart_keeps_the_pages_it_fetched(tmp_path: Path, service_env: None) -> None:
     paging, lazy, model, rows, _flat_path, store, manifest = _case(tmp_path)
-    first = paging.PagedFile(str(tmp_path / "node"), manifest, store.fetch, store.fetch)
+    first = _paged(paging, tmp_path / "node", manifest, store.fetch, store.fetch)
     lazy.open_paged_forest(first).predict(rows)
     kept = first.present_bytes
     first.close()
     store.requests = 0
-    again = paging.PagedFile(str(tmp_path / "node"), manifest, store.fetch, store.fetch)
+    again = _paged(paging, tmp_path / "node", manifest, store.fetch, store.fetch)
     try:
         assert again.present_bytes == kept
         assert np.array_equal(lazy.open_paged_forest(again).predict(rows), model.predict(rows))
@@ -265,7 +273,7 @@ def test_the_fill_sends_nothing_new_while_a_prediction_runs(
         time.sleep(0.02)
         return store.fetch(offset, length)
 
-    paged = paging.PagedFile(str(tmp_path / "node"), manifest, demand, fill)
+    paged = _paged(paging, tmp_path / "node", manifest, demand, fill)
     model_served = lazy.PagedFlatModel(lazy.open_paged_forest(paged), paged)
     try:
         predicting.clear()

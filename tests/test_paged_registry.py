@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import threading
 import time
 from collections.abc import Iterator
@@ -42,10 +43,14 @@ def _fills_running() -> int:
 
 
 @contextlib.contextmanager
-def _lazy_service(tmp_path: Path, server: Server, stored: Path, manifest: Path
-                  ) -> Iterator[TestClient]:
+def _lazy_service(tmp_path: Path, server: Server, stored: Path, manifest: Path,
+                  monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     """The store holds `stored` beside the manifest the service pins; the service serves
-    pages of it on demand to a node folder of its own, once ready."""
+    pages of it on demand to a node folder of its own, once ready. Its fill asks 64 KiB at a
+    time, not 1 MiB: the test's file is 1.8 MB, so one round of the fill (4 chunks) is the
+    whole file, on the link before the first request asks anything (found with the demand
+    pipelined on 8 connections instead of 32 threads: the fill's two chunks arrived, the
+    whole file, before the first one-row answer, 8.7 s at rclone's --bwlimit 256K)."""
     for path, key in ((stored, "m/model.flat"), (manifest, "m/model.flat.manifest")):
         publish_model(server.endpoint, "models", key, path,
                       hashlib.sha256(path.read_bytes()).hexdigest())
@@ -57,6 +62,7 @@ def _lazy_service(tmp_path: Path, server: Server, stored: Path, manifest: Path
         "S3_ENDPOINT": server.url, "S3_BUCKET": "models", "S3_KEY": "m/model.flat",
         "S3_CREDENTIALS_FILE": str(credentials), "PAGE_BUDGET_S": "2",
         "MODEL_LOADING": "eager"})
+    monkeypatch.setattr(importlib.import_module("backend.paged_file"), "FILL_RANGE_PAGES", 16)
     (tmp_path / "node").mkdir()
     with TestClient(app.app) as client:
         deadline = time.monotonic() + 60
@@ -67,7 +73,7 @@ def _lazy_service(tmp_path: Path, server: Server, stored: Path, manifest: Path
 
 
 def test_the_service_serves_before_the_file_arrived_and_survives_a_dead_store(
-        tmp_path: Path, service_env: None) -> None:
+        tmp_path: Path, service_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     model, rows = _big_forest()
     flat_path = _flat(model, tmp_path)
     paging = service_module("paged_file")
@@ -75,7 +81,7 @@ def test_the_service_serves_before_the_file_arrived_and_survives_a_dead_store(
     manifest.write_bytes(paging.manifest_of(str(flat_path)))
     server = Server(tmp_path, "--bwlimit", "256K")  # the 1.8 MB file takes about 7 s
     try:
-        with _lazy_service(tmp_path, server, flat_path, manifest) as client:
+        with _lazy_service(tmp_path, server, flat_path, manifest, monkeypatch) as client:
             first = client.post("/predict", json={"rows": rows[:1].tolist()})
             assert first.status_code == 200, first.text
             assert first.json()["predictions"] == model.predict(rows[:1]).tolist(), first.text
@@ -104,7 +110,7 @@ def test_the_service_serves_before_the_file_arrived_and_survives_a_dead_store(
 
 
 def test_a_tampered_range_from_the_store_is_refused_and_never_used(
-        tmp_path: Path, service_env: None) -> None:
+        tmp_path: Path, service_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     """The store holds a file one byte off the pinned manifest, in the page of the first
     tree's root (every prediction reads it): the service answers 503 with the reason, never
     writes that page, and serves nothing computed from it."""
@@ -121,7 +127,7 @@ def test_a_tampered_range_from_the_store_is_refused_and_never_used(
     stored.write_bytes(tampered)
     server = Server(tmp_path)
     try:
-        with _lazy_service(tmp_path, server, stored, manifest) as client:
+        with _lazy_service(tmp_path, server, stored, manifest, monkeypatch) as client:
             answer = client.post("/predict", json={"rows": rows[:1].tolist()})
             assert answer.status_code == 503, answer.text
             assert "does not match the pinned manifest" in answer.json()["detail"]

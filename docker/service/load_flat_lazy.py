@@ -8,19 +8,28 @@ the pages and their marks: a restarted service fetches only what it lacks."""
 
 from __future__ import annotations
 
-import http.client
 import logging
 import os
 import threading
 import time
 import urllib.parse
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from .flat_forest import FlatForest, FlatModel, leaf_rows_array, read_header
 from .loading import LoadSteps
-from .paged_file import MANIFEST_SUFFIX, PAGE, Manifest, PagedFile, PageUnavailable
+from .paged_file import (
+    MANIFEST_SUFFIX,
+    PAGE,
+    FetchMany,
+    Manifest,
+    PagedFile,
+    PageUnavailable,
+    Received,
+)
+from .range_pipeline import RangeConnection, UnexpectedAnswer
 
 log = logging.getLogger("service.model")
 
@@ -63,23 +72,19 @@ def paged_model(settings: Any, manifest: Manifest) -> PagedFlatModel:
     signer = _UrlSigner(settings)
     # Connections of their own for requests' pages and for the fill (a thread's each).
     paged = PagedFile(settings.model_path, manifest, signer.fetcher(), signer.fetcher(),
-                      concurrency=settings.page_concurrency, budget_s=settings.page_budget_s)
+                      connections=settings.page_connections, budget_s=settings.page_budget_s)
     return PagedFlatModel(open_paged_forest(paged), paged)
 
 
 class _UrlSigner:
-    """Ranged GETs of one presigned URL (SigV4, signed again well before it expires), each
-    calling thread on a persistent connection of its own (http.client). A prediction of the
-    5.45 GB forest asks 8,580 pages, one range each, so a request's CPU decides its time:
-    boto3's get_object cost 4.2 ms a request against this S3 server, a plain GET 2.1 ms
-    (rclone's own share included): botocore signs and parses every call, a presigned URL
-    once; then urllib3 0.52 ms of client CPU a request, http.client 0.20 ms (measured on
-    loopback, 32 threads, 3,000 random 4 KiB ranges)."""
+    """Ranged GETs of one presigned URL (SigV4, signed again well before it expires),
+    pipelined on a persistent connection of each calling thread (range_pipeline.py). A
+    prediction of the 5.45 GB forest asks 8,580 pages, one range each, so a request's CPU
+    decides its time: boto3's get_object cost 4.2 ms a request against this S3 server, a plain
+    GET 2.1 ms (rclone's own share included): botocore signs and parses every call, a
+    presigned URL once."""
 
     LIFETIME_S = 3600
-    # A reused connection the server closed meanwhile fails when the request is sent: such
-    # a failure is a reconnect, not a failed range.
-    STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
 
     def __init__(self, settings: Any) -> None:
         import boto3
@@ -105,47 +110,31 @@ class _UrlSigner:
                 self._signed_at = time.monotonic()
             return self._url
 
-    def fetcher(self) -> Any:
-        """A fetch whose every calling thread keeps one connection (a PagedFile's pool of N
-        threads: N connections)."""
+    def fetcher(self) -> FetchMany:
+        """A FetchMany whose every calling thread keeps one connection (a PagedFile's pool
+        of N threads: N connections)."""
         budget = float(self._settings.page_budget_s)
         local = threading.local()
 
-        def connection(url: urllib.parse.SplitResult) -> http.client.HTTPConnection:
-            held = getattr(local, "connection", None)
-            if held is None:
-                kind = (http.client.HTTPSConnection if url.scheme == "https"
-                        else http.client.HTTPConnection)
-                held = local.connection = kind(url.hostname or "", url.port, timeout=budget)
-            return held
-
-        def get(url: urllib.parse.SplitResult, offset: int, length: int
-                ) -> tuple[int, bytes]:
-            held = connection(url)
-            try:
-                held.request("GET", f"{url.path}?{url.query}",
-                             headers={"Range": f"bytes={offset}-{offset + length - 1}"})
-                answer = held.getresponse()
-                return answer.status, answer.read()
-            except BaseException:
-                held.close()
-                local.connection = None
-                raise
-
-        def fetch(offset: int, length: int) -> bytes:
+        def fetch_many(ranges: Sequence[tuple[int, int]], received: Received) -> None:
             url = self.url()
-            reused = getattr(local, "connection", None) is not None
+            held: RangeConnection | None = getattr(local, "connection", None)
+            if held is None:
+                held = local.connection = RangeConnection(url.scheme, url.hostname or "",
+                                                          url.port, timeout=budget)
+
+            def answered(index: int, status: int, body: bytes) -> None:
+                if status not in (200, 206):  # rclone answers a range with 200
+                    offset, length = ranges[index]
+                    raise PageUnavailable(f"the model store answered HTTP {status} for "
+                                          f"bytes {offset}-{offset + length - 1}")
+                received(index, body)  # PagedFile checks the length and every page
+
             try:
-                status, data = get(url, offset, length)
-            except self.STALE:
-                if not reused:
-                    raise
-                status, data = get(url, offset, length)  # once, on a new connection
-            if status not in (200, 206):  # rclone answers a range with 200
-                raise PageUnavailable(f"the model store answered HTTP {status} for "
-                                      f"bytes {offset}-{offset + length - 1}")
-            return data  # PagedFile checks the length and every page
-        return fetch
+                held.get(f"{url.path}?{url.query}", url.netloc, ranges, answered)
+            except UnexpectedAnswer as error:
+                raise PageUnavailable(f"the model store's answer: {error}") from None
+        return fetch_many
 
 
 # Small arrays every prediction reads whole (each tree's root; a boosting model's column of

@@ -4,8 +4,9 @@ behind them (MODEL_FORMAT=flat_lazy).
 The node keeps a sparse file of the object's size and, beside it, one byte per page (1: the
 page is there and was verified), so a restarted service keeps what it fetched and a second
 process mapping the same file shares the same page cache. A reader names the pages it will
-read (`ensure`); the missing ones are fetched at once, in parallel ranged GETs (adjacent
-pages coalesced into one range), checked, written, and only then marked present. A
+read (`ensure`); the missing ones are fetched at once, in ranged GETs pipelined on a few
+connections (adjacent pages coalesced into one range), checked, written, and only then
+marked present. A
 background fill fetches the rest in order, on connections of its own, so requests never wait
 behind it. Fetch granularity is the page: a cold prediction of the 5.45 GB forest touches
 8,580 scattered pages (35 MB); in 64 KiB blocks it would fetch 343 MB.
@@ -25,10 +26,10 @@ import queue
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -55,6 +56,12 @@ FILL_CONNECTIONS = 4  # so at most 4 MiB of fill is on the link when a request n
 RANGE_ATTEMPTS = 3
 
 Fetch = Callable[[int, int], bytes]  # (offset, length) -> exactly those bytes
+Received = Callable[[int, bytes], None]  # (index of the range, its bytes)
+# Fetch every (offset, length) range, telling `received` each one's bytes in the ranges'
+# order, on one connection of the calling thread's (load_flat_lazy: pipelined GETs); raises
+# what stopped it, the ranges not yet received being the ones it failed.
+FetchMany = Callable[[Sequence[tuple[int, int]], Received], None]
+Run = tuple[int, int]  # first page, count
 
 
 class PageUnavailable(RuntimeError):
@@ -63,6 +70,14 @@ class PageUnavailable(RuntimeError):
 
 class PageTampered(PageUnavailable):
     """A fetched page does not match its digest in the pinned manifest."""
+
+
+def one_at_a_time(fetch: Fetch) -> FetchMany:
+    """A FetchMany over a fetch of one range (a store in memory, the tests'): each in turn."""
+    def fetch_many(ranges: Sequence[tuple[int, int]], received: Received) -> None:
+        for index, (offset, length) in enumerate(ranges):
+            received(index, fetch(offset, length))
+    return fetch_many
 
 
 def _digest(page: bytes) -> bytes:
@@ -136,14 +151,24 @@ class PagedStats:
     fill_error: str | None = None  # the fill's last failure (it retries)
 
 
+@dataclass(frozen=True)
+class _Report:
+    """A connection's news: a run written (its bytes), or a failure and the runs it left
+    unreceived, each with the attempts it failed so far (the first: the one that failed)."""
+    written: int = 0
+    error: BaseException | None = None
+    left: list[tuple[Run, int]] = field(default_factory=list)
+
+
 class PagedFile:
     """The sparse local copy of one object and what of it is present."""
 
-    def __init__(self, path: str, manifest: Manifest, fetch: Fetch, fill_fetch: Fetch, *,
-                 concurrency: int = 32, budget_s: float = 30.0) -> None:
+    def __init__(self, path: str, manifest: Manifest, fetch: FetchMany, fill_fetch: FetchMany,
+                 *, connections: int = 8, budget_s: float = 30.0) -> None:
         self.path = path
         self.manifest = manifest
         self._fetch, self._fill_fetch = fetch, fill_fetch
+        self.connections = connections
         self.budget_s = budget_s
         self.stats = PagedStats()
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -157,7 +182,7 @@ class PagedFile:
                                  shape=(manifest.pages,))
         self._marks = threading.Lock()
         self._present = int(np.count_nonzero(self.present))
-        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="page")
+        self._pool = ThreadPoolExecutor(connections, thread_name_prefix="page")
         self._stop = threading.Event()
         # Set while no request waits for pages: the fill sends nothing new meanwhile, so a
         # request shares the link with at most the fill's ranges already in flight.
@@ -177,11 +202,17 @@ class PagedFile:
     def present_bytes(self) -> int:
         return min(self.manifest.size, int(np.count_nonzero(self.present)) * PAGE)
 
-    def _get(self, fetch: Fetch, first: int, count: int) -> int:
-        """Fetch pages [first, first + count), verify each, write, mark: the bytes written."""
-        offset = first * PAGE
-        length = min(count * PAGE, self.manifest.size - offset)
-        data = fetch(offset, length)
+    def _range(self, run: Run) -> tuple[int, int]:
+        """The (offset, length) in the file of pages [first, first + count)."""
+        offset = run[0] * PAGE
+        return offset, min(run[1] * PAGE, self.manifest.size - offset)
+
+    def _store(self, run: Run, data: bytes) -> int:
+        """Verify each page of a fetched run, write them, mark them: the bytes written."""
+        if self._stop.is_set():  # closing: the descriptor may go at any moment
+            raise PageUnavailable("the service is shutting down")
+        first, count = run
+        offset, length = self._range(run)
         if len(data) != length:
             raise PageUnavailable(f"bytes {offset}-{offset + length - 1}: got {len(data)} "
                                   f"of {length} bytes")
@@ -229,43 +260,43 @@ class PagedFile:
                 if not self._waiting:
                     self._no_demand.set()
 
-    def _fetch_runs(self, runs: list[tuple[int, int]], pages: int) -> int:
-        asked: dict[Future[int], tuple[int, int, int]] = {}  # future -> first, count, attempt
-        # Finished GETs arrive here, one at a time: concurrent.futures.wait() visits every
-        # pending future on each call, a pass of 277 ranges 277 times over.
-        finished: queue.SimpleQueue[Future[int]] = queue.SimpleQueue()
+    def _fetch_runs(self, runs: list[Run], pages: int) -> int:
+        """Every run fetched, verified and written: the runs dealt round-robin to the
+        connections, each connection's runs pipelined. A run whose GET failed is asked again
+        (up to RANGE_ATTEMPTS in all) with the runs after it on its connection, which it
+        cut off, on a new connection."""
+        finished: queue.SimpleQueue[_Report] = queue.SimpleQueue()
+        asked: list[Future[None]] = []
 
-        def ask(first: int, count: int, attempt: int) -> None:
-            future = self._pool.submit(self._get, self._fetch, first, count)
-            asked[future] = (first, count, attempt)
-            future.add_done_callback(finished.put)
+        def ask(group: list[tuple[Run, int]]) -> None:  # (run, attempts failed so far)
+            asked.append(self._pool.submit(self._get_many, group, finished))
 
+        for k in range(min(self.connections, len(runs))):
+            ask([(run, 0) for run in runs[k::self.connections]])
         fetched, outstanding = 0, len(runs)
-        for first, count in runs:
-            ask(first, count, 1)
         try:
             # The budget bounds a stall, not the whole round: sixteen rows of the 5.45 GB
             # forest need 36,000 pages in one pass, which take a minute here while pages
             # keep arriving; a store that stops answering fails the round within the budget.
             while outstanding:
                 try:
-                    future = finished.get(timeout=self.budget_s)
+                    report = finished.get(timeout=self.budget_s)
                 except queue.Empty:
                     raise TimeoutError from None
-                outstanding -= 1
-                error = future.exception()
-                first, count, attempt = asked[future]
-                if error is None:
-                    fetched += future.result()
-                elif isinstance(error, PageUnavailable) or attempt >= RANGE_ATTEMPTS:
-                    raise error
-                else:  # the store answers, this GET did not: ask its range again
-                    self.stats.range_retries += 1
-                    log.warning("range of pages %d-%d asked again (attempt %d): %s: %s",
-                                first, first + count - 1, attempt + 1,
-                                type(error).__name__, error)
-                    ask(first, count, attempt + 1)
-                    outstanding += 1
+                if report.error is None:
+                    outstanding -= 1
+                    fetched += report.written
+                    continue
+                (run, failures), *cut_off = report.left
+                if isinstance(report.error, PageUnavailable) or failures + 1 >= RANGE_ATTEMPTS:
+                    raise report.error
+                # The store answers, this GET did not: its range again, and the ranges
+                # behind it on the connection that failed.
+                self.stats.range_retries += 1
+                log.warning("range of pages %d-%d asked again (attempt %d): %s: %s",
+                            run[0], run[0] + run[1] - 1, failures + 2,
+                            type(report.error).__name__, report.error)
+                ask([(run, failures + 1), *cut_off])
         except PageUnavailable:
             raise
         except TimeoutError:
@@ -279,6 +310,23 @@ class PagedFile:
             for future in asked:
                 future.cancel()
         return fetched
+
+    def _get_many(self, group: list[tuple[Run, int]], finished: queue.SimpleQueue[_Report]
+                  ) -> None:
+        """One connection's runs (a pool thread's), each reported as it is written; on a
+        failure, the runs not received reported with it, the one that failed first."""
+        received = 0
+
+        def write(index: int, data: bytes) -> None:
+            nonlocal received
+            written = self._store(group[index][0], data)
+            received = index + 1
+            finished.put(_Report(written=written))
+
+        try:
+            self._fetch([self._range(run) for run, _ in group], write)
+        except BaseException as error:
+            finished.put(_Report(error=error, left=group[received:]))
 
     def ensure_bytes(self, offsets: np.ndarray, length: int) -> None:
         """The pages holding [offset, offset + length) for every offset."""
@@ -327,11 +375,14 @@ class PagedFile:
                     log.warning("fill paused: %s", self.stats.fill_error)
                     self._stop.wait(1.0)
 
-    def _fill_one(self, run: tuple[int, int]) -> int:
+    def _fill_one(self, run: Run) -> int:
         # Again just before the GET: a request that began since this round was planned
         # goes first (the round's other ranges may already be on the link).
         self._no_demand.wait()
-        return self._get(self._fill_fetch, *run)
+        written: list[int] = []
+        self._fill_fetch([self._range(run)],
+                         lambda _index, data: written.append(self._store(run, data)))
+        return written[0]
 
     def close(self) -> None:
         """Stop the fill, then close the file: the descriptor is closed only once no fill

@@ -36,7 +36,7 @@ class Settings:
     load_delay_s: float  # tests only: seconds added to the load, to observe the probe
     leak_per_predict_bytes: int  # tests only: memory each /predict keeps, to be OOM-killed
     prefetch: bool  # flat forest: ask the kernel to read the mapped file ahead
-    page_concurrency: int  # flat_lazy: ranged GETs in flight for one request's missing pages
+    page_connections: int  # flat_lazy: connections for a request's missing pages (pipelined)
     page_budget_s: float  # flat_lazy: a request's missing pages arrive within this, or 503
 
     @property
@@ -71,7 +71,7 @@ ENVIRONMENT: dict[str, EnvVar] = {
     "load_delay_s": EnvVar("MLBENCH_TEST_LOAD_DELAY_S", "0"),
     "leak_per_predict_bytes": EnvVar("MLBENCH_TEST_LEAK_PER_PREDICT_BYTES", "0"),
     "prefetch": EnvVar("MODEL_PREFETCH", ""),
-    "page_concurrency": EnvVar("PAGE_CONCURRENCY", "32"),
+    "page_connections": EnvVar("PAGE_CONNECTIONS", "8"),
     "page_budget_s": EnvVar("PAGE_BUDGET_S", "30"),
 }
 

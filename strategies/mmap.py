@@ -133,7 +133,7 @@ class MmapLazy(Registry):
                              "second one: use mmap for it")
         endpoint = self._connect(ctx)
         key = f"{ctx.model.sha256[:16]}/{FLAT_NAME}"
-        paging = service_module("paged_file")
+        paging = service_module("page_manifest")
         suffix = paging.MANIFEST_SUFFIX
         manifest = flat.path.with_name(flat.path.name + suffix)
         with ctx.progress.step("the flat forest's page manifest (a digest of every page)"):

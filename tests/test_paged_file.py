@@ -63,7 +63,8 @@ def _case(tmp_path: Path, classifier: bool = False) -> tuple[Any, ...]:
     lazy = importlib.import_module("backend.load_flat_lazy")
     model, rows = _big_forest(classifier)
     flat_path = _flat(model, tmp_path)
-    manifest = paging.Manifest.parse(paging.manifest_of(str(flat_path)))
+    manifest = paging.Manifest.parse(service_module("page_manifest").manifest_of(
+        str(flat_path)))
     return paging, lazy, model, rows, flat_path, Store(flat_path.read_bytes()), manifest
 
 

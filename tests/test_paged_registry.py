@@ -76,7 +76,7 @@ def test_the_service_serves_before_the_file_arrived_and_survives_a_dead_store(
         tmp_path: Path, service_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     model, rows = _big_forest()
     flat_path = _flat(model, tmp_path)
-    paging = service_module("paged_file")
+    paging = service_module("page_manifest")
     manifest = tmp_path / "model.flat.manifest"
     manifest.write_bytes(paging.manifest_of(str(flat_path)))
     server = Server(tmp_path, "--bwlimit", "256K")  # the 1.8 MB file takes about 7 s
@@ -116,11 +116,12 @@ def test_a_tampered_range_from_the_store_is_refused_and_never_used(
     writes that page, and serves nothing computed from it."""
     model, rows = _big_forest()
     flat_path = _flat(model, tmp_path)
-    paging = service_module("paged_file")
+    paging = service_module("page_manifest")
     reader = service_module("flat_forest")
     manifest = tmp_path / "model.flat.manifest"
     manifest.write_bytes(paging.manifest_of(str(flat_path)))  # of the true file
-    root = int(reader.read_header(str(flat_path))["arrays"]["nodes"]["offset"])
+    whole = reader.FlatForest.open(str(flat_path))
+    root = int(whole.header["arrays"]["nodes"]["offset"] + whole.roots[0] * whole.nodes.itemsize)
     tampered = bytearray(flat_path.read_bytes())
     tampered[root] ^= 0xFF  # the first tree's root threshold
     stored = tmp_path / "tampered.flat"

@@ -62,7 +62,7 @@ def _paged_start(store: S3Endpoint, store_pid: int, credentials: Path, node: Pat
     row needs."""
     service_package()
     lazy = importlib.import_module("backend.load_flat_lazy")
-    paging = importlib.import_module("backend.paged_file")
+    paging = importlib.import_module("backend.page_manifest")
     settings = store_settings(store.host_url, credentials, node)
     cpu_before = _cpu_split(store_pid, (os.getpid(),))
     started = time.perf_counter()
@@ -193,7 +193,7 @@ def main() -> None:
     row = np.asarray(model.reference_rows[:1])
     expected = service_module("flat_forest").FlatForest.open(str(flat.path)).predict(row)
     service_package()
-    paging = importlib.import_module("backend.paged_file")
+    paging = importlib.import_module("backend.page_manifest")
     for library in ("boto3", "botocore.config", "urllib3"):  # imported before any clock
         importlib.import_module(library)
     access, secret = "AKID" + secrets.token_hex(8).upper(), secrets.token_hex(20)

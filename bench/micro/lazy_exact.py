@@ -69,20 +69,20 @@ def compare(model_path: Path, sha256: str, rows: np.ndarray, half: float,
         expected = np.asarray(predictions("joblib", model_path, rows.tolist()))
     service_package()  # the service's modules, imported as the image imports them
     load_flat_lazy = importlib.import_module("backend.load_flat_lazy")
-    paged_file = importlib.import_module("backend.paged_file")
+    page_manifest = importlib.import_module("backend.page_manifest")
     access, secret = "AKID" + secrets.token_hex(8).upper(), secrets.token_hex(20)
     with tempfile.TemporaryDirectory(prefix="mlbench-lazy-exact-") as scratch:
         root = Path(scratch)
         (root / "store" / BUCKET).mkdir(parents=True)
         os.link(flat.path, root / "store" / BUCKET / KEY)
-        manifest_bytes = paged_file.manifest_of(str(flat.path))
-        (root / "store" / BUCKET / (KEY + paged_file.MANIFEST_SUFFIX)).write_bytes(
+        manifest_bytes = page_manifest.manifest_of(str(flat.path))
+        (root / "store" / BUCKET / (KEY + page_manifest.MANIFEST_SUFFIX)).write_bytes(
             manifest_bytes)
         (root / "credentials").write_text(
             f"AWS_ACCESS_KEY_ID={access}\nAWS_SECRET_ACCESS_KEY={secret}\n")
         server, url = start_local_server(root / "store", access, secret)
         try:
-            manifest = paged_file.Manifest.parse(manifest_bytes)
+            manifest = page_manifest.Manifest.parse(manifest_bytes)
             served = load_flat_lazy.paged_model(
                 store_settings(url, root / "credentials", root / "node.flat"), manifest)
             paged = served.paged

@@ -16,9 +16,10 @@ threshold of a split, the prediction of a leaf), ``right`` (int32, global index 
 -1 on leaves), ``feature`` (int16; int32 and a 24-byte record from 32,768 features) and
 ``missing_left`` (uint8: where a NaN goes). Each tree is stored in depth-first preorder, so a
 split's left child is the next record and needs no field: 16 bytes a node, against 72-80 in a
-joblib forest. One record per node means one cache line and one page per node visit (one array per
-field touched three or four pages: after ``--drop-caches`` every page is a read from disk);
-preorder puts a path's left steps next to each other. ``roots`` (int64) gives each tree's first
+joblib forest. One record per node: one cache line and one page per node visit; preorder puts a
+path's left steps next to each other. After the trees, their crowns (each tree's top
+``crown_depth`` levels, all in one region: bench/model/flat_crown.py; a jump record's NaN threshold
+sends every input right, to the split in its tree); ``roots`` (int64) gives each tree's first crown
 record. A classifier (header ``task``: "classification") keeps in a leaf's ``value`` the index of
 its row in ``leaf_proba`` (float64, one column per class: the leaf's class fractions, as
 scikit-learn stores them); a regressor of several outputs (header ``outputs`` > 1) likewise in
@@ -39,8 +40,7 @@ and LightGBM call it; "numpy": numpy's ufunc, as scikit-learn's exp link and sof
 two differ in the last bit where numpy's loop is vectorised, as with AVX-512), ``nan`` whether NaN
 is routed or refused (GradientBoosting refuses non-finite inputs), and ``decision`` how a
 classifier picks its class: ``argmax_proba`` (a forest's, LightGBM's), ``argmax_raw``, ``raw>0`` or
-``raw>=0`` (a binary GradientBoosting classifier's). A file without these fields is a forest.
-"""
+``raw>=0`` (a binary GradientBoosting classifier's). A file without these fields is a forest."""
 
 from __future__ import annotations
 
@@ -56,8 +56,8 @@ from typing import Any
 import numpy as np
 
 MAGIC = b"MLBFLAT\x02"
-# 3: a boosting model's header says whose exp its links apply (``exp``).
-FORMAT_VERSION = 3
+# 3: a boosting model's header says whose exp its links apply (``exp``). 4: the crown.
+FORMAT_VERSION = 4
 FORMAT = f"mlbench-flat-forest/{FORMAT_VERSION}"
 ALIGN = 4096
 ARRAYS = ("nodes", "roots")

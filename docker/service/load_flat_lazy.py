@@ -20,15 +20,8 @@ import numpy as np
 
 from .flat_forest import FlatForest, FlatModel, leaf_rows_array, read_header
 from .loading import LoadSteps
-from .paged_file import (
-    MANIFEST_SUFFIX,
-    PAGE,
-    FetchMany,
-    Manifest,
-    PagedFile,
-    PageUnavailable,
-    Received,
-)
+from .page_manifest import MANIFEST_SUFFIX, PAGE, Manifest
+from .paged_file import FetchMany, PagedFile, PageUnavailable, Received
 from .range_pipeline import RangeConnection, UnexpectedAnswer
 
 log = logging.getLogger("service.model")

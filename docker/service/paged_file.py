@@ -6,40 +6,33 @@ page is there and was verified), so a restarted service keeps what it fetched an
 process mapping the same file shares the same page cache. A reader names the pages it will
 read (`ensure`); the missing ones are fetched at once, in ranged GETs pipelined on a few
 connections (adjacent pages coalesced into one range), checked, written, and only then
-marked present. A
-background fill fetches the rest in order, on connections of its own, so requests never wait
-behind it. Fetch granularity is the page: a cold prediction of the 5.45 GB forest touches
-8,580 scattered pages (35 MB); in 64 KiB blocks it would fetch 343 MB.
+marked present. A background fill fetches the rest in order, on connections of its own,
+so requests never wait behind it. Fetch granularity is the page: a cold prediction of the
+5.45 GB forest touches 8,580 scattered pages (35 MB); in 64 KiB blocks it would fetch 343 MB.
 
-Integrity: a manifest (pinned by its SHA-256, as every other download is) holds the file's
-size and a 16-byte BLAKE2b digest of every page. A fetched range is checked page by page
-before any of it is written; a page that does not match is refused, never written, and the
-request that needed it fails with the reason.
+Integrity: the page manifest (page_manifest.py) holds a digest of every page. A fetched range
+is checked page by page before any of it is written; a page that does not match is refused,
+never written, and the request that needed it fails with the reason.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import queue
-import struct
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .page_manifest import PAGE, Manifest, page_digest
+
 log = logging.getLogger("service.paged")
 
-PAGE = 4096
-DIGEST_BYTES = 16
-MANIFEST_MAGIC = b"MLBPAGE1"
-MANIFEST_SUFFIX = ".manifest"  # the manifest's object key and local name: the file's + this
-_HEAD = struct.Struct("<8sQI")  # magic, file size, page size
 MAX_RANGE_PAGES = 256  # one ranged GET covers at most 1 MiB of adjacent missing pages
 # Missing pages at most this far apart may be asked in one range, the pages between included
 # (64 KiB: at 1 Gbit about what a request costs here; _runs bounds what is not needed). A
@@ -78,41 +71,6 @@ def one_at_a_time(fetch: Fetch) -> FetchMany:
         for index, (offset, length) in enumerate(ranges):
             received(index, fetch(offset, length))
     return fetch_many
-
-
-def _digest(page: bytes) -> bytes:
-    return hashlib.blake2b(page, digest_size=DIGEST_BYTES).digest()
-
-
-def manifest_of(path: str) -> bytes:
-    """The manifest of a file: its size and every page's digest (the harness publishes it)."""
-    size = os.path.getsize(path)
-    parts = [_HEAD.pack(MANIFEST_MAGIC, size, PAGE)]
-    with open(path, "rb") as handle:
-        while block := handle.read(PAGE * 2048):
-            parts += [_digest(block[i:i + PAGE]) for i in range(0, len(block), PAGE)]
-    return b"".join(parts)
-
-
-@dataclass(frozen=True)
-class Manifest:
-    size: int
-    digests: bytes
-
-    @classmethod
-    def parse(cls, data: bytes) -> Manifest:
-        magic, size, page = _HEAD.unpack_from(data)
-        pages = (size + PAGE - 1) // PAGE
-        if magic != MANIFEST_MAGIC or page != PAGE or len(data) != _HEAD.size + pages * DIGEST_BYTES:
-            raise ValueError("not a page manifest of this format")
-        return cls(size, data[_HEAD.size:])
-
-    @property
-    def pages(self) -> int:
-        return (self.size + PAGE - 1) // PAGE
-
-    def digest(self, page: int) -> bytes:
-        return self.digests[page * DIGEST_BYTES:(page + 1) * DIGEST_BYTES]
 
 
 def _runs(pages: np.ndarray, longest: int, gap: int = 0) -> Iterator[tuple[int, int]]:
@@ -218,7 +176,7 @@ class PagedFile:
                                   f"of {length} bytes")
         for index in range(count):
             page = data[index * PAGE:(index + 1) * PAGE]
-            if _digest(page) != self.manifest.digest(first + index):
+            if page_digest(page) != self.manifest.digest(first + index):
                 self.stats.refused_pages += 1
                 raise PageTampered(f"page {first + index} (bytes {(first + index) * PAGE}-) "
                                    "does not match the pinned manifest: refused")
@@ -351,33 +309,43 @@ class PagedFile:
             self._fill.start()
 
     def _fill_all(self) -> None:
+        """Keep FILL_CONNECTIONS chunks in flight until the file is whole: a chunk is asked
+        as soon as one arrives (waiting for a whole round left the link idle behind the
+        round's slowest chunk), and none while a request waits for pages."""
+        running: dict[Future[int], int] = {}  # a chunk's GET in flight -> the chunk
         with ThreadPoolExecutor(FILL_CONNECTIONS, thread_name_prefix="fill") as pool:
             while not self._stop.is_set():
-                missing = np.flatnonzero(self.present == 0)
-                if not missing.size:
+                # Whole aligned chunks, the pages already here fetched again: after a few
+                # predictions the missing pages are short runs between fetched ones (27 KB
+                # a range at 5.45 GB), and a request costs more than its bytes.
+                chunks = np.unique(np.flatnonzero(self.present == 0) // FILL_RANGE_PAGES)
+                if not chunks.size and not running:
                     log.info("the file is whole: %s", self.path)
                     return
                 self._no_demand.wait()
-                try:
-                    # Whole aligned chunks, the pages already here fetched again: after a
-                    # few predictions the missing pages are short runs between fetched ones
-                    # (27 KB a range at 5.45 GB), and a request costs more than its bytes.
-                    chunks = np.unique(missing // FILL_RANGE_PAGES)[:FILL_CONNECTIONS]
-                    runs = [(int(c) * FILL_RANGE_PAGES,
-                             min(FILL_RANGE_PAGES, self.manifest.pages - int(c) * FILL_RANGE_PAGES))
-                            for c in chunks]
-                    for written in pool.map(self._fill_one, runs):
-                        self.stats.fill_bytes += written
+                for chunk in (int(c) for c in chunks):
+                    if len(running) >= FILL_CONNECTIONS:
+                        break
+                    if chunk not in running.values():
+                        first = chunk * FILL_RANGE_PAGES
+                        run = (first, min(FILL_RANGE_PAGES, self.manifest.pages - first))
+                        running[pool.submit(self._fill_one, run)] = chunk
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    del running[future]
+                    error = future.exception()
+                    if error is None:
+                        self.stats.fill_bytes += future.result()
                         self.stats.fill_requests += 1
-                    self.stats.fill_error = None
-                except Exception as error:  # the link is down: keep what is here, try again
-                    self.stats.fill_error = f"{type(error).__name__}: {error}"
-                    log.warning("fill paused: %s", self.stats.fill_error)
-                    self._stop.wait(1.0)
+                        self.stats.fill_error = None
+                    else:  # the link is down: keep what is here, try again
+                        self.stats.fill_error = f"{type(error).__name__}: {error}"
+                        log.warning("fill paused: %s", self.stats.fill_error)
+                        self._stop.wait(1.0)
 
     def _fill_one(self, run: Run) -> int:
-        # Again just before the GET: a request that began since this round was planned
-        # goes first (the round's other ranges may already be on the link).
+        # Again just before the GET: a request that began since this chunk was planned
+        # goes first (the other chunks may already be on the link).
         self._no_demand.wait()
         written: list[int] = []
         self._fill_fetch([self._range(run)],
@@ -391,7 +359,7 @@ class PagedFile:
         self._no_demand.set()  # a fill waiting for demand to end wakes and sees the stop
         self._pool.shutdown(wait=False, cancel_futures=True)
         if self._fill is not None:
-            self._fill.join(self.budget_s + 5.0)  # one round of GETs at most
+            self._fill.join(self.budget_s + 5.0)  # the GETs in flight at most
             if self._fill.is_alive():
                 log.warning("the fill did not stop; its file stays open")
                 return

@@ -296,6 +296,39 @@ def test_the_fill_sends_nothing_new_while_a_prediction_runs(
         paged.close()
 
 
+def test_the_fill_does_not_wait_for_its_slowest_chunk(tmp_path: Path, service_env: None,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chunk that takes long holds one of the fill's connections, not the others: in
+    rounds of FILL_CONNECTIONS chunks the fill waited for each round's slowest, the link idle
+    meanwhile."""
+    paging, _lazy, _model, _rows, _flat_path, store, manifest = _case(tmp_path)
+    monkeypatch.setattr(paging, "FILL_RANGE_PAGES", 1)
+    slow_page, in_flight, release = 5, threading.Event(), threading.Event()
+    done_meanwhile: list[int] = []
+
+    def fill(offset: int, length: int) -> bytes:
+        if offset == slow_page * paging.PAGE:
+            in_flight.set()
+            release.wait(10)
+        elif in_flight.is_set() and not release.is_set():
+            done_meanwhile.append(offset)
+        return store.fetch(offset, length)
+
+    paged = _paged(paging, tmp_path / "node", manifest, store.fetch, fill)
+    try:
+        paged.start_fill()
+        deadline = time.monotonic() + 10
+        while len(done_meanwhile) < 4 * paging.FILL_CONNECTIONS and time.monotonic() < deadline:
+            time.sleep(0.01)
+        release.set()
+        assert len(done_meanwhile) >= 4 * paging.FILL_CONNECTIONS, done_meanwhile
+        _wait_whole(paged)
+        assert paged.whole
+    finally:
+        release.set()
+        paged.close()
+
+
 def test_pages_close_together_are_asked_in_one_range(service_env: None) -> None:
     """Many rows touch most pages of a region: asked a page at a time they cost a request
     each (at 5.45 GB, 2,000 rows asked 144,764 single pages); nearby ones share a range, as

@@ -73,7 +73,7 @@ def _fetcher(endpoint: str, tmp_path: Path, budget_s: float = 5.0) -> Any:
     credentials.write_text("AWS_ACCESS_KEY_ID=AKIDTEST\nAWS_SECRET_ACCESS_KEY=secret\n")
     settings = SimpleNamespace(s3_endpoint=endpoint, s3_bucket="models", s3_key="m.flat",
                                s3_credentials_file=str(credentials), page_budget_s=budget_s)
-    return lazy._UrlSigner(settings).fetcher()
+    return lazy._UrlSigner(settings, settings.s3_key).fetcher()
 
 
 def _fetch_all(fetch_many: Callable[..., None], ranges: list[tuple[int, int]]) -> list[bytes]:

@@ -8,6 +8,7 @@ the pages and their marks: a restarted service fetches only what it lacks."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -19,9 +20,10 @@ from typing import Any
 import numpy as np
 
 from .flat_forest import FlatForest, FlatModel, leaf_rows_array, read_header
-from .loading import LoadSteps
+from .loading import LoadSteps, LoadStory
 from .page_manifest import MANIFEST_SUFFIX, PAGE, Manifest
-from .paged_file import FetchMany, PagedFile, PageUnavailable, Received
+from .paged_file import RANGE_ATTEMPTS, FetchMany, PagedFile, PageUnavailable, Received
+from .presign import presigned_get
 from .range_pipeline import RangeConnection, UnexpectedAnswer
 
 log = logging.getLogger("service.model")
@@ -30,25 +32,11 @@ LIBRARIES: tuple[str, ...] = ()  # numpy only, as flat's
 
 
 def load(steps: LoadSteps) -> Any:
-    from .s3_download import ensure_downloaded
-
     settings, story = steps.settings, steps.story
     if not settings.downloads or not settings.pinned_sha256:
         raise ValueError("MODEL_FORMAT=flat_lazy needs S3_BUCKET, S3_KEY and the manifest's "
                          "MODEL_SHA256")
-    manifest_path = settings.model_path + MANIFEST_SUFFIX
-    report = ensure_downloaded(
-        endpoint=settings.s3_endpoint, bucket=settings.s3_bucket,
-        key=settings.s3_key + MANIFEST_SUFFIX, destination=manifest_path,
-        pinned_sha256=settings.pinned_sha256, credentials_file=settings.s3_credentials_file,
-        concurrency=1, chunk_bytes=settings.download_chunk_bytes, downloader="ranged",
-        budget_s=settings.download_budget_s)
-    story.download_start, story.download_end = report.transfer_start, report.transfer_end
-    story.downloaded, story.download_bytes = report.downloaded, report.bytes
-    story.client_setup_s, story.verified_sha256 = report.client_setup_s, settings.pinned_sha256
-    with open(manifest_path, "rb") as handle:
-        manifest = Manifest.parse(handle.read())
-
+    manifest = _pinned_manifest(settings, story)
     story.load_start = time.time()
     model = paged_model(settings, manifest)
     story.load_end = time.time()
@@ -58,11 +46,58 @@ def load(steps: LoadSteps) -> Any:
     return model
 
 
+# A ranged GET of the whole manifest asks this much: an S3 server answers a range that runs
+# past the object's end with the bytes there are (RFC 9110, section 14.1.2).
+MANIFEST_RANGE = 1 << 40
+
+
+def _pinned_manifest(settings: Any, story: LoadStory) -> Manifest:
+    """The page manifest, from the cache volume if it is there and matches MODEL_SHA256, else
+    one GET of its presigned URL (no boto3: presign.py), verified, written whole."""
+    from .s3_download import IntegrityError
+
+    path = settings.model_path + MANIFEST_SUFFIX
+    story.verified_sha256 = settings.pinned_sha256
+    if os.path.exists(path):
+        with open(path, "rb") as handle:
+            data = handle.read()
+        if hashlib.sha256(data).hexdigest() == settings.pinned_sha256:
+            story.downloaded, story.download_bytes = False, len(data)
+            return Manifest.parse(data)
+        log.warning("cached manifest at %s does not match the pin; fetching it again", path)
+    started = time.perf_counter()
+    fetch = _UrlSigner(settings, settings.s3_key + MANIFEST_SUFFIX).fetcher()
+    story.client_setup_s = time.perf_counter() - started
+    story.download_start = time.time()
+    got: list[bytes] = []
+    for attempt in range(1, RANGE_ATTEMPTS + 1):
+        try:
+            fetch([(0, MANIFEST_RANGE)], lambda _index, body: got.append(body))
+            break
+        except (OSError, TimeoutError) as error:  # not an HTTP error: those are final
+            story.download_retries += 1
+            if attempt == RANGE_ATTEMPTS:
+                raise PageUnavailable(f"the page manifest could not be fetched: "
+                                      f"{type(error).__name__}: {error}") from None
+    story.download_end = time.time()
+    data = got[0]
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != settings.pinned_sha256:
+        raise IntegrityError(f"page manifest sha256 {actual} does not match pinned "
+                             f"{settings.pinned_sha256}")
+    partial = f"{path}.partial-{os.getpid()}"  # replicas sharing the volume: one name each
+    with open(partial, "wb") as handle:
+        handle.write(data)
+    os.replace(partial, path)
+    story.downloaded, story.download_bytes = True, len(data)
+    return Manifest.parse(data)
+
+
 def paged_model(settings: Any, manifest: Manifest) -> PagedFlatModel:
     """The model over a paged copy at MODEL_PATH whose pages come from the store S3_* names,
     header and whole arrays fetched, its fill not started (the micro tools build it here too:
     bench/micro/lazy_exact.py, fuse_pages.py)."""
-    signer = _UrlSigner(settings)
+    signer = _UrlSigner(settings, settings.s3_key)
     # Connections of their own for requests' pages and for the fill (a thread's each).
     paged = PagedFile(settings.model_path, manifest, signer.fetcher(), signer.fetcher(),
                       connections=settings.page_connections, budget_s=settings.page_budget_s)
@@ -70,36 +105,27 @@ def paged_model(settings: Any, manifest: Manifest) -> PagedFlatModel:
 
 
 class _UrlSigner:
-    """Ranged GETs of one presigned URL (SigV4, signed again well before it expires),
-    pipelined on a persistent connection of each calling thread (range_pipeline.py). A
-    prediction of the 5.45 GB forest asks 8,580 pages, one range each, so a request's CPU
-    decides its time: boto3's get_object cost 4.2 ms a request against this S3 server, a plain
-    GET 2.1 ms (rclone's own share included): botocore signs and parses every call, a
-    presigned URL once."""
+    """Ranged GETs of one object's presigned URL (SigV4, presign.py; signed again well before
+    it expires), pipelined on a persistent connection of each calling thread
+    (range_pipeline.py). A prediction of the 5.45 GB forest asks thousands of ranges, so a
+    request's CPU decides its time: boto3's get_object cost 4.2 ms a request against this S3
+    server, a plain GET 2.1 ms (rclone's own share included): botocore signs and parses every
+    call, a presigned URL once."""
 
     LIFETIME_S = 3600
 
-    def __init__(self, settings: Any) -> None:
-        import boto3
-        from botocore.config import Config
-
-        from .s3_download import _credentials
-
-        self._settings = settings
-        self._client = boto3.client(
-            "s3", endpoint_url=settings.s3_endpoint or None,
-            region_name=os.environ.get("AWS_REGION", "us-east-1"),
-            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
-            **_credentials(settings.s3_credentials_file))
+    def __init__(self, settings: Any, key: str) -> None:
+        self._settings, self._key = settings, key
         self._lock = threading.Lock()
         self._url, self._signed_at = urllib.parse.urlsplit(""), -float("inf")
 
     def url(self) -> urllib.parse.SplitResult:
         with self._lock:
             if time.monotonic() - self._signed_at > self.LIFETIME_S / 2:
-                self._url = urllib.parse.urlsplit(self._client.generate_presigned_url(
-                    "get_object", ExpiresIn=self.LIFETIME_S,
-                    Params={"Bucket": self._settings.s3_bucket, "Key": self._settings.s3_key}))
+                settings = self._settings
+                self._url = urllib.parse.urlsplit(presigned_get(
+                    settings.s3_endpoint, settings.s3_bucket, self._key,
+                    settings.s3_credentials_file, expires_s=self.LIFETIME_S))
                 self._signed_at = time.monotonic()
             return self._url
 

@@ -316,6 +316,7 @@ def test_the_fill_does_not_wait_for_its_slowest_chunk(tmp_path: Path, service_en
 
     paged = _paged(paging, tmp_path / "node", manifest, store.fetch, fill)
     try:
+        filling_since = time.monotonic()
         paged.start_fill()
         deadline = time.monotonic() + 10
         while len(done_meanwhile) < 4 * paging.FILL_CONNECTIONS and time.monotonic() < deadline:
@@ -324,6 +325,9 @@ def test_the_fill_does_not_wait_for_its_slowest_chunk(tmp_path: Path, service_en
         assert len(done_meanwhile) >= 4 * paging.FILL_CONNECTIONS, done_meanwhile
         _wait_whole(paged)
         assert paged.whole
+        # The seconds its GETs were in flight, counted once where they overlap: never more
+        # than the fill's wall time.
+        assert 0 < paged.stats.fill_active_s <= time.monotonic() - filling_since
     finally:
         release.set()
         paged.close()

@@ -59,6 +59,7 @@ class PagedFill:
     demand_bytes: int  # fetched because requests waited for them, in all
     fill_bytes: int  # fetched by the background fill
     range_retries: int = 0  # demand ranges asked again after a failed GET
+    fill_active_s: float = 0.0  # seconds with a fill GET in flight
 
 
 @dataclass(frozen=True)

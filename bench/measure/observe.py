@@ -234,7 +234,8 @@ def _paged(metadata: dict[str, Any], wall_start: float) -> PagedFill | None:
                      else float(paged["whole_at"]) - wall_start,
                      demand_bytes=int(paged["demand_bytes"]),
                      fill_bytes=int(paged["fill_bytes"]),
-                     range_retries=int(paged.get("range_retries", 0)))
+                     range_retries=int(paged.get("range_retries", 0)),
+                     fill_active_s=float(paged.get("fill_active_s", 0.0)))
 
 
 def _transfer(story: dict[str, Any]) -> Transfer | None:

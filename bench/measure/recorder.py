@@ -99,6 +99,8 @@ def start_values(m: StartMeasurement, image_added_bytes: int) -> dict[str, float
         values["paged_fill_bytes"] = float(m.paged.fill_bytes + m.paged.demand_bytes)
         if m.paged.whole_s is not None:
             values["file_whole_s"] = m.paged.whole_s
+        if m.paged.fill_active_s > 0:
+            values["fill_mb_per_s"] = m.paged.fill_bytes / 1e6 / m.paged.fill_active_s
     if m.load is not None:
         ok = m.load.result.latencies_ms
         seconds = m.load.result.seconds

@@ -204,6 +204,10 @@ _ALL: tuple[Metric, ...] = (
     Metric("paged_fill_bytes", "bytes", "transfer", "Bytes until whole", "Bytes hasta completo",
            "mmap-lazy: bytes fetched in all, on demand and by the background fill",
            optional=_PAGED),
+    Metric("fill_mb_per_s", "MB/s", "transfer", "Fill rate", "Velocidad del llenado",
+           "mmap-lazy: the background fill's bytes over the seconds it had a GET in flight "
+           "(its pauses while requests fetch pages left out): what the fill reaches against "
+           "the link's rate", lower_is_better=False, optional=_PAGED),
     Metric("file_whole_s", "s", "start", "File whole", "Fichero completo",
            "mmap-lazy: container start to the flat file whole and local (the background "
            "fill done), while the service served", table="start", optional=_PAGED),

@@ -107,6 +107,7 @@ class PagedStats:
     range_retries: int = 0  # demand ranges asked again after their GET failed
     whole_at: float | None = None  # epoch seconds: every page present
     fill_error: str | None = None  # the fill's last failure (it retries)
+    fill_active_s: float = 0.0  # seconds with a fill GET in flight (its pauses left out)
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,7 @@ class PagedFile:
         self._waiting = 0
         self._waiting_lock = threading.Lock()
         self._fill: threading.Thread | None = None
+        self._fill_busy, self._fill_busy_since = 0, 0.0
         if self.whole:
             self.stats.whole_at = time.time()
 
@@ -338,8 +340,8 @@ class PagedFile:
                         self.stats.fill_bytes += future.result()
                         self.stats.fill_requests += 1
                         self.stats.fill_error = None
-                    else:  # the link is down: keep what is here, try again
-                        self.stats.fill_error = f"{type(error).__name__}: {error}"
+                    elif not self._stop.is_set():  # the link is down: keep what is here,
+                        self.stats.fill_error = f"{type(error).__name__}: {error}"  # retry
                         log.warning("fill paused: %s", self.stats.fill_error)
                         self._stop.wait(1.0)
 
@@ -348,9 +350,26 @@ class PagedFile:
         # goes first (the other chunks may already be on the link).
         self._no_demand.wait()
         written: list[int] = []
-        self._fill_fetch([self._range(run)],
-                         lambda _index, data: written.append(self._store(run, data)))
+        with self._fill_in_flight():
+            self._fill_fetch([self._range(run)],
+                             lambda _index, data: written.append(self._store(run, data)))
         return written[0]
+
+    @contextmanager
+    def _fill_in_flight(self) -> Iterator[None]:
+        """Count the seconds with at least one fill GET in flight (fill_active_s): the
+        fill's own rate, apart from the pauses requests make it take."""
+        with self._waiting_lock:
+            self._fill_busy += 1
+            if self._fill_busy == 1:
+                self._fill_busy_since = time.monotonic()
+        try:
+            yield
+        finally:
+            with self._waiting_lock:
+                self._fill_busy -= 1
+                if not self._fill_busy:
+                    self.stats.fill_active_s += time.monotonic() - self._fill_busy_since
 
     def close(self) -> None:
         """Stop the fill, then close the file: the descriptor is closed only once no fill

@@ -207,7 +207,7 @@ _ALL: tuple[Metric, ...] = (
     Metric("fill_mb_per_s", "MB/s", "transfer", "Fill rate", "Velocidad del llenado",
            "mmap-lazy: the background fill's bytes over the seconds it had a GET in flight "
            "(its pauses while requests fetch pages left out): what the fill reaches against "
-           "the link's rate", lower_is_better=False, optional=_PAGED),
+           "the link's rate", lower_is_better=False, table="model", optional=_PAGED),
     Metric("file_whole_s", "s", "start", "File whole", "Fichero completo",
            "mmap-lazy: container start to the flat file whole and local (the background "
            "fill done), while the service served", table="start", optional=_PAGED),

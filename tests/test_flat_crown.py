@@ -15,7 +15,7 @@ from tests.test_flat_forest import _data, _exact, _open, flat
 
 
 def test_every_tree_is_read_from_its_crown_down_to_the_crowns_depth(tmp_path: Path) -> None:
-    x, y = _data(rows=2000)
+    x, y = _data(rows=5000)
     forest = RandomForestRegressor(n_estimators=15, random_state=5).fit(x, y)
     assert min(e.tree_.max_depth for e in forest.estimators_) > CROWN_DEPTH + 2  # deep enough
     mapped, _ = _open(forest, tmp_path)
@@ -37,7 +37,8 @@ def test_a_jump_record_sends_every_input_right_nan_and_infinities_included() -> 
     x, y = _data()
     forest = RandomForestRegressor(n_estimators=3, random_state=6).fit(x, y)
     arrays = flat_arrays(forest)
-    nodes, roots = crowned(arrays["nodes"], arrays["roots"], depth=1)
+    nodes, roots, depth = crowned(arrays["nodes"], arrays["roots"], depth=1)
+    assert depth == 1
     jumps = np.flatnonzero(np.isnan(nodes["value"]) & (nodes["right"] != flat.LEAF))
     assert jumps.size and np.all(jumps >= arrays["nodes"].size)
     forest_of = flat.FlatForest({"n_features": x.shape[1]}, nodes, roots)
@@ -46,3 +47,15 @@ def test_a_jump_record_sends_every_input_right_nan_and_infinities_included() -> 
                       np.full((1, x.shape[1]), -np.inf)])
     _exact(plain.predict(rows), forest_of.predict(rows))
     _exact(forest.predict(x), forest_of.predict(x))
+
+
+def test_small_trees_get_no_crown(tmp_path: Path) -> None:
+    """Trees that lie mostly above the crown's depth (a boosting model's) would be copied
+    almost whole: their file stays as it was."""
+    x, y = _data()
+    forest = RandomForestRegressor(n_estimators=10, max_depth=CROWN_DEPTH + 1,
+                                   random_state=7).fit(x, y)
+    mapped, _ = _open(forest, tmp_path)
+    assert mapped.header["crown_depth"] == 0
+    assert mapped.nodes.size == sum(e.tree_.node_count for e in forest.estimators_)
+    _exact(forest.predict(x), mapped.predict(x))

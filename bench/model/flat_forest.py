@@ -18,7 +18,7 @@ import numpy as np
 from bench.errors import UsageError
 from bench.host.fsutil import write_atomic
 from bench.host.paths import service_module
-from bench.model.flat_crown import CROWN_DEPTH, crowned
+from bench.model.flat_crown import crowned
 from bench.model.host_load import load_for_structure
 from bench.model.sharding import tree_attribute
 
@@ -205,14 +205,14 @@ def convert(model_path: Path, sha256: str, cache: Path, run_id: str) -> FlatMode
         raise UsageError(f"the flat format cannot hold {type(final).__name__}: {refusal}; "
                          "leave the mmap strategies out of --strategies")
     arrays, combined = kind.parts(final, read)
-    arrays["nodes"], arrays["roots"] = crowned(arrays["nodes"], arrays["roots"])
+    arrays["nodes"], arrays["roots"], crown_depth = crowned(arrays["nodes"], arrays["roots"])
     names = getattr(model, "feature_names_in_", None)
     header: dict[str, Any] = {
         "sklearn_version": sklearn.__version__, "estimator": type(final).__name__,
         "n_features": int(final.n_features_in_),  # what the node arrays index
         "input_n_features": int(getattr(model, "n_features_in_", final.n_features_in_)),
         "feature_names": None if names is None else [str(n) for n in names],
-        "n_outputs": 1, **combined, "crown_depth": CROWN_DEPTH, "source_sha256": sha256,
+        "n_outputs": 1, **combined, "crown_depth": crown_depth, "source_sha256": sha256,
         "preprocessing": None}
     folder.mkdir(parents=True, exist_ok=True)
     pre_path = None

@@ -86,8 +86,12 @@ def assert_nothing_labelled(engine: Engine, run_id: str | None = None) -> None:
 
 
 def test_baked_and_volume_measure_every_metric(
-        engine: Engine, tiny_model: ModelArtifact, tmp_path: Path) -> None:
+        engine: Engine, tiny_model: ModelArtifact, tmp_path: Path,
+        request: pytest.FixtureRequest) -> None:
     run = run_bench(engine, ("baked", "volume"), tmp_path, keep=True, trials=2, warmup=True)
+    # The kept images go whatever the assertions below find (found: a failed assertion left
+    # them, and the worker's next test failed on them too).
+    request.addfinalizer(lambda: engine.remove_labelled(f"{RUN_LABEL}={run.run_id}"))
     stored = load_run(tmp_path / run.run_id)
     assert stored.document["status"] == "complete"
     assert stored.document["metadata"]["model"]["sha256"] == tiny_model.sha256
@@ -114,7 +118,12 @@ def test_baked_and_volume_measure_every_metric(
     for builder in builders:
         assert by[("baked", builder, "context_bytes")] >= model_bytes
         assert by[("baked", builder, "image_added_bytes")] >= model_bytes
-        assert by[("volume", builder, "image_added_bytes")] < model_bytes / 10
+        # Both add the service's code; baked adds the model on top, volume none of it (a
+        # bound of a tenth of the tiny model broke as the service's code grew past 105 KB;
+        # the two code layers differ by a few bytes of file metadata).
+        assert by[("baked", builder, "image_added_bytes")] - by[
+            ("volume", builder, "image_added_bytes")] >= 0.99 * model_bytes
+        assert by[("volume", builder, "image_added_bytes")] < model_bytes
     assert by[("volume", "legacy", "context_bytes")] >= model_bytes  # legacy sends it all
     ready = [s for s in stored.samples if s.metric in ("ready_s", "model_ready_s")]
     assert all(s.value > 0 for s in ready)
@@ -142,7 +151,7 @@ def test_baked_and_volume_measure_every_metric(
     assert orders[0] == list(reversed(orders[1]))
     # Not the model, but the Dockerfile and the service code (a parser that read nothing
     # would give 0).
-    assert 1_000 < by[("volume", "buildkit", "context_bytes")] < model_bytes / 10
+    assert 1_000 < by[("volume", "buildkit", "context_bytes")] < model_bytes
 
 
 def test_context_bytes_equal_the_bytes_the_engine_received(

@@ -17,7 +17,7 @@ import hmac
 import os
 import urllib.parse
 
-from .s3_download import _credentials
+from .s3_download import credentials_of
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 
@@ -64,7 +64,7 @@ def presigned_get(endpoint: str, bucket: str, key: str, credentials_file: str, *
     """A GET URL of the object: signed here with the credentials file's keys or AWS_*
     variables' keys, by boto3 where there are none (its other credential sources)."""
     region = os.environ.get("AWS_REGION", "us-east-1")
-    keys = _credentials(credentials_file)
+    keys = credentials_of(credentials_file)
     access = keys.get("aws_access_key_id") or os.environ.get("AWS_ACCESS_KEY_ID", "")
     secret = keys.get("aws_secret_access_key") or os.environ.get("AWS_SECRET_ACCESS_KEY", "")
     if access and secret and endpoint:

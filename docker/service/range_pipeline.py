@@ -50,7 +50,7 @@ class RangeConnection:
         self.https = scheme == "https"
         self._socket: socket.socket | None = None
         self._reader: BinaryIO | None = None
-        self.opened = 0  # connections opened so far (tests count them)
+        self._done = 0  # ranges of the current get answered (read after a ConnectionLost)
 
     def get(self, target: str, netloc: str, ranges: Sequence[tuple[int, int]],
             answered: Answered) -> None:
@@ -84,7 +84,6 @@ class RangeConnection:
             self._socket = (ssl.create_default_context().wrap_socket(raw, server_hostname=self.host)
                             if self.https else raw)
             self._reader = typing.cast(BinaryIO, self._socket.makefile("rb", buffering=1 << 20))
-            self.opened += 1
         return self._socket, self._reader
 
     def _pipeline(self, target: str, netloc: str, ranges: Sequence[tuple[int, int]],
@@ -108,8 +107,6 @@ class RangeConnection:
         except (BrokenPipeError, ConnectionResetError) as error:
             raise ConnectionLost(str(error)) from None
         return done
-
-    _done = 0  # ranges answered so far in the current get (read after a ConnectionLost)
 
 
 def _answer(reader: BinaryIO, asked: int) -> tuple[int, bytes, bool]:

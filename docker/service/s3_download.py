@@ -113,7 +113,9 @@ class DownloadReport:
         return self.transfer_end - self.transfer_start
 
 
-def _credentials(credentials_file: str) -> dict[str, str]:
+def credentials_of(credentials_file: str) -> dict[str, str]:
+    """A credentials file's keys as boto3's client arguments (presign.py signs with them too);
+    none without a file."""
     if credentials_file:
         pairs: dict[str, str] = {}
         with open(credentials_file, encoding="utf-8") as handle:
@@ -150,7 +152,7 @@ def _client(endpoint: str, credentials_file: str, budget_s: float = DEFAULT_BUDG
         endpoint_url=endpoint or None,
         region_name=os.environ.get("AWS_REGION", "us-east-1"),
         config=config,
-        **_credentials(credentials_file),
+        **credentials_of(credentials_file),
     )
 
 

@@ -39,6 +39,10 @@ class SwarmJobs(EngineConnection):
         returns this engine's node id."""
         self._client.swarm.join(remote_addrs=[f"{manager}:2377"], join_token=token,
                                 listen_addr=f"{address}:2377", advertise_addr=address)
+        return self.swarm_node_id()
+
+    def swarm_node_id(self) -> str:
+        """This engine's node id in its swarm."""
         return str(self._client.info()["Swarm"]["NodeID"])
 
     def swarm_node_ready(self, node_id: str) -> bool:

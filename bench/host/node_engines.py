@@ -1,7 +1,7 @@
 """Nodes that are separate engines (issue 29's `--nodes N`): each a `dockerd` of its own in a
 network namespace of the run's making, joined by a veth pair to one bridge the run creates,
-with its own data root, exec root, socket and cgroup parent; the harness's engine is the
-swarm's manager on that bridge, the nodes its workers.
+with its own data root, exec root, socket and cgroup parent; where asked, the nodes form a
+swarm of their own on that bridge, node 0's engine its manager.
 
     host                       node k (netns mlbench-<tag>-<k>)
     bridge mlbr<tag> 10.77.S.1 <- veth mlb<tag>n<k>h / eth0 10.77.S.(k+2)
@@ -135,18 +135,16 @@ def _wait_for_engine(node: Node, log: Path) -> DockerEngine:
 
 
 class NodeCluster:
-    """N node engines joined to the swarm the harness's engine manages; a context manager
-    that removes all of it on leaving, after a failure too."""
+    """N node engines (a swarm of their own where asked); a context manager that removes all
+    of it on leaving, after a failure too."""
 
     def __init__(self, manager: Engine, tag: str, count: int, progress: Progress,
                  registries: tuple[str, ...] = (), reach: tuple[str, ...] = (),
                  swarm: bool = True) -> None:
         """`registries`: HOST:PORT of the run's OCI registry, which the nodes pull from
         over plain HTTP; `reach`: the subnets of the harness's networks they are routed to
-        (where the run's servers are); `swarm`: join them to a swarm the harness's engine
-        manages (a run's nodes need none: each runs its containers on its own engine, and
-        making the harness's engine a manager and leaving again touches every network of
-        it, those of runs beside this one included)."""
+        (where the run's servers are); `swarm`: make them a swarm, node 0 its manager (a
+        run's nodes need none: each runs its containers on its own engine)."""
         if count < 1:
             raise UsageError(f"--nodes {count}: pass 1 or more")
         self.manager, self.progress, self.registries = manager, progress, registries
@@ -211,31 +209,33 @@ class NodeCluster:
             self._join()
 
     def _join(self) -> None:
-        """The nodes as workers of a swarm the harness's engine manages on the bridge."""
+        """The nodes as a swarm of their own on the bridge: node 0's engine its manager, the
+        others its workers. Not the harness's engine: making it a manager and leaving again
+        touches every network of it, and runs beside this one lost their S3 server's
+        connection meanwhile (CI, twice: a test lane's run while the other lane's node tests
+        made and left swarms)."""
         record = self.record
-        if self.manager.swarm_active():
-            raise UsageError("the engine is already in a swarm: --nodes makes its own "
-                             "(docker swarm leave --force, or leave --nodes out)")
-        with self.progress.step("joining the nodes to a swarm the harness's engine manages"):
-            self.record = record = dataclasses.replace(record, swarm_made=True)
-            record.save()  # before: a kill -9 in between leaves a swarm to leave
-            made = self.manager.swarm_init(record.gateway)
-            self.record = record = dataclasses.replace(record, gateway_bridge_made=made)
+        first, *others = record.nodes
+        manager = self.engines[first.index]
+        with self.progress.step("a swarm of the node engines, node 0 its manager"):
+            manager.swarm_init(first.address)
+            token = manager.swarm_worker_token()
+            joined = [dataclasses.replace(first, node_id=manager.swarm_node_id())]
+            for node in others:
+                joined.append(dataclasses.replace(node, node_id=self.engines[
+                    node.index].swarm_join(first.address, token, node.address)))
+            self.record = record = dataclasses.replace(record, nodes=tuple(joined))
             record.save()
-            token = self.manager.swarm_worker_token()
-            joined = []
-            for node in record.nodes:
-                node_id = self.engines[node.index].swarm_join(record.gateway, token,
-                                                              node.address)
-                joined.append(dataclasses.replace(node, node_id=node_id))
-                self.record = record = dataclasses.replace(
-                    record, nodes=(*joined, *record.nodes[len(joined):]))
-                record.save()
             deadline = time.monotonic() + ENGINE_START_S
-            while not all(self.manager.swarm_node_ready(n.node_id) for n in record.nodes):
+            while not all(manager.swarm_node_ready(n.node_id) for n in record.nodes):
                 if time.monotonic() > deadline:
                     raise StepFailed("the nodes joined but the manager does not see them ready")
                 time.sleep(0.2)
+
+    @property
+    def swarm_manager(self) -> DockerEngine:
+        """The engine that manages the nodes' swarm (node 0's)."""
+        return self.engines[self.record.nodes[0].index]
 
     def distribute(self, image: str, scratch: Path) -> None:
         """Give every node an image it would otherwise pull (`docker save | docker load`)."""

@@ -42,7 +42,9 @@ class ClusterRecord:
     subnet: str
     nodes: tuple[Node, ...]
     reach: tuple[str, ...] = ()  # subnets of the harness's networks the nodes reach
-    swarm_made: bool = False  # the harness's engine became a manager for this cluster
+    # The harness's engine became a manager for this cluster (a record of an older harness:
+    # the nodes now make their own swarm), to be left by `clean`.
+    swarm_made: bool = False
     gateway_bridge_made: bool = False  # and that made its docker_gwbridge
 
     def save(self) -> None:

@@ -97,7 +97,8 @@ def teardown(record: ClusterRecord, manager: Engine | None) -> None:
     already gone, so it serves a failed start, a normal end and `clean` after a kill -9."""
     for node in record.nodes:
         _stop_engine(node)
-        if manager is not None and node.node_id:
+        # An older harness made its own engine the nodes' manager (swarm_made): undone.
+        if manager is not None and record.swarm_made and node.node_id:
             manager.swarm_remove_node(node.node_id)
     _kill_leftovers(record)
     if manager is not None and record.swarm_made:

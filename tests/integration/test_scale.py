@@ -116,6 +116,7 @@ def test_preloaded_workers_share_the_model_and_copies_do_not(
     assert_nothing_labelled(engine)
 
 
+@pytest.mark.swarm_maker
 def test_swarm_service_replicas_are_measured_and_the_swarm_is_left_as_found(
         engine: Engine, tiny_model: ModelArtifact, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:

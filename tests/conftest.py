@@ -132,27 +132,6 @@ def engine_lane(item: pytest.Item) -> str | None:
     return ENGINE_LANES[item.get_closest_marker("beside") is not None]
 
 
-# Making the harness's engine a swarm manager and leaving again touches every network of it:
-# in CI a run of the beside lane lost its S3 server's connection ("Could not connect to the
-# endpoint URL http://s3:8080/...") twice while the other lane made and left swarms. A test
-# marked swarm_maker holds this lock alone; every test of the beside lane holds it shared.
-SWARM_LOCK = Path("/tmp/mlbench-tests-swarm.lock")
-
-
-@pytest.fixture(autouse=True)
-def _swarms_apart_from_the_beside_lane(request: pytest.FixtureRequest) -> Iterator[None]:
-    maker = request.node.get_closest_marker("swarm_maker") is not None
-    if not maker and engine_lane(request.node) != ENGINE_LANES[True]:
-        yield
-        return
-    with SWARM_LOCK.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX if maker else fcntl.LOCK_SH)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 @pytest.hookimpl(tryfirst=True)  # before xdist's worker reads the groups into node ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist (`nox -s tests`: -n 3 --dist loadgroup), every test that touches
@@ -229,3 +208,24 @@ def require_both_builders(builders: list[str]) -> None:
     if "buildkit" not in builders or "legacy" not in builders:
         pytest.skip(f"the run built with {builders} only: install docker-buildx or a docker "
                     "client older than 23 for the BuildKit checks")
+
+
+# Making the harness's engine a swarm manager and leaving again touches every network of it:
+# in CI a run of the beside lane lost its S3 server's connection ("Could not connect to the
+# endpoint URL http://s3:8080/...") twice while the other lane made and left swarms. A test
+# marked swarm_maker holds this lock alone; every test of the beside lane holds it shared.
+SWARM_LOCK = Path("/tmp/mlbench-tests-swarm.lock")
+
+
+@pytest.fixture(autouse=True)
+def _swarms_apart_from_the_beside_lane(request: pytest.FixtureRequest) -> Iterator[None]:
+    maker = request.node.get_closest_marker("swarm_maker") is not None
+    if not maker and engine_lane(request.node) != ENGINE_LANES[True]:
+        yield
+        return
+    with SWARM_LOCK.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX if maker else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

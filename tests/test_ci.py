@@ -110,3 +110,38 @@ def test_a_run_left_in_the_engine_fails_the_suite(pytester: pytest.Pytester) -> 
         engine = DockerEngine.connect()
         engine.remove_labelled(f"{RUN_LABEL}=left-behind")
         engine.close()
+
+
+def test_a_swarm_maker_never_runs_beside_a_test_of_the_beside_lane(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test that makes the harness's engine a swarm (marked swarm_maker, in the first
+    lane) and the tests of the beside lane take turns (tests/conftest.py, SWARM_LOCK)."""
+    text = (ROOT / "tests" / "conftest.py").read_text()
+    lanes = text[text.index("# Fixtures that reach the real engine"):
+                 text.index("# -- the engine as a whole")]
+    apart = text[text.index("# Making the harness's engine a swarm manager"):]
+    pytester.makeconftest("import fcntl\nfrom collections.abc import Iterator\n"
+                          "from pathlib import Path\n\nimport pytest\n\n" + lanes + apart)
+    pytester.makeini("[pytest]\nmarkers =\n    engine: e\n    page_cache: p\n    beside: b\n"
+                     "    swarm_maker: s\n")
+    record = ("import os, time\n\ndef _log(name):\n"
+              "    began = time.time()\n"
+              "    time.sleep(0.4)\n"
+              "    with open(os.environ['LOG'], 'a') as f:\n"
+              "        f.write(f\"{name} {began} {time.time()}\\n\")\n")
+    pytester.makepyfile(
+        test_engine=record + "import pytest\npytestmark = pytest.mark.engine\n"
+        "def test_e0():\n    _log('engine')\n"
+        "@pytest.mark.swarm_maker\ndef test_maker():\n    _log('maker')\n"
+        "def test_e1():\n    _log('engine')\n",
+        test_beside=record + "import pytest\npytestmark = [pytest.mark.engine, pytest.mark.beside]\n"
+        + "".join(f"def test_b{i}():\n    _log('beside')\n" for i in range(4)))
+    log = pytester.path / "log"
+    monkeypatch.setenv("LOG", str(log))
+    pytester.runpytest_subprocess("-n", "3", "--dist", "loadgroup").assert_outcomes(passed=7)
+    rows = [(kind, float(began), float(ended)) for kind, began, ended
+            in (line.split() for line in log.read_text().splitlines())]
+    ((_, made, left),) = [row for row in rows if row[0] == "maker"]
+    beside = [(began, ended) for kind, began, ended in rows if kind == "beside"]
+    assert len(beside) == 4
+    assert all(ended <= made or began >= left for began, ended in beside), (made, left, beside)

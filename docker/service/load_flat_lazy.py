@@ -74,7 +74,7 @@ def _pinned_manifest(settings: Any, story: LoadStory) -> Manifest:
         try:
             fetch([(0, MANIFEST_RANGE)], lambda _index, body: got.append(body))
             break
-        except (OSError, TimeoutError) as error:  # not an HTTP error: those are final
+        except OSError as error:  # a time-out, a reset; an HTTP error is final
             story.download_retries += 1
             if attempt == RANGE_ATTEMPTS:
                 raise PageUnavailable(f"the page manifest could not be fetched: "

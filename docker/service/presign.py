@@ -54,7 +54,7 @@ def signed_url(endpoint: str, bucket: str, key: str, access_key: str, secret_key
     signing_key = b"AWS4" + secret_key.encode()
     for part in (day, region, "s3", "aws4_request"):
         signing_key = _hmac(signing_key, part)
-    signature = hmac.new(signing_key, to_sign.encode(), hashlib.sha256).hexdigest()
+    signature = _hmac(signing_key, to_sign).hex()
     return (f"{parts.scheme}://{parts.netloc}{path}?{canonical_query}"
             f"&X-Amz-Signature={signature}")
 

@@ -1,11 +1,12 @@
 """Ranged GETs of one object, pipelined on one HTTP/1.1 connection (mmap-lazy's pages).
 
-A first prediction of the 5.45 GB forest asks about 8,500 ranges of a page or two; what each
-costs the client and the store in CPU, not the bytes, decides its time on these 2 cores.
-Asked one at a time per connection (http.client, 32 threads), 8,500 random 4 KiB ranges of a
-1.2 GB object took 2.0-2.2 s on loopback against rclone serve s3 (the client 0.21-0.23 ms of
-CPU a GET, the store 0.18-0.21 ms); pipelined, 32 in flight on each of 8 connections, 0.85 s
-(the client 0.035 ms, the store 0.14 ms). HTTP/1.1 lets a client send requests before the
+A first prediction of the 5.45 GB forest asks thousands of ranges of a page or two; what
+each costs the client and the store in CPU, not the bytes, decides its time on these 2 cores.
+Asked one at a time per connection (http.client, 32 threads), the service's reader spent
+0.44 ms of CPU a GET and the store (rclone serve s3) 0.26 ms, and the first one-row
+prediction took 4.25 s on loopback; pipelined, 32 in flight on each of 8 connections,
+0.11 ms and 0.15 ms, 1.32-1.38 s (`python -m bench.micro.fuse_pages --model-size 5.45GB`,
+before and after this module). HTTP/1.1 lets a client send requests before the
 answers to earlier ones (RFC 9112, section 9.3.2; answers come back in order); the clients
 the service could use (http.client, urllib3, requests, httpx, aiohttp) each wait for an
 answer before they send the next request on a connection, so this module does the little it
